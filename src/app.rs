@@ -1,0 +1,141 @@
+//! Runs the subcommands: `serve` (the default) and `doctor`. Turns errors into exit codes.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::cli::{Command, DoctorFormat, Settings};
+use crate::http::{self, App};
+use crate::report::{self, exit_code};
+use crate::snapshot::Gatherer;
+use crate::source::build_collectors;
+use crate::{advisor, build};
+
+/// Runs what the flags ask for and returns the process exit code.
+pub fn run(settings: Settings) -> u8 {
+    match settings.cli.command {
+        Some(Command::Doctor { format }) => match doctor(&settings, format) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("ipvs_exporter doctor: {err:#}");
+                exit_code::COULD_NOT_RUN
+            }
+        },
+        None => match serve(&settings) {
+            Ok(()) => 0,
+            Err(err) => {
+                tracing::error!("{err:#}");
+                1
+            }
+        },
+    }
+}
+
+fn gatherer(settings: &Settings) -> Gatherer {
+    Gatherer::new(
+        build_collectors(&settings.enabled_collectors, &settings.paths()),
+        settings.cli.collector_timeout,
+    )
+}
+
+fn doctor(settings: &Settings, format: DoctorFormat) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let gatherer = gatherer(settings);
+    let snapshot = runtime.block_on(gatherer.gather());
+    let advice = advisor::advise(&snapshot);
+    let output = match format {
+        DoctorFormat::Text => report::render_text(&snapshot, &advice),
+        DoctorFormat::Json => report::render_json(&snapshot, &advice),
+    };
+    print!("{output}");
+    Ok(report::exit_code_for(&advice))
+}
+
+fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for address in &settings.cli.listen_addresses {
+            let listener = bind(address).await?;
+            let local = listener
+                .local_addr()
+                .with_context(|| format!("cannot read the address bound for {address}"))?;
+            tracing::info!(address = %local, "listening");
+            listeners.push(listener);
+        }
+        tracing::info!(
+            version = build::VERSION,
+            revision = build::REVISION,
+            collectors = settings.enabled_collectors.join(","),
+            "starting ipvs_exporter"
+        );
+        let app = Arc::new(App {
+            gatherer: gatherer(settings),
+            telemetry_path: settings.cli.telemetry_path.clone(),
+        });
+        http::serve(listeners, app, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Binds `host:port`; `:port` means every address (IPv6 and IPv4 where the host allows).
+async fn bind(address: &str) -> anyhow::Result<TcpListener> {
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("bad port in listen address {address:?}"))?;
+        let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        return match TcpListener::bind(any6).await {
+            Ok(listener) => Ok(listener),
+            Err(v6_error) => {
+                let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+                TcpListener::bind(any4)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (IPv6: {v6_error})"))
+            }
+        };
+    }
+    let candidates: Vec<SocketAddr> = address
+        .to_socket_addrs()
+        .with_context(|| format!("bad listen address {address:?} (expected host:port)"))?
+        .collect();
+    let mut last_error = None;
+    for candidate in candidates {
+        match TcpListener::bind(candidate).await {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last_error = Some((candidate, err)),
+        }
+    }
+    match last_error {
+        Some((candidate, err)) => Err(err).with_context(|| format!("cannot listen on {candidate}")),
+        None => bail!("listen address {address:?} resolves to nothing"),
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

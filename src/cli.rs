@@ -1,0 +1,259 @@
+//! Command-line flags, in node_exporter's style (`--web.listen-address`, `--path.procfs`,
+//! `--collector.<name>` / `--no-collector.<name>`). Parsing and validation only: every bad
+//! value is an error here, before any port is opened.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{
+    Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
+
+use crate::source::{COLLECTORS, Paths};
+
+/// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
+#[derive(Debug, Parser)]
+#[command(name = "ipvs_exporter", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Address to listen on for HTTP (host:port; ":9748" means every address). Repeatable.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDRESS",
+        default_value = ":9748"
+    )]
+    pub listen_addresses: Vec<String>,
+
+    /// Path under which metrics are served.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
+    pub telemetry_path: String,
+
+    /// procfs mount point.
+    #[arg(
+        long = "path.procfs",
+        value_name = "DIR",
+        default_value = "/proc",
+        global = true
+    )]
+    pub procfs: PathBuf,
+
+    /// sysfs mount point.
+    #[arg(
+        long = "path.sysfs",
+        value_name = "DIR",
+        default_value = "/sys",
+        global = true
+    )]
+    pub sysfs: PathBuf,
+
+    /// Root of the host's filesystem (for configuration files).
+    #[arg(
+        long = "path.rootfs",
+        value_name = "DIR",
+        default_value = "/",
+        global = true
+    )]
+    pub rootfs: PathBuf,
+
+    /// How long one collector may take in a scrape before it is reported as timed out.
+    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub collector_timeout: Duration,
+
+    /// Only log messages with this level or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
+    pub log_level: LogLevel,
+
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
+    /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
+    Doctor {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+        format: DoctorFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Parsed flags plus the collectors they enable.
+#[derive(Debug)]
+pub struct Settings {
+    pub cli: Cli,
+    pub enabled_collectors: Vec<&'static str>,
+}
+
+impl Settings {
+    pub fn paths(&self) -> Paths {
+        Paths {
+            procfs: self.cli.procfs.clone(),
+            sysfs: self.cli.sysfs.clone(),
+            rootfs: self.cli.rootfs.clone(),
+        }
+    }
+}
+
+/// The clap command with one `--collector.<name>` and `--no-collector.<name>` per collector.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for spec in COLLECTORS {
+        let on = format!("collector.{}", spec.name);
+        let off = format!("no-collector.{}", spec.name);
+        let default = if spec.enabled_by_default { "on" } else { "off" };
+        command = command
+            .arg(
+                Arg::new(on.clone())
+                    .long(on.clone())
+                    .action(ArgAction::SetTrue)
+                    .global(true)
+                    .help(format!(
+                        "Enable the {} collector: {} (default {default})",
+                        spec.name, spec.help
+                    )),
+            )
+            .arg(
+                Arg::new(off.clone())
+                    .long(off)
+                    .action(ArgAction::SetTrue)
+                    .global(true)
+                    .conflicts_with(on)
+                    .help(format!("Disable the {} collector", spec.name)),
+            );
+    }
+    command
+}
+
+/// Parses the process's arguments.
+pub fn parse_from<I, T>(args: I) -> Result<Settings, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let enabled_collectors = COLLECTORS
+        .iter()
+        .filter(|spec| {
+            let on = flag_anywhere(&matches, &format!("collector.{}", spec.name));
+            let off = flag_anywhere(&matches, &format!("no-collector.{}", spec.name));
+            if on {
+                true
+            } else if off {
+                false
+            } else {
+                spec.enabled_by_default
+            }
+        })
+        .map(|spec| spec.name)
+        .collect();
+    Ok(Settings {
+        cli,
+        enabled_collectors,
+    })
+}
+
+/// A global flag given before or after the subcommand.
+fn flag_anywhere(matches: &ArgMatches, id: &str) -> bool {
+    if matches.get_flag(id) {
+        return true;
+    }
+    matches
+        .subcommand()
+        .is_some_and(|(_, sub)| sub.try_get_one::<bool>(id).ok().flatten() == Some(&true))
+}
+
+fn parse_telemetry_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err("must start with '/'".to_string());
+    }
+    if matches!(text, "/" | "/healthz") {
+        return Err(format!("{text} is taken by another endpoint"));
+    }
+    Ok(text.to_string())
+}
+
+/// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s or m)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s or m)"
+            ));
+        }
+    };
+    if !(seconds > 0.0 && seconds.is_finite() && seconds <= 3600.0) {
+        return Err(format!("{text:?} must be above 0 and at most an hour"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_every_unit() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn collectors_are_on_by_default_and_can_be_turned_off_anywhere() {
+        let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
+        assert_eq!(settings.ok(), Some(vec!["ipvs"]));
+        let off =
+            parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
+        assert_eq!(off.ok(), Some(vec![]));
+        let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.ipvs"])
+            .map(|s| s.enabled_collectors);
+        assert_eq!(off_after.ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn unknown_collectors_and_bad_values_are_rejected() {
+        assert!(parse_from(["ipvs_exporter", "--collector.nope"]).is_err());
+        assert!(parse_from(["ipvs_exporter", "--web.telemetry-path", "metrics"]).is_err());
+        assert!(parse_from(["ipvs_exporter", "--log.level", "loud"]).is_err());
+        assert!(parse_from(["ipvs_exporter", "--collector.ipvs", "--no-collector.ipvs"]).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), `/healthz`, a landing
+//! page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. Shuts down gracefully.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::metrics::{self, Format};
+use crate::snapshot::Gatherer;
+
+/// What request handlers share.
+pub struct App {
+    pub gatherer: Gatherer,
+    pub telemetry_path: String,
+}
+
+/// How long open connections get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves on the listeners until `shutdown` completes, then drains open connections.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
+    let mut acceptors = Vec::new();
+    for listener in listeners {
+        let accepted_tx = accepted_tx.clone();
+        acceptors.push(tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(connection) => {
+                        if accepted_tx.send(connection).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(accepted_tx);
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = accepted_rx.recv() => {
+                let Some((stream, peer)) = accepted else { break };
+                let app = Arc::clone(&app);
+                let service = service_fn(move |request| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(handle(&app, request, peer).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(err) = watched.await {
+                        tracing::debug!(error = %err, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    for acceptor in acceptors {
+        acceptor.abort();
+    }
+    tracing::info!("shutting down");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let known = path == app.telemetry_path || path == "/" || path == "/healthz";
+    if !known {
+        return text_response(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response =
+            text_response(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if path == app.telemetry_path {
+        tracing::debug!(%peer, "scrape");
+        return metrics_response(app, request.headers()).await;
+    }
+    if path == "/healthz" {
+        return text_response(StatusCode::OK, "ok\n");
+    }
+    let mut response = Response::new(Full::new(Bytes::from(landing_page(&app.telemetry_path))));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
+    let format = negotiate_format(header_text(headers, header::ACCEPT));
+    let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
+    let snapshot = app.gatherer.gather().await;
+    // Encoding a large table takes milliseconds of CPU: keep it off the reactor threads.
+    let encoded = tokio::task::spawn_blocking(move || {
+        let text = metrics::encode(snapshot, format);
+        if gzip {
+            gzip_bytes(text.as_bytes()).ok()
+        } else {
+            None
+        }
+        .map_or_else(
+            || (Bytes::from(text), false),
+            |compressed| (Bytes::from(compressed), true),
+        )
+    })
+    .await;
+    let (body, compressed) = match encoded {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::error!(error = %err, "encoding metrics failed");
+            return text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            );
+        }
+    };
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    if compressed {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn text_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(data)?;
+    encoder.finish()
+}
+
+/// One media range of an Accept-style header: its value and its q weight.
+fn weighted_items(header: &str) -> impl Iterator<Item = (&str, f32)> {
+    header.split(',').filter_map(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let value = parts.next().filter(|v| !v.is_empty())?;
+        let q = parts
+            .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        Some((value, q))
+    })
+}
+
+/// Picks OpenMetrics when the client weighs it above the classic text format.
+pub fn negotiate_format(accept: &str) -> Format {
+    let mut openmetrics: f32 = 0.0;
+    let mut classic: f32 = 0.0;
+    for (media, q) in weighted_items(accept) {
+        let media = media.to_ascii_lowercase();
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(q),
+            "text/plain" | "text/*" => classic = classic.max(q),
+            "*/*" => {
+                classic = classic.max(q);
+            }
+            _ => {}
+        }
+    }
+    if openmetrics > 0.0 && openmetrics > classic {
+        Format::OpenMetrics
+    } else {
+        Format::Classic
+    }
+}
+
+/// Whether the Accept-Encoding header allows gzip (an explicit `q=0` refuses it).
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
+    let mut gzip: Option<f32> = None;
+    let mut wildcard: Option<f32> = None;
+    for (coding, q) in weighted_items(accept_encoding) {
+        match coding.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => wildcard = Some(q),
+            _ => {}
+        }
+    }
+    gzip.or(wildcard).is_some_and(|q| q > 0.0)
+}
+
+fn landing_page(telemetry_path: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>IPVS Exporter</title></head>\n\
+         <body>\n<h1>IPVS Exporter</h1>\n<p>Prometheus exporter and tuning advisor for Linux IPVS, version {}.</p>\n\
+         <ul>\n<li><a href=\"{telemetry_path}\">Metrics</a></li>\n<li><a href=\"/healthz\">Health</a></li>\n</ul>\n</body>\n</html>\n",
+        crate::build::VERSION
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_default_accept_header_gets_openmetrics() {
+        let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate_format(accept), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn plain_clients_get_the_classic_format() {
+        assert_eq!(negotiate_format(""), Format::Classic);
+        assert_eq!(negotiate_format("*/*"), Format::Classic);
+        assert_eq!(
+            negotiate_format("text/plain;version=0.0.4"),
+            Format::Classic
+        );
+        assert_eq!(
+            negotiate_format("text/plain;q=0.9,application/openmetrics-text;q=0.5"),
+            Format::Classic
+        );
+        assert_eq!(
+            negotiate_format("application/openmetrics-text;q=0"),
+            Format::Classic
+        );
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=0.5"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip(""));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+    }
+}

@@ -1,0 +1,24 @@
+//! ipvs_exporter: a Prometheus exporter and tuning advisor for Linux IPVS load balancers.
+//!
+//! Data flows one way: [`source`] reads the kernel into [`model`] types, [`snapshot`] gathers
+//! them, and [`metrics`], [`advisor`] and [`report`] turn a snapshot into output. Only `source`
+//! does I/O; everything after the snapshot is pure.
+
+pub mod advisor;
+pub mod app;
+pub mod cli;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod parse;
+pub mod report;
+pub mod snapshot;
+pub mod source;
+
+/// Build facts for `ipvs_exporter_build_info` and `--version`.
+pub mod build {
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    pub const REVISION: &str = env!("IPVS_EXPORTER_REVISION");
+    pub const RUST_VERSION: &str = env!("IPVS_EXPORTER_RUST_VERSION");
+}

@@ -1,0 +1,243 @@
+//! Plain domain types: what the sources read from the kernel, in a form that the metrics
+//! encoder, the advisor and the reports read. No Prometheus, netlink or I/O types here.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// The transport protocol of an IPVS service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+    /// Any other IP protocol number (the kernel only balances TCP, UDP and SCTP today).
+    Other(u8),
+}
+
+impl Protocol {
+    /// The protocol's IANA number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+            Protocol::Other(n) => n,
+        }
+    }
+
+    /// The protocol for an IANA number.
+    pub fn from_number(number: u8) -> Self {
+        match number {
+            6 => Protocol::Tcp,
+            17 => Protocol::Udp,
+            132 => Protocol::Sctp,
+            n => Protocol::Other(n),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Protocol::Tcp => f.write_str("TCP"),
+            Protocol::Udp => f.write_str("UDP"),
+            Protocol::Sctp => f.write_str("SCTP"),
+            Protocol::Other(n) => write!(f, "IP_{n}"),
+        }
+    }
+}
+
+/// An address family as IPVS knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressFamily {
+    Inet,
+    Inet6,
+}
+
+impl AddressFamily {
+    /// The family of an address.
+    pub fn of(address: &IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        }
+    }
+
+    /// The name used in labels and reports: `inet` or `inet6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressFamily::Inet => "inet",
+            AddressFamily::Inet6 => "inet6",
+        }
+    }
+}
+
+/// What identifies a virtual service: a protocol, address and port, or a firewall mark.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceKey {
+    Address {
+        protocol: Protocol,
+        address: IpAddr,
+        port: u16,
+    },
+    FirewallMark {
+        mark: u32,
+        /// Unknown when the source does not say (the /proc table omits it for FWM services
+        /// without real servers).
+        family: Option<AddressFamily>,
+    },
+}
+
+impl ServiceKey {
+    /// The family of the service's traffic, when known.
+    pub fn family(&self) -> Option<AddressFamily> {
+        match self {
+            ServiceKey::Address { address, .. } => Some(AddressFamily::of(address)),
+            ServiceKey::FirewallMark { family, .. } => *family,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    /// The way ipvsadm writes a service: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `FWM 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Address {
+                protocol,
+                address,
+                port,
+            } => write!(f, "{protocol} {}", SocketText(address, *port)),
+            ServiceKey::FirewallMark { mark, .. } => write!(f, "FWM {mark}"),
+        }
+    }
+}
+
+/// An address and port written as `1.2.3.4:80` or `[2001:db8::1]:80`.
+pub struct SocketText<'a>(pub &'a IpAddr, pub u16);
+
+impl fmt::Display for SocketText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
+/// Service flags that change how IPVS treats a service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceFlags {
+    /// `IP_VS_SVC_F_PERSISTENT`: clients stick to one real server for a while.
+    pub persistent: bool,
+    /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling (UDP only), shown as `ops`.
+    pub one_packet: bool,
+}
+
+impl ServiceFlags {
+    /// The set flags as a comma-separated list of their ipvsadm names (empty when none).
+    pub fn label(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        if self.persistent {
+            names.push("persistent");
+        }
+        if self.one_packet {
+            names.push("ops");
+        }
+        names.join(",")
+    }
+}
+
+/// How a real server receives the traffic that IPVS forwards to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMethod {
+    /// NAT: the director rewrites the destination (`ipvsadm -m`).
+    Masq,
+    /// Direct routing: the frame is sent to the real server's MAC (`ipvsadm -g`).
+    Route,
+    /// IP-in-IP (or GUE/GRE) tunnelling (`ipvsadm -i`).
+    Tunnel,
+    /// The real server is the director itself.
+    Local,
+    /// Bypass: the packet goes on to its original destination.
+    Bypass,
+}
+
+impl ForwardMethod {
+    /// The name used in labels: masq, route, tunnel, local, bypass.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardMethod::Masq => "masq",
+            ForwardMethod::Route => "route",
+            ForwardMethod::Tunnel => "tunnel",
+            ForwardMethod::Local => "local",
+            ForwardMethod::Bypass => "bypass",
+        }
+    }
+}
+
+/// Traffic counters since the service or real server was added (or IPVS was loaded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficCounters {
+    pub connections: u64,
+    pub incoming_packets: u64,
+    pub outgoing_packets: u64,
+    pub incoming_bytes: u64,
+    pub outgoing_bytes: u64,
+}
+
+/// The kernel's rate estimates (per second), refreshed by its estimator every 2 seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TrafficRates {
+    pub connections: u64,
+    pub incoming_packets: u64,
+    pub outgoing_packets: u64,
+    pub incoming_bytes: u64,
+    pub outgoing_bytes: u64,
+}
+
+/// A real server behind a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backend {
+    pub address: IpAddr,
+    pub port: u16,
+    pub forward: ForwardMethod,
+    /// Scheduling weight; 0 means quiesced (no new connections).
+    pub weight: i64,
+    /// Connections in the ESTABLISHED state (for TCP), as the kernel counts them.
+    pub active_connections: i64,
+    /// All other connections held for this real server.
+    pub inactive_connections: i64,
+    /// Per-real-server traffic: not in /proc, only over netlink.
+    pub counters: Option<TrafficCounters>,
+}
+
+/// A virtual service with its real servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub key: ServiceKey,
+    /// Scheduler name as the kernel reports it (`rr`, `wlc`, ...; `none` when unset).
+    pub scheduler: String,
+    pub flags: ServiceFlags,
+    /// Per-service traffic: not in /proc, only over netlink.
+    pub counters: Option<TrafficCounters>,
+    pub backends: Vec<Backend>,
+}
+
+/// The host's IPVS state at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IpvsTable {
+    /// The IPVS version the kernel announces, such as `1.2.1`.
+    pub version: Option<String>,
+    /// Buckets of the connection hash table (2^conn_tab_bits).
+    pub connection_table_buckets: Option<u64>,
+    /// Host totals over all services (`/proc/net/ip_vs_stats`, first block).
+    pub totals: Option<TrafficCounters>,
+    /// Host rate estimates (`/proc/net/ip_vs_stats`, second block).
+    pub total_rates: Option<TrafficRates>,
+    pub services: Vec<Service>,
+}

@@ -1,0 +1,309 @@
+//! Parsers for the IPVS files in procfs: `/proc/net/ip_vs` (services and real servers) and
+//! `/proc/net/ip_vs_stats` (host totals and rate estimates).
+//!
+//! Layout, as the kernel's `ip_vs_ctl.c` writes it:
+//!
+//! ```text
+//! IP Virtual Server version 1.2.1 (size=4096)
+//! Prot LocalAddress:Port Scheduler Flags
+//!   -> RemoteAddress:Port Forward Weight ActiveConn InActConn
+//! TCP  0A000001:0050 rr
+//!   -> 0A000002:0050      Masq    1      0          0
+//! UDP  [2001:0db8:0000:0000:0000:0000:0000:0001]:0035 wlc persistent 75000 FFFFFFFF
+//! FWM  00000001 sh ops
+//! ```
+//!
+//! IPv4 addresses, ports and marks are hexadecimal; IPv6 addresses are written in full. The
+//! persistence timeout is printed in kernel jiffies, so it is not read from here.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{LineProblem, Parsed, excerpt};
+use crate::model::{
+    AddressFamily, Backend, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey,
+    TrafficCounters, TrafficRates,
+};
+
+/// What `/proc/net/ip_vs` tells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpVsProc {
+    /// From the header: `1.2.1`.
+    pub version: Option<String>,
+    /// From the header: `size=4096`, the connection table's buckets.
+    pub connection_table_buckets: Option<u64>,
+    pub services: Vec<Service>,
+}
+
+/// What `/proc/net/ip_vs_stats` tells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IpVsStatsProc {
+    pub totals: Option<TrafficCounters>,
+    pub rates: Option<TrafficRates>,
+}
+
+/// Parses the text of `/proc/net/ip_vs`.
+pub fn parse_ip_vs(text: &str) -> Parsed<IpVsProc> {
+    let mut table = IpVsProc::default();
+    let mut problems = Vec::new();
+    // Real servers belong to the service line above them; after a bad service line they
+    // belong to nothing and are skipped with it.
+    let mut current_service_ok = false;
+
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix("IP Virtual Server version ") {
+            parse_header(rest, &mut table);
+            continue;
+        }
+        if trimmed.starts_with("Prot ") || trimmed.starts_with("-> RemoteAddress") {
+            continue;
+        }
+        let outcome = match trimmed.strip_prefix("->") {
+            Some(rest) => {
+                if !current_service_ok {
+                    Err("real server line without a valid service line above it".to_string())
+                } else {
+                    parse_backend(rest).map(|backend| {
+                        if let Some(service) = table.services.last_mut() {
+                            service.backends.push(backend);
+                        }
+                    })
+                }
+            }
+            None => {
+                let parsed = parse_service(trimmed);
+                current_service_ok = parsed.is_ok();
+                parsed.map(|service| table.services.push(service))
+            }
+        };
+        if let Err(reason) = outcome {
+            problems.push(LineProblem {
+                line: number,
+                reason: format!("{reason}: {}", excerpt(line)),
+            });
+        }
+    }
+
+    for service in &mut table.services {
+        infer_firewall_mark_family(service);
+    }
+    Parsed {
+        value: table,
+        problems,
+    }
+}
+
+/// Reads `1.2.1 (size=4096)`.
+fn parse_header(rest: &str, table: &mut IpVsProc) {
+    let mut words = rest.split_whitespace();
+    table.version = words.next().map(str::to_string);
+    table.connection_table_buckets = words.next().and_then(|size| {
+        size.strip_prefix("(size=")
+            .and_then(|s| s.strip_suffix(')'))
+            .and_then(|s| s.parse().ok())
+    });
+}
+
+fn parse_service(line: &str) -> Result<Service, String> {
+    let mut words = line.split_whitespace();
+    let protocol_word = words.next().ok_or("empty service line")?;
+    let target = words.next().ok_or("service line without an address")?;
+    let scheduler = words.next().ok_or("service line without a scheduler")?;
+
+    let key = if protocol_word == "FWM" {
+        let mark =
+            u32::from_str_radix(target, 16).map_err(|_| format!("bad firewall mark {target:?}"))?;
+        ServiceKey::FirewallMark { mark, family: None }
+    } else {
+        let protocol = parse_protocol(protocol_word)?;
+        let (address, port) = parse_socket(target)?;
+        ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        }
+    };
+
+    let mut flags = ServiceFlags::default();
+    let mut rest = words.peekable();
+    while let Some(word) = rest.next() {
+        match word {
+            "ops" => flags.one_packet = true,
+            "persistent" => {
+                flags.persistent = true;
+                // Timeout (jiffies) and netmask follow; neither is exported from here.
+                rest.next();
+                rest.next();
+            }
+            other => return Err(format!("unknown service flag {other:?}")),
+        }
+    }
+
+    Ok(Service {
+        key,
+        scheduler: scheduler.to_string(),
+        flags,
+        counters: None,
+        backends: Vec::new(),
+    })
+}
+
+fn parse_backend(rest: &str) -> Result<Backend, String> {
+    let mut words = rest.split_whitespace();
+    let target = words.next().ok_or("real server line without an address")?;
+    let (address, port) = parse_socket(target)?;
+    let forward_word = words
+        .next()
+        .ok_or("real server line without a forwarding method")?;
+    let forward = parse_forward(forward_word)?;
+    let mut number = |what: &str| -> Result<i64, String> {
+        let word = words
+            .next()
+            .ok_or_else(|| format!("real server line without {what}"))?;
+        word.parse()
+            .map_err(|_| format!("bad {what} {word:?} (expected a decimal number)"))
+    };
+    let weight = number("weight")?;
+    let active_connections = number("active connections")?;
+    let inactive_connections = number("inactive connections")?;
+    if let Some(extra) = words.next() {
+        return Err(format!(
+            "unexpected field {extra:?} after the connection counts"
+        ));
+    }
+    Ok(Backend {
+        address,
+        port,
+        forward,
+        weight,
+        active_connections,
+        inactive_connections,
+        counters: None,
+    })
+}
+
+/// The kernel's protocol names (`ip_vs_proto_name`): TCP, UDP, SCTP, IP_<n> and a few more.
+fn parse_protocol(word: &str) -> Result<Protocol, String> {
+    match word {
+        "TCP" => Ok(Protocol::Tcp),
+        "UDP" => Ok(Protocol::Udp),
+        "SCTP" => Ok(Protocol::Sctp),
+        "IP" => Ok(Protocol::Other(0)),
+        "ICMP" => Ok(Protocol::Other(1)),
+        "ICMPv6" => Ok(Protocol::Other(58)),
+        other => other
+            .strip_prefix("IP_")
+            .and_then(|n| n.parse::<u8>().ok())
+            .map(Protocol::from_number)
+            .ok_or_else(|| format!("unknown protocol {other:?}")),
+    }
+}
+
+fn parse_forward(word: &str) -> Result<ForwardMethod, String> {
+    match word {
+        "Masq" => Ok(ForwardMethod::Masq),
+        "Route" => Ok(ForwardMethod::Route),
+        "Tunnel" => Ok(ForwardMethod::Tunnel),
+        "Local" => Ok(ForwardMethod::Local),
+        "Bypass" => Ok(ForwardMethod::Bypass),
+        other => Err(format!("unknown forwarding method {other:?}")),
+    }
+}
+
+/// Reads `0A000001:0050` (hex IPv4, hex port) or `[2001:0db8:...:0001]:0050`.
+fn parse_socket(text: &str) -> Result<(IpAddr, u16), String> {
+    let (address_text, port_text) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("bad address {text:?} (no port)"))?;
+    let port = u16::from_str_radix(port_text, 16).map_err(|_| format!("bad port {port_text:?}"))?;
+    let address = if let Some(inner) = address_text
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+    {
+        IpAddr::V6(
+            inner
+                .parse::<Ipv6Addr>()
+                .map_err(|_| format!("bad IPv6 address {inner:?}"))?,
+        )
+    } else {
+        if address_text.len() != 8 {
+            return Err(format!("bad IPv4 address {address_text:?}"));
+        }
+        let bits = u32::from_str_radix(address_text, 16)
+            .map_err(|_| format!("bad IPv4 address {address_text:?}"))?;
+        IpAddr::V4(Ipv4Addr::from(bits))
+    };
+    Ok((address, port))
+}
+
+/// The FWM line does not say its family; the real servers behind it do, when they agree.
+fn infer_firewall_mark_family(service: &mut Service) {
+    if let ServiceKey::FirewallMark { family, .. } = &mut service.key {
+        let mut families = service
+            .backends
+            .iter()
+            .map(|backend| AddressFamily::of(&backend.address));
+        if let Some(first) = families.next()
+            && families.all(|other| other == first)
+        {
+            *family = Some(first);
+        }
+    }
+}
+
+/// Parses the text of `/proc/net/ip_vs_stats`: two header lines and a row of hexadecimal
+/// totals, then a header line and a row of hexadecimal per-second estimates.
+pub fn parse_ip_vs_stats(text: &str) -> Parsed<IpVsStatsProc> {
+    let mut rows: Vec<[u64; 5]> = Vec::new();
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty()
+            || words
+                .iter()
+                .any(|w| w.chars().any(|c| !c.is_ascii_hexdigit()))
+        {
+            continue; // blank or header line
+        }
+        let values: Option<Vec<u64>> = words
+            .iter()
+            .map(|w| u64::from_str_radix(w, 16).ok())
+            .collect();
+        match values.as_deref() {
+            Some(&[a, b, c, d, e]) => rows.push([a, b, c, d, e]),
+            _ => problems.push(LineProblem {
+                line: index + 1,
+                reason: format!("expected five hexadecimal numbers: {}", excerpt(line)),
+            }),
+        }
+    }
+    let mut rows = rows.into_iter();
+    let totals = rows.next().map(|[c, ip, op, ib, ob]| TrafficCounters {
+        connections: c,
+        incoming_packets: ip,
+        outgoing_packets: op,
+        incoming_bytes: ib,
+        outgoing_bytes: ob,
+    });
+    let rates = rows.next().map(|[c, ip, op, ib, ob]| TrafficRates {
+        connections: c,
+        incoming_packets: ip,
+        outgoing_packets: op,
+        incoming_bytes: ib,
+        outgoing_bytes: ob,
+    });
+    if totals.is_none() || rates.is_none() {
+        problems.push(LineProblem {
+            line: text.lines().count(),
+            reason: "truncated: expected a row of totals and a row of rates".to_string(),
+        });
+    }
+    Parsed {
+        value: IpVsStatsProc { totals, rates },
+        problems,
+    }
+}

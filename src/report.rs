@@ -1,0 +1,263 @@
+//! The host report shared by `doctor` (and later `/report`): what the snapshot shows and what
+//! the advisor concluded, as text for people or JSON for programs. Pure.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::advisor::{Advice, Finding, Severity, Skipped};
+use crate::model::{IpvsTable, ServiceKey, SocketText};
+use crate::snapshot::{Outcome, Snapshot};
+
+/// `doctor`'s exit codes.
+pub mod exit_code {
+    /// No warning or critical finding.
+    pub const CLEAN: u8 = 0;
+    /// At least one warning, no critical finding.
+    pub const WARNINGS: u8 = 1;
+    /// At least one critical finding.
+    pub const CRITICAL: u8 = 2;
+    /// `doctor` itself could not run (bad flags, no runtime).
+    pub const COULD_NOT_RUN: u8 = 3;
+}
+
+/// The exit code that a set of findings calls for.
+pub fn exit_code_for(advice: &Advice) -> u8 {
+    match advice.findings.iter().map(|f| f.severity).max() {
+        Some(Severity::Critical) => exit_code::CRITICAL,
+        Some(Severity::Warning) => exit_code::WARNINGS,
+        Some(Severity::Info) | None => exit_code::CLEAN,
+    }
+}
+
+/// The report as JSON sees it: stable field names, no timings.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub role: Vec<&'static str>,
+    pub findings: &'a [Finding],
+    pub skipped: &'a [Skipped],
+    pub rules_evaluated: usize,
+    pub ipvs: Option<IpvsView>,
+    pub collectors: Vec<CollectorView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IpvsView {
+    pub version: Option<String>,
+    pub connection_table_buckets: Option<u64>,
+    pub services: Vec<ServiceView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceView {
+    pub proto: String,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub local_mark: Option<u32>,
+    pub family: Option<&'static str>,
+    pub scheduler: String,
+    pub flags: String,
+    pub real_servers: Vec<RealServerView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealServerView {
+    pub address: String,
+    pub port: u16,
+    pub forward: &'static str,
+    pub weight: i64,
+    pub active_connections: i64,
+    pub inactive_connections: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CollectorView<'a> {
+    pub name: &'static str,
+    #[serde(flatten)]
+    pub outcome: &'a Outcome,
+    pub skipped_records: &'a [String],
+}
+
+impl<'a> Report<'a> {
+    pub fn new(snapshot: &'a Snapshot, advice: &'a Advice) -> Self {
+        Report {
+            role: advice.roles.iter().map(|r| r.id()).collect(),
+            findings: &advice.findings,
+            skipped: &advice.skipped,
+            rules_evaluated: advice.rules_evaluated,
+            ipvs: snapshot.ipvs.as_ref().map(ipvs_view),
+            collectors: snapshot
+                .collectors
+                .iter()
+                .map(|c| CollectorView {
+                    name: c.name,
+                    outcome: &c.outcome,
+                    skipped_records: &c.problems,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn ipvs_view(table: &IpvsTable) -> IpvsView {
+    IpvsView {
+        version: table.version.clone(),
+        connection_table_buckets: table.connection_table_buckets,
+        services: table
+            .services
+            .iter()
+            .map(|service| {
+                let (proto, local_address, local_port, local_mark) = match &service.key {
+                    ServiceKey::Address {
+                        protocol,
+                        address,
+                        port,
+                    } => (
+                        protocol.to_string(),
+                        Some(address.to_string()),
+                        Some(*port),
+                        None,
+                    ),
+                    ServiceKey::FirewallMark { mark, .. } => {
+                        ("FWM".to_string(), None, None, Some(*mark))
+                    }
+                };
+                ServiceView {
+                    proto,
+                    local_address,
+                    local_port,
+                    local_mark,
+                    family: service.key.family().map(|f| f.as_str()),
+                    scheduler: service.scheduler.clone(),
+                    flags: service.flags.label(),
+                    real_servers: service
+                        .backends
+                        .iter()
+                        .map(|b| RealServerView {
+                            address: b.address.to_string(),
+                            port: b.port,
+                            forward: b.forward.as_str(),
+                            weight: b.weight,
+                            active_connections: b.active_connections,
+                            inactive_connections: b.inactive_connections,
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The report as pretty JSON, ending in a newline.
+pub fn render_json(snapshot: &Snapshot, advice: &Advice) -> String {
+    let report = Report::new(snapshot, advice);
+    match serde_json::to_string_pretty(&report) {
+        Ok(mut json) => {
+            json.push('\n');
+            json
+        }
+        // Serializing plain owned data cannot fail; say so plainly if it ever does.
+        Err(err) => format!("{{\"error\": {:?}}}\n", err.to_string()),
+    }
+}
+
+/// The report as text for a terminal.
+pub fn render_text(snapshot: &Snapshot, advice: &Advice) -> String {
+    let mut out = String::new();
+    let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
+    let role_text = if roles.is_empty() {
+        "none (no IPVS services)".to_string()
+    } else {
+        roles.join(", ")
+    };
+    let _ = writeln!(out, "Role: {role_text}");
+    let _ = writeln!(out);
+
+    match &snapshot.ipvs {
+        None => {
+            let _ = writeln!(out, "IPVS: not available on this host");
+        }
+        Some(table) => write_ipvs(&mut out, table),
+    }
+    let _ = writeln!(out);
+
+    let _ = writeln!(out, "Collectors:");
+    for report in &snapshot.collectors {
+        let status = match &report.outcome {
+            Outcome::Ok => "ok".to_string(),
+            Outcome::NoData(reason) => format!("no data: {reason}"),
+            Outcome::Failed(reason) => format!("FAILED: {reason}"),
+            Outcome::TimedOut => "FAILED: timed out".to_string(),
+            Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
+        };
+        let _ = writeln!(out, "  {:<10} {status}", report.name);
+        for problem in &report.problems {
+            let _ = writeln!(out, "  {:<10} skipped {problem}", "");
+        }
+    }
+    let _ = writeln!(out);
+
+    if advice.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "Findings: none ({} rules evaluated)",
+            advice.rules_evaluated
+        );
+    } else {
+        let _ = writeln!(out, "Findings:");
+        for finding in &advice.findings {
+            let _ = writeln!(
+                out,
+                "  [{:?}] {} {}: {} (observed {}, expected {})",
+                finding.severity,
+                finding.rule,
+                finding.subject,
+                finding.summary,
+                finding.observed,
+                finding.expected
+            );
+        }
+    }
+    out
+}
+
+fn write_ipvs(out: &mut String, table: &IpvsTable) {
+    let real_servers: usize = table.services.iter().map(|s| s.backends.len()).sum();
+    let version = table.version.as_deref().unwrap_or("unknown");
+    let buckets = table
+        .connection_table_buckets
+        .map(|b| format!(", connection table {b} buckets"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "IPVS {version}{buckets}: {} services, {real_servers} real servers",
+        table.services.len()
+    );
+    for service in &table.services {
+        let flags = service.flags.label();
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{flags}]")
+        };
+        let _ = writeln!(
+            out,
+            "  {}  scheduler {}{flags}",
+            service.key, service.scheduler
+        );
+        if service.backends.is_empty() {
+            let _ = writeln!(out, "    (no real servers)");
+        }
+        for b in &service.backends {
+            let _ = writeln!(
+                out,
+                "    -> {:<28} {:<6} weight {:<5} active {:<6} inactive {}",
+                SocketText(&b.address, b.port).to_string(),
+                b.forward.as_str(),
+                b.weight,
+                b.active_connections,
+                b.inactive_connections
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Sources: the only code that reads the kernel or the filesystem. Each collector turns what it
+//! reads into model types through the pure parsers, and says whether there was data at all.
+
+pub mod ipvs;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::IpvsTable;
+
+/// Where the host's pseudo-filesystems are: the `--path.*` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            procfs: PathBuf::from("/proc"),
+            sysfs: PathBuf::from("/sys"),
+            rootfs: PathBuf::from("/"),
+        }
+    }
+}
+
+/// A collector failure: something that should have been readable was not.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What one collector gathered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CollectedData {
+    /// The subsystem is absent on this host (module not loaded, file missing): not an error.
+    NoData {
+        reason: String,
+    },
+    Ipvs(IpvsTable),
+}
+
+/// A collector's result, with the records it had to skip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    pub data: CollectedData,
+    /// Lines or records that could not be parsed and were skipped, each said plainly.
+    pub problems: Vec<String>,
+}
+
+/// One named source of data; `collect` does blocking I/O and runs on a blocking thread.
+pub trait Collector: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn collect(&self) -> Result<Collected, SourceError>;
+}
+
+/// Reads a whole file; `Ok(None)` when it does not exist.
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, SourceError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SourceError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A collector the exporter knows, for `--collector.<name>` / `--no-collector.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectorSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub enabled_by_default: bool,
+}
+
+/// Every collector, in the order their results appear.
+pub const COLLECTORS: &[CollectorSpec] = &[CollectorSpec {
+    name: "ipvs",
+    help: "IPVS services, real servers and host totals",
+    enabled_by_default: true,
+}];
+
+/// Builds the named collectors (names must come from [`COLLECTORS`]).
+pub fn build_collectors(enabled: &[&'static str], paths: &Paths) -> Vec<Box<dyn Collector>> {
+    enabled
+        .iter()
+        .filter_map(|name| -> Option<Box<dyn Collector>> {
+            match *name {
+                "ipvs" => Some(Box::new(ipvs::ProcfsIpvs::new(paths.procfs.clone()))),
+                _ => None,
+            }
+        })
+        .collect()
+}
