@@ -159,6 +159,9 @@ struct ServiceRow<'a> {
     backends: Vec<BackendRow<'a>>,
 }
 
+/// Reads one gauge value of a real server.
+type ReadBackend = fn(&BackendRow) -> i64;
+
 struct BackendRow<'a> {
     remote_address: String,
     remote_port: String,
@@ -383,7 +386,7 @@ fn encode_backends(rows: &[ServiceRow], encoder: &mut DescriptorEncoder) -> fmt:
         Ok(())
     })?;
 
-    let gauges: [(&str, &str, fn(&BackendRow) -> i64); 3] = [
+    let gauges: [(&str, &str, ReadBackend); 3] = [
         (
             "ipvs_backend_weight",
             "Scheduling weight of the real server (0: no new connections).",
@@ -430,4 +433,63 @@ fn encode_backends(rows: &[ServiceRow], encoder: &mut DescriptorEncoder) -> fmt:
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::{Format, encode as encode_snapshot};
+    use crate::model::{AddressFamily, ForwardMethod, ServiceFlags};
+
+    fn fwm_service(family: AddressFamily, backend: &str, connections: u64) -> Service {
+        Service {
+            key: ServiceKey::FirewallMark {
+                mark: 9,
+                family: Some(family),
+            },
+            scheduler: "rr".into(),
+            flags: ServiceFlags::default(),
+            counters: Some(TrafficCounters {
+                connections,
+                ..TrafficCounters::default()
+            }),
+            backends: vec![Backend {
+                address: backend.parse().expect("address"),
+                port: 0,
+                forward: ForwardMethod::Route,
+                weight: 1,
+                active_connections: 2,
+                inactive_connections: 3,
+                counters: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn services_with_the_same_labels_are_summed_not_repeated() {
+        let snapshot = Snapshot {
+            ipvs: Some(IpvsTable {
+                services: vec![
+                    fwm_service(AddressFamily::Inet, "10.0.0.2", 5),
+                    fwm_service(AddressFamily::Inet6, "2001:db8::2", 7),
+                ],
+                ..IpvsTable::default()
+            }),
+            collectors: Vec::new(),
+        };
+        let text = encode_snapshot(Arc::new(snapshot), Format::Classic);
+        let info: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("ipvs_service_info{"))
+            .collect();
+        assert_eq!(info.len(), 1, "{text}");
+        assert!(text.contains("ipvs_service_connections_total{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\"} 12\n"));
+        let backends = text
+            .lines()
+            .filter(|l| l.starts_with("ipvs_backend_weight{"))
+            .count();
+        assert_eq!(backends, 2, "the two real servers differ and stay apart");
+    }
 }

@@ -307,3 +307,199 @@ pub fn parse_ip_vs_stats(text: &str) -> Parsed<IpVsStatsProc> {
         problems,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAT_TABLE: &str = include_str!("../../tests/fixtures/nat-director/proc/net/ip_vs");
+    const NAT_STATS: &str = include_str!("../../tests/fixtures/nat-director/proc/net/ip_vs_stats");
+
+    fn v4(text: &str) -> IpAddr {
+        text.parse().expect("test address")
+    }
+
+    #[test]
+    fn nat_director_table() {
+        let parsed = parse_ip_vs(NAT_TABLE);
+        assert_eq!(parsed.problems, vec![]);
+        let table = parsed.value;
+        assert_eq!(table.version.as_deref(), Some("1.2.1"));
+        assert_eq!(table.connection_table_buckets, Some(4096));
+        assert_eq!(table.services.len(), 2);
+        let http = &table.services[0];
+        assert_eq!(
+            http.key,
+            ServiceKey::Address {
+                protocol: Protocol::Tcp,
+                address: v4("192.168.10.100"),
+                port: 80
+            }
+        );
+        assert_eq!(http.scheduler, "wrr");
+        assert_eq!(http.flags, ServiceFlags::default());
+        assert_eq!(http.backends.len(), 3);
+        let second = &http.backends[1];
+        assert_eq!(second.address, v4("10.0.1.2"));
+        assert_eq!(second.port, 80);
+        assert_eq!(second.forward, ForwardMethod::Masq);
+        assert_eq!(
+            (
+                second.weight,
+                second.active_connections,
+                second.inactive_connections
+            ),
+            (3, 1, 9)
+        );
+        assert_eq!(table.services[1].backends[2].weight, 0);
+    }
+
+    #[test]
+    fn nat_director_stats_are_hexadecimal() {
+        let parsed = parse_ip_vs_stats(NAT_STATS);
+        assert_eq!(parsed.problems, vec![]);
+        let totals = parsed.value.totals.expect("totals");
+        assert_eq!(
+            (
+                totals.connections,
+                totals.incoming_packets,
+                totals.outgoing_packets
+            ),
+            (37, 222, 185)
+        );
+        assert_eq!(
+            (totals.incoming_bytes, totals.outgoing_bytes),
+            (15542, 68340)
+        );
+        let rates = parsed.value.rates.expect("rates");
+        assert_eq!((rates.connections, rates.incoming_bytes), (2, 840));
+    }
+
+    #[test]
+    fn ipv6_fwm_sctp_and_flags() {
+        let text = "IP Virtual Server version 1.2.1 (size=1024)\n\
+            Prot LocalAddress:Port Scheduler Flags\n\
+            \x20 -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n\
+            SCTP  C0A80A64:0B86 sh  \n\
+            \x20 -> 0A000102:0B86      Tunnel  1      0          0         \n\
+            UDP  [2001:0db8:0000:0000:0000:0000:0000:0035]:0035 rr persistent 75000 FFFFFFFF\n\
+            \x20 -> [2001:0db8:0000:0000:0000:0000:0001:0002]:0035      Route   5      0          1         \n\
+            UDP  C0A80A64:0035 rr ops \n\
+            FWM  00000007 wlc persistent 75000 FFFFFFFF\n\
+            \x20 -> 0A000103:0000      Local   1      0          0         \n\
+            FWM  00000008 lc \n";
+        let parsed = parse_ip_vs(text);
+        assert_eq!(parsed.problems, vec![]);
+        let services = parsed.value.services;
+        assert_eq!(services.len(), 5);
+        assert!(matches!(
+            services[0].key,
+            ServiceKey::Address {
+                protocol: Protocol::Sctp,
+                port: 2950,
+                ..
+            }
+        ));
+        assert_eq!(services[0].backends[0].forward, ForwardMethod::Tunnel);
+        assert_eq!(
+            services[1].key,
+            ServiceKey::Address {
+                protocol: Protocol::Udp,
+                address: "2001:db8::35".parse().expect("v6"),
+                port: 53
+            }
+        );
+        assert!(services[1].flags.persistent && !services[1].flags.one_packet);
+        assert_eq!(services[1].backends[0].address.to_string(), "2001:db8::1:2");
+        assert_eq!(services[1].backends[0].forward, ForwardMethod::Route);
+        assert!(services[2].flags.one_packet && !services[2].flags.persistent);
+        assert_eq!(services[2].flags.label(), "ops");
+        assert_eq!(
+            services[3].key,
+            ServiceKey::FirewallMark {
+                mark: 7,
+                family: Some(AddressFamily::Inet)
+            }
+        );
+        assert_eq!(services[3].flags.label(), "persistent");
+        assert_eq!(services[3].backends[0].forward, ForwardMethod::Local);
+        assert_eq!(
+            services[4].key,
+            ServiceKey::FirewallMark {
+                mark: 8,
+                family: None
+            }
+        );
+    }
+
+    #[test]
+    fn odd_spacing_is_accepted() {
+        let text = "IP Virtual Server version 1.2.1 (size=4096)\r\n\
+                    TCP\t0A000001:0050   rr\r\n\
+                    \t->   0A000002:0050 Masq 1 0 0\r\n\n\n";
+        let parsed = parse_ip_vs(text);
+        assert_eq!(parsed.problems, vec![]);
+        assert_eq!(parsed.value.services.len(), 1);
+        assert_eq!(parsed.value.services[0].backends.len(), 1);
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped_and_reported_without_losing_the_rest() {
+        let text = "IP Virtual Server version 1.2.1 (size=4096)\n\
+            TCP  0A000001:0050 rr  \n\
+            \x20 -> 0A000002:0050      Masq    1      0          0\n\
+            \x20 -> 0A00000Z:0050      Masq    1      0          0\n\
+            \x20 -> 0A000003:0050      Warp    1      0          0\n\
+            \x20 -> 0A000004:0050      Masq    x      0          0\n\
+            \x20 -> 0A000005:0050      Masq    1      0          0    7\n\
+            TCP  0A000009 rr\n\
+            \x20 -> 0A00000A:0050      Masq    1      0          0\n\
+            HTTP  0A000001:0050 rr\n\
+            TCP  0A000001:0051 rr bogusflag\n\
+            UDP  [2001:db8::zz]:0035 rr\n\
+            \u{0}\u{1}\u{7f}binary junk\n\
+            TCP  0A000001:0052 sh\n\
+            \x20 -> 0A000006:0052      Route   2      4          5";
+        let parsed = parse_ip_vs(text);
+        let services = &parsed.value.services;
+        assert_eq!(services.len(), 2, "the two good services survive");
+        assert_eq!(services[0].backends.len(), 1);
+        assert_eq!(services[1].backends.len(), 1);
+        assert_eq!(services[1].backends[0].active_connections, 4);
+        let lines: Vec<usize> = parsed.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert!(
+            parsed.problems[1]
+                .reason
+                .contains("unknown forwarding method \"Warp\"")
+        );
+    }
+
+    #[test]
+    fn truncated_input_keeps_the_complete_lines() {
+        let cut = &NAT_TABLE[..NAT_TABLE.len() - 20];
+        let parsed = parse_ip_vs(cut);
+        assert_eq!(parsed.value.services.len(), 2);
+        assert_eq!(parsed.value.services[1].backends.len(), 2);
+        assert_eq!(parsed.problems.len(), 1);
+
+        for end in 0..NAT_TABLE.len() {
+            if NAT_TABLE.is_char_boundary(end) {
+                let _ = parse_ip_vs(&NAT_TABLE[..end]);
+                let _ = parse_ip_vs_stats(&NAT_STATS[..end.min(NAT_STATS.len())]);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_huge_values() {
+        assert_eq!(parse_ip_vs("").value, IpVsProc::default());
+        let stats = "   Total Incoming\n FFFFFFFFFFFFFFFF 0 0 0 0\n\n Conns/s\n 1 2 3 4\n";
+        let parsed = parse_ip_vs_stats(stats);
+        assert_eq!(parsed.value.totals.map(|t| t.connections), Some(u64::MAX));
+        assert_eq!(parsed.value.rates, None);
+        assert_eq!(parsed.problems.len(), 2);
+        let overflow = " 1FFFFFFFFFFFFFFFF 0 0 0 0\n";
+        assert_eq!(parse_ip_vs_stats(overflow).value.totals, None);
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, unit and golden tests, promtool, and the
+# real-kernel lab. Installs the Debian packages it needs when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command -> Debian package that provides it
+needed=(
+  "promtool prometheus"
+  "qemu-system-x86_64 qemu-system-x86"
+  "ipvsadm ipvsadm"
+  "cpio cpio"
+  "depmod kmod"
+  "/usr/sbin/ip iproute2"
+  "/bin/busybox busybox-static"
+)
+missing=()
+for pair in "${needed[@]}"; do
+  read -r cmd pkg <<<"$pair"
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "tests/run.sh: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

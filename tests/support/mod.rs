@@ -1,0 +1,198 @@
+//! Shared by the integration tests: start the real binary, speak plain HTTP/1.1 to it, and
+//! normalise the parts of /metrics that change from run to run.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running exporter, killed when dropped.
+pub struct Exporter {
+    child: Option<Child>,
+    pub address: SocketAddr,
+}
+
+impl Exporter {
+    /// Starts the exporter on an ephemeral loopback port and waits for its "listening" line.
+    pub fn start(extra_args: &[&str]) -> Exporter {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start exporter");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let mut lines = BufReader::new(stderr).lines();
+        let address = loop {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                _ => panic!("exporter exited before listening"),
+            };
+            if let Some(rest) = line.split("msg=listening address=").nth(1) {
+                break rest
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .expect("listening address");
+            }
+        };
+        // Keep draining stderr so the exporter never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Exporter {
+            child: Some(child),
+            address,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("exporter did not stop within 5 s of SIGTERM");
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub raw_body: Vec<u8>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
+    http_request(address, "GET", path, headers)
+}
+
+pub fn http_request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut response = http_request_raw(address, method, path, headers);
+    response.body = String::from_utf8(response.raw_body.clone()).expect("UTF-8 body");
+    response
+}
+
+/// One request on its own connection (`Connection: close`), the body read to the end.
+pub fn http_request_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let raw_body = if chunked { dechunk(&body) } else { body };
+    Response {
+        status,
+        headers,
+        raw_body,
+        body: String::new(),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .expect("chunk size");
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
+    }
+}
+
+pub fn gunzip(data: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(data)
+        .read_to_string(&mut text)
+        .expect("valid gzip");
+    text
+}
+
+/// Replaces what changes between runs: collector durations and the build's revision and
+/// compiler version.
+pub fn normalize_metrics(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("ipvs_scrape_collector_duration_seconds{") {
+            let series = line.rsplit_once(' ').map_or(line, |(series, _)| series);
+            out.push_str(series);
+            out.push_str(" 0");
+        } else if line.starts_with("ipvs_exporter_build_info{") {
+            out.push_str("ipvs_exporter_build_info{version=\"VERSION\",revision=\"REVISION\",rustversion=\"RUSTVERSION\"} 1");
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
