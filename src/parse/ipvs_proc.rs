@@ -314,11 +314,15 @@ mod tests {
 
     const NAT_TABLE: &str = include_str!("../../tests/fixtures/nat-director/proc/net/ip_vs");
     const NAT_STATS: &str = include_str!("../../tests/fixtures/nat-director/proc/net/ip_vs_stats");
+    const MIXED_TABLE: &str = include_str!("../../tests/fixtures/mixed-director/proc/net/ip_vs");
 
     fn v4(text: &str) -> IpAddr {
         text.parse().expect("test address")
     }
 
+    // Both fixtures were captured from a Debian 6.1 kernel in the lab, with `ipvsadm -Ln`
+    // beside them (tests/fixtures/nat-director/ipvsadm-Ln*.txt): the numbers below are
+    // ipvsadm's.
     #[test]
     fn nat_director_table() {
         let parsed = parse_ip_vs(NAT_TABLE);
@@ -326,32 +330,50 @@ mod tests {
         let table = parsed.value;
         assert_eq!(table.version.as_deref(), Some("1.2.1"));
         assert_eq!(table.connection_table_buckets, Some(4096));
-        assert_eq!(table.services.len(), 2);
-        let http = &table.services[0];
+        assert_eq!(table.services.len(), 4);
+        let wrr = &table.services[0];
         assert_eq!(
-            http.key,
+            wrr.key,
             ServiceKey::Address {
                 protocol: Protocol::Tcp,
-                address: v4("192.168.10.100"),
+                address: v4("10.0.0.1"),
+                port: 8080
+            }
+        );
+        assert_eq!(wrr.scheduler, "wrr");
+        assert_eq!(wrr.flags, ServiceFlags::default());
+        assert_eq!(wrr.backends.len(), 3);
+        let first = &wrr.backends[0];
+        assert_eq!(first.address, v4("10.1.3.2"));
+        assert_eq!(first.port, 80);
+        assert_eq!(first.forward, ForwardMethod::Masq);
+        assert_eq!(
+            (
+                first.weight,
+                first.active_connections,
+                first.inactive_connections
+            ),
+            (2, 0, 4)
+        );
+        let v6 = &table.services[1];
+        assert_eq!(
+            v6.key,
+            ServiceKey::Address {
+                protocol: Protocol::Tcp,
+                address: "fd00::1".parse().expect("v6"),
                 port: 80
             }
         );
-        assert_eq!(http.scheduler, "wrr");
-        assert_eq!(http.flags, ServiceFlags::default());
-        assert_eq!(http.backends.len(), 3);
-        let second = &http.backends[1];
-        assert_eq!(second.address, v4("10.0.1.2"));
-        assert_eq!(second.port, 80);
-        assert_eq!(second.forward, ForwardMethod::Masq);
-        assert_eq!(
-            (
-                second.weight,
-                second.active_connections,
-                second.inactive_connections
-            ),
-            (3, 1, 9)
-        );
-        assert_eq!(table.services[1].backends[2].weight, 0);
+        assert_eq!(v6.backends[0].address.to_string(), "fd00:1:2::2");
+        assert_eq!(v6.backends[1].inactive_connections, 3);
+        assert!(matches!(
+            table.services[3].key,
+            ServiceKey::Address {
+                protocol: Protocol::Udp,
+                port: 53,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -359,20 +381,79 @@ mod tests {
         let parsed = parse_ip_vs_stats(NAT_STATS);
         assert_eq!(parsed.problems, vec![]);
         let totals = parsed.value.totals.expect("totals");
+        // ipvsadm -Ln --stats: the services' Conns add up to 12 + 12 + 0 + 6 = 30 (0x1E).
         assert_eq!(
             (
                 totals.connections,
                 totals.incoming_packets,
                 totals.outgoing_packets
             ),
-            (37, 222, 185)
+            (30, 183, 177)
         );
         assert_eq!(
             (totals.incoming_bytes, totals.outgoing_bytes),
-            (15542, 68340)
+            (12692, 16474)
         );
         let rates = parsed.value.rates.expect("rates");
-        assert_eq!((rates.connections, rates.incoming_bytes), (2, 840));
+        assert_eq!(
+            (
+                rates.connections,
+                rates.incoming_packets,
+                rates.incoming_bytes
+            ),
+            (3, 17, 1194)
+        );
+    }
+
+    #[test]
+    fn mixed_director_table_from_the_lab() {
+        let parsed = parse_ip_vs(MIXED_TABLE);
+        assert_eq!(parsed.problems, vec![]);
+        let services = parsed.value.services;
+        assert_eq!(services.len(), 14);
+        let backends: usize = services.iter().map(|s| s.backends.len()).sum();
+        assert_eq!(backends, 20);
+        // `-p 60` shows as `persistent 15000` (jiffies at HZ=250): only the flag is read.
+        let persistent: Vec<String> = services
+            .iter()
+            .filter(|s| s.flags.persistent)
+            .map(|s| s.key.to_string())
+            .collect();
+        assert_eq!(
+            persistent,
+            vec!["TCP [2001:db8::10]:443", "TCP 192.0.2.11:65535"]
+        );
+        let ipv6_mark = services
+            .iter()
+            .find(|s| {
+                matches!(
+                    s.key,
+                    ServiceKey::FirewallMark {
+                        mark: 268_435_457,
+                        ..
+                    }
+                )
+            })
+            .expect("FWM 268435457");
+        assert_eq!(ipv6_mark.key.family(), Some(AddressFamily::Inet6));
+        let forwards: Vec<ForwardMethod> = services
+            .iter()
+            .flat_map(|s| &s.backends)
+            .map(|b| b.forward)
+            .collect();
+        for method in [
+            ForwardMethod::Masq,
+            ForwardMethod::Route,
+            ForwardMethod::Tunnel,
+        ] {
+            assert!(forwards.contains(&method), "{method:?}");
+        }
+        let ops: Vec<String> = services
+            .iter()
+            .filter(|s| s.flags.one_packet)
+            .map(|s| s.key.to_string())
+            .collect();
+        assert_eq!(ops, vec!["UDP 192.0.2.10:53"]);
     }
 
     #[test]
@@ -479,8 +560,8 @@ mod tests {
     fn truncated_input_keeps_the_complete_lines() {
         let cut = &NAT_TABLE[..NAT_TABLE.len() - 20];
         let parsed = parse_ip_vs(cut);
-        assert_eq!(parsed.value.services.len(), 2);
-        assert_eq!(parsed.value.services[1].backends.len(), 2);
+        assert_eq!(parsed.value.services.len(), 4);
+        assert_eq!(parsed.value.services[3].backends.len(), 1);
         assert_eq!(parsed.problems.len(), 1);
 
         for end in 0..NAT_TABLE.len() {
