@@ -35,7 +35,11 @@ pub fn run(settings: Settings) -> u8 {
 
 fn gatherer(settings: &Settings) -> Gatherer {
     Gatherer::new(
-        build_collectors(&settings.enabled_collectors, &settings.paths()),
+        build_collectors(
+            &settings.enabled_collectors,
+            &settings.paths(),
+            &settings.collector_options(),
+        ),
         settings.cli.collector_timeout,
     )
 }
@@ -82,6 +86,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         let app = Arc::new(App {
             gatherer: gatherer(settings),
             telemetry_path: settings.cli.telemetry_path.clone(),
+            encode_options: settings.encode_options(),
         });
         http::serve(listeners, app, shutdown_signal()).await;
         Ok(())

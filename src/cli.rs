@@ -9,7 +9,9 @@ use clap::{
     Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
 
-use crate::source::{COLLECTORS, Paths};
+use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
+use crate::source::ipvs::SourceMode;
+use crate::source::{COLLECTORS, CollectorOptions, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
 #[derive(Debug, Parser)]
@@ -61,6 +63,35 @@ pub struct Cli {
     #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration, global = true)]
     pub collector_timeout: Duration,
 
+    /// Where the ipvs collector reads IPVS: netlink (all counters; needs CAP_NET_ADMIN),
+    /// procfs (no per-service or per-real-server traffic), or auto (netlink, else procfs).
+    #[arg(long = "collector.ipvs.source", value_enum, default_value_t = SourceMode::Auto, global = true)]
+    pub ipvs_source: SourceMode,
+
+    /// Also read IPVS in this network namespace: a name under /run/netns or a path such as
+    /// /proc/PID/ns/net. Repeatable; its series get a `netns` label.
+    #[arg(
+        long = "collector.ipvs.netns",
+        value_name = "NAME_OR_PATH",
+        global = true
+    )]
+    pub ipvs_netns: Vec<String>,
+
+    /// Labels to keep on real-server series, comma separated; series that differ only in
+    /// dropped labels are summed (and ipvs_backend_info is left out).
+    #[arg(
+        long = "collector.ipvs.backend-labels",
+        value_name = "LABELS",
+        default_value = "proto,local_address,local_port,local_mark,remote_address,remote_port",
+        value_parser = parse_backend_labels,
+        global = true
+    )]
+    pub ipvs_backend_labels: BackendLabels,
+
+    /// Export no per-real-server series at all (for hosts with tens of thousands of them).
+    #[arg(long = "no-collector.ipvs.backends", global = true)]
+    pub no_ipvs_backends: bool,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -109,6 +140,20 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn collector_options(&self) -> CollectorOptions {
+        CollectorOptions {
+            ipvs_source: self.cli.ipvs_source,
+            ipvs_namespaces: self.cli.ipvs_netns.clone(),
+        }
+    }
+
+    pub fn encode_options(&self) -> EncodeOptions {
+        EncodeOptions {
+            backend_labels: self.cli.ipvs_backend_labels,
+            backends: !self.cli.no_ipvs_backends,
+        }
+    }
+
     pub fn paths(&self) -> Paths {
         Paths {
             procfs: self.cli.procfs.clone(),
@@ -195,6 +240,19 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
         return Err(format!("{text} is taken by another endpoint"));
     }
     Ok(text.to_string())
+}
+
+fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
+    let mut labels = BackendLabels::none();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !labels.keep(name) {
+            return Err(format!(
+                "unknown label {name:?} (known: {})",
+                BACKEND_LABEL_NAMES.join(",")
+            ));
+        }
+    }
+    Ok(labels)
 }
 
 /// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.

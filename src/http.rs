@@ -17,13 +17,14 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::metrics::{self, Format};
+use crate::metrics::{self, EncodeOptions, Format};
 use crate::snapshot::Gatherer;
 
 /// What request handlers share.
 pub struct App {
     pub gatherer: Gatherer,
     pub telemetry_path: String,
+    pub encode_options: EncodeOptions,
 }
 
 /// How long open connections get to finish after a shutdown signal.
@@ -125,9 +126,10 @@ async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Full<Bytes
     let format = negotiate_format(header_text(headers, header::ACCEPT));
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
+    let options = app.encode_options;
     // Encoding a large table takes milliseconds of CPU: keep it off the reactor threads.
     let encoded = tokio::task::spawn_blocking(move || {
-        let text = metrics::encode(snapshot, format);
+        let text = metrics::encode(snapshot, format, &options);
         if gzip {
             gzip_bytes(text.as_bytes()).ok()
         } else {

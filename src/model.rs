@@ -135,20 +135,43 @@ pub struct ServiceFlags {
     pub persistent: bool,
     /// `IP_VS_SVC_F_ONEPACKET`: one-packet scheduling (UDP only), shown as `ops`.
     pub one_packet: bool,
+    /// `IP_VS_SVC_F_SCHED1..3`: scheduler flags (for `sh` and `mh`: fallback, port). Only
+    /// netlink reports them.
+    pub scheduler_flags: [bool; 3],
 }
 
 impl ServiceFlags {
     /// The set flags as a comma-separated list of their ipvsadm names (empty when none).
-    pub fn label(&self) -> String {
-        let mut names: Vec<&str> = Vec::new();
+    /// Scheduler flags are named after the scheduler as ipvsadm names them (`sh-port`).
+    pub fn label(&self, scheduler: &str) -> String {
+        let mut names: Vec<String> = Vec::new();
         if self.persistent {
-            names.push("persistent");
+            names.push("persistent".into());
         }
         if self.one_packet {
-            names.push("ops");
+            names.push("ops".into());
+        }
+        for (index, set) in self.scheduler_flags.iter().enumerate() {
+            if !*set {
+                continue;
+            }
+            names.push(match (scheduler, index) {
+                ("sh" | "mh", 0) => format!("{scheduler}-fallback"),
+                ("sh" | "mh", 1) => format!("{scheduler}-port"),
+                _ => format!("flag-{}", index + 1),
+            });
         }
         names.join(",")
     }
+}
+
+/// How long a persistent service keeps a client on one real server, and for which clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Persistence {
+    pub timeout_seconds: u32,
+    /// Clients are grouped by this mask: an IPv4 netmask as a 32-bit number, or an IPv6 prefix
+    /// length.
+    pub netmask: u32,
 }
 
 /// How a real server receives the traffic that IPVS forwards to it.
@@ -214,6 +237,66 @@ pub struct Backend {
     pub inactive_connections: i64,
     /// Per-real-server traffic: not in /proc, only over netlink.
     pub counters: Option<TrafficCounters>,
+    /// The kernel's rate estimates for this real server (netlink only).
+    pub rates: Option<TrafficRates>,
+    /// Connection templates held for persistence (netlink only).
+    pub persistent_connections: Option<i64>,
+    /// Connection thresholds: above the upper one the real server gets no new connections
+    /// until it falls under the lower one; 0 means no limit (netlink only).
+    pub upper_threshold: Option<u32>,
+    pub lower_threshold: Option<u32>,
+    /// Tunnel settings of a tunnelled real server (netlink only, kernels from 5.2).
+    pub tunnel: Option<Tunnel>,
+}
+
+impl Backend {
+    /// A real server with nothing counted yet; sources fill in what they read.
+    pub fn new(address: IpAddr, port: u16, forward: ForwardMethod) -> Self {
+        Backend {
+            address,
+            port,
+            forward,
+            weight: 0,
+            active_connections: 0,
+            inactive_connections: 0,
+            counters: None,
+            rates: None,
+            persistent_connections: None,
+            upper_threshold: None,
+            lower_threshold: None,
+            tunnel: None,
+        }
+    }
+}
+
+/// How a tunnelled real server is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tunnel {
+    pub kind: TunnelKind,
+    /// Destination port for GUE.
+    pub port: u16,
+    /// `IP_VS_TUNNEL_ENCAP_FLAG_*`: checksum settings.
+    pub flags: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelKind {
+    Ipip,
+    Gue,
+    Gre,
+    Other(u8),
+}
+
+impl TunnelKind {
+    pub fn from_number(number: u8) -> Self {
+        match number {
+            0 => TunnelKind::Ipip,
+            1 => TunnelKind::Gue,
+            2 => TunnelKind::Gre,
+            n => TunnelKind::Other(n),
+        }
+    }
 }
 
 /// A virtual service with its real servers.
@@ -223,14 +306,74 @@ pub struct Service {
     /// Scheduler name as the kernel reports it (`rr`, `wlc`, ...; `none` when unset).
     pub scheduler: String,
     pub flags: ServiceFlags,
+    /// Set for persistent services read over netlink (/proc prints the timeout in jiffies).
+    pub persistence: Option<Persistence>,
+    /// Persistence engine (`sip`), netlink only.
+    pub persistence_engine: Option<String>,
     /// Per-service traffic: not in /proc, only over netlink.
     pub counters: Option<TrafficCounters>,
+    /// The kernel's rate estimates for this service (netlink only).
+    pub rates: Option<TrafficRates>,
     pub backends: Vec<Backend>,
+}
+
+impl Service {
+    /// A service with no flags, counters or real servers yet.
+    pub fn new(key: ServiceKey, scheduler: impl Into<String>) -> Self {
+        Service {
+            key,
+            scheduler: scheduler.into(),
+            flags: ServiceFlags::default(),
+            persistence: None,
+            persistence_engine: None,
+            counters: None,
+            rates: None,
+            backends: Vec::new(),
+        }
+    }
+}
+
+/// Where an IPVS table was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpvsSource {
+    /// `/proc/net/ip_vs`: no per-service or per-real-server traffic.
+    #[default]
+    Procfs,
+    /// Generic netlink, as ipvsadm reads it: everything.
+    Netlink,
+}
+
+impl IpvsSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpvsSource::Procfs => "procfs",
+            IpvsSource::Netlink => "netlink",
+        }
+    }
+}
+
+/// IPVS connection timeouts (`ipvsadm --set`), in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcp_fin: u32,
+    pub udp: u32,
+}
+
+/// A connection synchronisation daemon (`ipvsadm --start-daemon`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncDaemon {
+    /// `master` or `backup`.
+    pub state: String,
+    pub interface: String,
+    pub sync_id: u32,
 }
 
 /// The host's IPVS state at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IpvsTable {
+    pub source: IpvsSource,
     /// The IPVS version the kernel announces, such as `1.2.1`.
     pub version: Option<String>,
     /// Buckets of the connection hash table (2^conn_tab_bits).
@@ -240,4 +383,10 @@ pub struct IpvsTable {
     /// Host rate estimates (`/proc/net/ip_vs_stats`, second block).
     pub total_rates: Option<TrafficRates>,
     pub services: Vec<Service>,
+    /// Connection timeouts (netlink only).
+    pub timeouts: Option<Timeouts>,
+    /// Running sync daemons (netlink only; empty when none run).
+    pub sync_daemons: Vec<SyncDaemon>,
+    /// The `net.ipv4.vs.run_estimation` sysctl: whether the kernel updates rate estimates.
+    pub estimation_enabled: Option<bool>,
 }

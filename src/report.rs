@@ -129,7 +129,7 @@ fn ipvs_view(table: &IpvsTable) -> IpvsView {
                     local_mark,
                     family: service.key.family().map(|f| f.as_str()),
                     scheduler: service.scheduler.clone(),
-                    flags: service.flags.label(),
+                    flags: service.flags.label(&service.scheduler),
                     real_servers: service
                         .backends
                         .iter()
@@ -234,7 +234,7 @@ fn write_ipvs(out: &mut String, table: &IpvsTable) {
         table.services.len()
     );
     for service in &table.services {
-        let flags = service.flags.label();
+        let flags = service.flags.label(&service.scheduler);
         let flags = if flags.is_empty() {
             String::new()
         } else {

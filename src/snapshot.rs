@@ -11,7 +11,7 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 
 use crate::model::IpvsTable;
-use crate::source::{Collected, CollectedData, Collector};
+use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
 
 /// How one collector fared in a gather.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,6 +56,8 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 pub struct Snapshot {
     /// The IPVS table; `None` when IPVS is absent or its collector is off or failed.
     pub ipvs: Option<IpvsTable>,
+    /// IPVS in the other network namespaces the exporter was asked to read.
+    pub ipvs_namespaces: Vec<NamespaceTable>,
     /// One report per enabled collector, in registration order.
     pub collectors: Vec<CollectorReport>,
 }
@@ -72,8 +74,9 @@ impl Snapshot {
             Ok(Collected { data, problems }) => {
                 let outcome = match data {
                     CollectedData::NoData { reason } => Outcome::NoData(reason),
-                    CollectedData::Ipvs(table) => {
-                        self.ipvs = Some(table);
+                    CollectedData::Ipvs(reading) => {
+                        self.ipvs = reading.table;
+                        self.ipvs_namespaces = reading.namespaces;
                         Outcome::Ok
                     }
                 };

@@ -15,8 +15,21 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Relative to the package root, where the tests run, so that no absolute path ends up in
+/// a golden file.
 fn procfs(scenario: &str) -> PathBuf {
-    root().join("tests/fixtures").join(scenario).join("proc")
+    Path::new("tests/fixtures").join(scenario).join("proc")
+}
+
+/// Flags that point the exporter at a fixture tree. The fixtures are procfs trees, so the
+/// ipvs collector is told to read procfs rather than this host's kernel over netlink.
+fn fixture_args(scenario: &str) -> Vec<String> {
+    vec![
+        "--path.procfs".into(),
+        procfs(scenario).to_string_lossy().into_owned(),
+        "--collector.ipvs.source".into(),
+        "procfs".into(),
+    ]
 }
 
 /// Compares `actual` with the golden file, or rewrites it when UPDATE_GOLDEN is set.
@@ -59,8 +72,9 @@ fn first_difference(expected: &str, actual: &str) -> String {
 
 fn doctor(scenario: &str, format: &str) -> (String, Option<i32>) {
     let out = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
-        .args(["doctor", "--format", format, "--path.procfs"])
-        .arg(procfs(scenario))
+        .current_dir(root())
+        .args(["doctor", "--format", format])
+        .args(fixture_args(scenario))
         .output()
         .expect("run doctor");
     (
@@ -72,10 +86,7 @@ fn doctor(scenario: &str, format: &str) -> (String, Option<i32>) {
 #[test]
 fn metrics_match_the_goldens() {
     for scenario in SCENARIOS {
-        let exporter = Exporter::start(&[
-            "--path.procfs",
-            procfs(scenario).to_str().expect("utf-8 path"),
-        ]);
+        let exporter = Exporter::start(&fixture_args(scenario));
         let response = http_get(exporter.address, "/metrics", &[]);
         assert_eq!(response.status, 200, "{scenario}: /metrics status");
         assert!(
@@ -183,10 +194,7 @@ fn golden_scenarios_cover_what_they_claim() {
 
 #[test]
 fn http_endpoints_behave() {
-    let exporter = Exporter::start(&[
-        "--path.procfs",
-        procfs("nat-director").to_str().expect("utf-8 path"),
-    ]);
+    let exporter = Exporter::start(&fixture_args("nat-director"));
     let address = exporter.address;
     assert_eq!(http_get(address, "/healthz", &[]).status, 200);
     assert_eq!(http_get(address, "/nope", &[]).status, 404);
@@ -257,7 +265,7 @@ fn bad_flags_fail_before_listening() {
 fn fixture_paths_exist() {
     for scenario in SCENARIOS {
         assert!(
-            Path::new(&procfs(scenario)).is_dir(),
+            root().join(procfs(scenario)).is_dir(),
             "{scenario} has a proc tree"
         );
     }

@@ -122,31 +122,23 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::model::{Backend, IpvsTable, Protocol, Service, ServiceFlags, ServiceKey};
+    use crate::model::{Backend, IpvsTable, Protocol, Service, ServiceKey};
 
     fn service_with(forwards: &[ForwardMethod]) -> Service {
+        let key = ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            port: 80,
+        };
         Service {
-            key: ServiceKey::Address {
-                protocol: Protocol::Tcp,
-                address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-                port: 80,
-            },
-            scheduler: "rr".into(),
-            flags: ServiceFlags::default(),
-            counters: None,
             backends: forwards
                 .iter()
                 .enumerate()
-                .map(|(i, forward)| Backend {
-                    address: IpAddr::V4(Ipv4Addr::new(10, 0, 1, i as u8)),
-                    port: 80,
-                    forward: *forward,
-                    weight: 1,
-                    active_connections: 0,
-                    inactive_connections: 0,
-                    counters: None,
+                .map(|(i, forward)| {
+                    Backend::new(IpAddr::V4(Ipv4Addr::new(10, 0, 1, i as u8)), 80, *forward)
                 })
                 .collect(),
+            ..Service::new(key, "rr")
         }
     }
 
@@ -156,7 +148,7 @@ mod tests {
                 services,
                 ..IpvsTable::default()
             }),
-            collectors: Vec::new(),
+            ..Snapshot::default()
         }
     }
 

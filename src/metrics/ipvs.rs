@@ -1,151 +1,266 @@
 //! IPVS families: host totals and rates, services, real servers (the metric contract in
-//! DESIGN.md). Services or real servers whose labels coincide (a firewall mark used by an IPv4
-//! and an IPv6 service) are summed into one series, so the output never repeats a series.
+//! DESIGN.md), for the exporter's namespace and, with a `netns` label, the others it reads.
+//! Services or real servers whose labels coincide (a firewall mark used by an IPv4 and an IPv6
+//! service, or real servers told apart only by labels dropped with
+//! `--collector.ipvs.backend-labels`) are summed into one series: no series is ever repeated.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use super::{Family, counter, counter_unlabelled, gauge, gauge_unlabelled};
-use crate::model::{Backend, IpvsTable, Service, ServiceKey, TrafficCounters};
+use super::{BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, SeriesLabels, counters, gauges};
+use crate::model::{Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficRates};
 use crate::snapshot::Snapshot;
 
-pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
-    let table = snapshot.ipvs.as_ref();
-    family(
+/// A `netns` label, or none for the exporter's own namespace.
+type NetnsLabel<'a> = &'a [(&'static str, &'a str)];
+
+/// One namespace's table and the series rows made from it.
+struct View<'a> {
+    netns: NetnsLabel<'a>,
+    table: &'a IpvsTable,
+    services: &'a [ServiceRow<'a>],
+    backends: Vec<BackendSeries<'a>>,
+}
+
+pub(super) fn encode(
+    snapshot: &Snapshot,
+    options: &EncodeOptions,
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    let netns_labels: Vec<[(&'static str, &str); 1]> = snapshot
+        .ipvs_namespaces
+        .iter()
+        .map(|n| [("netns", n.netns.as_str())])
+        .collect();
+    let collector_ran = snapshot.collectors.iter().any(|c| c.name == "ipvs");
+    let own_up = collector_ran.then(|| (NO_LABELS.as_slice(), snapshot.ipvs.is_some()));
+    let others_up = snapshot
+        .ipvs_namespaces
+        .iter()
+        .zip(&netns_labels)
+        .map(|(n, label)| (label.as_slice(), n.table.is_some()));
+    gauges(
+        encoder,
         "ipvs_up",
-        "Whether the IPVS table could be read (0 when the kernel has no IPVS loaded).",
-        MetricType::Gauge,
-    )
-    .encode(encoder, |m| gauge_unlabelled(m, i64::from(table.is_some())))?;
-    let Some(table) = table else {
-        return Ok(());
-    };
+        "Whether IPVS could be read (0 when the kernel has no IPVS loaded).",
+        None,
+        own_up
+            .into_iter()
+            .chain(others_up)
+            .map(|(l, up)| (l, i64::from(up))),
+    )?;
 
-    family(
-        "ipvs_info",
-        "Where the IPVS data came from, and the IPVS version the kernel announces.",
-        MetricType::Gauge,
-    )
-    .encode(encoder, |m| {
-        let version = table.version.as_deref().unwrap_or("");
-        gauge(m, &[("source", "procfs"), ("version", version)], 1)
-    })?;
-    if let Some(buckets) = table.connection_table_buckets {
-        family(
-            "ipvs_connection_table_buckets",
-            "Buckets of the IPVS connection hash table (2^conn_tab_bits).",
-            MetricType::Gauge,
-        )
-        .encode(encoder, |m| gauge_unlabelled(m, buckets))?;
-    }
-    encode_host_totals(table, encoder)?;
+    let tables = snapshot
+        .ipvs
+        .as_ref()
+        .map(|t| (NO_LABELS.as_slice(), t))
+        .into_iter()
+        .chain(
+            snapshot
+                .ipvs_namespaces
+                .iter()
+                .zip(&netns_labels)
+                .filter_map(|(n, label)| n.table.as_ref().map(|t| (label.as_slice(), t))),
+        );
+    let tables: Vec<(NetnsLabel, &IpvsTable)> = tables.collect();
+    let rows: Vec<Vec<ServiceRow>> = tables.iter().map(|(_, t)| service_rows(t)).collect();
+    let views: Vec<View> = tables
+        .iter()
+        .zip(&rows)
+        .map(|((netns, table), services)| View {
+            netns,
+            table,
+            services,
+            backends: if options.backends {
+                backend_series(services, options)
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
 
-    let services = service_rows(table);
-    encode_services(&services, encoder)?;
-    encode_backends(&services, encoder)
+    encode_tables(&views, encoder)?;
+    encode_services(&views, encoder)?;
+    encode_backends(&views, options, encoder)
 }
 
-fn family(name: &'static str, help: &'static str, kind: MetricType) -> Family<'static> {
-    Family {
-        name,
-        help,
-        unit: None,
-        kind,
-    }
-}
-
-/// The five traffic counters, in the order of their families.
-struct CounterFamily {
-    /// Name without `_total` and without the unit suffix.
+/// The five traffic counters and the five rate estimates, in the order of their families.
+struct TrafficFamily {
+    /// Name part: `connections`, `incoming_packets`, ...; bytes get their unit from `unit`.
     stem: &'static str,
     unit: Option<Unit>,
     what: &'static str,
-    read: fn(&TrafficCounters) -> u64,
+    count: fn(&TrafficCounters) -> u64,
+    rate: fn(&TrafficRates) -> u64,
 }
 
-const COUNTERS: [CounterFamily; 5] = [
-    CounterFamily {
+const TRAFFIC: [TrafficFamily; 5] = [
+    TrafficFamily {
         stem: "connections",
         unit: None,
         what: "Connections scheduled",
-        read: |c| c.connections,
+        count: |c| c.connections,
+        rate: |r| r.connections,
     },
-    CounterFamily {
+    TrafficFamily {
         stem: "incoming_packets",
         unit: None,
         what: "Packets received from clients",
-        read: |c| c.incoming_packets,
+        count: |c| c.incoming_packets,
+        rate: |r| r.incoming_packets,
     },
-    CounterFamily {
+    TrafficFamily {
         stem: "outgoing_packets",
         unit: None,
         what: "Packets sent back to clients",
-        read: |c| c.outgoing_packets,
+        count: |c| c.outgoing_packets,
+        rate: |r| r.outgoing_packets,
     },
-    CounterFamily {
+    TrafficFamily {
         stem: "incoming",
         unit: Some(Unit::Bytes),
         what: "Bytes received from clients",
-        read: |c| c.incoming_bytes,
+        count: |c| c.incoming_bytes,
+        rate: |r| r.incoming_bytes,
     },
-    CounterFamily {
+    TrafficFamily {
         stem: "outgoing",
         unit: Some(Unit::Bytes),
         what: "Bytes sent back to clients",
-        read: |c| c.outgoing_bytes,
+        count: |c| c.outgoing_bytes,
+        rate: |r| r.outgoing_bytes,
     },
 ];
 
-fn encode_host_totals(table: &IpvsTable, encoder: &mut DescriptorEncoder) -> fmt::Result {
-    if let Some(totals) = &table.totals {
-        for spec in &COUNTERS {
-            let name = format!("ipvs_{}", spec.stem);
-            let help = format!("{} by IPVS on this host, over all services.", spec.what);
-            Family {
-                name: &name,
-                help: &help,
-                unit: spec.unit.clone(),
-                kind: MetricType::Counter,
-            }
-            .encode(encoder, |m| counter_unlabelled(m, (spec.read)(totals)))?;
+impl TrafficFamily {
+    /// The stem of the rate family: `connections`, `incoming_bytes`, ...
+    fn rate_stem(&self) -> String {
+        match self.unit {
+            Some(_) => format!("{}_bytes", self.stem),
+            None => self.stem.to_string(),
         }
     }
-    if let Some(rates) = &table.total_rates {
-        let estimates: [(&str, &str, u64); 5] = [
-            ("connections", "Connections", rates.connections),
-            (
-                "incoming_packets",
-                "Incoming packets",
-                rates.incoming_packets,
+}
+
+/// Writes the ten traffic families of one level (`ipvs_`, `ipvs_service_`, `ipvs_backend_`).
+fn encode_traffic<'s, L: SeriesLabels + 's>(
+    encoder: &mut DescriptorEncoder,
+    prefix: &str,
+    whose: &str,
+    series: impl Fn() -> Box<
+        dyn Iterator<Item = (L, Option<&'s TrafficCounters>, Option<&'s TrafficRates>)> + 's,
+    >,
+) -> fmt::Result {
+    for family in &TRAFFIC {
+        counters(
+            encoder,
+            &format!("{prefix}{}", family.stem),
+            &format!("{} {whose}.", family.what),
+            family.unit.clone(),
+            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
+        )?;
+    }
+    for family in &TRAFFIC {
+        gauges(
+            encoder,
+            &format!("{prefix}estimate_{}_per_second", family.rate_stem()),
+            &format!(
+                "{} per second {whose}, as estimated by the kernel (refreshed every 2 s).",
+                family.what
             ),
-            (
-                "outgoing_packets",
-                "Outgoing packets",
-                rates.outgoing_packets,
-            ),
-            ("incoming_bytes", "Incoming bytes", rates.incoming_bytes),
-            ("outgoing_bytes", "Outgoing bytes", rates.outgoing_bytes),
-        ];
-        for (stem, what, value) in estimates {
-            let name = format!("ipvs_estimate_{stem}_per_second");
-            let help = format!(
-                "{what} per second over all services, as estimated by the kernel (2 s refresh)."
-            );
-            Family {
-                name: &name,
-                help: &help,
-                unit: None,
-                kind: MetricType::Gauge,
-            }
-            .encode(encoder, |m| gauge_unlabelled(m, value))?;
-        }
+            None,
+            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(r)))),
+        )?;
     }
     Ok(())
+}
+
+fn encode_tables(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result {
+    gauges(
+        encoder,
+        "ipvs_info",
+        "Where the IPVS data came from (netlink or procfs) and the IPVS version.",
+        None,
+        views.iter().map(|v| {
+            let labels = [
+                ("source", v.table.source.as_str()),
+                ("version", v.table.version.as_deref().unwrap_or("")),
+            ];
+            ((labels, v.netns), 1)
+        }),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_estimation_enabled",
+        "The net.ipv4.vs.run_estimation sysctl: 1 when the kernel updates its rate estimates.",
+        None,
+        views.iter().filter_map(|v| {
+            v.table
+                .estimation_enabled
+                .map(|on| (v.netns, i64::from(on)))
+        }),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_connection_table_buckets",
+        "Buckets of the IPVS connection hash table (2^conn_tab_bits).",
+        None,
+        views
+            .iter()
+            .filter_map(|v| v.table.connection_table_buckets.map(|b| (v.netns, b))),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_timeout",
+        "IPVS connection timeouts (ipvsadm --set): tcp, tcpfin and udp.",
+        Some(Unit::Seconds),
+        views.iter().flat_map(|v| {
+            v.table.timeouts.into_iter().flat_map(move |t| {
+                [("tcp", t.tcp), ("tcpfin", t.tcp_fin), ("udp", t.udp)]
+                    .map(|(protocol, value)| (([("protocol", protocol)], v.netns), value))
+            })
+        }),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_sync_daemon_info",
+        "A running IPVS connection sync daemon.",
+        None,
+        views.iter().flat_map(|v| {
+            v.table.sync_daemons.iter().map(move |d| {
+                (
+                    (
+                        [
+                            ("state", Cow::Borrowed(d.state.as_str())),
+                            ("interface", Cow::Borrowed(d.interface.as_str())),
+                            ("syncid", Cow::Owned(d.sync_id.to_string())),
+                        ],
+                        v.netns,
+                    ),
+                    1,
+                )
+            })
+        }),
+    )?;
+    encode_traffic(
+        encoder,
+        "ipvs_",
+        "by IPVS on this host, over all services",
+        || {
+            Box::new(views.iter().map(|v| {
+                (
+                    v.netns,
+                    v.table.totals.as_ref(),
+                    v.table.total_rates.as_ref(),
+                )
+            }))
+        },
+    )
 }
 
 /// A service's label values: proto, local_address, local_port, local_mark.
@@ -156,11 +271,9 @@ struct ServiceRow<'a> {
     labels: ServiceLabelValues,
     first: &'a Service,
     counters: Option<TrafficCounters>,
+    rates: Option<TrafficRates>,
     backends: Vec<BackendRow<'a>>,
 }
-
-/// Reads one gauge value of a real server.
-type ReadBackend = fn(&BackendRow) -> i64;
 
 struct BackendRow<'a> {
     remote_address: String,
@@ -169,7 +282,9 @@ struct BackendRow<'a> {
     weight: i64,
     active: i64,
     inactive: i64,
+    persistent: Option<i64>,
     counters: Option<TrafficCounters>,
+    rates: Option<TrafficRates>,
 }
 
 fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
@@ -204,6 +319,23 @@ fn add_counters(sum: &mut Option<TrafficCounters>, more: Option<TrafficCounters>
     }
 }
 
+fn add_rates(sum: &mut Option<TrafficRates>, more: Option<TrafficRates>) {
+    if let Some(more) = more {
+        let total = sum.get_or_insert_with(TrafficRates::default);
+        total.connections = total.connections.saturating_add(more.connections);
+        total.incoming_packets = total.incoming_packets.saturating_add(more.incoming_packets);
+        total.outgoing_packets = total.outgoing_packets.saturating_add(more.outgoing_packets);
+        total.incoming_bytes = total.incoming_bytes.saturating_add(more.incoming_bytes);
+        total.outgoing_bytes = total.outgoing_bytes.saturating_add(more.outgoing_bytes);
+    }
+}
+
+fn add_optional(sum: &mut Option<i64>, more: Option<i64>) {
+    if let Some(more) = more {
+        *sum = Some(sum.unwrap_or(0).saturating_add(more));
+    }
+}
+
 fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
     let mut rows: Vec<ServiceRow> = Vec::with_capacity(table.services.len());
     let mut index_of: HashMap<ServiceLabelValues, usize> =
@@ -215,6 +347,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
                 let index = *seen.get();
                 if let Some(row) = rows.get_mut(index) {
                     add_counters(&mut row.counters, service.counters);
+                    add_rates(&mut row.rates, service.rates);
                 }
                 index
             }
@@ -224,6 +357,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
                     labels: slot.key().clone(),
                     first: service,
                     counters: service.counters,
+                    rates: service.rates,
                     backends: Vec::with_capacity(service.backends.len()),
                 });
                 slot.insert(index);
@@ -255,7 +389,9 @@ fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
                 seen.weight = seen.weight.saturating_add(backend.weight);
                 seen.active = seen.active.saturating_add(backend.active_connections);
                 seen.inactive = seen.inactive.saturating_add(backend.inactive_connections);
+                add_optional(&mut seen.persistent, backend.persistent_connections);
                 add_counters(&mut seen.counters, backend.counters);
+                add_rates(&mut seen.rates, backend.rates);
             }
             None => row.backends.push(BackendRow {
                 remote_address,
@@ -264,7 +400,9 @@ fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
                 weight: backend.weight,
                 active: backend.active_connections,
                 inactive: backend.inactive_connections,
+                persistent: backend.persistent_connections,
                 counters: backend.counters,
+                rates: backend.rates,
             }),
         }
     }
@@ -280,159 +418,236 @@ fn service_labels<'a>(row: &'a ServiceRow) -> [(&'static str, &'a str); 4] {
     ]
 }
 
-fn backend_labels<'a>(
-    row: &'a ServiceRow,
-    backend: &'a BackendRow,
-) -> [(&'static str, &'a str); 6] {
-    let [proto, address, port, mark] = service_labels(row);
-    [
-        proto,
-        address,
-        port,
-        mark,
-        ("remote_address", backend.remote_address.as_str()),
-        ("remote_port", backend.remote_port.as_str()),
-    ]
-}
-
-fn encode_services(rows: &[ServiceRow], encoder: &mut DescriptorEncoder) -> fmt::Result {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    family(
+fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let each = || {
+        views
+            .iter()
+            .flat_map(|v| v.services.iter().map(move |row| (v.netns, row)))
+    };
+    gauges(
+        encoder,
         "ipvs_service_info",
         "A virtual service, with its scheduler, address family, flags and persistence.",
-        MetricType::Gauge,
-    )
-    .encode(encoder, |m| {
-        for row in rows {
+        None,
+        each().map(|(netns, row)| {
             let service = row.first;
-            let flags = service.flags.label();
-            let family = service.key.family().map(|f| f.as_str()).unwrap_or("");
-            let [a, b, c, d] = service_labels(row);
-            let labels = [
-                a,
-                b,
-                c,
-                d,
-                ("scheduler", service.scheduler.as_str()),
-                ("family", family),
-                ("flags", flags.as_str()),
+            let info = [
+                ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
+                (
+                    "family",
+                    Cow::Borrowed(service.key.family().map(|f| f.as_str()).unwrap_or("")),
+                ),
+                ("flags", Cow::Owned(service.flags.label(&service.scheduler))),
                 (
                     "persistent",
-                    if service.flags.persistent {
+                    Cow::Borrowed(if service.flags.persistent {
                         "true"
                     } else {
                         "false"
-                    },
+                    }),
                 ),
             ];
-            gauge(m, &labels, 1)?;
-        }
-        Ok(())
-    })?;
-
-    if rows.iter().any(|row| row.counters.is_some()) {
-        for spec in &COUNTERS {
-            let name = format!("ipvs_service_{}", spec.stem);
-            let help = format!("{} by this virtual service.", spec.what);
-            Family {
-                name: &name,
-                help: &help,
-                unit: spec.unit.clone(),
-                kind: MetricType::Counter,
-            }
-            .encode(encoder, |m| {
-                for row in rows {
-                    if let Some(counters) = &row.counters {
-                        counter(m, &service_labels(row), (spec.read)(counters))?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
-    }
-    Ok(())
+            (((service_labels(row), info), netns), 1)
+        }),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_service_persistence_timeout",
+        "How long a persistent service keeps sending a client to the same real server.",
+        Some(Unit::Seconds),
+        each().filter_map(|(netns, row)| {
+            row.first
+                .persistence
+                .map(|p| ((service_labels(row), netns), p.timeout_seconds))
+        }),
+    )?;
+    encode_traffic(encoder, "ipvs_service_", "by this virtual service", || {
+        Box::new(each().map(|(netns, row)| {
+            (
+                (service_labels(row), netns),
+                row.counters.as_ref(),
+                row.rates.as_ref(),
+            )
+        }))
+    })
 }
 
-fn encode_backends(rows: &[ServiceRow], encoder: &mut DescriptorEncoder) -> fmt::Result {
-    if rows.iter().all(|row| row.backends.is_empty()) {
+/// One real-server series set: a real server, or a sum of several when labels are dropped.
+struct BackendSeries<'a> {
+    labels: Vec<(&'static str, Cow<'a, str>)>,
+    /// Only for an individual real server.
+    forward: Option<&'static str>,
+    thresholds: Option<(u32, u32)>,
+    weight: i64,
+    active: i64,
+    inactive: i64,
+    persistent: Option<i64>,
+    counters: Option<TrafficCounters>,
+    rates: Option<TrafficRates>,
+}
+
+fn backend_series<'a>(
+    rows: &'a [ServiceRow<'a>],
+    options: &EncodeOptions,
+) -> Vec<BackendSeries<'a>> {
+    let keep = options.backend_labels;
+    let each = rows
+        .iter()
+        .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
+    if keep.keeps_all() {
+        return each
+            .map(|(row, b)| {
+                let mut labels: Vec<(&'static str, Cow<str>)> = service_labels(row)
+                    .into_iter()
+                    .map(|(k, v)| (k, Cow::Borrowed(v)))
+                    .collect();
+                labels.push(("remote_address", Cow::Borrowed(b.remote_address.as_str())));
+                labels.push(("remote_port", Cow::Borrowed(b.remote_port.as_str())));
+                BackendSeries {
+                    labels,
+                    forward: Some(b.first.forward.as_str()),
+                    thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
+                    weight: b.weight,
+                    active: b.active,
+                    inactive: b.inactive,
+                    persistent: b.persistent,
+                    counters: b.counters,
+                    rates: b.rates,
+                }
+            })
+            .collect();
+    }
+    let mut sums: Vec<BackendSeries> = Vec::new();
+    let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
+    for (row, b) in each {
+        let [proto, address, port, mark] = service_labels(row).map(|(_, v)| v);
+        let values = [
+            proto,
+            address,
+            port,
+            mark,
+            b.remote_address.as_str(),
+            b.remote_port.as_str(),
+        ];
+        let kept: Vec<&str> = values
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| keep.keeps(*index))
+            .map(|(_, v)| *v)
+            .collect();
+        match index_of.entry(kept) {
+            Entry::Occupied(seen) => {
+                if let Some(sum) = sums.get_mut(*seen.get()) {
+                    sum.weight = sum.weight.saturating_add(b.weight);
+                    sum.active = sum.active.saturating_add(b.active);
+                    sum.inactive = sum.inactive.saturating_add(b.inactive);
+                    add_optional(&mut sum.persistent, b.persistent);
+                    add_counters(&mut sum.counters, b.counters);
+                    add_rates(&mut sum.rates, b.rates);
+                }
+            }
+            Entry::Vacant(slot) => {
+                let labels = BACKEND_LABEL_NAMES
+                    .iter()
+                    .zip(values)
+                    .enumerate()
+                    .filter(|(index, _)| keep.keeps(*index))
+                    .map(|(_, (name, value))| (*name, Cow::Owned(value.to_string())))
+                    .collect();
+                slot.insert(sums.len());
+                sums.push(BackendSeries {
+                    labels,
+                    forward: None,
+                    thresholds: None,
+                    weight: b.weight,
+                    active: b.active,
+                    inactive: b.inactive,
+                    persistent: b.persistent,
+                    counters: b.counters,
+                    rates: b.rates,
+                });
+            }
+        }
+    }
+    sums
+}
+
+/// Reads one gauge value of a real-server series.
+type ReadBackend = fn(&BackendSeries) -> Option<i64>;
+
+fn encode_backends(
+    views: &[View],
+    options: &EncodeOptions,
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    if !options.backends {
         return Ok(());
     }
-    let each_backend = || {
-        rows.iter()
-            .flat_map(|row| row.backends.iter().map(move |backend| (row, backend)))
+    let each = || {
+        views
+            .iter()
+            .flat_map(|v| v.backends.iter().map(move |b| (v.netns, b)))
     };
-
-    family(
+    gauges(
+        encoder,
         "ipvs_backend_info",
         "A real server of a virtual service, with its forwarding method.",
-        MetricType::Gauge,
-    )
-    .encode(encoder, |m| {
-        for (row, backend) in each_backend() {
-            let [a, b, c, d, e, f] = backend_labels(row, backend);
-            let labels = [
-                a,
-                b,
-                c,
-                d,
-                e,
-                f,
-                ("forward", backend.first.forward.as_str()),
-            ];
-            gauge(m, &labels, 1)?;
-        }
-        Ok(())
-    })?;
-
-    let gauges: [(&str, &str, ReadBackend); 3] = [
+        None,
+        each().filter_map(|(netns, b)| {
+            b.forward
+                .map(|forward| (((b.labels.as_slice(), [("forward", forward)]), netns), 1))
+        }),
+    )?;
+    let plain: [(&str, &str, ReadBackend); 6] = [
         (
             "ipvs_backend_weight",
             "Scheduling weight of the real server (0: no new connections).",
-            |b| b.weight,
+            |b| Some(b.weight),
         ),
         (
             "ipvs_backend_connections_active",
             "Active connections to the real server (TCP: established).",
-            |b| b.active,
+            |b| Some(b.active),
         ),
         (
             "ipvs_backend_connections_inactive",
             "Inactive connections to the real server (TCP: not established; UDP: all).",
-            |b| b.inactive,
+            |b| Some(b.inactive),
+        ),
+        (
+            "ipvs_backend_connections_persistent",
+            "Persistence templates held for the real server.",
+            |b| b.persistent,
+        ),
+        (
+            "ipvs_backend_threshold_upper_connections",
+            "Connections above which the real server gets no new ones (0: no limit).",
+            |b| b.thresholds.map(|(upper, _)| i64::from(upper)),
+        ),
+        (
+            "ipvs_backend_threshold_lower_connections",
+            "Connections under which an overloaded real server gets new ones again (0: unset).",
+            |b| b.thresholds.map(|(_, lower)| i64::from(lower)),
         ),
     ];
-    for (name, help, read) in gauges {
-        family(name, help, MetricType::Gauge).encode(encoder, |m| {
-            for (row, backend) in each_backend() {
-                gauge(m, &backend_labels(row, backend), read(backend))?;
-            }
-            Ok(())
-        })?;
+    for (name, help, read) in plain {
+        gauges(
+            encoder,
+            name,
+            help,
+            None,
+            each().filter_map(|(netns, b)| read(b).map(|v| ((b.labels.as_slice(), netns), v))),
+        )?;
     }
-
-    if each_backend().any(|(_, backend)| backend.counters.is_some()) {
-        for spec in &COUNTERS {
-            let name = format!("ipvs_backend_{}", spec.stem);
-            let help = format!("{} through this real server.", spec.what);
-            Family {
-                name: &name,
-                help: &help,
-                unit: spec.unit.clone(),
-                kind: MetricType::Counter,
-            }
-            .encode(encoder, |m| {
-                for (row, backend) in each_backend() {
-                    if let Some(counters) = &backend.counters {
-                        counter(m, &backend_labels(row, backend), (spec.read)(counters))?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
-    }
-    Ok(())
+    encode_traffic(encoder, "ipvs_backend_", "through this real server", || {
+        Box::new(each().map(|(netns, b)| {
+            (
+                (b.labels.as_slice(), netns),
+                b.counters.as_ref(),
+                b.rates.as_ref(),
+            )
+        }))
+    })
 }
 
 #[cfg(test)]
@@ -441,29 +656,25 @@ mod tests {
 
     use super::*;
     use crate::metrics::{Format, encode as encode_snapshot};
-    use crate::model::{AddressFamily, ForwardMethod, ServiceFlags};
+    use crate::model::{AddressFamily, ForwardMethod};
 
     fn fwm_service(family: AddressFamily, backend: &str, connections: u64) -> Service {
+        let key = ServiceKey::FirewallMark {
+            mark: 9,
+            family: Some(family),
+        };
         Service {
-            key: ServiceKey::FirewallMark {
-                mark: 9,
-                family: Some(family),
-            },
-            scheduler: "rr".into(),
-            flags: ServiceFlags::default(),
             counters: Some(TrafficCounters {
                 connections,
                 ..TrafficCounters::default()
             }),
             backends: vec![Backend {
-                address: backend.parse().expect("address"),
-                port: 0,
-                forward: ForwardMethod::Route,
                 weight: 1,
                 active_connections: 2,
                 inactive_connections: 3,
-                counters: None,
+                ..Backend::new(backend.parse().expect("address"), 0, ForwardMethod::Route)
             }],
+            ..Service::new(key, "rr")
         }
     }
 
@@ -477,9 +688,13 @@ mod tests {
                 ],
                 ..IpvsTable::default()
             }),
-            collectors: Vec::new(),
+            ..Snapshot::default()
         };
-        let text = encode_snapshot(Arc::new(snapshot), Format::Classic);
+        let text = encode_snapshot(
+            Arc::new(snapshot),
+            Format::Classic,
+            &EncodeOptions::default(),
+        );
         let info: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("ipvs_service_info{"))

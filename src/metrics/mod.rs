@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabel, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -33,10 +33,74 @@ impl Format {
     }
 }
 
+/// The real-server labels, in the order of [`BackendLabels`]' bits.
+pub const BACKEND_LABEL_NAMES: [&str; 6] = [
+    "proto",
+    "local_address",
+    "local_port",
+    "local_mark",
+    "remote_address",
+    "remote_port",
+];
+
+/// Which real-server labels to keep (`--collector.ipvs.backend-labels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendLabels {
+    kept: [bool; 6],
+}
+
+impl BackendLabels {
+    pub fn all() -> Self {
+        BackendLabels { kept: [true; 6] }
+    }
+
+    pub fn none() -> Self {
+        BackendLabels { kept: [false; 6] }
+    }
+
+    /// Keeps the named label; false when there is no such label.
+    pub fn keep(&mut self, name: &str) -> bool {
+        match BACKEND_LABEL_NAMES.iter().position(|known| *known == name) {
+            Some(index) => {
+                if let Some(slot) = self.kept.get_mut(index) {
+                    *slot = true;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn keeps(&self, index: usize) -> bool {
+        self.kept.get(index).copied().unwrap_or(false)
+    }
+
+    pub fn keeps_all(&self) -> bool {
+        self.kept.iter().all(|k| *k)
+    }
+}
+
+/// How a snapshot is turned into series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    pub backend_labels: BackendLabels,
+    /// Whether to export per-real-server series at all.
+    pub backends: bool,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions {
+            backend_labels: BackendLabels::all(),
+            backends: true,
+        }
+    }
+}
+
 /// Encodes a snapshot in the requested format.
-pub fn encode(snapshot: Arc<Snapshot>, format: Format) -> String {
+pub fn encode(snapshot: Arc<Snapshot>, format: Format, options: &EncodeOptions) -> String {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot)));
+    registry.register_collector(Box::new(SnapshotCollector(snapshot, *options)));
     let mut openmetrics = String::new();
     if let Err(err) = prometheus_client::encoding::text::encode(&mut openmetrics, &registry) {
         // Writing to a String cannot fail; keep what was written if it somehow does.
@@ -49,67 +113,93 @@ pub fn encode(snapshot: Arc<Snapshot>, format: Format) -> String {
 }
 
 #[derive(Debug)]
-struct SnapshotCollector(Arc<Snapshot>);
+struct SnapshotCollector(Arc<Snapshot>, EncodeOptions);
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        ipvs::encode(&self.0, &mut encoder)?;
+        ipvs::encode(&self.0, &self.1, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }
 
-/// One metric family: its descriptor, then whatever series `write` adds.
-pub(crate) struct Family<'a> {
-    pub name: &'a str,
-    pub help: &'a str,
-    pub unit: Option<Unit>,
-    pub kind: MetricType,
+/// A label set that can tell whether it is empty, so that a series without labels is written
+/// as `name value` rather than `name{} value`.
+pub(crate) trait SeriesLabels: EncodeLabelSet {
+    fn is_empty(&self) -> bool;
 }
 
-impl Family<'_> {
-    pub fn encode(
-        &self,
-        encoder: &mut DescriptorEncoder,
-        write: impl FnOnce(&mut MetricEncoder) -> fmt::Result,
-    ) -> fmt::Result {
-        let mut metric =
-            encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)?;
-        write(&mut metric)
+impl<T: EncodeLabel, const N: usize> SeriesLabels for [T; N] {
+    fn is_empty(&self) -> bool {
+        N == 0
     }
 }
 
-/// Writes one gauge series.
-pub(crate) fn gauge<L: EncodeLabelSet, V: prometheus_client::encoding::EncodeGaugeValue>(
-    metric: &mut MetricEncoder,
-    labels: &L,
-    value: V,
-) -> fmt::Result {
-    metric.encode_family(labels)?.encode_gauge(&value)
+impl<T: EncodeLabel> SeriesLabels for &[T] {
+    fn is_empty(&self) -> bool {
+        <[T]>::is_empty(self)
+    }
 }
 
-/// Writes the one series of a family without labels.
-pub(crate) fn gauge_unlabelled<V: prometheus_client::encoding::EncodeGaugeValue>(
-    metric: &mut MetricEncoder,
-    value: V,
-) -> fmt::Result {
-    metric.encode_gauge(&value)
+impl<A: SeriesLabels, B: SeriesLabels> SeriesLabels for (A, B) {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty() && self.1.is_empty()
+    }
 }
 
-/// Writes the one series of a counter family without labels.
-pub(crate) fn counter_unlabelled(metric: &mut MetricEncoder, value: u64) -> fmt::Result {
-    metric.encode_counter::<prometheus_client::encoding::NoLabelSet, u64, u64>(&value, None)
+/// Writes a gauge family from its series; writes nothing when there are none.
+pub(crate) fn gauges<L, V>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    series: impl Iterator<Item = (L, V)>,
+) -> fmt::Result
+where
+    L: SeriesLabels,
+    V: prometheus_client::encoding::EncodeGaugeValue,
+{
+    let mut series = series.peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;
+    for (labels, value) in series {
+        if labels.is_empty() {
+            metric.encode_gauge(&value)?;
+        } else {
+            metric.encode_family(&labels)?.encode_gauge(&value)?;
+        }
+    }
+    Ok(())
 }
 
-/// Writes one counter series.
-pub(crate) fn counter<L: EncodeLabelSet>(
-    metric: &mut MetricEncoder,
-    labels: &L,
-    value: u64,
+/// Writes a counter family (`name` without `_total`); writes nothing when there are no series.
+pub(crate) fn counters<L: SeriesLabels>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    series: impl Iterator<Item = (L, u64)>,
 ) -> fmt::Result {
-    metric
-        .encode_family(labels)?
-        .encode_counter::<prometheus_client::encoding::NoLabelSet, u64, u64>(&value, None)
+    let mut series = series.peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Counter)?;
+    for (labels, value) in series {
+        if labels.is_empty() {
+            metric.encode_counter::<NoLabelSet, u64, u64>(&value, None)?;
+        } else {
+            metric
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, u64, u64>(&value, None)?;
+        }
+    }
+    Ok(())
 }
+
+/// A label set with no labels.
+pub(crate) const NO_LABELS: [(&str, &str); 0] = [];
 
 /// Rewrites OpenMetrics text as the classic text format: counters are named with their
 /// `_total` suffix in HELP and TYPE, and `# UNIT` and `# EOF` lines are dropped.

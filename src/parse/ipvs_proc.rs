@@ -144,11 +144,8 @@ fn parse_service(line: &str) -> Result<Service, String> {
     }
 
     Ok(Service {
-        key,
-        scheduler: scheduler.to_string(),
         flags,
-        counters: None,
-        backends: Vec::new(),
+        ..Service::new(key, scheduler)
     })
 }
 
@@ -176,13 +173,10 @@ fn parse_backend(rest: &str) -> Result<Backend, String> {
         ));
     }
     Ok(Backend {
-        address,
-        port,
-        forward,
         weight,
         active_connections,
         inactive_connections,
-        counters: None,
+        ..Backend::new(address, port, forward)
     })
 }
 
@@ -494,7 +488,7 @@ mod tests {
         assert_eq!(services[1].backends[0].address.to_string(), "2001:db8::1:2");
         assert_eq!(services[1].backends[0].forward, ForwardMethod::Route);
         assert!(services[2].flags.one_packet && !services[2].flags.persistent);
-        assert_eq!(services[2].flags.label(), "ops");
+        assert_eq!(services[2].flags.label("rr"), "ops");
         assert_eq!(
             services[3].key,
             ServiceKey::FirewallMark {
@@ -502,7 +496,7 @@ mod tests {
                 family: Some(AddressFamily::Inet)
             }
         );
-        assert_eq!(services[3].flags.label(), "persistent");
+        assert_eq!(services[3].flags.label("wlc"), "persistent");
         assert_eq!(services[3].backends[0].forward, ForwardMethod::Local);
         assert_eq!(
             services[4].key,

@@ -1,75 +1,262 @@
-//! The IPVS collector's I/O: reads `net/ip_vs` and `net/ip_vs_stats` under `--path.procfs`.
-//! A missing `net/ip_vs` means the kernel has no IPVS loaded: no data, not an error.
+//! The IPVS collector's I/O. Reads the table over generic netlink (everything ipvsadm shows)
+//! or from `net/ip_vs` under `--path.procfs` (no traffic per service or real server), and the
+//! host totals from `net/ip_vs_stats`. `auto` prefers netlink and falls back to procfs when
+//! netlink is refused. Other network namespaces are read from a short-lived thread that joins
+//! them, so no pooled thread ever changes namespace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Collected, CollectedData, Collector, SourceError, read_optional};
-use crate::model::IpvsTable;
-use crate::parse::ipvs_proc::{parse_ip_vs, parse_ip_vs_stats};
+use super::netlink::{SocketTransport, TransportError};
+use super::{
+    Collected, CollectedData, Collector, IpvsReading, NamespaceTable, SourceError, read_optional,
+};
+use crate::model::{IpvsSource, IpvsTable};
+use crate::parse::ipvs_proc::{IpVsStatsProc, parse_ip_vs, parse_ip_vs_stats};
+use crate::source::ipvs_netlink::read_table;
 
-/// Reads the IPVS tables from procfs.
-#[derive(Debug, Clone)]
-pub struct ProcfsIpvs {
-    procfs: PathBuf,
+/// Which interface to read IPVS from (`--collector.ipvs.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceMode {
+    /// Netlink, falling back to procfs when netlink is refused.
+    Auto,
+    Netlink,
+    Procfs,
 }
 
-impl ProcfsIpvs {
-    pub fn new(procfs: PathBuf) -> Self {
-        ProcfsIpvs { procfs }
+/// A network namespace to read besides the exporter's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsTarget {
+    /// The `netns` label value: the name as given.
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl NetnsTarget {
+    /// A name (`/run/netns/NAME` under `rootfs`) or a path (`/proc/PID/ns/net`).
+    pub fn parse(text: &str, rootfs: &Path) -> Self {
+        let path = if text.contains('/') {
+            PathBuf::from(text)
+        } else {
+            rootfs.join("run/netns").join(text)
+        };
+        NetnsTarget {
+            name: text.to_string(),
+            path,
+        }
     }
 }
 
-impl Collector for ProcfsIpvs {
+/// What the netlink fallback costs, said once in the log.
+const PROCFS_LIMITS: &str = "per-service and per-real-server traffic counters and rates, \
+     persistent connections, thresholds, persistence timeouts, connection timeouts and sync \
+     daemons are not exported";
+
+pub struct IpvsCollector {
+    procfs: PathBuf,
+    mode: SourceMode,
+    namespaces: Vec<NetnsTarget>,
+    fallback_logged: AtomicBool,
+}
+
+impl IpvsCollector {
+    pub fn new(procfs: PathBuf, mode: SourceMode, namespaces: Vec<NetnsTarget>) -> Self {
+        IpvsCollector {
+            procfs,
+            mode,
+            namespaces,
+            fallback_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads IPVS in the calling thread's namespace; `net_dir` is its `net` directory in procfs.
+    fn read_here(&self, net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
+        let (mut table, mut problems) = self.read_table_here(net_dir)?;
+        if let Some(table) = table.as_mut() {
+            // The sysctl is per namespace: /proc/sys shows the reading thread's namespace.
+            let sysctl = self.procfs.join("sys/net/ipv4/vs/run_estimation");
+            table.estimation_enabled = match read_optional(&sysctl)? {
+                Some(text) => match text.trim().parse::<u8>() {
+                    Ok(value) => Some(value != 0),
+                    Err(_) => {
+                        problems.push(format!(
+                            "{}: not a number: {:?}",
+                            sysctl.display(),
+                            text.trim()
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+        }
+        Ok((table, problems))
+    }
+
+    fn read_table_here(
+        &self,
+        net_dir: &Path,
+    ) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
+        match self.mode {
+            SourceMode::Procfs => read_procfs(net_dir),
+            SourceMode::Netlink => read_netlink(net_dir),
+            SourceMode::Auto => match read_netlink(net_dir) {
+                Ok(read) => Ok(read),
+                Err(SourceError::Netlink(err)) => {
+                    if !self.fallback_logged.swap(true, Ordering::Relaxed) {
+                        let why = if err.is_permission() {
+                            "it needs CAP_NET_ADMIN".to_string()
+                        } else {
+                            err.to_string()
+                        };
+                        tracing::warn!(
+                            "IPVS over netlink failed ({why}); reading {} instead: {PROCFS_LIMITS}",
+                            net_dir.join("ip_vs").display()
+                        );
+                    }
+                    read_procfs(net_dir)
+                }
+                Err(other) => Err(other),
+            },
+        }
+    }
+
+    fn read_namespace(
+        &self,
+        target: &NetnsTarget,
+    ) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
+        let thread_net = self.procfs.join("thread-self/net");
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                enter_namespace(&target.path)?;
+                self.read_here(&thread_net)
+            });
+            worker.join().unwrap_or_else(|_| {
+                Err(SourceError::Namespace {
+                    path: target.path.clone(),
+                    reason: "the reading thread panicked".into(),
+                })
+            })
+        })
+    }
+}
+
+fn enter_namespace(path: &Path) -> Result<(), SourceError> {
+    let file = std::fs::File::open(path).map_err(|source| SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|errno| {
+        SourceError::Namespace {
+            path: path.to_path_buf(),
+            reason: errno.desc().to_string(),
+        }
+    })
+}
+
+impl Collector for IpvsCollector {
     fn name(&self) -> &'static str {
         "ipvs"
     }
 
     fn collect(&self) -> Result<Collected, SourceError> {
-        let table_path = self.procfs.join("net/ip_vs");
-        let Some(table_text) = read_optional(&table_path)? else {
+        let own_net = self.procfs.join("net");
+        let (table, mut problems) = self.read_here(&own_net)?;
+        let mut namespaces = Vec::with_capacity(self.namespaces.len());
+        for target in &self.namespaces {
+            match self.read_namespace(target) {
+                Ok((table, skipped)) => {
+                    problems.extend(
+                        skipped
+                            .into_iter()
+                            .map(|p| format!("netns {}: {p}", target.name)),
+                    );
+                    namespaces.push(NamespaceTable {
+                        netns: target.name.clone(),
+                        table,
+                    });
+                }
+                // One unreadable namespace costs its own series, not the others'.
+                Err(err) => problems.push(format!("netns {}: {err}", target.name)),
+            }
+        }
+        if table.is_none() && self.namespaces.is_empty() {
             return Ok(Collected {
                 data: CollectedData::NoData {
-                    reason: format!("{} does not exist (ip_vs not loaded)", table_path.display()),
+                    reason: "no IPVS in this network namespace (ip_vs not loaded)".to_string(),
                 },
-                problems: Vec::new(),
+                problems,
             });
-        };
-        let mut problems = Vec::new();
-        let table = parse_ip_vs(&table_text);
-        problems.extend(
-            table
-                .problems
-                .iter()
-                .map(|p| format!("{}: {p}", table_path.display())),
-        );
-
-        let stats_path = self.procfs.join("net/ip_vs_stats");
-        let stats = match read_optional(&stats_path)? {
-            Some(text) => {
-                let stats = parse_ip_vs_stats(&text);
-                problems.extend(
-                    stats
-                        .problems
-                        .iter()
-                        .map(|p| format!("{}: {p}", stats_path.display())),
-                );
-                stats.value
-            }
-            None => {
-                problems.push(format!("{} does not exist", stats_path.display()));
-                Default::default()
-            }
-        };
-
+        }
         Ok(Collected {
-            data: CollectedData::Ipvs(IpvsTable {
-                version: table.value.version,
-                connection_table_buckets: table.value.connection_table_buckets,
-                totals: stats.totals,
-                total_rates: stats.rates,
-                services: table.value.services,
-            }),
+            data: CollectedData::Ipvs(Box::new(IpvsReading { table, namespaces })),
             problems,
         })
+    }
+}
+
+/// Reads the host totals and rates, noting a missing or odd file as a problem.
+fn read_totals(net_dir: &Path, problems: &mut Vec<String>) -> Result<IpVsStatsProc, SourceError> {
+    let stats_path = net_dir.join("ip_vs_stats");
+    Ok(match read_optional(&stats_path)? {
+        Some(text) => {
+            let stats = parse_ip_vs_stats(&text);
+            problems.extend(
+                stats
+                    .problems
+                    .iter()
+                    .map(|p| format!("{}: {p}", stats_path.display())),
+            );
+            stats.value
+        }
+        None => {
+            problems.push(format!("{} does not exist", stats_path.display()));
+            IpVsStatsProc::default()
+        }
+    })
+}
+
+fn read_procfs(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
+    let table_path = net_dir.join("ip_vs");
+    let Some(table_text) = read_optional(&table_path)? else {
+        return Ok((None, Vec::new()));
+    };
+    let parsed = parse_ip_vs(&table_text);
+    let mut problems: Vec<String> = parsed
+        .problems
+        .iter()
+        .map(|p| format!("{}: {p}", table_path.display()))
+        .collect();
+    let totals = read_totals(net_dir, &mut problems)?;
+    let table = IpvsTable {
+        source: IpvsSource::Procfs,
+        version: parsed.value.version,
+        connection_table_buckets: parsed.value.connection_table_buckets,
+        totals: totals.totals,
+        total_rates: totals.rates,
+        services: parsed.value.services,
+        timeouts: None,
+        sync_daemons: Vec::new(),
+        estimation_enabled: None,
+    };
+    Ok((Some(table), problems))
+}
+
+fn read_netlink(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
+    let mut transport = SocketTransport::connect()?;
+    let Some(read) = read_table(&mut transport)? else {
+        return Ok((None, Vec::new()));
+    };
+    let mut problems = read.problems;
+    let mut table = read.table;
+    let totals = read_totals(net_dir, &mut problems)?;
+    table.totals = totals.totals;
+    table.total_rates = totals.rates;
+    Ok((Some(table), problems))
+}
+
+impl From<TransportError> for SourceError {
+    fn from(err: TransportError) -> Self {
+        SourceError::Netlink(err)
     }
 }

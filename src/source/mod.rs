@@ -2,6 +2,8 @@
 //! reads into model types through the pure parsers, and says whether there was data at all.
 
 pub mod ipvs;
+pub mod ipvs_netlink;
+pub mod netlink;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,18 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error("netlink: {0}")]
+    Netlink(netlink::TransportError),
+    #[error("cannot enter network namespace {path}: {reason}")]
+    Namespace { path: PathBuf, reason: String },
+}
+
+/// The IPVS table of a network namespace named with `--collector.ipvs.netns`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NamespaceTable {
+    pub netns: String,
+    /// `None` when that namespace has no IPVS.
+    pub table: Option<IpvsTable>,
 }
 
 /// What one collector gathered.
@@ -43,7 +57,15 @@ pub enum CollectedData {
     NoData {
         reason: String,
     },
-    Ipvs(IpvsTable),
+    Ipvs(Box<IpvsReading>),
+}
+
+/// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
+/// namespaces it was asked to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpvsReading {
+    pub table: Option<IpvsTable>,
+    pub namespaces: Vec<NamespaceTable>,
 }
 
 /// A collector's result, with the records it had to skip.
@@ -87,13 +109,41 @@ pub const COLLECTORS: &[CollectorSpec] = &[CollectorSpec {
     enabled_by_default: true,
 }];
 
+/// Per-collector options from the command line.
+#[derive(Debug, Clone)]
+pub struct CollectorOptions {
+    pub ipvs_source: ipvs::SourceMode,
+    pub ipvs_namespaces: Vec<String>,
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        CollectorOptions {
+            ipvs_source: ipvs::SourceMode::Auto,
+            ipvs_namespaces: Vec::new(),
+        }
+    }
+}
+
 /// Builds the named collectors (names must come from [`COLLECTORS`]).
-pub fn build_collectors(enabled: &[&'static str], paths: &Paths) -> Vec<Box<dyn Collector>> {
+pub fn build_collectors(
+    enabled: &[&'static str],
+    paths: &Paths,
+    options: &CollectorOptions,
+) -> Vec<Box<dyn Collector>> {
     enabled
         .iter()
         .filter_map(|name| -> Option<Box<dyn Collector>> {
             match *name {
-                "ipvs" => Some(Box::new(ipvs::ProcfsIpvs::new(paths.procfs.clone()))),
+                "ipvs" => Some(Box::new(ipvs::IpvsCollector::new(
+                    paths.procfs.clone(),
+                    options.ipvs_source,
+                    options
+                        .ipvs_namespaces
+                        .iter()
+                        .map(|n| ipvs::NetnsTarget::parse(n, &paths.rootfs))
+                        .collect(),
+                ))),
                 _ => None,
             }
         })

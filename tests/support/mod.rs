@@ -16,8 +16,9 @@ pub struct Exporter {
 
 impl Exporter {
     /// Starts the exporter on an ephemeral loopback port and waits for its "listening" line.
-    pub fn start(extra_args: &[&str]) -> Exporter {
+    pub fn start<S: AsRef<std::ffi::OsStr>>(extra_args: &[S]) -> Exporter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(extra_args)
             .stdout(Stdio::null())

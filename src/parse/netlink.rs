@@ -1,0 +1,374 @@
+//! Netlink framing, decoded from raw bytes: messages (`nlmsghdr`), the generic netlink header
+//! (`genlmsghdr`) and attributes (`nlattr`, nested or not). Pure and bounds-checked: a short or
+//! lying length is an error value, never a panic, and unknown attribute types are left to the
+//! caller to skip.
+
+use std::fmt;
+
+/// `NLMSG_NOOP`, `NLMSG_ERROR`, `NLMSG_DONE` from `linux/netlink.h`.
+pub const NLMSG_NOOP: u16 = 1;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+/// `NLM_F_MULTI`: part of a multipart (dump) reply.
+pub const NLM_F_MULTI: u16 = 0x2;
+/// The generic netlink controller (`GENL_ID_CTRL`) and its command and attributes.
+pub const GENL_ID_CTRL: u16 = 0x10;
+pub const CTRL_CMD_GETFAMILY: u8 = 3;
+pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// Attribute type bits that are flags, not part of the type (`NLA_F_NESTED`, byte order).
+const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
+
+const NLMSG_HEADER_LEN: usize = 16;
+const GENL_HEADER_LEN: usize = 4;
+const NLA_HEADER_LEN: usize = 4;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("netlink message truncated: {0}")]
+    Truncated(&'static str),
+    #[error("attribute {attribute} has {got} bytes, expected {expected}")]
+    AttributeSize {
+        attribute: u16,
+        got: usize,
+        expected: &'static str,
+    },
+    #[error("attribute {attribute} is not valid UTF-8")]
+    NotText { attribute: u16 },
+    #[error("required attribute {0} is missing")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One netlink message inside a buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub sequence: u32,
+    pub port: u32,
+    pub payload: &'a [u8],
+}
+
+impl fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("kind", &self.kind)
+            .field("flags", &self.flags)
+            .field("sequence", &self.sequence)
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// What a netlink message means to a request/reply exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control<'a> {
+    /// A reply carrying data (for generic netlink: header and attributes).
+    Data(Message<'a>),
+    /// The end of a dump.
+    Done,
+    /// An acknowledgement (error 0).
+    Ack,
+    /// The kernel refused the request: a positive errno.
+    Error(i32),
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at + 2)?;
+    Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at + 4)?;
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(b);
+    Some(u32::from_ne_bytes(raw))
+}
+
+const fn align4(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// Iterates over the netlink messages in one `recv` buffer.
+pub fn messages(buffer: &[u8]) -> Messages<'_> {
+    Messages { rest: buffer }
+}
+
+pub struct Messages<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let parsed = (|| {
+            let len =
+                read_u32(self.rest, 0).ok_or(DecodeError::Truncated("message header"))? as usize;
+            if len < NLMSG_HEADER_LEN || len > self.rest.len() {
+                return Err(DecodeError::Truncated("message length"));
+            }
+            let message = Message {
+                kind: read_u16(self.rest, 4).ok_or(DecodeError::Truncated("message type"))?,
+                flags: read_u16(self.rest, 6).ok_or(DecodeError::Truncated("message flags"))?,
+                sequence: read_u32(self.rest, 8).ok_or(DecodeError::Truncated("sequence"))?,
+                port: read_u32(self.rest, 12).ok_or(DecodeError::Truncated("port"))?,
+                payload: self
+                    .rest
+                    .get(NLMSG_HEADER_LEN..len)
+                    .ok_or(DecodeError::Truncated("payload"))?,
+            };
+            Ok((message, align4(len).min(self.rest.len())))
+        })();
+        match parsed {
+            Ok((message, consumed)) => {
+                self.rest = self.rest.get(consumed..).unwrap_or(&[]);
+                Some(Ok(message))
+            }
+            Err(err) => {
+                self.rest = &[];
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// Classifies the message as data, end of dump, acknowledgement or error.
+    pub fn control(&self) -> Result<Control<'a>, DecodeError> {
+        match self.kind {
+            NLMSG_DONE => Ok(Control::Done),
+            NLMSG_ERROR => {
+                let code =
+                    read_u32(self.payload, 0).ok_or(DecodeError::Truncated("error code"))? as i32;
+                if code == 0 {
+                    Ok(Control::Ack)
+                } else {
+                    Ok(Control::Error(code.saturating_neg()))
+                }
+            }
+            _ => Ok(Control::Data(*self)),
+        }
+    }
+
+    /// Splits a generic netlink payload into its command and its attribute bytes.
+    pub fn generic(&self) -> Result<(u8, &'a [u8]), DecodeError> {
+        let command = *self
+            .payload
+            .first()
+            .ok_or(DecodeError::Truncated("genl header"))?;
+        let attributes = self
+            .payload
+            .get(GENL_HEADER_LEN..)
+            .ok_or(DecodeError::Truncated("genl header"))?;
+        Ok((command, attributes))
+    }
+}
+
+/// One attribute: its type (flags masked off) and payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute<'a> {
+    pub kind: u16,
+    pub payload: &'a [u8],
+}
+
+/// Iterates over the attributes in a buffer (a message's or a nested attribute's payload).
+pub fn attributes(buffer: &[u8]) -> Attributes<'_> {
+    Attributes { rest: buffer }
+}
+
+pub struct Attributes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<Attribute<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Trailing bytes shorter than a header are padding.
+        if self.rest.len() < NLA_HEADER_LEN {
+            return None;
+        }
+        let len = read_u16(self.rest, 0).map(usize::from);
+        let kind = read_u16(self.rest, 2);
+        match (len, kind) {
+            (Some(len), Some(kind)) if len >= NLA_HEADER_LEN && len <= self.rest.len() => {
+                let payload = self.rest.get(NLA_HEADER_LEN..len).unwrap_or(&[]);
+                self.rest = self
+                    .rest
+                    .get(align4(len).min(self.rest.len())..)
+                    .unwrap_or(&[]);
+                Some(Ok(Attribute {
+                    kind: kind & NLA_TYPE_MASK,
+                    payload,
+                }))
+            }
+            _ => {
+                self.rest = &[];
+                Some(Err(DecodeError::Truncated("attribute length")))
+            }
+        }
+    }
+}
+
+impl<'a> Attribute<'a> {
+    fn fixed<const N: usize>(&self, expected: &'static str) -> Result<[u8; N], DecodeError> {
+        let mut raw = [0u8; N];
+        if self.payload.len() != N {
+            return Err(DecodeError::AttributeSize {
+                attribute: self.kind,
+                got: self.payload.len(),
+                expected,
+            });
+        }
+        raw.copy_from_slice(self.payload);
+        Ok(raw)
+    }
+
+    pub fn u8(&self) -> Result<u8, DecodeError> {
+        self.fixed::<1>("1").map(|[b]| b)
+    }
+
+    pub fn u16(&self) -> Result<u16, DecodeError> {
+        self.fixed::<2>("2").map(u16::from_ne_bytes)
+    }
+
+    /// A 16-bit value in network byte order (ports).
+    pub fn u16_be(&self) -> Result<u16, DecodeError> {
+        self.fixed::<2>("2").map(u16::from_be_bytes)
+    }
+
+    pub fn u32(&self) -> Result<u32, DecodeError> {
+        self.fixed::<4>("4").map(u32::from_ne_bytes)
+    }
+
+    /// A 32-bit value in network byte order (IPv4 netmasks).
+    pub fn u32_be(&self) -> Result<u32, DecodeError> {
+        self.fixed::<4>("4").map(u32::from_be_bytes)
+    }
+
+    pub fn u64(&self) -> Result<u64, DecodeError> {
+        self.fixed::<8>("8").map(u64::from_ne_bytes)
+    }
+
+    /// A NUL-terminated (or not) string.
+    pub fn text(&self) -> Result<&'a str, DecodeError> {
+        let end = self
+            .payload
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.payload.len());
+        let bytes = self.payload.get(..end).unwrap_or(&[]);
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::NotText {
+            attribute: self.kind,
+        })
+    }
+
+    /// The attributes nested inside this one.
+    pub fn nested(&self) -> Attributes<'a> {
+        attributes(self.payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((payload.len() + 4) as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(payload);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((payload.len() + 16) as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&7u32.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(payload);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    #[test]
+    fn messages_attributes_and_nesting() {
+        let inner = attr(1, &42u32.to_ne_bytes());
+        let mut attrs = attr(0x8000 | 5, &inner);
+        attrs.extend(attr(2, b"wlc\0"));
+        attrs.extend(attr(3, &[1, 2, 3]));
+        let mut genl = vec![4u8, 1, 0, 0];
+        genl.extend(&attrs);
+        let mut buffer = message(0x20, NLM_F_MULTI, &genl);
+        buffer.extend(message(NLMSG_DONE, NLM_F_MULTI, &0u32.to_ne_bytes()));
+
+        let all: Vec<Message> = messages(&buffer)
+            .collect::<Result<_, _>>()
+            .expect("decodes");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].control(), Ok(Control::Done));
+        let (command, body) = all[0].generic().expect("genl");
+        assert_eq!(command, 4);
+        let decoded: Vec<Attribute> = attributes(body).collect::<Result<_, _>>().expect("attrs");
+        assert_eq!(decoded.len(), 3);
+        assert_eq!(decoded[0].kind, 5, "the nested flag is masked off");
+        let nested: Vec<Attribute> = decoded[0]
+            .nested()
+            .collect::<Result<_, _>>()
+            .expect("nested");
+        assert_eq!(nested[0].u32(), Ok(42));
+        assert_eq!(decoded[1].text(), Ok("wlc"));
+        assert_eq!(decoded[2].payload, &[1, 2, 3]);
+        assert!(decoded[2].u32().is_err());
+    }
+
+    #[test]
+    fn errors_and_acks() {
+        let mut payload = (-1i32).to_ne_bytes().to_vec();
+        payload.extend([0u8; 16]);
+        let error = message(NLMSG_ERROR, 0, &payload);
+        let parsed = messages(&error).next().expect("one").expect("ok");
+        assert_eq!(parsed.control(), Ok(Control::Error(1)));
+        let ack = message(NLMSG_ERROR, 0, &[0u8; 20]);
+        let parsed = messages(&ack).next().expect("one").expect("ok");
+        assert_eq!(parsed.control(), Ok(Control::Ack));
+    }
+
+    #[test]
+    fn lying_lengths_are_errors_not_panics() {
+        let mut good = message(0x20, 0, &[4, 1, 0, 0]);
+        good.truncate(good.len() - 1);
+        assert!(messages(&good).next().expect("item").is_err());
+        let huge = [0xffu8, 0xff, 0, 0, 1, 0];
+        assert!(attributes(&huge).next().expect("item").is_err());
+        let tiny = [2u8, 0, 1, 0];
+        assert!(attributes(&tiny).next().expect("item").is_err());
+        // Every prefix of a valid buffer decodes or fails cleanly.
+        let mut attrs = attr(1, &[1, 2, 3, 4, 5]);
+        attrs.extend(attr(2, &[]));
+        let buffer = message(0x20, 0, &[[4u8, 1, 0, 0].as_slice(), &attrs].concat());
+        for end in 0..buffer.len() {
+            for m in messages(&buffer[..end]).flatten() {
+                if let Ok((_, body)) = m.generic() {
+                    for a in attributes(body).flatten() {
+                        let _ = (a.u8(), a.u16(), a.u32(), a.u64(), a.text());
+                    }
+                }
+            }
+        }
+    }
+}
