@@ -23,6 +23,16 @@ pub fn run(settings: Settings) -> u8 {
                 exit_code::COULD_NOT_RUN
             }
         },
+        Some(Command::CaptureNetlink) => match crate::source::ipvs_netlink::capture() {
+            Ok(text) => {
+                print!("{text}");
+                0
+            }
+            Err(err) => {
+                eprintln!("ipvs_exporter capture-netlink: {err}");
+                1
+            }
+        },
         None => match serve(&settings) {
             Ok(()) => 0,
             Err(err) => {

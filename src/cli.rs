@@ -103,6 +103,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the raw netlink exchanges of one IPVS read as annotated hex (for test fixtures
+    /// and bug reports). Needs CAP_NET_ADMIN.
+    #[command(hide = true, name = "capture-netlink")]
+    CaptureNetlink,
     /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
     /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
     Doctor {

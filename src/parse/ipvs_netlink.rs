@@ -18,6 +18,7 @@ pub const IPVS_GENL_VERSION: u8 = 0x1;
 pub const IPVS_CMD_GET_SERVICE: u8 = 4;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
 pub const IPVS_CMD_GET_DAEMON: u8 = 11;
+pub const IPVS_CMD_SET_CONFIG: u8 = 12;
 pub const IPVS_CMD_GET_CONFIG: u8 = 13;
 pub const IPVS_CMD_SET_INFO: u8 = 14;
 pub const IPVS_CMD_GET_INFO: u8 = 15;

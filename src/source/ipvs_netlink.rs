@@ -9,8 +9,8 @@ use crate::parse::netlink::{
     attributes,
 };
 use crate::source::netlink::{
-    Transport, TransportError, attribute, check_replies, data_messages, genl_request, libc_errno,
-    nested,
+    Recording, SocketTransport, Transport, TransportError, attribute, check_replies,
+    data_messages, genl_request, libc_errno, nested, write_capture,
 };
 
 /// The controller's version field in GETFAMILY requests.
@@ -202,4 +202,134 @@ impl Client<'_> {
 
 fn describe(key: &ServiceKey) -> String {
     key.to_string()
+}
+
+/// Reads the table over a real socket and returns every exchange as annotated hex.
+pub fn capture() -> Result<String, TransportError> {
+    let mut recording = Recording {
+        inner: SocketTransport::connect()?,
+        exchanges: Vec::new(),
+    };
+    let read = read_table(&mut recording)?;
+    let mut text = String::from(
+        "# IPVS generic netlink exchanges recorded by `ipvs_exporter capture-netlink`.\n\
+         # '>' is a request, '<' one buffer of the kernel's reply, in hexadecimal.\n",
+    );
+    if let Some(read) = &read {
+        text.push_str(&format!(
+            "# decoded: {} services, {} real servers\n",
+            read.table.services.len(),
+            read.table.services.iter().map(|s| s.backends.len()).sum::<usize>()
+        ));
+    }
+    text.push_str(&write_capture(&recording.exchanges, |_, request| {
+        annotate(request)
+    }));
+    Ok(text)
+}
+
+/// Names the command of a request: `IPVS_CMD_GET_DEST (dump)`.
+fn annotate(request: &[u8]) -> String {
+    let Some(Ok(message)) = crate::parse::netlink::messages(request).next() else {
+        return "undecodable request".to_string();
+    };
+    let dump = message.flags & 0x300 == 0x300;
+    let command = message.payload.first().copied().unwrap_or(0);
+    let name = match (message.kind, command) {
+        (GENL_ID_CTRL, CTRL_CMD_GETFAMILY) => "CTRL_CMD_GETFAMILY".to_string(),
+        (_, IPVS_CMD_GET_INFO) => "IPVS_CMD_GET_INFO".to_string(),
+        (_, IPVS_CMD_GET_SERVICE) => "IPVS_CMD_GET_SERVICE".to_string(),
+        (_, IPVS_CMD_GET_DEST) => "IPVS_CMD_GET_DEST".to_string(),
+        (_, IPVS_CMD_GET_CONFIG) => "IPVS_CMD_GET_CONFIG".to_string(),
+        (_, IPVS_CMD_GET_DAEMON) => "IPVS_CMD_GET_DAEMON".to_string(),
+        (kind, command) => format!("type {kind} command {command}"),
+    };
+    if dump { format!("{name} (dump)") } else { name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ForwardMethod;
+    use crate::source::fake_kernel::FakeIpvsKernel;
+    use crate::source::netlink::{Replay, read_capture};
+
+    #[test]
+    fn synthetic_table_reads_whole_and_skips_unknown_attributes() {
+        let mut kernel = FakeIpvsKernel::synthetic(3, 4);
+        let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
+        assert_eq!(read.problems, Vec::<String>::new());
+        let table = read.table;
+        assert_eq!(table.source, IpvsSource::Netlink);
+        assert_eq!(table.version.as_deref(), Some("1.2.1"));
+        assert_eq!(table.connection_table_buckets, Some(4096));
+        assert_eq!(table.timeouts.map(|t| (t.tcp, t.tcp_fin, t.udp)), Some((900, 120, 300)));
+        assert_eq!(table.services.len(), 3);
+        let second = &table.services[1];
+        assert_eq!(second.key.to_string(), "TCP 10.0.0.1:80");
+        assert_eq!(second.counters.map(|c| c.connections), Some(1001));
+        assert_eq!(second.counters.map(|c| c.incoming_bytes), Some(900_900));
+        assert_eq!(second.backends.len(), 4);
+        let dest = &second.backends[2];
+        assert_eq!(dest.address.to_string(), "10.130.0.1");
+        assert_eq!(dest.port, 8080);
+        assert_eq!(dest.forward, ForwardMethod::Masq);
+        assert_eq!((dest.weight, dest.active_connections, dest.inactive_connections), (3, 6, 22));
+        assert_eq!(dest.counters.map(|c| c.connections), Some(6));
+        assert_eq!(dest.rates.map(|r| r.connections), Some(6));
+    }
+
+    #[test]
+    fn a_service_removed_between_the_dumps_is_left_out() {
+        let mut kernel = FakeIpvsKernel::synthetic(3, 1);
+        kernel.vanished.push(1);
+        let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
+        let names: Vec<String> = read.table.services.iter().map(|s| s.key.to_string()).collect();
+        assert_eq!(names, vec!["TCP 10.0.0.0:80", "TCP 10.0.0.2:80"]);
+    }
+
+    #[test]
+    fn a_kernel_without_ipvs_is_no_data() {
+        // A controller dump that lists other families only.
+        let capture = include_str!("../../tests/fixtures/netlink/kinds/exchanges.txt");
+        let exchanges = read_capture(capture).expect("capture parses");
+        let first = exchanges.first().expect("family dump").clone();
+        let without_ipvs: Vec<Vec<u8>> = first
+            .1
+            .iter()
+            .map(|buffer| {
+                let mut copy = buffer.clone();
+                // Rename the family: "IPVS" becomes "IPVX".
+                if let Some(at) = copy.windows(5).position(|w| w == b"IPVS\0") {
+                    copy[at + 3] = b'X';
+                }
+                copy
+            })
+            .collect();
+        let mut replay = Replay::new(vec![(first.0, without_ipvs)]);
+        assert!(read_table(&mut replay).expect("reads").is_none());
+    }
+
+    #[test]
+    fn refusal_is_reported_as_a_permission_error() {
+        let capture = include_str!("../../tests/fixtures/netlink/nat/exchanges.txt");
+        let exchanges = read_capture(capture).expect("capture parses");
+        let (family_request, family_replies) = exchanges[0].clone();
+        let (info_request, _) = exchanges[1].clone();
+        // NLMSG_ERROR with -EPERM, as the kernel answers a process without CAP_NET_ADMIN.
+        let mut refusal = Vec::new();
+        refusal.extend_from_slice(&36u32.to_ne_bytes());
+        refusal.extend_from_slice(&2u16.to_ne_bytes());
+        refusal.extend_from_slice(&0u16.to_ne_bytes());
+        refusal.extend_from_slice(&info_request[8..12]);
+        refusal.extend_from_slice(&0u32.to_ne_bytes());
+        refusal.extend_from_slice(&(-1i32).to_ne_bytes());
+        refusal.extend_from_slice(&info_request[..16]);
+        let mut replay = Replay::new(vec![
+            (family_request, family_replies),
+            (info_request, vec![refusal]),
+        ]);
+        let err = read_table(&mut replay).expect_err("refused");
+        assert!(err.is_permission(), "{err}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Sources: the only code that reads the kernel or the filesystem. Each collector turns what it
 //! reads into model types through the pure parsers, and says whether there was data at all.
 
+pub mod fake_kernel;
 pub mod ipvs;
 pub mod ipvs_netlink;
 pub mod netlink;
