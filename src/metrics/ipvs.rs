@@ -12,7 +12,9 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Unit;
 
-use super::{BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, SeriesLabels, counters, gauges};
+use super::{
+    BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels, counters, gauges,
+};
 use crate::model::{Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficRates};
 use crate::snapshot::Snapshot;
 
@@ -24,7 +26,7 @@ struct View<'a> {
     netns: NetnsLabel<'a>,
     table: &'a IpvsTable,
     services: &'a [ServiceRow<'a>],
-    backends: Vec<BackendSeries<'a>>,
+    backends: Vec<BackendSeries>,
 }
 
 pub(super) fn encode(
@@ -269,6 +271,7 @@ type ServiceLabelValues = [String; 4];
 /// One service series set, possibly the sum of several kernel services with the same labels.
 struct ServiceRow<'a> {
     labels: ServiceLabelValues,
+    rendered: RenderedLabels,
     first: &'a Service,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
@@ -354,6 +357,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
             Entry::Vacant(slot) => {
                 let index = rows.len();
                 rows.push(ServiceRow {
+                    rendered: RenderedLabels::new(service_label_pairs(slot.key())),
                     labels: slot.key().clone(),
                     first: service,
                     counters: service.counters,
@@ -409,7 +413,11 @@ fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
 }
 
 fn service_labels<'a>(row: &'a ServiceRow) -> [(&'static str, &'a str); 4] {
-    let [proto, address, port, mark] = &row.labels;
+    service_label_pairs(&row.labels)
+}
+
+fn service_label_pairs(values: &ServiceLabelValues) -> [(&'static str, &str); 4] {
+    let [proto, address, port, mark] = values;
     [
         ("proto", proto.as_str()),
         ("local_address", address.as_str()),
@@ -447,7 +455,7 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
                     }),
                 ),
             ];
-            (((service_labels(row), info), netns), 1)
+            (((&row.rendered, info), netns), 1)
         }),
     )?;
     gauges(
@@ -458,13 +466,13 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         each().filter_map(|(netns, row)| {
             row.first
                 .persistence
-                .map(|p| ((service_labels(row), netns), p.timeout_seconds))
+                .map(|p| ((&row.rendered, netns), p.timeout_seconds))
         }),
     )?;
     encode_traffic(encoder, "ipvs_service_", "by this virtual service", || {
         Box::new(each().map(|(netns, row)| {
             (
-                (service_labels(row), netns),
+                (&row.rendered, netns),
                 row.counters.as_ref(),
                 row.rates.as_ref(),
             )
@@ -473,8 +481,8 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
 }
 
 /// One real-server series set: a real server, or a sum of several when labels are dropped.
-struct BackendSeries<'a> {
-    labels: Vec<(&'static str, Cow<'a, str>)>,
+struct BackendSeries {
+    labels: RenderedLabels,
     /// Only for an individual real server.
     forward: Option<&'static str>,
     thresholds: Option<(u32, u32)>,
@@ -486,10 +494,7 @@ struct BackendSeries<'a> {
     rates: Option<TrafficRates>,
 }
 
-fn backend_series<'a>(
-    rows: &'a [ServiceRow<'a>],
-    options: &EncodeOptions,
-) -> Vec<BackendSeries<'a>> {
+fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
     let keep = options.backend_labels;
     let each = rows
         .iter()
@@ -497,12 +502,10 @@ fn backend_series<'a>(
     if keep.keeps_all() {
         return each
             .map(|(row, b)| {
-                let mut labels: Vec<(&'static str, Cow<str>)> = service_labels(row)
-                    .into_iter()
-                    .map(|(k, v)| (k, Cow::Borrowed(v)))
-                    .collect();
-                labels.push(("remote_address", Cow::Borrowed(b.remote_address.as_str())));
-                labels.push(("remote_port", Cow::Borrowed(b.remote_port.as_str())));
+                let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
+                    ("remote_address", b.remote_address.as_str()),
+                    ("remote_port", b.remote_port.as_str()),
+                ]));
                 BackendSeries {
                     labels,
                     forward: Some(b.first.forward.as_str()),
@@ -547,13 +550,14 @@ fn backend_series<'a>(
                 }
             }
             Entry::Vacant(slot) => {
-                let labels = BACKEND_LABEL_NAMES
-                    .iter()
-                    .zip(values)
-                    .enumerate()
-                    .filter(|(index, _)| keep.keeps(*index))
-                    .map(|(_, (name, value))| (*name, Cow::Owned(value.to_string())))
-                    .collect();
+                let labels = RenderedLabels::new(
+                    BACKEND_LABEL_NAMES
+                        .iter()
+                        .zip(values)
+                        .enumerate()
+                        .filter(|(index, _)| keep.keeps(*index))
+                        .map(|(_, (name, value))| (*name, value)),
+                );
                 slot.insert(sums.len());
                 sums.push(BackendSeries {
                     labels,
@@ -595,7 +599,7 @@ fn encode_backends(
         None,
         each().filter_map(|(netns, b)| {
             b.forward
-                .map(|forward| (((b.labels.as_slice(), [("forward", forward)]), netns), 1))
+                .map(|forward| (((&b.labels, [("forward", forward)]), netns), 1))
         }),
     )?;
     let plain: [(&str, &str, ReadBackend); 6] = [
@@ -636,17 +640,13 @@ fn encode_backends(
             name,
             help,
             None,
-            each().filter_map(|(netns, b)| read(b).map(|v| ((b.labels.as_slice(), netns), v))),
+            each().filter_map(|(netns, b)| read(b).map(|v| ((&b.labels, netns), v))),
         )?;
     }
     encode_traffic(encoder, "ipvs_backend_", "through this real server", || {
-        Box::new(each().map(|(netns, b)| {
-            (
-                (b.labels.as_slice(), netns),
-                b.counters.as_ref(),
-                b.rates.as_ref(),
-            )
-        }))
+        Box::new(
+            each().map(|(netns, b)| ((&b.labels, netns), b.counters.as_ref(), b.rates.as_ref())),
+        )
     })
 }
 

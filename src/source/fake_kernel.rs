@@ -27,13 +27,20 @@ pub fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     out.extend_from_slice(&(len as u16).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(payload);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
 
 /// Appends one netlink message carrying a generic netlink payload.
-pub fn put_message(out: &mut Vec<u8>, kind: u16, flags: u16, sequence: u32, command: u8, body: &[u8]) {
+pub fn put_message(
+    out: &mut Vec<u8>,
+    kind: u16,
+    flags: u16,
+    sequence: u32,
+    command: u8,
+    body: &[u8],
+) {
     let len = 16 + 4 + body.len();
     out.extend_from_slice(&(len as u32).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
@@ -92,7 +99,11 @@ fn identity_key(service_block: &[u8]) -> Vec<u8> {
     for attribute in attributes(service_block).flatten() {
         if matches!(
             attribute.kind,
-            IPVS_SVC_ATTR_AF | IPVS_SVC_ATTR_PROTOCOL | IPVS_SVC_ATTR_ADDR | IPVS_SVC_ATTR_PORT | IPVS_SVC_ATTR_FWMARK
+            IPVS_SVC_ATTR_AF
+                | IPVS_SVC_ATTR_PROTOCOL
+                | IPVS_SVC_ATTR_ADDR
+                | IPVS_SVC_ATTR_PORT
+                | IPVS_SVC_ATTR_FWMARK
         ) {
             key.extend_from_slice(&attribute.kind.to_ne_bytes());
             key.extend_from_slice(attribute.payload);
@@ -133,16 +144,40 @@ impl FakeIpvsKernel {
                     raw[..4].copy_from_slice(&[10, 128 + (d as u8 % 100), (s >> 8) as u8, s as u8]);
                     put(&mut dest, IPVS_DEST_ATTR_ADDR, &raw);
                     put(&mut dest, IPVS_DEST_ATTR_PORT, &8080u16.to_be_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_FWD_METHOD, &IP_VS_CONN_F_MASQ.to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_WEIGHT, &((d as u32 % 5) + 1).to_ne_bytes());
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_FWD_METHOD,
+                        &IP_VS_CONN_F_MASQ.to_ne_bytes(),
+                    );
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_WEIGHT,
+                        &((d as u32 % 5) + 1).to_ne_bytes(),
+                    );
                     put(&mut dest, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
                     put(&mut dest, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_ACTIVE_CONNS, &(d as u32 * 3).to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_INACT_CONNS, &(d as u32 * 11).to_ne_bytes());
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_ACTIVE_CONNS,
+                        &(d as u32 * 3).to_ne_bytes(),
+                    );
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_INACT_CONNS,
+                        &(d as u32 * 11).to_ne_bytes(),
+                    );
                     put(&mut dest, IPVS_DEST_ATTR_PERSIST_CONNS, &0u32.to_ne_bytes());
                     put(&mut dest, IPVS_DEST_ATTR_STATS, &[]);
-                    put(&mut dest, IPVS_DEST_ATTR_ADDR_FAMILY, &AF_INET.to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_STATS64, &stats64((s * dests + d) as u64));
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_ADDR_FAMILY,
+                        &AF_INET.to_ne_bytes(),
+                    );
+                    put(
+                        &mut dest,
+                        IPVS_DEST_ATTR_STATS64,
+                        &stats64((s * dests + d) as u64),
+                    );
                     put(&mut dest, FUTURE_ATTRIBUTE, &[9]);
                     dest
                 })
@@ -169,7 +204,14 @@ impl FakeIpvsKernel {
         for block in blocks {
             body.clear();
             put(&mut body, outer, block);
-            put_message(&mut buffer, FAMILY_ID, NLM_F_MULTI, sequence, command, &body);
+            put_message(
+                &mut buffer,
+                FAMILY_ID,
+                NLM_F_MULTI,
+                sequence,
+                command,
+                &body,
+            );
             if buffer.len() >= DUMP_BUFFER {
                 buffers.push(std::mem::take(&mut buffer));
             }
@@ -198,9 +240,24 @@ impl Transport for FakeIpvsKernel {
             }
             (FAMILY_ID, IPVS_CMD_GET_INFO) => {
                 let mut attrs = Vec::new();
-                put(&mut attrs, IPVS_INFO_ATTR_VERSION, &0x010201u32.to_ne_bytes());
-                put(&mut attrs, IPVS_INFO_ATTR_CONN_TAB_SIZE, &4096u32.to_ne_bytes());
-                put_message(&mut reply, FAMILY_ID, 0, sequence, IPVS_CMD_SET_INFO, &attrs);
+                put(
+                    &mut attrs,
+                    IPVS_INFO_ATTR_VERSION,
+                    &0x010201u32.to_ne_bytes(),
+                );
+                put(
+                    &mut attrs,
+                    IPVS_INFO_ATTR_CONN_TAB_SIZE,
+                    &4096u32.to_ne_bytes(),
+                );
+                put_message(
+                    &mut reply,
+                    FAMILY_ID,
+                    0,
+                    sequence,
+                    IPVS_CMD_SET_INFO,
+                    &attrs,
+                );
             }
             (FAMILY_ID, IPVS_CMD_GET_SERVICE) => {
                 return Ok(Self::dump(
@@ -236,9 +293,20 @@ impl Transport for FakeIpvsKernel {
             (FAMILY_ID, IPVS_CMD_GET_CONFIG) => {
                 let mut attrs = Vec::new();
                 put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_TCP, &900u32.to_ne_bytes());
-                put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, &120u32.to_ne_bytes());
+                put(
+                    &mut attrs,
+                    IPVS_CMD_ATTR_TIMEOUT_TCP_FIN,
+                    &120u32.to_ne_bytes(),
+                );
                 put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_UDP, &300u32.to_ne_bytes());
-                put_message(&mut reply, FAMILY_ID, 0, sequence, IPVS_CMD_SET_CONFIG, &attrs);
+                put_message(
+                    &mut reply,
+                    FAMILY_ID,
+                    0,
+                    sequence,
+                    IPVS_CMD_SET_CONFIG,
+                    &attrs,
+                );
             }
             (FAMILY_ID, IPVS_CMD_GET_DAEMON) => put_control(&mut reply, NLMSG_DONE, sequence, 0),
             _ => put_control(&mut reply, NLMSG_ERROR, sequence, -22),

@@ -9,8 +9,8 @@ use crate::parse::netlink::{
     attributes,
 };
 use crate::source::netlink::{
-    Recording, SocketTransport, Transport, TransportError, attribute, check_replies,
-    data_messages, genl_request, libc_errno, nested, write_capture,
+    Recording, SocketTransport, Transport, TransportError, attribute, check_replies, data_messages,
+    genl_request, libc_errno, nested, write_capture,
 };
 
 /// The controller's version field in GETFAMILY requests.
@@ -219,7 +219,11 @@ pub fn capture() -> Result<String, TransportError> {
         text.push_str(&format!(
             "# decoded: {} services, {} real servers\n",
             read.table.services.len(),
-            read.table.services.iter().map(|s| s.backends.len()).sum::<usize>()
+            read.table
+                .services
+                .iter()
+                .map(|s| s.backends.len())
+                .sum::<usize>()
         ));
     }
     text.push_str(&write_capture(&recording.exchanges, |_, request| {
@@ -263,7 +267,10 @@ mod tests {
         assert_eq!(table.source, IpvsSource::Netlink);
         assert_eq!(table.version.as_deref(), Some("1.2.1"));
         assert_eq!(table.connection_table_buckets, Some(4096));
-        assert_eq!(table.timeouts.map(|t| (t.tcp, t.tcp_fin, t.udp)), Some((900, 120, 300)));
+        assert_eq!(
+            table.timeouts.map(|t| (t.tcp, t.tcp_fin, t.udp)),
+            Some((900, 120, 300))
+        );
         assert_eq!(table.services.len(), 3);
         let second = &table.services[1];
         assert_eq!(second.key.to_string(), "TCP 10.0.0.1:80");
@@ -274,7 +281,14 @@ mod tests {
         assert_eq!(dest.address.to_string(), "10.130.0.1");
         assert_eq!(dest.port, 8080);
         assert_eq!(dest.forward, ForwardMethod::Masq);
-        assert_eq!((dest.weight, dest.active_connections, dest.inactive_connections), (3, 6, 22));
+        assert_eq!(
+            (
+                dest.weight,
+                dest.active_connections,
+                dest.inactive_connections
+            ),
+            (3, 6, 22)
+        );
         assert_eq!(dest.counters.map(|c| c.connections), Some(6));
         assert_eq!(dest.rates.map(|r| r.connections), Some(6));
     }
@@ -284,7 +298,12 @@ mod tests {
         let mut kernel = FakeIpvsKernel::synthetic(3, 1);
         kernel.vanished.push(1);
         let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
-        let names: Vec<String> = read.table.services.iter().map(|s| s.key.to_string()).collect();
+        let names: Vec<String> = read
+            .table
+            .services
+            .iter()
+            .map(|s| s.key.to_string())
+            .collect();
         assert_eq!(names, vec!["TCP 10.0.0.0:80", "TCP 10.0.0.2:80"]);
     }
 

@@ -1,0 +1,597 @@
+//! The real-kernel lab: the built `ipvs_exporter` runs inside a virtual machine
+//! booted from Debian's cloud kernel (which has IPVS), next to real IPVS tables
+//! and real traffic, and every number it serves is compared with what `ipvsadm`
+//! and `/proc/net/ip_vs_stats` say at the same quiet moment.
+//!
+//! One boot runs all scenarios (tests/lab/scenarios/*.sh) through
+//! tests/lab/run.sh; the tests below share its results. Needs root (or the
+//! packages already installed), a Debian mirror the first time (the kernel is
+//! cached), and about a minute.
+//!
+//! `IPVS_LAB_RESULTS=DIR` checks the results of an earlier run in DIR instead of
+//! booting (for working on the checks).
+
+#[path = "lab/check.rs"]
+mod check;
+
+use check::{Checkpoint, HOST_COUNTERS, Metrics, Report, ServiceKey, check_checkpoint};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+const SCENARIOS: [&str; 4] = ["noipvs", "nat", "kinds", "churn"];
+
+/// Written straight to the process's stderr so that it shows even when the test
+/// harness captures output.
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+fn lab() -> &'static Path {
+    static LAB: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match LAB.get_or_init(run_lab) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn run_lab() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("IPVS_LAB_RESULTS") {
+        say(&format!(
+            "lab: checking earlier results in {} (IPVS_LAB_RESULTS); no boot",
+            dir.to_string_lossy()
+        ));
+        return Ok(PathBuf::from(dir));
+    }
+    let lab_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
+    let out = results_dir();
+    let start = Instant::now();
+    let status = Command::new("bash")
+        .arg(lab_dir.join("run.sh"))
+        .args(SCENARIOS.map(|s| lab_dir.join("scenarios").join(format!("{s}.sh"))))
+        .arg(&out)
+        .env("IPVS_EXPORTER_BIN", env!("CARGO_BIN_EXE_ipvs_exporter"))
+        .env_remove("IPVS_LAB_NO_EXPORTER")
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run bash {}: {e}", lab_dir.join("run.sh").display()))?;
+    say(&format!(
+        "lab: wall time {:.1} s (harness, one boot, {} scenarios)",
+        start.elapsed().as_secs_f64(),
+        SCENARIOS.len()
+    ));
+    if !status.success() {
+        return Err(format!(
+            "the lab harness failed ({status}); the reason is on stderr above; console log: {}",
+            out.join("console.log").display()
+        ));
+    }
+    Ok(out)
+}
+
+/// A results directory of this process's own, so that two test runs at the same
+/// time (say, `cargo test` in two terminals) do not overwrite each other's
+/// results. Directories of runs whose process is gone are removed.
+fn results_dir() -> PathBuf {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("lab-")
+                && pid.parse::<u32>().is_ok()
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    base.join(format!("lab-{}", std::process::id()))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn metrics(path: &Path) -> Metrics {
+    Metrics::parse(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn checkpoint(scenario: &str, name: &str) -> Checkpoint {
+    Checkpoint::load(&lab().join(scenario).join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn finish(test: &str, mut report: Report) {
+    let log = lab().join(test).join("exporter.log");
+    check::check_exporter_log(test, &read(&log), &mut report);
+    let mut notes: Vec<String> = report
+        .notes
+        .iter()
+        .map(|n| {
+            n.split_once("] ")
+                .map_or(n.as_str(), |(_, rest)| rest)
+                .to_string()
+        })
+        .collect();
+    notes.sort();
+    notes.dedup();
+    for n in &notes {
+        say(&format!("lab {test}: note: {n}"));
+    }
+    assert!(
+        report.problems.is_empty(),
+        "lab {test}: {} difference(s) between the exporter and the kernel:\n  {}",
+        report.problems.len(),
+        report.problems.join("\n  ")
+    );
+}
+
+fn svc(proto: &str, addr: &str, port: &str, mark: &str) -> ServiceKey {
+    ServiceKey {
+        proto: proto.into(),
+        local_address: addr.into(),
+        local_port: port.into(),
+        local_mark: mark.into(),
+    }
+}
+
+/// Exporter value of a per-backend family, by service and real server address.
+fn backend_value(
+    m: &Metrics,
+    family: &str,
+    service: &ServiceKey,
+    remote: &str,
+) -> Result<f64, String> {
+    m.value(
+        family,
+        &[
+            ("proto", &service.proto),
+            ("local_address", &service.local_address),
+            ("local_port", &service.local_port),
+            ("local_mark", &service.local_mark),
+            ("remote_address", remote),
+        ],
+    )
+}
+
+fn has_series(m: &Metrics, family: &str, labels: &[(&str, &str)]) -> bool {
+    m.family(family)
+        .any(|s| labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+}
+
+// ------------------------------------------------------------------ noipvs
+
+#[test]
+fn lab_noipvs_exporter_without_ip_vs_module() {
+    let dir = lab().join("noipvs/scrape");
+    let mut problems = Vec::new();
+    for file in ["metrics.txt", "metrics-second.txt"] {
+        let m = metrics(&dir.join(file));
+        match m.value("ipvs_up", &[]) {
+            Ok(0.0) => {}
+            Ok(v) => problems.push(format!(
+                "{file}: ipvs_up: exporter {v}, expected 0 (ip_vs not loaded)"
+            )),
+            Err(e) => problems.push(format!("{file}: {e}")),
+        }
+        match m.value("ipvs_scrape_collector_success", &[("collector", "ipvs")]) {
+            Ok(1.0) => {}
+            Ok(v) => problems.push(format!(
+                "{file}: ipvs_scrape_collector_success{{collector=\"ipvs\"}}: exporter {v}, expected 1 (a missing module is no data, not an error)"
+            )),
+            Err(e) => problems.push(format!("{file}: {e}")),
+        }
+        for s in m
+            .samples
+            .iter()
+            .filter(|s| s.name.starts_with("ipvs_service_") || s.name.starts_with("ipvs_backend_"))
+        {
+            problems.push(format!(
+                "{file}: {s} = {}: a service series without IPVS",
+                s.value
+            ));
+        }
+    }
+    // the exporter must not load ip_vs: the kernel autoloads it for anyone who
+    // asks for the "IPVS" generic netlink family (module alias
+    // net-pf-16-proto-16-family-IPVS)
+    let after = read(&dir.join("proc-ip_vs-after.txt"));
+    if after.trim() != "absent" {
+        problems.push(format!(
+            "ip_vs was loaded by the time the exporter had been scraped (/proc/net/ip_vs {}); modules now: {}",
+            after.trim(),
+            read(&dir.join("modules-after.txt"))
+                .lines()
+                .filter(|l| l.starts_with("ip_vs"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let mut report = Report::default();
+    check::check_exporter_log(
+        "noipvs",
+        &read(&lab().join("noipvs/exporter.log")),
+        &mut report,
+    );
+    problems.extend(report.problems);
+    assert!(
+        problems.is_empty(),
+        "lab noipvs:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+// ------------------------------------------------------------------ nat
+
+#[test]
+fn lab_nat_traffic_through_the_director() {
+    let before = checkpoint("nat", "before");
+    let after = checkpoint("nat", "after");
+    let mut report = Report::default();
+    check_checkpoint(&before, &mut report);
+    check_checkpoint(&after, &mut report);
+
+    let v4_80 = svc("TCP", "10.0.0.1", "80", "");
+    let v4_8080 = svc("TCP", "10.0.0.1", "8080", "");
+    let v6_80 = svc("TCP", "fd00::1", "80", "");
+    let rs = ["10.1.1.2", "10.1.2.2", "10.1.3.2"];
+
+    // what the clients got back: rr spreads 12 requests evenly, wrr 3:1:2
+    let counts = |file: &str| {
+        let mut c: BTreeMap<String, u64> = BTreeMap::new();
+        for l in read(&lab().join("nat").join(file)).lines() {
+            *c.entry(l.trim().to_string()).or_default() += 1;
+        }
+        c
+    };
+    let expect = |pairs: &[(&str, u64)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        counts("responses-tcp-80.txt"),
+        expect(&[("rs1", 4), ("rs2", 4), ("rs3", 4)]),
+        "rr answers over HTTP"
+    );
+    assert_eq!(
+        counts("responses-tcp-8080.txt"),
+        expect(&[("rs1", 6), ("rs2", 2), ("rs3", 4)]),
+        "wrr answers over HTTP"
+    );
+    let v6 = counts("responses-tcp6-80.txt");
+    assert_eq!(v6.values().sum::<u64>(), 6, "IPv6 answers: {v6:?}");
+    assert!(
+        v6.len() == 2,
+        "lc should use both IPv6 real servers: {v6:?}"
+    );
+
+    // the kernel counted the same connections per real server
+    let stats = &after.stats;
+    for (service, want) in [(&v4_80, [4, 4, 4]), (&v4_8080, [6, 2, 4])] {
+        for (addr, w) in rs.iter().zip(want) {
+            let key = check::BackendKey {
+                service: service.clone(),
+                remote_address: addr.to_string(),
+                remote_port: "80".into(),
+            };
+            assert_eq!(
+                stats.backends.get(&key).map(|c| c[0]),
+                Some(w),
+                "ipvsadm --stats connections of {key}"
+            );
+        }
+    }
+
+    // and so does the exporter: every TCP connection is now inactive (TIME_WAIT)
+    for (service, want) in [(&v4_80, [4u64, 4, 4]), (&v4_8080, [6, 2, 4])] {
+        for (addr, w) in rs.iter().zip(want) {
+            let got = [
+                "ipvs_backend_connections_active",
+                "ipvs_backend_connections_inactive",
+            ]
+            .map(|f| {
+                backend_value(&after.metrics, f, service, addr).unwrap_or_else(|e| panic!("{e}"))
+            });
+            if got[0] + got[1] != w as f64 {
+                report.problems.push(format!(
+                    "[nat/after] {service} real server {addr}: exporter active {} + inactive {}, but {w} requests went there",
+                    got[0], got[1]
+                ));
+            }
+        }
+    }
+    let v6_conns: f64 = ["fd00:1:1::2", "fd00:1:2::2"]
+        .iter()
+        .map(|a| {
+            backend_value(
+                &after.metrics,
+                "ipvs_backend_connections_inactive",
+                &v6_80,
+                a,
+            )
+            .unwrap_or(0.0)
+        })
+        .sum();
+    if v6_conns != 6.0 {
+        report.problems.push(format!(
+            "[nat/after] {v6_80}: exporter inactive connections sum to {v6_conns}, 6 requests were made"
+        ));
+    }
+
+    // host totals moved by exactly the traffic: 30 connections
+    let conns = |m: &Metrics| m.value(HOST_COUNTERS[0], &[]).unwrap_or(f64::NAN);
+    if conns(&after.metrics) - conns(&before.metrics) != 30.0 {
+        report.problems.push(format!(
+            "[nat] ipvs_connections_total went from {} to {}, 30 connections were made",
+            conns(&before.metrics),
+            conns(&after.metrics)
+        ));
+    }
+    for family in &HOST_COUNTERS[1..] {
+        if after.metrics.value(family, &[]).unwrap_or(0.0) <= 0.0 {
+            report
+                .problems
+                .push(format!("[nat/after] {family} is not above 0 after traffic"));
+        }
+    }
+    finish("nat", report);
+}
+
+// ------------------------------------------------------------------ kinds
+
+#[test]
+fn lab_kinds_every_kind_of_service_and_real_server() {
+    let cp = checkpoint("kinds", "table");
+    let mut report = Report::default();
+    check_checkpoint(&cp, &mut report);
+
+    // the scenario built what it claims (so the comparison above covered it)
+    let protos: std::collections::BTreeSet<(&str, &str)> = cp
+        .services
+        .iter()
+        .map(|s| (s.key.proto.as_str(), s.family.as_str()))
+        .collect();
+    for p in ["TCP", "UDP", "SCTP", "FWM"] {
+        for f in ["inet", "inet6"] {
+            assert!(
+                protos.contains(&(p, f)),
+                "kinds: no {p} {f} service in ipvsadm -Ln: {protos:?}"
+            );
+        }
+    }
+    let forwards: std::collections::BTreeSet<&str> =
+        cp.backends().map(|b| b.forward.as_str()).collect();
+    for f in ["masq", "route", "tunnel"] {
+        assert!(
+            forwards.contains(f),
+            "kinds: no {f} real server: {forwards:?}"
+        );
+    }
+    let v6p = svc("TCP", "2001:db8::10", "443", "");
+    assert_eq!(
+        cp.service(&v6p).and_then(|s| s.persistent),
+        Some(300),
+        "kinds: {v6p} persistent 300"
+    );
+    assert!(
+        cp.services.iter().any(|s| s.ops && s.key.proto == "UDP"),
+        "kinds: no UDP service with ops"
+    );
+    assert!(
+        cp.services
+            .iter()
+            .any(|s| s.backends.is_empty() && s.key.proto != "FWM"),
+        "kinds: no empty service"
+    );
+
+    // a few labels spelled out, so that a failure here reads plainly
+    let m = &cp.metrics;
+    for (labels, what) in [
+        (
+            vec![
+                ("proto", "FWM"),
+                ("local_mark", "268435457"),
+                ("local_address", ""),
+                ("local_port", "0"),
+            ],
+            "FWM mark 0x10000001 in decimal",
+        ),
+        (
+            vec![
+                ("proto", "TCP"),
+                ("local_address", "2001:db8::10"),
+                ("local_port", "443"),
+                ("persistent", "true"),
+            ],
+            "IPv6 persistent service",
+        ),
+        (
+            vec![
+                ("proto", "UDP"),
+                ("local_address", "192.0.2.10"),
+                ("local_port", "53"),
+            ],
+            "UDP one-packet service",
+        ),
+        (
+            vec![
+                ("proto", "SCTP"),
+                ("local_address", "192.0.2.10"),
+                ("local_port", "3868"),
+                ("scheduler", "sh"),
+            ],
+            "SCTP service",
+        ),
+    ] {
+        if !has_series(m, "ipvs_service_info", &labels) {
+            report.problems.push(format!(
+                "[kinds] no ipvs_service_info with {labels:?} ({what})"
+            ));
+        }
+    }
+    if !has_series(
+        m,
+        "ipvs_backend_info",
+        &[
+            ("remote_address", "2001:db8::1:0:0:1"),
+            ("forward", "route"),
+        ],
+    ) {
+        report.problems.push("[kinds] no ipvs_backend_info for remote_address=\"2001:db8::1:0:0:1\" (RFC 5952: compress the first of two equal zero runs)".into());
+    }
+    // the one-packet service's datagrams: each one a connection
+    let ops = svc("UDP", "192.0.2.10", "53", "");
+    let conns = cp.stats.services.get(&ops).map(|c| c[0]).unwrap_or(0);
+    assert!(conns > 0, "kinds: no datagram reached {ops}");
+    finish("kinds", report);
+}
+
+// ------------------------------------------------------------------ churn
+
+#[test]
+fn lab_churn_second_scrape_shows_exactly_the_new_table() {
+    let before = checkpoint("churn", "before");
+    let after = checkpoint("churn", "after");
+    let mut report = Report::default();
+    check_checkpoint(&before, &mut report);
+    check_checkpoint(&after, &mut report);
+
+    let web = svc("TCP", "10.20.0.1", "80", "");
+    let dns = svc("UDP", "10.20.0.1", "53", "");
+    let app = svc("TCP", "10.20.0.2", "80", "");
+    let new = svc("TCP", "10.20.0.3", "443", "");
+    let fwm = svc("FWM", "", "0", "7");
+    let (b, a) = (&before.metrics, &after.metrics);
+    let mut expect = |ok: bool, msg: String| {
+        if !ok {
+            report.problems.push(format!("[churn] {msg}"));
+        }
+    };
+    let info = |m: &Metrics, k: &ServiceKey| {
+        has_series(
+            m,
+            "ipvs_service_info",
+            &[
+                ("proto", &k.proto),
+                ("local_address", &k.local_address),
+                ("local_port", &k.local_port),
+                ("local_mark", &k.local_mark),
+            ],
+        )
+    };
+    let weight =
+        |m: &Metrics, k: &ServiceKey, r: &str| backend_value(m, "ipvs_backend_weight", k, r).ok();
+
+    // the first scrape saw the old table
+    expect(
+        info(b, &dns) && info(b, &fwm) && !info(b, &new),
+        format!("first scrape: {dns} and {fwm} present, {new} absent"),
+    );
+    expect(
+        weight(b, &web, "10.21.0.3") == Some(1.0),
+        format!("first scrape: {web} real server 10.21.0.3 with weight 1"),
+    );
+    expect(
+        weight(b, &web, "10.21.0.2") == Some(1.0),
+        format!(
+            "first scrape: {web} real server 10.21.0.2 weight 1, got {:?}",
+            weight(b, &web, "10.21.0.2")
+        ),
+    );
+    // the second the new one
+    expect(
+        info(a, &new),
+        format!("second scrape: added service {new} missing"),
+    );
+    expect(
+        weight(a, &new, "10.21.0.7") == Some(4.0),
+        format!(
+            "second scrape: real server 10.21.0.7 of the added service, weight 4: {:?}",
+            weight(a, &new, "10.21.0.7")
+        ),
+    );
+    expect(
+        weight(a, &web, "10.21.0.8") == Some(1.0),
+        format!(
+            "second scrape: added real server 10.21.0.8 of {web}: {:?}",
+            weight(a, &web, "10.21.0.8")
+        ),
+    );
+    expect(
+        weight(a, &web, "10.21.0.2") == Some(7.0),
+        format!(
+            "second scrape: edited weight of 10.21.0.2: exporter {:?}, ipvsadm 7",
+            weight(a, &web, "10.21.0.2")
+        ),
+    );
+    expect(
+        weight(a, &web, "10.21.0.3").is_none(),
+        "second scrape: removed real server 10.21.0.3 still has a weight series".to_string(),
+    );
+    expect(
+        !info(a, &dns)
+            && !a
+                .samples
+                .iter()
+                .any(|s| s.label("local_port") == Some("53")),
+        format!("second scrape: removed service {dns} still has series"),
+    );
+    expect(
+        !info(a, &fwm) && !a.samples.iter().any(|s| s.label("local_mark") == Some("7")),
+        format!("second scrape: removed service {fwm} still has series"),
+    );
+    expect(
+        has_series(
+            a,
+            "ipvs_service_info",
+            &[
+                ("local_address", "10.20.0.2"),
+                ("scheduler", "rr"),
+                ("persistent", "true"),
+            ],
+        ) && !has_series(
+            a,
+            "ipvs_service_info",
+            &[("local_address", "10.20.0.2"), ("scheduler", "wrr")],
+        ),
+        format!(
+            "second scrape: {app} should show scheduler rr, persistent true, and no series with wrr"
+        ),
+    );
+    expect(
+        has_series(
+            a,
+            "ipvs_backend_info",
+            &[("remote_address", "10.21.0.4"), ("forward", "tunnel")],
+        ) && !has_series(
+            a,
+            "ipvs_backend_info",
+            &[("remote_address", "10.21.0.4"), ("forward", "route")],
+        ),
+        "second scrape: 10.21.0.4 should be forward=\"tunnel\" only".to_string(),
+    );
+    finish("churn", report);
+}
+
+// ------------------------------------------------------------------ the lab itself
+
+#[test]
+fn lab_counters_fold_into_host_totals() {
+    // Not about the exporter: the kernel invariant the host-total checks rely on
+    // (after `ipvsadm -Z`, the totals are the sum over services).
+    let cp = checkpoint("nat", "after");
+    let mut sum = [0u64; 5];
+    for c in cp.stats.services.values() {
+        for (s, v) in sum.iter_mut().zip(c) {
+            *s += v;
+        }
+    }
+    assert_eq!(
+        sum, cp.totals,
+        "sum of ipvsadm --stats over services vs /proc/net/ip_vs_stats"
+    );
+}

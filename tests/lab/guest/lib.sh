@@ -1,0 +1,179 @@
+# Shell functions shared by the lab init and the guest scenarios (busybox ash).
+#
+# Busybox's shell runs its own applets before anything on PATH, so the real
+# tools are always called by their full paths. Busybox 1.35's wget crashes
+# (SIGSEGV) when given -T, so time limits come from the timeout applet.
+IP=/usr/sbin/ip
+IPVSADM=/usr/sbin/ipvsadm
+MODPROBE=/sbin/modprobe
+EXPORTER=/bin/ipvs_exporter
+EXPORTER_URL=http://127.0.0.1:9748/metrics
+
+# ------------------------------------------------------------ result transport
+
+# lab_emit_file FILE NAME: send FILE as block NAME and list it in the manifest.
+lab_emit_file() {
+    sum=$(md5sum <"$1" | cut -d' ' -f1)
+    echo "@@LAB-BEGIN $2"
+    base64 <"$1"
+    echo "@@LAB-END $2"
+    [ "$2" = MANIFEST ] || echo "$sum  $2" >>/tmp/manifest
+}
+
+# lab_emit_dir NAME: send every file under /out/NAME.
+lab_emit_dir() {
+    for f in $(cd /out && find "$1" -type f | sort); do
+        lab_emit_file "/out/$f" "$f"
+    done
+}
+
+# ------------------------------------------------------------ system set-up
+
+LAB_IPVS_MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed
+ ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_mh"
+
+# lab_ipvs_loaded: true when the ip_vs module is in the kernel.
+lab_ipvs_loaded() { [ -e /proc/net/ip_vs ]; }
+
+# lab_ipvs_reset: load IPVS and its schedulers, start from an empty table with
+# zeroed counters (host totals included).
+lab_ipvs_reset() {
+    $MODPROBE -a $LAB_IPVS_MODULES
+    $MODPROBE -a veth dummy ipip ip6_tunnel sctp
+    $IPVSADM -C
+    $IPVSADM -Z
+}
+
+# lab_veth NS HOST_IF NS_IF: a veth pair with one end in namespace NS (created
+# if needed), both ends up.
+lab_veth() {
+    [ -e "/run/netns/$1" ] || {
+        $IP netns add "$1"
+        $IP -n "$1" link set lo up
+    }
+    $IP link add "$2" type veth peer name "$3"
+    $IP link set "$3" netns "$1"
+    $IP link set "$2" up
+    $IP -n "$1" link set "$3" up
+}
+
+# lab_in NS CMD...: run CMD in namespace NS ("" for the root namespace).
+lab_in() {
+    ns=$1
+    shift
+    if [ -n "$ns" ]; then $IP netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# ------------------------------------------------------------ the exporter
+
+LAB_NS=
+
+# lab_exporter_start [NS]: start the exporter with its defaults in namespace NS
+# (default: the root namespace) and wait until it answers on its port.
+lab_exporter_start() {
+    LAB_NS=${1:-}
+    if [ ! -x $EXPORTER ]; then
+        echo "lab: no exporter in this run; captures only"
+        return 0
+    fi
+    # started directly (not through a function) so that $! is the exporter
+    if [ -n "$LAB_NS" ]; then
+        $IP netns exec "$LAB_NS" $EXPORTER >>"$OUT/exporter.stdout" 2>>"$OUT/exporter.log" &
+    else
+        $EXPORTER >>"$OUT/exporter.stdout" 2>>"$OUT/exporter.log" &
+    fi
+    echo $! >/tmp/exporter.pid
+    lab_exporter_wait
+}
+
+# lab_exporter_wait: poll the metrics endpoint until it answers (the exporter
+# gives no other readiness signal); give up after 120 s or when it exits.
+lab_exporter_wait() {
+    pid=$(cat /tmp/exporter.pid)
+    deadline=$(($(date +%s) + 120))
+    while ! lab_in "$LAB_NS" timeout 5 wget -q -O /dev/null "$EXPORTER_URL" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "lab: exporter exited before it served $EXPORTER_URL; its log:"
+            cat "$OUT/exporter.log"
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "lab: exporter did not answer on $EXPORTER_URL within 120 s"
+            return 1
+        fi
+        usleep 100000
+    done
+    echo "lab: exporter answers (pid $pid)"
+}
+
+lab_exporter_stop() {
+    [ -f /tmp/exporter.pid ] || return 0
+    pid=$(cat /tmp/exporter.pid)
+    rm -f /tmp/exporter.pid
+    kill "$pid" 2>/dev/null || return 0
+    n=0
+    while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
+        usleep 100000
+        n=$((n + 1))
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+# lab_scrape FILE: fetch /metrics into FILE (response headers to FILE.headers).
+lab_scrape() {
+    if [ ! -x $EXPORTER ]; then return 0; fi
+    # the command itself, not a function, takes the redirection: a function's
+    # stderr would also carry the shell's trace
+    if [ -n "$LAB_NS" ]; then
+        $IP netns exec "$LAB_NS" timeout 30 wget -S -q -O "$1" "$EXPORTER_URL" 2>"$1.headers"
+    else
+        timeout 30 wget -S -q -O "$1" "$EXPORTER_URL" 2>"$1.headers"
+    fi
+}
+
+# ------------------------------------------------------------ checkpoints
+
+# lx CMD...: run CMD in the exporter's namespace.
+lx() { lab_in "$LAB_NS" "$@"; }
+
+# lab_quiet: IPVS folds its per-CPU counters into the totals that ipvsadm,
+# netlink and /proc report only every 2 s, from a timer. There is no event to
+# wait for, so wait for one full period plus margin after the traffic stopped.
+lab_quiet() { sleep 3; }
+
+# lab_checkpoint NAME: capture the kernel's view and the exporter's at one
+# quiet moment into $OUT/NAME/. The kernel's view is read before and after the
+# scrape so that the checks can tell a moving table from a wrong exporter.
+lab_checkpoint() {
+    d="$OUT/$1"
+    mkdir -p "$d"
+    lx $IPVSADM -Ln --exact >"$d/ipvsadm.txt"
+    lx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats.txt"
+    lx $IPVSADM -Ln --rate --exact >"$d/ipvsadm-rate.txt"
+    lx $IPVSADM -Sn >"$d/ipvsadm-save.txt"
+    lx $IPVSADM -Ln --timeout >"$d/ipvsadm-timeout.txt"
+    lx cat /proc/net/ip_vs >"$d/proc-ip_vs.txt"
+    lx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats.txt"
+    lx cat /proc/net/ip_vs_stats_percpu >"$d/proc-ip_vs_stats_percpu.txt"
+    lx cat /proc/net/ip_vs_conn >"$d/proc-ip_vs_conn.txt"
+    lab_scrape "$d/metrics.txt"
+    lx $IPVSADM -Ln --exact >"$d/ipvsadm-after.txt"
+    lx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats-after.txt"
+    lx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats-after.txt"
+}
+
+# ------------------------------------------------------------ between scenarios
+
+# lab_cleanup: stop everything a scenario started and empty the IPVS table.
+lab_cleanup() {
+    lab_exporter_stop
+    for ns in $(ls /run/netns 2>/dev/null); do
+        for pid in $($IP netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        $IP netns del "$ns"
+    done
+    for l in $(ls /sys/class/net); do
+        [ "$l" = lo ] || $IP link del "$l" 2>/dev/null
+    done
+    if lab_ipvs_loaded; then $IPVSADM -C; fi
+    true
+}

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# Real-kernel lab: boot Debian's cloud kernel (which has IPVS as modules) under
+# qemu with software emulation, run guest scenario scripts in it, and cut the
+# files they produce out of the serial console.
+#
+# usage: tests/lab/run.sh SCENARIO_SCRIPT [SCENARIO_SCRIPT...] OUTDIR
+#
+# All scenarios given share one boot and run in the order given, each in a
+# clean IPVS table. Results land in OUTDIR/<scenario>/..., named after the
+# script without its ".sh". OUTDIR/console.log keeps the raw serial console.
+#
+# environment:
+#   IPVS_EXPORTER_BIN     path to a built ipvs_exporter; copied into the guest
+#                         as /bin/ipvs_exporter with the libraries ldd lists.
+#                         Required unless IPVS_LAB_NO_EXPORTER=1 (raw captures
+#                         only).
+#   IPVS_LAB_CACHE        kernel cache (default ~/.cache/ipvs_exporter-lab)
+#   IPVS_LAB_TIMEOUT      hard limit for the guest, in seconds (default 420)
+#   IPVS_LAB_KERNEL_META  meta package naming the kernel
+#                         (default linux-image-cloud-amd64)
+#
+# Exit status is 0 only when the guest ran every scenario to the end, every
+# scenario reported success, and every file it listed arrived intact.
+set -eEuo pipefail
+# anything that fails without its own message still says where
+trap 'echo "lab: FAILED: unexpected error (status $?) at run.sh line $LINENO: $BASH_COMMAND" >&2' ERR
+
+# ipvsadm, depmod and modprobe live in sbin, which a user's PATH may lack
+export PATH=$PATH:/usr/sbin:/sbin
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${IPVS_LAB_CACHE:-${HOME:-/root}/.cache/ipvs_exporter-lab}
+TIMEOUT=${IPVS_LAB_TIMEOUT:-420}
+KERNEL_META=${IPVS_LAB_KERNEL_META:-linux-image-cloud-amd64}
+
+die() {
+    echo "lab: FAILED: $*" >&2
+    exit 1
+}
+say() { echo "lab: $*" >&2; }
+
+[ $# -ge 2 ] || die "usage: $0 SCENARIO_SCRIPT [SCENARIO_SCRIPT...] OUTDIR"
+OUTDIR=${*: -1}
+SCENARIOS=("${@:1:$#-1}")
+for s in "${SCENARIOS[@]}"; do
+    [ -f "$s" ] || die "scenario script not found: $s"
+done
+
+if [ "${IPVS_LAB_NO_EXPORTER:-0}" = 1 ]; then
+    EXPORTER=
+else
+    EXPORTER=${IPVS_EXPORTER_BIN:-}
+    [ -n "$EXPORTER" ] || die "IPVS_EXPORTER_BIN is not set (set IPVS_LAB_NO_EXPORTER=1 for raw captures only)"
+    [ -x "$EXPORTER" ] || die "IPVS_EXPORTER_BIN=$EXPORTER is not an executable file"
+fi
+
+T0=$(date +%s)
+
+# ---------------------------------------------------------------- host tools
+# command -> Debian package that provides it
+need_tools() {
+    local missing=() pair cmd pkg
+    for pair in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static \
+        ipvsadm:ipvsadm /usr/sbin/ip:iproute2 /usr/sbin/modprobe:kmod \
+        /usr/sbin/depmod:kmod cpio:cpio apt-get:apt dpkg:dpkg gzip:gzip \
+        ldd:libc-bin base64:coreutils; do
+        cmd=${pair%%:*}
+        pkg=${pair#*:}
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    # the guest needs the static busybox: a dynamic one would need its libraries
+    if command -v busybox >/dev/null 2>&1 && ldd "$(command -v busybox)" >/dev/null 2>&1; then
+        missing+=(busybox-static)
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    say "installing missing host packages: ${missing[*]}"
+    local sudo=
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "missing packages ${missing[*]}; not root and no sudo to install them"
+        sudo=sudo
+    fi
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+        $sudo apt-get update -q >&2 || true
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+            die "apt-get install ${missing[*]} failed"
+    fi
+}
+need_tools
+
+# ---------------------------------------------------------------- the kernel
+# Resolve the versioned package behind the meta package, download exactly that
+# one, unpack it and index its modules. Cached per package name.
+resolve_kernel_pkg() {
+    { apt-cache depends "$KERNEL_META" 2>/dev/null || true; } |
+        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n1
+}
+
+fetch_kernel() {
+    local pkg dir tmp deb
+    pkg=$(resolve_kernel_pkg)
+    if [ -z "$pkg" ]; then
+        say "apt does not know $KERNEL_META; running apt-get update"
+        apt-get update -q >&2 || true
+        pkg=$(resolve_kernel_pkg)
+    fi
+    if [ -z "$pkg" ]; then
+        # offline: fall back to the newest kernel already in the cache
+        dir=$({ ls -d "$CACHE"/kernel/linux-image-*/ 2>/dev/null || true; } | sort -V | tail -n1)
+        if [ -n "$dir" ] && [ -e "$dir/.complete" ]; then
+            say "cannot resolve $KERNEL_META; using cached $(basename "$dir")"
+            KDIR=${dir%/}
+            return 0
+        fi
+        die "cannot resolve the kernel package: 'apt-cache depends $KERNEL_META' names no linux-image-* package and nothing is cached in $CACHE/kernel"
+    fi
+    KDIR=$CACHE/kernel/$pkg
+    [ -e "$KDIR/.complete" ] && return 0
+    say "fetching $pkg into $KDIR"
+    rm -rf "$KDIR"
+    mkdir -p "$KDIR"
+    tmp=$(mktemp -d)
+    # apt-get download as root warns that the download is unsandboxed; harmless
+    if ! (cd "$tmp" && apt-get download -q "$pkg" >&2); then
+        rm -rf "$tmp"
+        die "apt-get download $pkg failed (is a Debian mirror reachable?)"
+    fi
+    deb=$({ ls "$tmp"/"$pkg"_*.deb 2>/dev/null || true; } | head -n1)
+    [ -n "$deb" ] || die "apt-get download $pkg produced no .deb"
+    dpkg -x "$deb" "$KDIR/root" || die "dpkg -x $deb failed"
+    rm -rf "$tmp"
+    local kver
+    kver=$({ ls "$KDIR/root/lib/modules" 2>/dev/null || true; } | head -n1)
+    depmod -b "$KDIR/root" "$kver" || die "depmod -b $KDIR/root $kver failed"
+    touch "$KDIR/.complete"
+}
+fetch_kernel
+
+KVER=$({ ls "$KDIR/root/lib/modules" 2>/dev/null || true; } | head -n1)
+VMLINUZ=$KDIR/root/boot/vmlinuz-$KVER
+[ -n "$KVER" ] && [ -f "$VMLINUZ" ] || die "no kernel image or modules in $KDIR"
+[ -f "$KDIR/root/lib/modules/$KVER/modules.dep" ] ||
+    depmod -b "$KDIR/root" "$KVER" || die "depmod -b $KDIR/root $KVER failed"
+
+# ---------------------------------------------------------------- initramfs
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ipvs-lab.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+ROOT=$WORK/root
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,etc,lab/scenarios,srv}
+
+copy_with_libs() { # SRC DEST-IN-ROOT
+    local src=$1 dst=$2 lib
+    install -D -m 0755 "$src" "$ROOT$dst"
+    # ldd prints "name => /path (addr)" and "/path (addr)"; keep the paths
+    if ldd "$src" >/dev/null 2>&1; then
+        for lib in $(ldd "$src" | grep -o '/[^ ]*'); do
+            [ -e "$ROOT$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$ROOT$lib"
+        done
+    fi
+}
+
+# busybox and its applets
+cp "$(command -v busybox)" "$ROOT/bin/busybox"
+for applet in $("$ROOT/bin/busybox" --list); do
+    case $applet in
+        busybox | ip | modprobe | insmod | rmmod | lsmod | depmod | modinfo) continue ;;
+    esac
+    [ -e "$ROOT/bin/$applet" ] || ln -s busybox "$ROOT/bin/$applet"
+done
+
+copy_with_libs /usr/sbin/ip /usr/sbin/ip
+copy_with_libs "$(command -v ipvsadm)" /usr/sbin/ipvsadm
+copy_with_libs "$(readlink -f /usr/sbin/modprobe)" /usr/bin/kmod
+for t in modprobe lsmod insmod rmmod depmod modinfo; do ln -s ../usr/bin/kmod "$ROOT/sbin/$t"; done
+if command -v conntrack >/dev/null 2>&1; then copy_with_libs "$(command -v conntrack)" /usr/sbin/conntrack; fi
+
+if [ -n "$EXPORTER" ]; then
+    # debug builds carry hundreds of MB of debug info; the guest has 512 MB
+    if command -v strip >/dev/null 2>&1; then
+        strip --strip-debug -o "$WORK/ipvs_exporter" "$EXPORTER" ||
+            die "strip $EXPORTER failed (was it being rebuilt?)"
+    else
+        cp "$EXPORTER" "$WORK/ipvs_exporter"
+    fi
+    copy_with_libs "$WORK/ipvs_exporter" /bin/ipvs_exporter
+fi
+
+# the kernel modules the scenarios need, with what they depend on
+MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed
+ ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_mh veth dummy ipip tunnel4
+ ip6_tunnel tunnel6 sctp nf_conntrack nf_conntrack_netlink"
+MODDIR=lib/modules/$KVER
+mkdir -p "$ROOT/$MODDIR"
+for m in $MODULES; do
+    deps=$(modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$m" 2>&1) ||
+        die "module $m not found in $KVER: $deps"
+    for ko in $(echo "$deps" | awk '$1 == "insmod" { print $2 }'); do
+        rel=${ko#"$KDIR/root/"}
+        [ -e "$ROOT/$rel" ] || install -D -m 0644 "$ko" "$ROOT/$rel"
+    done
+done
+cp "$KDIR/root/$MODDIR"/modules.{order,builtin,builtin.modinfo} "$ROOT/$MODDIR/" 2>/dev/null || true
+depmod -b "$ROOT" "$KVER" || die "depmod on the initramfs tree failed"
+
+# the guest programs
+install -m 0755 "$LAB_DIR/guest/init" "$ROOT/init"
+install -m 0644 "$LAB_DIR/guest/lib.sh" "$ROOT/lab/lib.sh"
+: >"$ROOT/lab/scenarios.list"
+for s in "${SCENARIOS[@]}"; do
+    name=$(basename "$s" .sh)
+    install -m 0755 "$s" "$ROOT/lab/scenarios/$name.sh"
+    echo "$name" >>"$ROOT/lab/scenarios.list"
+done
+echo "root:x:0:0:root:/root:/bin/sh" >"$ROOT/etc/passwd"
+echo "root:x:0:" >"$ROOT/etc/group"
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$ROOT/etc/hosts"
+# an initial console for init, in case the kernel's built-in archive lacks one
+mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
+
+(cd "$ROOT" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz" ||
+    die "packing the initramfs failed"
+say "kernel $KVER, initramfs $(du -m "$WORK/initrd.gz" | cut -f1) MB, prepared in $(($(date +%s) - T0)) s"
+
+# ---------------------------------------------------------------- boot
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+for s in "${SCENARIOS[@]}"; do rm -rf "${OUTDIR:?}/$(basename "$s" .sh)"; done
+CONSOLE=$OUTDIR/console.log
+T1=$(date +%s)
+say "booting qemu (TCG, timeout ${TIMEOUT} s), scenarios: $(tr '\n' ' ' <"$ROOT/lab/scenarios.list")"
+rc=0
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
+    -accel tcg -cpu max -m 512 -smp 1 -nographic -no-reboot \
+    -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=1" \
+    </dev/null >"$CONSOLE" 2>"$WORK/qemu.err" || rc=$?
+say "guest ran for $(($(date +%s) - T1)) s"
+
+# the console without the result blocks
+tail_console() {
+    tr -d '\r' <"$CONSOLE" | awk '/@@LAB-BEGIN /{b=1} !b && !/@@LAB/{print} /@@LAB-END /{b=0}' |
+        tail -n "${1:-30}" | sed 's/^/  console| /' >&2
+}
+
+if [ $rc = 124 ] || [ $rc = 137 ]; then
+    tail_console 40
+    where=$(tr -d '\r' <"$CONSOLE" | grep -o '@@LAB-SCENARIO [^ ]*' | tail -n1 | cut -d' ' -f2 || true)
+    die "guest timed out after ${TIMEOUT} s (IPVS_LAB_TIMEOUT)${where:+ during scenario $where}; console in $CONSOLE"
+fi
+if [ $rc != 0 ]; then
+    sed 's/^/  qemu| /' "$WORK/qemu.err" >&2
+    tail_console 20
+    die "qemu exited with status $rc"
+fi
+if ! grep -q "@@LAB-START" "$CONSOLE"; then
+    sed 's/^/  qemu| /' "$WORK/qemu.err" >&2
+    tail_console 40
+    die "the guest never started the lab init (kernel or initramfs problem); console in $CONSOLE"
+fi
+
+# ---------------------------------------------------------------- results
+# Blocks look like:
+#   @@LAB-BEGIN <relative path>
+#   <base64 lines>
+#   @@LAB-END <relative path>
+# and a final MANIFEST block lists "md5  path" for every file sent.
+B64=$WORK/b64
+mkdir -p "$B64"
+tr -d '\r' <"$CONSOLE" | awk -v dir="$B64" '
+    /^@@LAB-BEGIN / {
+        name = $2
+        if (name ~ /(^|\/)\.\.(\/|$)/ || name ~ /^\//) { print "bad block name " name > "/dev/stderr"; exit 1 }
+        gsub(/\//, "%", name)
+        f = dir "/" name
+        printf "" > f
+        inblock = 1
+        next
+    }
+    /^@@LAB-END / { if (inblock) close(f); inblock = 0; next }
+    inblock { print > f }
+' || die "malformed console output"
+
+[ -f "$B64/MANIFEST" ] || {
+    tail_console 40
+    die "the guest did not send its manifest (it stopped before the end); console in $CONSOLE"
+}
+base64 -d "$B64/MANIFEST" >"$WORK/manifest" || die "manifest block is corrupt"
+missing=0
+while read -r sum rel; do
+    src=$B64/${rel//\//%}
+    if [ ! -f "$src" ]; then
+        say "missing block: $rel"
+        missing=$((missing + 1))
+        continue
+    fi
+    mkdir -p "$(dirname "$OUTDIR/$rel")"
+    if ! base64 -d "$src" >"$OUTDIR/$rel" 2>/dev/null; then
+        say "corrupt block: $rel"
+        missing=$((missing + 1))
+        continue
+    fi
+    got=$(md5sum "$OUTDIR/$rel" | cut -d' ' -f1)
+    if [ "$got" != "$sum" ]; then
+        say "checksum mismatch: $rel"
+        missing=$((missing + 1))
+    fi
+done <"$WORK/manifest"
+[ $missing = 0 ] || die "$missing result block(s) missing or damaged; console in $CONSOLE"
+grep -q '^@@LAB-DONE' "$CONSOLE" || die "the guest did not reach the end of the lab"
+
+failed=0
+while read -r name; do
+    st=$(cat "$OUTDIR/$name/status" 2>/dev/null || echo "no status")
+    if [ "$st" != 0 ]; then
+        say "scenario $name failed (status $st); last lines of $OUTDIR/$name/scenario.log:"
+        tail -n 25 "$OUTDIR/$name/scenario.log" 2>/dev/null | sed 's/^/  guest| /' >&2
+        failed=$((failed + 1))
+    fi
+done <"$ROOT/lab/scenarios.list"
+[ $failed = 0 ] || die "$failed scenario(s) failed in the guest"
+
+say "all scenarios ran; results in $OUTDIR; wall time $(($(date +%s) - T0)) s"
