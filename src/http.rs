@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
@@ -19,6 +20,9 @@ use tokio::net::TcpListener;
 
 use crate::metrics::{self, EncodeOptions, Format};
 use crate::snapshot::Gatherer;
+
+/// Every response body: a whole one, or one streamed from the encoder.
+type Body = BoxBody<Bytes, Infallible>;
 
 /// What request handlers share.
 pub struct App {
@@ -93,7 +97,7 @@ pub async fn serve(
     }
 }
 
-async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path();
     let known = path == app.telemetry_path || path == "/" || path == "/healthz";
     if !known {
@@ -114,7 +118,8 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
     if path == "/healthz" {
         return text_response(StatusCode::OK, "ok\n");
     }
-    let mut response = Response::new(Full::new(Bytes::from(landing_page(&app.telemetry_path))));
+    let mut response =
+        Response::new(Full::new(Bytes::from(landing_page(&app.telemetry_path))).boxed());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -122,36 +127,42 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
     response
 }
 
-async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Full<Bytes>> {
+/// Chunks in flight between the encoder and the connection: bounds the memory of a scrape.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Body> {
     let format = negotiate_format(header_text(headers, header::ACCEPT));
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
     let options = app.encode_options;
-    // Encoding a large table takes milliseconds of CPU: keep it off the reactor threads.
-    let encoded = tokio::task::spawn_blocking(move || {
-        let text = metrics::encode(snapshot, format, &options);
-        if gzip {
-            gzip_bytes(text.as_bytes()).ok()
-        } else {
-            None
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    // Encoding a large table takes milliseconds of CPU: it runs on a blocking thread and
+    // hands the text on chunk by chunk, so the response starts before the encoding ends.
+    tokio::task::spawn_blocking(move || {
+        let mut compressor =
+            gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let send = |chunk: Vec<u8>| chunks.blocking_send(Bytes::from(chunk)).is_ok();
+        metrics::encode_chunks(
+            snapshot,
+            format,
+            &options,
+            &mut |text| match compressor.as_mut() {
+                None => send(text.into_bytes()),
+                Some(gz) => {
+                    gz.write_all(text.as_bytes()).is_ok() && send(std::mem::take(gz.get_mut()))
+                }
+            },
+        );
+        if let Some(gz) = compressor {
+            match gz.finish() {
+                Ok(rest) => {
+                    send(rest);
+                }
+                Err(err) => tracing::error!(error = %err, "compressing metrics failed"),
+            }
         }
-        .map_or_else(
-            || (Bytes::from(text), false),
-            |compressed| (Bytes::from(compressed), true),
-        )
-    })
-    .await;
-    let (body, compressed) = match encoded {
-        Ok(done) => done,
-        Err(err) => {
-            tracing::error!(error = %err, "encoding metrics failed");
-            return text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding metrics failed\n",
-            );
-        }
-    };
-    let mut response = Response::new(Full::new(body));
+    });
+    let mut response = Response::new(ChannelBody { receiver }.boxed());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -161,10 +172,29 @@ async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Full<Bytes
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
-    if compressed {
+    if gzip {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// A response body fed by a channel; it ends when the sender is dropped.
+struct ChannelBody {
+    receiver: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.receiver
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
@@ -174,23 +204,14 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
         .unwrap_or("")
 }
 
-fn text_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text_response(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-fn gzip_bytes(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 8),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(data)?;
-    encoder.finish()
 }
 
 /// One media range of an Accept-style header: its value and its q weight.

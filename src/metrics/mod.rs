@@ -101,41 +101,88 @@ impl Default for EncodeOptions {
     }
 }
 
-/// Encodes a snapshot in the requested format.
-pub fn encode(snapshot: Arc<Snapshot>, format: Format, options: &EncodeOptions) -> String {
+/// How much text is handed on at a time when encoding in chunks.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Encodes a snapshot in chunks of about [`CHUNK_BYTES`], each ending at the end of a line,
+/// and hands each to `sink`; a table of any size is never held in memory as text whole.
+/// `sink` returns false to stop early (the client went away).
+pub fn encode_chunks(
+    snapshot: Arc<Snapshot>,
+    format: Format,
+    options: &EncodeOptions,
+    sink: &mut dyn FnMut(String) -> bool,
+) {
     let mut registry = Registry::default();
-    let capacity = size_hint(&snapshot);
     registry.register_collector(Box::new(SnapshotCollector(snapshot, *options)));
-    // Growing a string of tens of megabytes by doubling costs more than writing it.
-    let mut openmetrics = String::with_capacity(capacity);
-    if let Err(err) = prometheus_client::encoding::text::encode(&mut openmetrics, &registry) {
-        // Writing to a String cannot fail; keep what was written if it somehow does.
+    let mut writer = ChunkWriter {
+        buffer: String::with_capacity(CHUNK_BYTES + 4096),
+        classic: (format == Format::Classic).then(ClassicConverter::default),
+        sink,
+        stopped: false,
+    };
+    let encoded = prometheus_client::encoding::text::encode(&mut writer, &registry);
+    if let Err(err) = encoded
+        && !writer.stopped
+    {
+        // Nothing in the encoder can fail on data; say so plainly if it ever does.
         tracing::error!(error = %err, "encoding metrics failed");
     }
-    match format {
-        Format::OpenMetrics => openmetrics,
-        Format::Classic => openmetrics_to_classic(&openmetrics),
+    writer.finish();
+}
+
+/// Encodes a snapshot into one string (tests, benchmarks, small outputs).
+pub fn encode(snapshot: Arc<Snapshot>, format: Format, options: &EncodeOptions) -> String {
+    let mut text = String::new();
+    encode_chunks(snapshot, format, options, &mut |chunk| {
+        text.push_str(&chunk);
+        true
+    });
+    text
+}
+
+/// Collects what the encoder writes and hands it on in chunks that end at a line's end.
+struct ChunkWriter<'a> {
+    buffer: String,
+    classic: Option<ClassicConverter>,
+    sink: &'a mut dyn FnMut(String) -> bool,
+    stopped: bool,
+}
+
+impl ChunkWriter<'_> {
+    fn hand_on(&mut self, last: bool) {
+        let mut chunk =
+            std::mem::replace(&mut self.buffer, String::with_capacity(CHUNK_BYTES + 4096));
+        if let Some(converter) = self.classic.as_mut() {
+            let mut converted = converter.convert(&chunk);
+            if last {
+                converted.push_str(&converter.finish());
+            }
+            chunk = converted;
+        }
+        if !chunk.is_empty() && !(self.sink)(chunk) {
+            self.stopped = true;
+        }
+    }
+
+    fn finish(mut self) {
+        if !self.stopped {
+            self.hand_on(true);
+        }
     }
 }
 
-/// About how many bytes the exposition of a snapshot takes: per series, a name and labels of
-/// about 180 bytes; 17 families per real server, 12 per service.
-fn size_hint(snapshot: &Snapshot) -> usize {
-    let tables = snapshot.ipvs.iter().chain(
-        snapshot
-            .ipvs_namespaces
-            .iter()
-            .filter_map(|n| n.table.as_ref()),
-    );
-    let series: usize = tables
-        .map(|t| {
-            t.services
-                .iter()
-                .map(|s| 12 + 17 * s.backends.len())
-                .sum::<usize>()
-        })
-        .sum();
-    (series + 64) * 180
+impl fmt::Write for ChunkWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.stopped {
+            return Err(fmt::Error);
+        }
+        self.buffer.push_str(s);
+        if self.buffer.len() >= CHUNK_BYTES && self.buffer.ends_with('\n') {
+            self.hand_on(false);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -294,66 +341,84 @@ pub(crate) const NO_LABELS: [(&str, &str); 0] = [];
 
 /// Rewrites OpenMetrics text as the classic text format: counters are named with their
 /// `_total` suffix in HELP and TYPE, and `# UNIT` and `# EOF` lines are dropped. Runs of
-/// sample lines are copied whole: only comment lines are looked at.
-pub fn openmetrics_to_classic(openmetrics: &str) -> String {
-    let mut classic = String::with_capacity(openmetrics.len());
-    let mut pending_help: Option<&str> = None;
-    let mut run_start: Option<usize> = None;
-    let mut offset = 0;
-    for line in openmetrics.split_inclusive('\n') {
-        let line_start = offset;
-        offset += line.len();
-        if !line.starts_with('#') {
-            if let Some(help) = pending_help.take() {
-                classic.push_str(help);
+/// sample lines are copied whole: only comment lines are looked at. Text comes in chunks
+/// that end at a line's end; a HELP line waits for its TYPE line across chunks.
+#[derive(Debug, Default)]
+pub struct ClassicConverter {
+    pending_help: Option<String>,
+}
+
+impl ClassicConverter {
+    pub fn convert(&mut self, openmetrics: &str) -> String {
+        let mut classic = String::with_capacity(openmetrics.len() + 256);
+        let mut run_start: Option<usize> = None;
+        let mut offset = 0;
+        for line in openmetrics.split_inclusive('\n') {
+            let line_start = offset;
+            offset += line.len();
+            if !line.starts_with('#') {
+                if let Some(help) = self.pending_help.take() {
+                    classic.push_str(&help);
+                }
+                run_start.get_or_insert(line_start);
+                continue;
             }
-            run_start.get_or_insert(line_start);
-            continue;
-        }
-        if let Some(start) = run_start.take() {
-            classic.push_str(openmetrics.get(start..line_start).unwrap_or(""));
-        }
-        if line.starts_with("# HELP ") {
-            if let Some(help) = pending_help.replace(line) {
-                classic.push_str(help);
+            if let Some(start) = run_start.take() {
+                classic.push_str(openmetrics.get(start..line_start).unwrap_or(""));
             }
-        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let help = pending_help.take();
-            match rest.trim_end().strip_suffix(" counter") {
-                Some(name) => {
-                    if let Some(help_text) = help
-                        .and_then(|h| h.strip_prefix("# HELP "))
-                        .and_then(|h| h.strip_prefix(name))
-                    {
-                        classic.push_str("# HELP ");
+            if line.starts_with("# HELP ") {
+                if let Some(help) = self.pending_help.replace(line.to_string()) {
+                    classic.push_str(&help);
+                }
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let help = self.pending_help.take();
+                match rest.trim_end().strip_suffix(" counter") {
+                    Some(name) => {
+                        if let Some(help_text) = help
+                            .as_deref()
+                            .and_then(|h| h.strip_prefix("# HELP "))
+                            .and_then(|h| h.strip_prefix(name))
+                        {
+                            classic.push_str("# HELP ");
+                            classic.push_str(name);
+                            classic.push_str("_total");
+                            classic.push_str(help_text);
+                        }
+                        classic.push_str("# TYPE ");
                         classic.push_str(name);
-                        classic.push_str("_total");
-                        classic.push_str(help_text);
+                        classic.push_str("_total counter\n");
                     }
-                    classic.push_str("# TYPE ");
-                    classic.push_str(name);
-                    classic.push_str("_total counter\n");
-                }
-                None => {
-                    if let Some(help) = help {
-                        classic.push_str(help);
+                    None => {
+                        if let Some(help) = help {
+                            classic.push_str(&help);
+                        }
+                        classic.push_str(line);
                     }
-                    classic.push_str(line);
                 }
+            } else if !(line.starts_with("# UNIT ") || line.trim_end() == "# EOF") {
+                if let Some(help) = self.pending_help.take() {
+                    classic.push_str(&help);
+                }
+                classic.push_str(line);
             }
-        } else if !(line.starts_with("# UNIT ") || line.trim_end() == "# EOF") {
-            if let Some(help) = pending_help.take() {
-                classic.push_str(help);
-            }
-            classic.push_str(line);
         }
+        if let Some(start) = run_start {
+            classic.push_str(openmetrics.get(start..).unwrap_or(""));
+        }
+        classic
     }
-    if let Some(help) = pending_help {
-        classic.push_str(help);
+
+    /// What is still held back at the end of the text.
+    pub fn finish(&mut self) -> String {
+        self.pending_help.take().unwrap_or_default()
     }
-    if let Some(start) = run_start {
-        classic.push_str(openmetrics.get(start..).unwrap_or(""));
-    }
+}
+
+/// Rewrites a whole OpenMetrics text as the classic format.
+pub fn openmetrics_to_classic(openmetrics: &str) -> String {
+    let mut converter = ClassicConverter::default();
+    let mut classic = converter.convert(openmetrics);
+    classic.push_str(&converter.finish());
     classic
 }
 
@@ -420,6 +485,85 @@ mod tests {
             "# HELP a_bytes_total Bytes in.\n# TYPE a_bytes_total counter\n\
              a_bytes_total{x=\"1\"} 5\n# HELP b A gauge.\n# TYPE b gauge\nb 1\n"
         );
+    }
+
+    #[test]
+    fn classic_conversion_carries_help_across_chunks() {
+        let mut converter = ClassicConverter::default();
+        let mut out = converter.convert("# HELP a_bytes Bytes in.\n");
+        out.push_str(&converter.convert("# TYPE a_bytes counter\na_bytes_total 5\n# EOF\n"));
+        out.push_str(&converter.finish());
+        assert_eq!(
+            out,
+            "# HELP a_bytes_total Bytes in.\n# TYPE a_bytes_total counter\na_bytes_total 5\n"
+        );
+    }
+
+    #[test]
+    fn chunks_end_at_line_ends_and_add_up_to_the_whole() {
+        use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey};
+        let service = |i: u32| Service {
+            backends: (0..50u8)
+                .map(|b| Backend::new([10, 1, 0, b].into(), 80, ForwardMethod::Masq))
+                .collect(),
+            ..Service::new(
+                ServiceKey::FirewallMark {
+                    mark: i,
+                    family: None,
+                },
+                "rr",
+            )
+        };
+        let snapshot = Arc::new(Snapshot {
+            ipvs: Some(IpvsTable {
+                services: (1..200).map(service).collect(),
+                ..IpvsTable::default()
+            }),
+            ..Snapshot::default()
+        });
+        for format in [Format::Classic, Format::OpenMetrics] {
+            let mut chunks = Vec::new();
+            encode_chunks(
+                Arc::clone(&snapshot),
+                format,
+                &EncodeOptions::default(),
+                &mut |c| {
+                    chunks.push(c);
+                    true
+                },
+            );
+            assert!(chunks.len() > 3, "{} chunks", chunks.len());
+            assert!(chunks.iter().all(|c| c.ends_with('\n')));
+            let whole = prometheus_client_whole(&snapshot);
+            let expected = match format {
+                Format::OpenMetrics => whole,
+                Format::Classic => openmetrics_to_classic(&whole),
+            };
+            assert_eq!(chunks.concat(), expected);
+        }
+        // A sink that stops early gets no more chunks.
+        let mut calls = 0;
+        encode_chunks(
+            snapshot,
+            Format::Classic,
+            &EncodeOptions::default(),
+            &mut |_| {
+                calls += 1;
+                false
+            },
+        );
+        assert_eq!(calls, 1);
+    }
+
+    fn prometheus_client_whole(snapshot: &Arc<Snapshot>) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(SnapshotCollector(
+            Arc::clone(snapshot),
+            EncodeOptions::default(),
+        )));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        out
     }
 
     #[test]
