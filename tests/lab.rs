@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 4] = ["noipvs", "nat", "kinds", "churn"];
+const SCENARIOS: [&str; 5] = ["noipvs", "nat", "kinds", "churn", "sources"];
 
 /// Written straight to the process's stderr so that it shows even when the test
 /// harness captures output.
@@ -101,6 +101,13 @@ fn metrics(path: &Path) -> Metrics {
 
 fn checkpoint(scenario: &str, name: &str) -> Checkpoint {
     Checkpoint::load(&lab().join(scenario).join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A checkpoint whose metrics are narrowed to one network namespace's series.
+fn checkpoint_in_netns(scenario: &str, name: &str, netns: Option<&str>) -> Checkpoint {
+    let mut cp = checkpoint(scenario, name);
+    cp.metrics = cp.metrics.in_netns(netns);
+    cp
 }
 
 fn finish(test: &str, mut report: Report) {
@@ -594,4 +601,153 @@ fn lab_counters_fold_into_host_totals() {
         sum, cp.totals,
         "sum of ipvsadm --stats over services vs /proc/net/ip_vs_stats"
     );
+}
+
+// ------------------------------------------------------------------ sources
+
+/// Families that depend on when they are read (rates) or on how (the source label, timings).
+fn read_dependent(name: &str) -> bool {
+    name == "ipvs_info"
+        || name.starts_with("ipvs_estimate_")
+        || name.starts_with("ipvs_scrape_")
+        || name.starts_with("ipvs_exporter_")
+}
+
+#[test]
+fn lab_sources_netlink_and_procfs_agree() {
+    let netlink = checkpoint_in_netns("sources", "root-netlink", None);
+    let procfs = checkpoint("sources", "root-procfs");
+    let mut report = Report::default();
+    check_checkpoint(&netlink, &mut report);
+    check_checkpoint(&procfs, &mut report);
+    for (cp, source) in [(&netlink, "netlink"), (&procfs, "procfs")] {
+        assert!(
+            has_series(&cp.metrics, "ipvs_info", &[("source", source)]),
+            "sources: {} does not say source={source}",
+            cp.name
+        );
+    }
+    // Everything /proc gives, netlink gives too, with the same value.
+    let mut compared = 0;
+    for sample in procfs
+        .metrics
+        .samples
+        .iter()
+        .filter(|s| !read_dependent(&s.name))
+    {
+        let twin = netlink
+            .metrics
+            .family(&sample.name)
+            .find(|n| n.labels == sample.labels);
+        match twin {
+            Some(n) if n.value == sample.value => compared += 1,
+            Some(n) => report.problems.push(format!(
+                "{sample}: procfs {} but netlink {}",
+                sample.value, n.value
+            )),
+            None => report
+                .problems
+                .push(format!("{sample}: from procfs, missing over netlink")),
+        }
+    }
+    assert!(compared > 20, "sources: only {compared} series compared");
+    say(&format!(
+        "lab sources: {compared} series agree between procfs and netlink"
+    ));
+    finish("sources", report);
+}
+
+#[test]
+fn lab_sources_other_network_namespaces() {
+    let mut report = Report::default();
+    // lbA was named, lbB given by path: the label is what was given.
+    for (dir, label) in [("lbA", "lbA"), ("lbB", "/run/netns/lbB")] {
+        let cp = checkpoint_in_netns("sources", dir, Some(label));
+        assert!(
+            !cp.services.is_empty(),
+            "sources: ipvsadm in {dir} shows no service"
+        );
+        check_checkpoint(&cp, &mut report);
+    }
+    // The exporter's own namespace shows only its own table (checked in full above by
+    // lab_sources_netlink_and_procfs_agree); no lbA service leaks into it.
+    let root = checkpoint_in_netns("sources", "root-netlink", None);
+    assert!(
+        !has_series(
+            &root.metrics,
+            "ipvs_service_info",
+            &[("local_address", "192.0.2.1")]
+        ),
+        "sources: lbA's service shows without a netns label"
+    );
+    finish("sources", report);
+}
+
+#[test]
+fn lab_sources_unprivileged_exporter_falls_back_to_procfs() {
+    let cp = checkpoint("sources", "root-nobody");
+    let mut report = Report::default();
+    check_checkpoint(&cp, &mut report);
+    assert!(
+        has_series(&cp.metrics, "ipvs_info", &[("source", "procfs")]),
+        "sources: the exporter without CAP_NET_ADMIN does not report source=procfs"
+    );
+    assert!(
+        !cp.metrics.has_family("ipvs_service_connections_total"),
+        "sources: per-service counters without netlink"
+    );
+    let second = metrics(&lab().join("sources/root-nobody/metrics-second.txt"));
+    assert!(has_series(&second, "ipvs_info", &[("source", "procfs")]));
+    let log = read(&lab().join("sources/exporter-nobody.log"));
+    let fallbacks: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("IPVS over netlink failed"))
+        .collect();
+    assert_eq!(
+        fallbacks.len(),
+        1,
+        "sources: the fallback is logged once over several scrapes:\n{log}"
+    );
+    assert!(
+        fallbacks
+            .iter()
+            .all(|l| l.contains("CAP_NET_ADMIN") && l.contains("level=warn")),
+        "sources: the fallback line says why: {fallbacks:?}"
+    );
+    finish("sources", report);
+}
+
+#[test]
+fn lab_sources_estimator_off() {
+    let cp = checkpoint_in_netns("sources", "noestimation", None);
+    let mut report = Report::default();
+    check_checkpoint(&cp, &mut report);
+    assert_eq!(
+        cp.metrics.value("ipvs_estimation_enabled", &[]),
+        Ok(0.0),
+        "sources: run_estimation=0 is reported"
+    );
+    // What this kernel (6.1) does, which the README states: with the estimator off, the
+    // counters that ipvsadm and netlink report stay where they were, although the requests
+    // went through.
+    let answered = read(&lab().join("sources/noestimation-responses.txt"))
+        .lines()
+        .filter(|l| *l == "rs1")
+        .count();
+    assert_eq!(answered, 10, "sources: the 10 requests went through");
+    let http = svc("TCP", "10.0.0.1", "80", "");
+    let conns = cp.stats.services.get(&http).map(|c| c[0]);
+    assert_eq!(
+        conns,
+        Some(0),
+        "sources: with run_estimation=0 this kernel's counters stay frozen (ipvsadm --stats)"
+    );
+    assert_eq!(
+        cp.metrics.value(
+            "ipvs_service_connections_total",
+            &[("local_address", "10.0.0.1"), ("local_port", "80")]
+        ),
+        Ok(0.0)
+    );
+    finish("sources", report);
 }

@@ -100,6 +100,29 @@ impl Metrics {
         Ok(m)
     }
 
+    /// The series of one network namespace's IPVS (`None`: the exporter's own, without a
+    /// `netns` label), with the label removed; the exporter's own families are kept.
+    pub fn in_netns(&self, netns: Option<&str>) -> Metrics {
+        let samples = self
+            .samples
+            .iter()
+            .filter(|s| {
+                s.label("netns") == netns
+                    || s.name.starts_with("ipvs_scrape_")
+                    || s.name.starts_with("ipvs_exporter_")
+            })
+            .map(|s| {
+                let mut s = s.clone();
+                s.labels.remove("netns");
+                s
+            })
+            .collect();
+        Metrics {
+            samples,
+            types: self.types.clone(),
+        }
+    }
+
     pub fn family<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
         self.samples.iter().filter(move |s| s.name == name)
     }
@@ -1104,13 +1127,24 @@ pub fn check_checkpoint(cp: &Checkpoint, report: &mut Report) {
         }
     }
     if !absent.is_empty() {
-        report.note(
-            n,
-            format!(
-                "not exported (yet), so not compared with ipvsadm --stats: {}",
-                absent.join(" ")
-            ),
-        );
+        // /proc has no traffic per service or real server; netlink must give all of it.
+        let from_netlink = m
+            .family("ipvs_info")
+            .any(|s| s.label("source") == Some("netlink"));
+        if from_netlink {
+            report.problem(
+                n,
+                format!("read over netlink but missing: {}", absent.join(" ")),
+            );
+        } else {
+            report.note(
+                n,
+                format!(
+                    "not read over netlink, so not exported and not compared with ipvsadm --stats: {}",
+                    absent.join(" ")
+                ),
+            );
+        }
     }
 }
 

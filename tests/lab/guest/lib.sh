@@ -136,6 +136,9 @@ lab_scrape() {
 # lx CMD...: run CMD in the exporter's namespace.
 lx() { lab_in "$LAB_NS" "$@"; }
 
+# kx CMD...: run CMD in the namespace whose kernel view a checkpoint records.
+kx() { lab_in "$LAB_KERNEL_NS" "$@"; }
+
 # lab_quiet: IPVS folds its per-CPU counters into the totals that ipvsadm,
 # netlink and /proc report only every 2 s, from a timer. There is no event to
 # wait for, so wait for one full period plus margin after the traffic stopped.
@@ -147,19 +150,26 @@ lab_quiet() { sleep 3; }
 lab_checkpoint() {
     d="$OUT/$1"
     mkdir -p "$d"
-    lx $IPVSADM -Ln --exact >"$d/ipvsadm.txt"
-    lx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats.txt"
-    lx $IPVSADM -Ln --rate --exact >"$d/ipvsadm-rate.txt"
-    lx $IPVSADM -Sn >"$d/ipvsadm-save.txt"
-    lx $IPVSADM -Ln --timeout >"$d/ipvsadm-timeout.txt"
-    lx cat /proc/net/ip_vs >"$d/proc-ip_vs.txt"
-    lx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats.txt"
-    lx cat /proc/net/ip_vs_stats_percpu >"$d/proc-ip_vs_stats_percpu.txt"
-    lx cat /proc/net/ip_vs_conn >"$d/proc-ip_vs_conn.txt"
+    # optional: read the kernel in namespace $2 ("" for the root one) and scrape
+    # the exporter at URL $3, instead of the exporter's namespace and address
+    LAB_KERNEL_NS=$LAB_NS
+    saved_url=$EXPORTER_URL
+    if [ $# -ge 2 ]; then LAB_KERNEL_NS=$2; fi
+    if [ $# -ge 3 ]; then EXPORTER_URL=$3; fi
+    kx $IPVSADM -Ln --exact >"$d/ipvsadm.txt"
+    kx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats.txt"
+    kx $IPVSADM -Ln --rate --exact >"$d/ipvsadm-rate.txt"
+    kx $IPVSADM -Sn >"$d/ipvsadm-save.txt"
+    kx $IPVSADM -Ln --timeout >"$d/ipvsadm-timeout.txt"
+    kx cat /proc/net/ip_vs >"$d/proc-ip_vs.txt"
+    kx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats.txt"
+    kx cat /proc/net/ip_vs_stats_percpu >"$d/proc-ip_vs_stats_percpu.txt"
+    kx cat /proc/net/ip_vs_conn >"$d/proc-ip_vs_conn.txt"
     lab_scrape "$d/metrics.txt"
-    lx $IPVSADM -Ln --exact >"$d/ipvsadm-after.txt"
-    lx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats-after.txt"
-    lx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats-after.txt"
+    kx $IPVSADM -Ln --exact >"$d/ipvsadm-after.txt"
+    kx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats-after.txt"
+    kx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats-after.txt"
+    EXPORTER_URL=$saved_url
 }
 
 # ------------------------------------------------------------ between scenarios
