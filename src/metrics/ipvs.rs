@@ -707,4 +707,91 @@ mod tests {
             .count();
         assert_eq!(backends, 2, "the two real servers differ and stay apart");
     }
+
+    fn two_services_of_two() -> Arc<Snapshot> {
+        let service = |port: u16, weights: [i64; 2]| {
+            let key = ServiceKey::Address {
+                protocol: crate::model::Protocol::Tcp,
+                address: "10.0.0.1".parse().expect("address"),
+                port,
+            };
+            Service {
+                backends: weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| Backend {
+                        weight: *w,
+                        active_connections: 1,
+                        counters: Some(TrafficCounters {
+                            connections: 10,
+                            ..TrafficCounters::default()
+                        }),
+                        ..Backend::new([10, 1, 0, i as u8].into(), port, ForwardMethod::Masq)
+                    })
+                    .collect(),
+                ..Service::new(key, "wrr")
+            }
+        };
+        Arc::new(Snapshot {
+            ipvs: Some(IpvsTable {
+                services: vec![service(80, [1, 2]), service(443, [3, 4])],
+                ..IpvsTable::default()
+            }),
+            ..Snapshot::default()
+        })
+    }
+
+    #[test]
+    fn dropped_backend_labels_sum_the_series_they_separated() {
+        let mut keep = crate::metrics::BackendLabels::none();
+        for label in ["proto", "local_address", "local_port"] {
+            assert!(keep.keep(label));
+        }
+        let options = EncodeOptions {
+            backend_labels: keep,
+            backends: true,
+        };
+        let text = encode_snapshot(two_services_of_two(), Format::Classic, &options);
+        let weights: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("ipvs_backend_weight{"))
+            .collect();
+        assert_eq!(
+            weights,
+            vec![
+                "ipvs_backend_weight{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"80\"} 3",
+                "ipvs_backend_weight{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"443\"} 7",
+            ]
+        );
+        assert!(text.contains(
+            "ipvs_backend_connections_total{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"443\"} 20\n"
+        ));
+        assert!(
+            !text.contains("ipvs_backend_info"),
+            "info describes single real servers"
+        );
+
+        let mut by_server = crate::metrics::BackendLabels::none();
+        assert!(by_server.keep("remote_address"));
+        let text = encode_snapshot(
+            two_services_of_two(),
+            Format::Classic,
+            &EncodeOptions {
+                backend_labels: by_server,
+                backends: true,
+            },
+        );
+        assert!(text.contains("ipvs_backend_connections_active{remote_address=\"10.1.0.1\"} 2\n"));
+    }
+
+    #[test]
+    fn backends_can_be_left_out_entirely() {
+        let options = EncodeOptions {
+            backends: false,
+            ..EncodeOptions::default()
+        };
+        let text = encode_snapshot(two_services_of_two(), Format::Classic, &options);
+        assert!(!text.contains("ipvs_backend_"), "{text}");
+        assert!(text.contains("ipvs_service_info{"));
+    }
 }
