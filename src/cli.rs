@@ -11,6 +11,7 @@ use clap::{
 
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
+use crate::source::netdev::DeviceFilter;
 use crate::source::{COLLECTORS, CollectorOptions, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
@@ -92,6 +93,18 @@ pub struct Cli {
     #[arg(long = "no-collector.ipvs.backends", global = true)]
     pub no_ipvs_backends: bool,
 
+    /// Look only at network devices whose name matches this regular expression.
+    #[arg(long = "collector.netdev.device-include", value_name = "REGEX", value_parser = parse_regex, global = true)]
+    pub netdev_include: Option<regex::Regex>,
+
+    /// Leave out network devices whose name matches this regular expression.
+    #[arg(long = "collector.netdev.device-exclude", value_name = "REGEX", default_value = "^lo$", value_parser = parse_regex, global = true)]
+    pub netdev_exclude: regex::Regex,
+
+    /// Do not ask network drivers for their settings through ethtool ioctls.
+    #[arg(long = "no-collector.netdev.ethtool", global = true)]
+    pub no_netdev_ethtool: bool,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -148,6 +161,11 @@ impl Settings {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
             ipvs_namespaces: self.cli.ipvs_netns.clone(),
+            netdev_devices: DeviceFilter {
+                include: self.cli.netdev_include.clone(),
+                exclude: Some(self.cli.netdev_exclude.clone()),
+                ethtool: !self.cli.no_netdev_ethtool,
+            },
         }
     }
 
@@ -246,6 +264,10 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+fn parse_regex(text: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(text).map_err(|e| e.to_string())
+}
+
 fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
     let mut labels = BackendLabels::none();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -302,13 +324,16 @@ mod tests {
     #[test]
     fn collectors_are_on_by_default_and_can_be_turned_off_anywhere() {
         let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
-        assert_eq!(settings.ok(), Some(vec!["ipvs"]));
+        assert_eq!(
+            settings.ok(),
+            Some(vec!["ipvs", "conntrack", "softnet", "netdev"])
+        );
         let off =
             parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
-        assert_eq!(off.ok(), Some(vec![]));
-        let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.ipvs"])
+        assert_eq!(off.ok(), Some(vec!["conntrack", "softnet", "netdev"]));
+        let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
             .map(|s| s.enabled_collectors);
-        assert_eq!(off_after.ok(), Some(vec![]));
+        assert_eq!(off_after.ok(), Some(vec!["ipvs", "conntrack", "netdev"]));
     }
 
     #[test]

@@ -11,6 +11,9 @@ use futures_util::future::{BoxFuture, Shared};
 use serde::Serialize;
 
 use crate::model::IpvsTable;
+use crate::model::conntrack::Conntrack;
+use crate::model::netdev::NetDevices;
+use crate::model::softnet::SoftnetCpu;
 use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
 
 /// How one collector fared in a gather.
@@ -58,6 +61,12 @@ pub struct Snapshot {
     pub ipvs: Option<IpvsTable>,
     /// IPVS in the other network namespaces the exporter was asked to read.
     pub ipvs_namespaces: Vec<NamespaceTable>,
+    /// Connection tracking; `None` when absent or not collected.
+    pub conntrack: Option<Conntrack>,
+    /// Per-CPU packet processing; empty when not collected.
+    pub softnet: Vec<SoftnetCpu>,
+    /// Network devices; `None` when not collected.
+    pub netdev: Option<NetDevices>,
     /// One report per enabled collector, in registration order.
     pub collectors: Vec<CollectorReport>,
 }
@@ -77,6 +86,18 @@ impl Snapshot {
                     CollectedData::Ipvs(reading) => {
                         self.ipvs = reading.table;
                         self.ipvs_namespaces = reading.namespaces;
+                        Outcome::Ok
+                    }
+                    CollectedData::Conntrack(conntrack) => {
+                        self.conntrack = Some(*conntrack);
+                        Outcome::Ok
+                    }
+                    CollectedData::Softnet(cpus) => {
+                        self.softnet = cpus;
+                        Outcome::Ok
+                    }
+                    CollectedData::Netdev(devices) => {
+                        self.netdev = Some(*devices);
                         Outcome::Ok
                     }
                 };

@@ -29,6 +29,13 @@ fn fixture_args(scenario: &str) -> Vec<String> {
         procfs(scenario).to_string_lossy().into_owned(),
         "--collector.ipvs.source".into(),
         "procfs".into(),
+        "--path.sysfs".into(),
+        Path::new("tests/fixtures")
+            .join(scenario)
+            .join("sys")
+            .to_string_lossy()
+            .into_owned(),
+        "--no-collector.netdev.ethtool".into(),
     ]
 }
 

@@ -2,8 +2,11 @@
 //! the kernel. `prometheus-client` writes OpenMetrics; the classic 0.0.4 text format is derived
 //! from it by [`openmetrics_to_classic`].
 
+mod conntrack;
 mod ipvs;
+mod netdev;
 mod scrape;
+mod softnet;
 
 use std::fmt;
 use std::sync::Arc;
@@ -191,6 +194,9 @@ struct SnapshotCollector(Arc<Snapshot>, EncodeOptions);
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         ipvs::encode(&self.0, &self.1, &mut encoder)?;
+        conntrack::encode(&self.0, &mut encoder)?;
+        softnet::encode(&self.0, &mut encoder)?;
+        netdev::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }

@@ -6,6 +6,7 @@
 pub mod ipvs_netlink;
 pub mod ipvs_proc;
 pub mod netlink;
+pub mod softnet;
 
 use std::fmt;
 

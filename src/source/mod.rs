@@ -1,14 +1,21 @@
 //! Sources: the only code that reads the kernel or the filesystem. Each collector turns what it
 //! reads into model types through the pure parsers, and says whether there was data at all.
 
+pub mod conntrack;
+pub mod ethtool;
 pub mod fake_kernel;
 pub mod ipvs;
 pub mod ipvs_netlink;
+pub mod netdev;
 pub mod netlink;
+pub mod softnet;
 
 use std::path::{Path, PathBuf};
 
 use crate::model::IpvsTable;
+use crate::model::conntrack::Conntrack;
+use crate::model::netdev::NetDevices;
+use crate::model::softnet::SoftnetCpu;
 
 /// Where the host's pseudo-filesystems are: the `--path.*` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +66,9 @@ pub enum CollectedData {
         reason: String,
     },
     Ipvs(Box<IpvsReading>),
+    Conntrack(Box<Conntrack>),
+    Softnet(Vec<SoftnetCpu>),
+    Netdev(Box<NetDevices>),
 }
 
 /// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
@@ -104,17 +114,35 @@ pub struct CollectorSpec {
 }
 
 /// Every collector, in the order their results appear.
-pub const COLLECTORS: &[CollectorSpec] = &[CollectorSpec {
-    name: "ipvs",
-    help: "IPVS services, real servers and host totals",
-    enabled_by_default: true,
-}];
+pub const COLLECTORS: &[CollectorSpec] = &[
+    CollectorSpec {
+        name: "ipvs",
+        help: "IPVS services, real servers and host totals",
+        enabled_by_default: true,
+    },
+    CollectorSpec {
+        name: "conntrack",
+        help: "netfilter connection tracking: table usage and statistics",
+        enabled_by_default: true,
+    },
+    CollectorSpec {
+        name: "softnet",
+        help: "per-CPU packet processing from /proc/net/softnet_stat",
+        enabled_by_default: true,
+    },
+    CollectorSpec {
+        name: "netdev",
+        help: "NIC interrupts per CPU, RPS/XPS, and ethtool settings",
+        enabled_by_default: true,
+    },
+];
 
 /// Per-collector options from the command line.
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
     pub ipvs_source: ipvs::SourceMode,
     pub ipvs_namespaces: Vec<String>,
+    pub netdev_devices: netdev::DeviceFilter,
 }
 
 impl Default for CollectorOptions {
@@ -122,6 +150,7 @@ impl Default for CollectorOptions {
         CollectorOptions {
             ipvs_source: ipvs::SourceMode::Auto,
             ipvs_namespaces: Vec::new(),
+            netdev_devices: netdev::DeviceFilter::default(),
         }
     }
 }
@@ -144,6 +173,16 @@ pub fn build_collectors(
                         .iter()
                         .map(|n| ipvs::NetnsTarget::parse(n, &paths.rootfs))
                         .collect(),
+                ))),
+                "conntrack" => Some(Box::new(conntrack::ConntrackCollector::new(
+                    paths.procfs.clone(),
+                ))),
+                "softnet" => Some(Box::new(softnet::SoftnetCollector::new(
+                    paths.procfs.clone(),
+                ))),
+                "netdev" => Some(Box::new(netdev::NetdevCollector::new(
+                    paths.clone(),
+                    options.netdev_devices.clone(),
                 ))),
                 _ => None,
             }

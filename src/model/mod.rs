@@ -1,5 +1,10 @@
 //! Plain domain types: what the sources read from the kernel, in a form that the metrics
-//! encoder, the advisor and the reports read. No Prometheus, netlink or I/O types here.
+//! encoder, the advisor and the reports read. No Prometheus, netlink or I/O types here. This
+//! file holds IPVS; the submodules hold the host's other subsystems.
+
+pub mod conntrack;
+pub mod netdev;
+pub mod softnet;
 
 use std::fmt;
 use std::net::IpAddr;
