@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use super::{Collected, CollectedData, Collector, Paths, SourceError};
-use crate::model::netdev::NetDevices;
 
 /// Which devices to look at (`--collector.netdev.device-include` / `-exclude`).
 #[derive(Debug, Clone)]
