@@ -9,7 +9,7 @@ use std::process::Command;
 
 use support::{Exporter, http_get, normalize_metrics};
 
-const SCENARIOS: &[&str] = &["no-ipvs", "nat-director", "mixed-director"];
+const SCENARIOS: &[&str] = &["no-ipvs", "nat-director", "mixed-director", "host"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -9,8 +9,9 @@ pub struct NetDevices {
     pub devices: Vec<NetDevice>,
     /// `net.core.rps_sock_flow_entries` (RFS); 0 means RFS is off.
     pub rps_sock_flow_entries: Option<u64>,
-    /// Online CPUs counted in `/proc/interrupts`.
-    pub cpus: usize,
+    /// The CPUs that the per-CPU interrupt counts are for, in order (the online CPUs, from
+    /// the header of `/proc/interrupts`).
+    pub cpus: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -18,13 +19,22 @@ pub struct NetDevice {
     pub name: String,
     /// The device's interrupts (MSI/MSI-X vectors, or found by name).
     pub irqs: Vec<DeviceIrq>,
-    /// Interrupts per CPU over all of the device's IRQs since the previous scrape; `None` on
-    /// the first scrape.
-    pub interrupts_since_last_scrape: Option<Vec<u64>>,
+    /// Interrupts per CPU over all of the device's IRQs since the previous scrape, and how
+    /// many of its IRQs fired in that time; `None` on the first scrape or after a reset.
+    pub since_last_scrape: Option<InterruptsDelta>,
     pub rx_queues: Vec<RxQueue>,
     pub tx_queues: Vec<TxQueue>,
     /// What ethtool requests answered; `None` when none did.
     pub ethtool: Option<Ethtool>,
+}
+
+/// What a device's interrupts did between two scrapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InterruptsDelta {
+    /// Interrupts per CPU, in the order of [`NetDevices::cpus`].
+    pub per_cpu: Vec<u64>,
+    /// IRQs of the device that fired at least once.
+    pub active_irqs: usize,
 }
 
 /// One interrupt line of a device.
