@@ -208,9 +208,10 @@ impl ForwardMethod {
     }
 }
 
-/// Traffic counters since the service or real server was added (or IPVS was loaded).
+/// The five figures IPVS keeps for a service, a real server or the host: as counters since
+/// it was added, or as the kernel's per-second estimates (refreshed every 2 seconds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TrafficCounters {
+pub struct Traffic {
     pub connections: u64,
     pub incoming_packets: u64,
     pub outgoing_packets: u64,
@@ -218,15 +219,42 @@ pub struct TrafficCounters {
     pub outgoing_bytes: u64,
 }
 
-/// The kernel's rate estimates (per second), refreshed by its estimator every 2 seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TrafficRates {
-    pub connections: u64,
-    pub incoming_packets: u64,
-    pub outgoing_packets: u64,
-    pub incoming_bytes: u64,
-    pub outgoing_bytes: u64,
+impl Traffic {
+    /// The five figures in their usual order: connections, packets in, packets out, bytes
+    /// in, bytes out.
+    pub fn from_array(
+        [
+            connections,
+            incoming_packets,
+            outgoing_packets,
+            incoming_bytes,
+            outgoing_bytes,
+        ]: [u64; 5],
+    ) -> Self {
+        Traffic {
+            connections,
+            incoming_packets,
+            outgoing_packets,
+            incoming_bytes,
+            outgoing_bytes,
+        }
+    }
+
+    /// Adds another's figures (saturating: a sum of counters never wraps to a small number).
+    pub fn add(&mut self, other: &Traffic) {
+        self.connections = self.connections.saturating_add(other.connections);
+        self.incoming_packets = self.incoming_packets.saturating_add(other.incoming_packets);
+        self.outgoing_packets = self.outgoing_packets.saturating_add(other.outgoing_packets);
+        self.incoming_bytes = self.incoming_bytes.saturating_add(other.incoming_bytes);
+        self.outgoing_bytes = self.outgoing_bytes.saturating_add(other.outgoing_bytes);
+    }
 }
+
+/// Traffic counted since the service or real server was added (or IPVS was loaded).
+pub type TrafficCounters = Traffic;
+
+/// The kernel's per-second rate estimates.
+pub type TrafficRates = Traffic;
 
 /// A real server behind a virtual service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
