@@ -9,6 +9,7 @@ use clap::{
     Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
 
+use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
 use crate::source::netdev::DeviceFilter;
@@ -105,6 +106,15 @@ pub struct Cli {
     #[arg(long = "no-collector.netdev.ethtool", global = true)]
     pub no_netdev_ethtool: bool,
 
+    /// The host's roles, instead of inferring them from the kernel (comma separated:
+    /// nat-director, dr-director, tun-director, director).
+    #[arg(long = "role", value_name = "ROLE,...", value_delimiter = ',', value_parser = parse_role, global = true)]
+    pub roles: Vec<Role>,
+
+    /// Advisor rules to skip, in doctor, /report and the advisor metrics (comma separated).
+    #[arg(long = "advisor.disable", value_name = "RULE,...", value_delimiter = ',', value_parser = parse_rule_id, global = true)]
+    pub advisor_disable: Vec<String>,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -126,6 +136,15 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
         format: DoctorFormat,
+        /// Print a rule's full text (what it checks, why, how to fix) and exit.
+        #[arg(long, value_name = "RULE")]
+        explain: Option<String>,
+        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report.
+        #[arg(long)]
+        emit_sysctl: bool,
+        /// Skip these rules (comma separated ids).
+        #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+        disable: Vec<String>,
     },
 }
 
@@ -133,6 +152,7 @@ pub enum Command {
 pub enum DoctorFormat {
     Text,
     Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +193,21 @@ impl Settings {
         EncodeOptions {
             backend_labels: self.cli.ipvs_backend_labels,
             backends: !self.cli.no_ipvs_backends,
+            advice: self.advice_options(&[]),
+        }
+    }
+
+    /// The advisor's options, with `extra_disabled` rules skipped too.
+    pub fn advice_options(&self, extra_disabled: &[String]) -> AdviceOptions {
+        AdviceOptions {
+            disabled: self
+                .cli
+                .advisor_disable
+                .iter()
+                .chain(extra_disabled)
+                .cloned()
+                .collect(),
+            forced_roles: (!self.cli.roles.is_empty()).then(|| self.cli.roles.clone()),
         }
     }
 
@@ -264,6 +299,19 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::from_id(text).ok_or_else(|| {
+        let known: Vec<&str> = Role::ALL.iter().map(|r| r.id()).collect();
+        format!("unknown role {text:?} (known: {})", known.join(", "))
+    })
+}
+
+fn parse_rule_id(text: &str) -> Result<String, String> {
+    crate::advisor::rules::find(text)
+        .map(|rule| rule.id.to_string())
+        .ok_or_else(|| format!("no rule {text:?} (ipvs_exporter doctor --explain lists them)"))
+}
+
 fn parse_regex(text: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(text).map_err(|e| e.to_string())
 }
@@ -326,14 +374,20 @@ mod tests {
         let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
         assert_eq!(
             settings.ok(),
-            Some(vec!["ipvs", "conntrack", "softnet", "netdev"])
+            Some(vec!["ipvs", "conntrack", "softnet", "netdev", "sysctl"])
         );
         let off =
             parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
-        assert_eq!(off.ok(), Some(vec!["conntrack", "softnet", "netdev"]));
+        assert_eq!(
+            off.ok(),
+            Some(vec!["conntrack", "softnet", "netdev", "sysctl"])
+        );
         let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
             .map(|s| s.enabled_collectors);
-        assert_eq!(off_after.ok(), Some(vec!["ipvs", "conntrack", "netdev"]));
+        assert_eq!(
+            off_after.ok(),
+            Some(vec!["ipvs", "conntrack", "netdev", "sysctl"])
+        );
     }
 
     #[test]

@@ -134,7 +134,7 @@ async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Body> {
     let format = negotiate_format(header_text(headers, header::ACCEPT));
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
-    let options = app.encode_options;
+    let options = app.encode_options.clone();
     let (chunks, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     // Encoding a large table takes milliseconds of CPU: it runs on a blocking thread and
     // hands the text on chunk by chunk, so the response starts before the encoding ends.

@@ -14,6 +14,7 @@ use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
+use crate::model::sysctl::Sysctls;
 use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
 
 /// How one collector fared in a gather.
@@ -67,6 +68,8 @@ pub struct Snapshot {
     pub softnet: Vec<SoftnetCpu>,
     /// Network devices; `None` when not collected.
     pub netdev: Option<NetDevices>,
+    /// The kernel settings the advisor checks; `None` when not collected.
+    pub sysctl: Option<Sysctls>,
     /// One report per enabled collector, in registration order.
     pub collectors: Vec<CollectorReport>,
 }
@@ -98,6 +101,10 @@ impl Snapshot {
                     }
                     CollectedData::Netdev(devices) => {
                         self.netdev = Some(*devices);
+                        Outcome::Ok
+                    }
+                    CollectedData::Sysctl(sysctls) => {
+                        self.sysctl = Some(*sysctls);
                         Outcome::Ok
                     }
                 };

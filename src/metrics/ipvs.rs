@@ -729,7 +729,7 @@ mod tests {
         }
         let options = EncodeOptions {
             backend_labels: keep,
-            backends: true,
+            ..EncodeOptions::default()
         };
         let text = encode_snapshot(two_services_of_two(), Format::Classic, &options);
         let weights: Vec<&str> = text
@@ -758,7 +758,7 @@ mod tests {
             Format::Classic,
             &EncodeOptions {
                 backend_labels: by_server,
-                backends: true,
+                ..EncodeOptions::default()
             },
         );
         assert!(text.contains("ipvs_backend_connections_active{remote_address=\"10.1.0.1\"} 2\n"));

@@ -2,6 +2,7 @@
 //! the kernel. `prometheus-client` writes OpenMetrics; the classic 0.0.4 text format is derived
 //! from it by [`openmetrics_to_classic`].
 
+mod advisor;
 mod conntrack;
 mod ipvs;
 mod netdev;
@@ -20,6 +21,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::advisor::AdviceOptions;
 use crate::snapshot::Snapshot;
 
 /// The exposition formats /metrics can answer in.
@@ -88,11 +90,13 @@ impl BackendLabels {
 }
 
 /// How a snapshot is turned into series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeOptions {
     pub backend_labels: BackendLabels,
     /// Whether to export per-real-server series at all.
     pub backends: bool,
+    /// How the advisor runs for the `ipvs_advisor_*` families.
+    pub advice: AdviceOptions,
 }
 
 impl Default for EncodeOptions {
@@ -100,6 +104,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             backend_labels: BackendLabels::all(),
             backends: true,
+            advice: AdviceOptions::default(),
         }
     }
 }
@@ -117,7 +122,7 @@ pub fn encode_chunks(
     sink: &mut dyn FnMut(String) -> bool,
 ) {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot, *options)));
+    registry.register_collector(Box::new(SnapshotCollector(snapshot, options.clone())));
     let mut writer = ChunkWriter {
         buffer: String::with_capacity(CHUNK_BYTES + 4096),
         classic: (format == Format::Classic).then(ClassicConverter::default),
@@ -197,6 +202,7 @@ impl Collector for SnapshotCollector {
         conntrack::encode(&self.0, &mut encoder)?;
         softnet::encode(&self.0, &mut encoder)?;
         netdev::encode(&self.0, &mut encoder)?;
+        advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }

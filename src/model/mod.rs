@@ -5,6 +5,7 @@
 pub mod conntrack;
 pub mod netdev;
 pub mod softnet;
+pub mod sysctl;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -9,6 +9,7 @@ pub mod ipvs_netlink;
 pub mod netdev;
 pub mod netlink;
 pub mod softnet;
+pub mod sysctl;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
+use crate::model::sysctl::Sysctls;
 
 /// Where the host's pseudo-filesystems are: the `--path.*` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,7 @@ pub enum CollectedData {
     Conntrack(Box<Conntrack>),
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
+    Sysctl(Box<Sysctls>),
 }
 
 /// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
@@ -135,6 +138,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         help: "NIC interrupts per CPU, RPS/XPS, and ethtool settings",
         enabled_by_default: true,
     },
+    CollectorSpec {
+        name: "sysctl",
+        help: "the kernel settings the advisor checks",
+        enabled_by_default: true,
+    },
 ];
 
 /// Per-collector options from the command line.
@@ -180,6 +188,7 @@ pub fn build_collectors(
                 "softnet" => Some(Box::new(softnet::SoftnetCollector::new(
                     paths.procfs.clone(),
                 ))),
+                "sysctl" => Some(Box::new(sysctl::SysctlCollector::new(paths.procfs.clone()))),
                 "netdev" => Some(Box::new(netdev::NetdevCollector::new(
                     paths.clone(),
                     options.netdev_devices.clone(),
