@@ -332,6 +332,109 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
     out
 }
 
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The report as a web page (`/report` for browsers): role, IPVS services and real servers,
+/// findings with their fixes, and what could not be checked.
+pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
+    let e = html_escape;
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+         <title>ipvs_exporter report</title>\n<style>\
+         body{font-family:sans-serif;margin:2em;max-width:70em}\
+         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}\
+         .critical{color:#b00}.warning{color:#a60}.info{color:#069}code{background:#f4f4f4}\
+         </style></head>\n<body>\n<h1>ipvs_exporter report</h1>\n",
+    );
+    let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
+    let _ = writeln!(
+        out,
+        "<p id=\"role\"><b>Role:</b> {}</p>",
+        e(&if roles.is_empty() {
+            "none (no IPVS services)".to_string()
+        } else {
+            roles.join(", ")
+        })
+    );
+    let _ = writeln!(
+        out,
+        "<h2>Findings</h2>\n<p>{} findings, {} rules evaluated.</p>",
+        advice.findings.len(),
+        advice.rules_evaluated
+    );
+    if !advice.findings.is_empty() {
+        out.push_str("<table id=\"findings\">\n<tr><th>severity</th><th>rule</th><th>subject</th><th>observed</th><th>expected</th><th>summary</th><th>fix</th></tr>\n");
+        for f in &advice.findings {
+            let _ = writeln!(
+                out,
+                "<tr class=\"{sev}\"><td class=\"{sev}\">{sev}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(f.rule),
+                e(&f.subject),
+                e(&f.observed),
+                e(&f.expected),
+                e(&f.summary),
+                e(&f.fix),
+                sev = f.severity.as_str(),
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    if !advice.skipped.is_empty() {
+        out.push_str("<h2>Not evaluated</h2>\n<ul>\n");
+        for s in &advice.skipped {
+            let _ = writeln!(out, "<li><code>{}</code>: {}</li>", e(s.rule), e(&s.reason));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>IPVS</h2>\n");
+    match &snapshot.ipvs {
+        None => out.push_str("<p>Not available on this host.</p>\n"),
+        Some(table) => {
+            out.push_str("<table id=\"ipvs\">\n<tr><th>service</th><th>scheduler</th><th>real server</th><th>forward</th><th>weight</th><th>active</th><th>inactive</th></tr>\n");
+            for service in &table.services {
+                let name = service.key.to_string();
+                if service.backends.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td>{}</td><td colspan=\"5\">no real servers</td></tr>",
+                        e(&name),
+                        e(&service.scheduler)
+                    );
+                }
+                for b in &service.backends {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        e(&name),
+                        e(&service.scheduler),
+                        e(&SocketText(&b.address, b.port).to_string()),
+                        b.forward.as_str(),
+                        b.weight,
+                        b.active_connections,
+                        b.inactive_connections
+                    );
+                }
+            }
+            out.push_str("</table>\n");
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
 /// A rule's full text, for `doctor --explain`.
 pub fn explain(rule: &Rule) -> String {
     format!(

@@ -261,6 +261,93 @@ fn http_endpoints_behave() {
 }
 
 #[test]
+fn report_endpoint_serves_the_doctor_report() {
+    let exporter = Exporter::start(&fixture_args("mixed-director"));
+    let address = exporter.address;
+    let json = http_get(address, "/report", &[("Accept", "application/json")]);
+    assert_eq!(json.status, 200);
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let (doctor_json, _) = doctor("mixed-director", "json");
+    assert_eq!(json.body, doctor_json, "/report JSON is doctor's JSON");
+    assert_eq!(
+        http_get(address, "/report?format=json", &[]).body,
+        doctor_json
+    );
+
+    let html = http_get(address, "/report", &[("Accept", "text/html,*/*;q=0.8")]);
+    assert!(
+        html.header("content-type")
+            .is_some_and(|v| v.starts_with("text/html"))
+    );
+    assert!(html.body.contains("<td class=\"critical\">critical</td>"));
+    assert!(
+        html.body
+            .contains("TCP 192.0.2.12:8443 cannot take new connections")
+    );
+    assert!(html.body.contains("<td>FWM 268435457</td>"));
+
+    let text = http_get(address, "/report", &[]);
+    assert!(text.body.contains("CRITICAL\n"), "{}", text.body);
+    assert!(!text.body.contains('\u{1b}'), "no colour over HTTP");
+    assert_eq!(http_get(address, "/report?format=yaml", &[]).status, 400);
+    exporter.stop();
+}
+
+#[test]
+fn doctor_explains_every_rule_and_emits_sysctl() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("run doctor")
+    };
+    let json = run(&[
+        "doctor",
+        "--format",
+        "json",
+        "--no-collector.ipvs",
+        "--no-collector.netdev",
+    ]);
+    assert!(json.status.code().is_some_and(|c| c <= 2));
+    let ids_text =
+        String::from_utf8_lossy(&run(&["doctor", "--explain", "nope"]).stderr).to_string();
+    let ids: Vec<&str> = ids_text
+        .split("the rules are: ")
+        .nth(1)
+        .expect("doctor lists the rules")
+        .trim()
+        .split(", ")
+        .collect();
+    assert!(ids.len() >= 20, "{ids:?}");
+    for id in ids {
+        let out = run(&["doctor", "--explain", id]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{id}");
+        for part in ["What: ", "Why: ", "Fix: "] {
+            assert!(text.contains(part), "{id}: {text}");
+        }
+    }
+    let emitted = run(&[
+        "doctor",
+        "--emit-sysctl",
+        "--role",
+        "nat-director",
+        "--path.procfs",
+        "tests/fixtures/sysctl-bad/proc",
+        "--collector.ipvs.source",
+        "procfs",
+    ]);
+    let file = String::from_utf8_lossy(&emitted.stdout);
+    assert!(file.contains("\nnet.ipv4.ip_forward = 1\n"), "{file}");
+    assert!(
+        file.contains("\nnet.ipv4.vs.run_estimation = 1\n"),
+        "{file}"
+    );
+    assert_eq!(emitted.status.code(), Some(2), "a critical finding: exit 2");
+}
+
+#[test]
 fn bad_flags_fail_before_listening() {
     for args in [
         vec!["--collector.nope"],
