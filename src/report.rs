@@ -209,22 +209,23 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String
     }
     let _ = writeln!(out);
 
-    let _ = writeln!(out, "Collectors:");
-    for report in &snapshot.collectors {
-        let status = match &report.outcome {
-            Outcome::Ok => "ok".to_string(),
-            Outcome::NoData(reason) => format!("no data: {reason}"),
-            Outcome::Failed(reason) => format!("FAILED: {reason}"),
-            Outcome::TimedOut => "FAILED: timed out".to_string(),
-            Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
-        };
-        let _ = writeln!(out, "  {:<10} {status}", report.name);
-        for problem in &report.problems {
-            let _ = writeln!(out, "  {:<10} skipped {problem}", "");
+    if !snapshot.collectors.is_empty() {
+        let _ = writeln!(out, "Collectors:");
+        for report in &snapshot.collectors {
+            let status = match &report.outcome {
+                Outcome::Ok => "ok".to_string(),
+                Outcome::NoData(reason) => format!("no data: {reason}"),
+                Outcome::Failed(reason) => format!("FAILED: {reason}"),
+                Outcome::TimedOut => "FAILED: timed out".to_string(),
+                Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
+            };
+            let _ = writeln!(out, "  {:<10} {status}", report.name);
+            for problem in &report.problems {
+                let _ = writeln!(out, "  {:<10} skipped {problem}", "");
+            }
         }
+        let _ = writeln!(out);
     }
-    let _ = writeln!(out);
-
     write_findings_text(&mut out, advice, colour);
     out
 }

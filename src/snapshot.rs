@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
@@ -55,8 +55,10 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// Everything one scrape knows about the host. Plain data, read by encoders and the advisor.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Everything one scrape knows about the host. Plain data, read by encoders and the advisor;
+/// it reads back from JSON too, which is how the advisor's rules get their fixtures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Snapshot {
     /// The IPVS table; `None` when IPVS is absent or its collector is off or failed.
     pub ipvs: Option<IpvsTable>,
@@ -71,6 +73,7 @@ pub struct Snapshot {
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
     /// One report per enabled collector, in registration order.
+    #[serde(skip_deserializing)]
     pub collectors: Vec<CollectorReport>,
 }
 

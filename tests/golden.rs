@@ -39,42 +39,12 @@ fn fixture_args(scenario: &str) -> Vec<String> {
     ]
 }
 
-/// Compares `actual` with the golden file, or rewrites it when UPDATE_GOLDEN is set.
+/// Compares `actual` with tests/golden/<scenario>/<file> (UPDATE_GOLDEN=1 rewrites it).
 fn check_golden(scenario: &str, file: &str, actual: &str) {
-    let path = root().join("tests/golden").join(scenario).join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("create golden dir");
-        }
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {}: {err} (UPDATE_GOLDEN=1 writes it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let diff = first_difference(&expected, actual);
-        panic!(
-            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
-            path.display()
-        );
-    }
-}
-
-fn first_difference(expected: &str, actual: &str) -> String {
-    let mut e = expected.lines();
-    let mut a = actual.lines();
-    for number in 1.. {
-        match (e.next(), a.next()) {
-            (None, None) => break,
-            (x, y) if x == y => continue,
-            (x, y) => return format!("line {number}:\n  golden: {x:?}\n  actual: {y:?}"),
-        }
-    }
-    "outputs differ only in line endings".to_string()
+    support::check_golden(
+        &root().join("tests/golden").join(scenario).join(file),
+        actual,
+    );
 }
 
 fn doctor(scenario: &str, format: &str) -> (String, Option<i32>) {

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Values of the sysctls the advisor reads, by dotted name (`net.ipv4.ip_forward`,
 /// `net.ipv4.conf.eth0.arp_ignore`), as the kernel prints them (trimmed). A key the kernel
 /// does not have is absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Sysctls {
     pub values: BTreeMap<String, String>,
 }

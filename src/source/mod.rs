@@ -53,7 +53,7 @@ pub enum SourceError {
 }
 
 /// The IPVS table of a network namespace named with `--collector.ipvs.netns`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NamespaceTable {
     pub netns: String,
     /// `None` when that namespace has no IPVS.

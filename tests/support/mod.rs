@@ -197,3 +197,39 @@ pub fn normalize_metrics(text: &str) -> String {
     }
     out
 }
+
+/// Compares `actual` with a golden file, or rewrites the file when UPDATE_GOLDEN is set.
+pub fn check_golden(path: &std::path::Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create golden dir");
+        }
+        std::fs::write(path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {}: {err} (UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let mut e = expected.lines();
+        let mut a = actual.lines();
+        let mut diff = "outputs differ only in line endings".to_string();
+        for number in 1.. {
+            match (e.next(), a.next()) {
+                (None, None) => break,
+                (x, y) if x == y => continue,
+                (x, y) => {
+                    diff = format!("line {number}:\n  golden: {x:?}\n  actual: {y:?}");
+                    break;
+                }
+            }
+        }
+        panic!(
+            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            path.display()
+        );
+    }
+}
