@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::{Collected, CollectedData, Collector, Paths, SourceError};
+use crate::model::netdev::{NetDevice, NetDevices};
 
 /// Which devices to look at (`--collector.netdev.device-include` / `-exclude`).
 #[derive(Debug, Clone)]
@@ -48,15 +49,49 @@ impl NetdevCollector {
     }
 }
 
+impl NetdevCollector {
+    /// The devices under `<sysfs>/class/net` that pass the filter, each with what its driver
+    /// answers to ethtool requests.
+    fn ethtool_devices(&self) -> Result<Vec<NetDevice>, SourceError> {
+        let dir = self.sysfs.join("class/net");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(SourceError::Read { path: dir, source }),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| self.filter.matches(name))
+            .collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| NetDevice {
+                ethtool: super::ethtool::read(&name),
+                name,
+                ..NetDevice::default()
+            })
+            .collect())
+    }
+}
+
 impl Collector for NetdevCollector {
     fn name(&self) -> &'static str {
         "netdev"
     }
 
     fn collect(&self) -> Result<Collected, SourceError> {
-        let _ = (&self.sysfs, &self.procfs, &self.filter);
+        let _ = &self.procfs;
+        let devices = if self.filter.ethtool {
+            self.ethtool_devices()?
+        } else {
+            Vec::new()
+        };
         Ok(Collected {
-            data: CollectedData::Netdev(Box::default()),
+            data: CollectedData::Netdev(Box::new(NetDevices {
+                devices,
+                ..NetDevices::default()
+            })),
             problems: Vec::new(),
         })
     }
