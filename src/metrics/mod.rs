@@ -3,6 +3,7 @@
 //! from it by [`openmetrics_to_classic`].
 
 mod conntrack;
+mod ethtool;
 mod ipvs;
 mod netdev;
 mod scrape;
@@ -197,6 +198,7 @@ impl Collector for SnapshotCollector {
         conntrack::encode(&self.0, &mut encoder)?;
         softnet::encode(&self.0, &mut encoder)?;
         netdev::encode(&self.0, &mut encoder)?;
+        ethtool::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }
