@@ -4,6 +4,7 @@
 
 mod advisor;
 mod conntrack;
+mod ethtool;
 mod ipvs;
 mod netdev;
 mod scrape;
@@ -202,6 +203,7 @@ impl Collector for SnapshotCollector {
         conntrack::encode(&self.0, &mut encoder)?;
         softnet::encode(&self.0, &mut encoder)?;
         netdev::encode(&self.0, &mut encoder)?;
+        ethtool::encode(&self.0, &mut encoder)?;
         advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }

@@ -17,7 +17,22 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter on an ephemeral loopback port and waits for its "listening" line.
     pub fn start<S: AsRef<std::ffi::OsStr>>(extra_args: &[S]) -> Exporter {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+        Exporter::start_via(&[], extra_args)
+    }
+
+    /// Like [`Exporter::start`], with the binary run by `wrapper` (its program and arguments,
+    /// such as `setpriv --reuid=65534 ...`); none runs it directly.
+    pub fn start_via<S: AsRef<std::ffi::OsStr>>(wrapper: &[&str], extra_args: &[S]) -> Exporter {
+        let binary = env!("CARGO_BIN_EXE_ipvs_exporter");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(extra_args)

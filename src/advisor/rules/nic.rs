@@ -128,7 +128,7 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
     id: "nic-lro-while-forwarding",
     severity: Severity::Warning,
     applies: &[Applies::AnyHost],
-    what: "No NIC has large-receive-offload on while the host forwards.",
+    what: "No NIC has LRO (rx-lro, ethtool's large-receive-offload) on while the host forwards.",
     why: "LRO merges received segments into large packets that cannot be forwarded as they \
           are; the kernel turns LRO off on every device when forwarding is enabled \
           (dev_disable_lro), so LRO still on means a driver that cannot, and forwarded \
@@ -153,11 +153,11 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
         }
         net.devices
             .iter()
-            .filter(|d| feature(d, "large-receive-offload").is_some_and(|(on, _)| on))
+            .filter(|d| feature(d, "rx-lro").is_some_and(|(on, _)| on))
             .map(|d| {
                 LRO_WHILE_FORWARDING.finding(
                     d.name.clone(),
-                    "large-receive-offload on",
+                    "rx-lro (large-receive-offload) on",
                     "off",
                     format!("{} merges received packets while the host forwards", d.name),
                 )
@@ -171,7 +171,7 @@ pub static GRO_OFF: Rule = Rule {
     id: "nic-gro-off",
     severity: Severity::Info,
     applies: &[Applies::AnyHost],
-    what: "generic-receive-offload is on where the driver lets it be.",
+    what: "GRO (rx-gro, ethtool's generic-receive-offload) is on where the driver lets it be.",
     why: "GRO merges segments of a flow in software before the stack sees them and splits them \
           again when forwarding, so the stack handles far fewer packets per byte; unlike LRO \
           it is safe for forwarding.",
@@ -185,13 +185,11 @@ pub static GRO_OFF: Rule = Rule {
         }
         net.devices
             .iter()
-            .filter(|d| {
-                feature(d, "generic-receive-offload").is_some_and(|(on, fixed)| !on && !fixed)
-            })
+            .filter(|d| feature(d, "rx-gro").is_some_and(|(on, fixed)| !on && !fixed))
             .map(|d| {
                 GRO_OFF.finding(
                     d.name.clone(),
-                    "generic-receive-offload off",
+                    "rx-gro (generic-receive-offload) off",
                     "on",
                     format!("{} has GRO off", d.name),
                 )
@@ -280,25 +278,13 @@ mod tests {
 
     #[test]
     fn offloads() {
-        let lro = nic(
-            &[],
-            &[
-                ("large-receive-offload", true),
-                ("generic-receive-offload", false),
-            ],
-        );
+        let lro = nic(&[], &[("rx-lro", true), ("rx-gro", false)]);
         assert_eq!(
             found_subjects(&run(&LRO_WHILE_FORWARDING, &lro, &[])),
             vec!["eth0"]
         );
         assert_eq!(found_subjects(&run(&GRO_OFF, &lro, &[])), vec!["eth0"]);
-        let fine = nic(
-            &[],
-            &[
-                ("large-receive-offload", false),
-                ("generic-receive-offload", true),
-            ],
-        );
+        let fine = nic(&[], &[("rx-lro", false), ("rx-gro", true)]);
         assert_eq!(run(&LRO_WHILE_FORWARDING, &fine, &[]), Check::Pass);
         assert_eq!(run(&GRO_OFF, &fine, &[]), Check::Pass);
     }
