@@ -13,6 +13,7 @@ needed=(
   "depmod kmod"
   "/usr/sbin/ip iproute2"
   "/bin/busybox busybox-static"
+  "conntrack conntrack"
 )
 missing=()
 for pair in "${needed[@]}"; do
