@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::cli::{Command, DoctorFormat, Settings};
+use crate::cli::{CaptureSubject, Command, DoctorFormat, Settings};
 use crate::http::{self, App};
 use crate::report::{self, exit_code};
 use crate::snapshot::Gatherer;
@@ -28,7 +28,7 @@ pub fn run(settings: Settings) -> u8 {
                 exit_code::COULD_NOT_RUN
             }
         },
-        Some(Command::CaptureNetlink) => match crate::source::ipvs_netlink::capture() {
+        Some(Command::CaptureNetlink { subject }) => match capture(subject) {
             Ok(text) => {
                 print!("{text}");
                 0
@@ -45,6 +45,13 @@ pub fn run(settings: Settings) -> u8 {
                 1
             }
         },
+    }
+}
+
+fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
+    match subject {
+        CaptureSubject::Ipvs => crate::source::ipvs_netlink::capture(),
+        CaptureSubject::Conntrack => crate::source::conntrack::capture(),
     }
 }
 

@@ -94,6 +94,12 @@ pub struct Cli {
     #[arg(long = "no-collector.ipvs.backends", global = true)]
     pub no_ipvs_backends: bool,
 
+    /// Where the conntrack collector reads the per-CPU statistics: netlink (what conntrack -S
+    /// reads; needs CAP_NET_ADMIN), procfs (/proc/net/stat/nf_conntrack), or auto (netlink,
+    /// else procfs).
+    #[arg(long = "collector.conntrack.source", value_enum, default_value_t = SourceMode::Auto, global = true)]
+    pub conntrack_source: SourceMode,
+
     /// Look only at network devices whose name matches this regular expression.
     #[arg(long = "collector.netdev.device-include", value_name = "REGEX", value_parser = parse_regex, global = true)]
     pub netdev_include: Option<regex::Regex>,
@@ -126,10 +132,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the raw netlink exchanges of one IPVS read as annotated hex (for test fixtures
-    /// and bug reports). Needs CAP_NET_ADMIN.
+    /// Print the raw netlink exchanges of one IPVS read, or of one read of the conntrack
+    /// statistics, as annotated hex (for test fixtures and bug reports). Needs CAP_NET_ADMIN.
     #[command(hide = true, name = "capture-netlink")]
-    CaptureNetlink,
+    CaptureNetlink {
+        /// What to read.
+        #[arg(value_enum, default_value_t = CaptureSubject::Ipvs)]
+        subject: CaptureSubject,
+    },
     /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
     /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
     Doctor {
@@ -146,6 +156,14 @@ pub enum Command {
         #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
         disable: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureSubject {
+    /// The IPVS table over generic netlink.
+    Ipvs,
+    /// The per-CPU conntrack statistics over ctnetlink.
+    Conntrack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,6 +199,7 @@ impl Settings {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
             ipvs_namespaces: self.cli.ipvs_netns.clone(),
+            conntrack_source: self.cli.conntrack_source,
             netdev_devices: DeviceFilter {
                 include: self.cli.netdev_include.clone(),
                 exclude: Some(self.cli.netdev_exclude.clone()),

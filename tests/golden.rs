@@ -9,7 +9,15 @@ use std::process::Command;
 
 use support::{Exporter, http_get, normalize_metrics};
 
-const SCENARIOS: &[&str] = &["no-ipvs", "nat-director", "mixed-director", "host"];
+/// `conntrack/traffic` is a host without IPVS whose conntrack statistics come from its
+/// `/proc/net/stat/nf_conntrack` (captured on a 6.18 kernel, two CPUs).
+const SCENARIOS: &[&str] = &[
+    "no-ipvs",
+    "nat-director",
+    "mixed-director",
+    "host",
+    "conntrack/traffic",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,12 +30,15 @@ fn procfs(scenario: &str) -> PathBuf {
 }
 
 /// Flags that point the exporter at a fixture tree. The fixtures are procfs trees, so the
-/// ipvs collector is told to read procfs rather than this host's kernel over netlink.
+/// ipvs and conntrack collectors are told to read procfs rather than this host's kernel over
+/// netlink.
 fn fixture_args(scenario: &str) -> Vec<String> {
     vec![
         "--path.procfs".into(),
         procfs(scenario).to_string_lossy().into_owned(),
         "--collector.ipvs.source".into(),
+        "procfs".into(),
+        "--collector.conntrack.source".into(),
         "procfs".into(),
         "--path.sysfs".into(),
         Path::new("tests/fixtures")
@@ -184,6 +195,24 @@ fn golden_scenarios_cover_what_they_claim() {
         std::fs::read_to_string(root().join("tests/golden/no-ipvs/metrics.prom")).expect("golden");
     assert!(none.contains("ipvs_up 0"));
     assert!(none.contains("ipvs_scrape_collector_success{collector=\"ipvs\"} 1"));
+    let conntrack =
+        std::fs::read_to_string(root().join("tests/golden/conntrack/traffic/metrics.prom"))
+            .expect("golden");
+    for needle in [
+        "ipvs_conntrack_entries 31\n",
+        "ipvs_conntrack_invalid_total 48\n",
+        "ipvs_conntrack_error_total 10\n",
+        "ipvs_conntrack_statistics_info{source=\"procfs\"} 1\n",
+    ] {
+        assert!(
+            conntrack.contains(needle),
+            "conntrack golden lacks {needle:?}"
+        );
+    }
+    assert!(
+        !conntrack.contains("ipvs_conntrack_entries_total"),
+        "the table size column of /proc/net/stat/nf_conntrack is not a statistic"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ needed=(
   "/usr/sbin/ip iproute2"
   "/bin/busybox busybox-static"
   "ethtool ethtool"
+  "conntrack conntrack"
 )
 missing=()
 for pair in "${needed[@]}"; do

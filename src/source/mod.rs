@@ -150,6 +150,7 @@ pub const COLLECTORS: &[CollectorSpec] = &[
 pub struct CollectorOptions {
     pub ipvs_source: ipvs::SourceMode,
     pub ipvs_namespaces: Vec<String>,
+    pub conntrack_source: ipvs::SourceMode,
     pub netdev_devices: netdev::DeviceFilter,
 }
 
@@ -158,6 +159,7 @@ impl Default for CollectorOptions {
         CollectorOptions {
             ipvs_source: ipvs::SourceMode::Auto,
             ipvs_namespaces: Vec::new(),
+            conntrack_source: ipvs::SourceMode::Auto,
             netdev_devices: netdev::DeviceFilter::default(),
         }
     }
@@ -184,6 +186,7 @@ pub fn build_collectors(
                 ))),
                 "conntrack" => Some(Box::new(conntrack::ConntrackCollector::new(
                     paths.procfs.clone(),
+                    options.conntrack_source,
                 ))),
                 "softnet" => Some(Box::new(softnet::SoftnetCollector::new(
                     paths.procfs.clone(),

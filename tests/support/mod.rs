@@ -248,3 +248,62 @@ pub fn check_golden(path: &std::path::Path, actual: &str) {
         );
     }
 }
+
+/// Runs `conntrack -S` and sums its per-CPU lines by name. Without CAP_NET_ADMIN, conntrack
+/// prints the columns of /proc/net/stat/nf_conntrack under their file names instead; those are
+/// put under the names it prints over netlink, and `entries` (the table size) is left out.
+/// Panics, saying why, when conntrack is not installed or fails.
+pub fn conntrack_statistics() -> Vec<(String, u64)> {
+    let mut last_error = None;
+    for program in ["conntrack", "/usr/sbin/conntrack", "/sbin/conntrack"] {
+        match std::process::Command::new(program).arg("-S").output() {
+            Ok(out) if out.status.success() => {
+                return parse_conntrack_statistics(&String::from_utf8_lossy(&out.stdout));
+            }
+            Ok(out) => panic!(
+                "conntrack -S failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    panic!(
+        "conntrack is not installed ({last_error:?}): install Debian's conntrack package \
+         (tests/run.sh does)"
+    );
+}
+
+/// Sums `conntrack -S` output (`cpu=N name=value ...`, one line per CPU) by name.
+pub fn parse_conntrack_statistics(text: &str) -> Vec<(String, u64)> {
+    let mut sums: Vec<(String, u64)> = Vec::new();
+    for word in text.split_whitespace() {
+        let (name, value) = word
+            .split_once('=')
+            .unwrap_or_else(|| panic!("conntrack -S printed {word:?}"));
+        let name = match name {
+            "cpu" | "entries" => continue,
+            "clashres" => "clash_resolve",
+            "chainlength" => "chaintoolong",
+            "icmp_error" => "error",
+            other => other,
+        };
+        let value: u64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("conntrack -S printed {word:?}"));
+        match sums.iter_mut().find(|(n, _)| n == name) {
+            Some((_, sum)) => *sum += value,
+            None => sums.push((name.to_string(), value)),
+        }
+    }
+    sums
+}
+
+/// The value of each series in a /metrics body, by its full text (`name{labels}`).
+pub fn metric_values(body: &str) -> std::collections::HashMap<String, f64> {
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter_map(|(series, value)| Some((series.to_string(), value.parse().ok()?)))
+        .collect()
+}
