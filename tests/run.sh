@@ -15,6 +15,7 @@ needed=(
   "/bin/busybox busybox-static"
   "ethtool ethtool"
   "conntrack conntrack"
+  "chromium chromium"
 )
 missing=()
 for pair in "${needed[@]}"; do
