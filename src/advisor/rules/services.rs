@@ -24,7 +24,7 @@ pub static SERVICE_WITHOUT_WEIGHT: Rule = Rule {
             .map(|s| {
                 SERVICE_WITHOUT_WEIGHT.finding(
                     s.key.to_string(),
-                    format!("{} real servers, none of weight above 0", s.backends.len()),
+                    format!("real servers: {}, none of weight above 0", s.backends.len()),
                     "at least one real server of weight above 0",
                     format!("{} cannot take new connections", s.key),
                 )
