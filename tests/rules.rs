@@ -71,3 +71,15 @@ fn every_rule_fires_on_its_fixture_and_stays_silent_on_the_other() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_readme_lists_every_rule() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    for rule in RULES {
+        assert!(
+            readme.contains(&format!("| `{}` |", rule.id)),
+            "README.md's rule table lacks {}",
+            rule.id
+        );
+    }
+}
