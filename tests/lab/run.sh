@@ -15,9 +15,18 @@
 #                         Required unless IPVS_LAB_NO_EXPORTER=1 (raw captures
 #                         only).
 #   IPVS_LAB_CACHE        kernel cache (default ~/.cache/ipvs_exporter-lab)
-#   IPVS_LAB_TIMEOUT      hard limit for the guest, in seconds (default 420)
+#   IPVS_LAB_TIMEOUT      hard limit for the guest, in seconds (default 420,
+#                         plus what the scenarios' lab-timeout lines ask for)
 #   IPVS_LAB_KERNEL_META  meta package naming the kernel
 #                         (default linux-image-cloud-amd64)
+#
+# A scenario may ask for more than the others need with lines of its own:
+#   # lab-needs: node-exporter  also put Debian's prometheus-node-exporter in the
+#                               guest (as /usr/bin/prometheus-node-exporter)
+#   # lab-memory: MB            boot with at least MB of memory (default 512)
+#   # lab-timeout: S            the scenario may take S seconds: added to the
+#                               default limit of the guest
+# Without such lines the guest is exactly what it was.
 #
 # Exit status is 0 only when the guest ran every scenario to the end, every
 # scenario reported success, and every file it listed arrived intact.
@@ -45,6 +54,18 @@ for s in "${SCENARIOS[@]}"; do
     [ -f "$s" ] || die "scenario script not found: $s"
 done
 
+NEED_NODE_EXPORTER=0
+MEMORY=512
+EXTRA_SECONDS=0
+for s in "${SCENARIOS[@]}"; do
+    if grep -q '^# lab-needs: node-exporter$' "$s"; then NEED_NODE_EXPORTER=1; fi
+    m=$(sed -n 's/^# lab-memory: \([0-9][0-9]*\)$/\1/p' "$s" | head -n1)
+    if [ -n "$m" ] && [ "$m" -gt "$MEMORY" ]; then MEMORY=$m; fi
+    t=$(sed -n 's/^# lab-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n1)
+    EXTRA_SECONDS=$((EXTRA_SECONDS + ${t:-0}))
+done
+TIMEOUT=${IPVS_LAB_TIMEOUT:-$((TIMEOUT + EXTRA_SECONDS))}
+
 if [ "${IPVS_LAB_NO_EXPORTER:-0}" = 1 ]; then
     EXPORTER=
 else
@@ -70,6 +91,9 @@ need_tools() {
     # the guest needs the static busybox: a dynamic one would need its libraries
     if command -v busybox >/dev/null 2>&1 && ldd "$(command -v busybox)" >/dev/null 2>&1; then
         missing+=(busybox-static)
+    fi
+    if [ "$NEED_NODE_EXPORTER" = 1 ] && ! command -v prometheus-node-exporter >/dev/null 2>&1; then
+        missing+=(prometheus-node-exporter)
     fi
     [ ${#missing[@]} -eq 0 ] && return 0
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -173,6 +197,9 @@ copy_with_libs "$(command -v ipvsadm)" /usr/sbin/ipvsadm
 copy_with_libs "$(readlink -f /usr/sbin/modprobe)" /usr/bin/kmod
 for t in modprobe lsmod insmod rmmod depmod modinfo; do ln -s ../usr/bin/kmod "$ROOT/sbin/$t"; done
 if command -v conntrack >/dev/null 2>&1; then copy_with_libs "$(command -v conntrack)" /usr/sbin/conntrack; fi
+if [ "$NEED_NODE_EXPORTER" = 1 ]; then
+    copy_with_libs "$(command -v prometheus-node-exporter)" /usr/bin/prometheus-node-exporter
+fi
 
 if [ -n "$EXPORTER" ]; then
     # debug builds carry hundreds of MB of debug info; the guest has 512 MB
@@ -227,10 +254,10 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 for s in "${SCENARIOS[@]}"; do rm -rf "${OUTDIR:?}/$(basename "$s" .sh)"; done
 CONSOLE=$OUTDIR/console.log
 T1=$(date +%s)
-say "booting qemu (TCG, timeout ${TIMEOUT} s), scenarios: $(tr '\n' ' ' <"$ROOT/lab/scenarios.list")"
+say "booting qemu (TCG, ${MEMORY} MB, timeout ${TIMEOUT} s), scenarios: $(tr '\n' ' ' <"$ROOT/lab/scenarios.list")"
 rc=0
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
-    -accel tcg -cpu max -m 512 -smp 1 -nographic -no-reboot \
+    -accel tcg -cpu max -m "$MEMORY" -smp 1 -nographic -no-reboot \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet loglevel=1" \
     </dev/null >"$CONSOLE" 2>"$WORK/qemu.err" || rc=$?
