@@ -6,6 +6,7 @@
 pub mod interrupts;
 pub mod ipvs_netlink;
 pub mod ipvs_proc;
+pub mod keepalived;
 pub mod netlink;
 pub mod softnet;
 
