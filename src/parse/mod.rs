@@ -8,6 +8,7 @@ pub mod ipvs_netlink;
 pub mod ipvs_proc;
 pub mod keepalived;
 pub mod netlink;
+pub mod rtnetlink;
 pub mod softnet;
 
 use std::fmt;

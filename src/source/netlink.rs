@@ -108,15 +108,25 @@ pub fn check_replies(replies: &[Vec<u8>]) -> Result<(), TransportError> {
     Ok(())
 }
 
-/// A generic netlink socket in the calling thread's network namespace.
+/// A netlink socket in the calling thread's network namespace.
 pub struct SocketTransport {
     socket: NlSocket,
     buffer: Vec<u8>,
 }
 
 impl SocketTransport {
+    /// A generic netlink socket.
     pub fn connect() -> Result<Self, TransportError> {
-        let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
+        Self::connect_family(NlFamily::Generic)
+    }
+
+    /// An rtnetlink (NETLINK_ROUTE) socket: links and addresses, readable without privilege.
+    pub fn connect_route() -> Result<Self, TransportError> {
+        Self::connect_family(NlFamily::Route)
+    }
+
+    fn connect_family(family: NlFamily) -> Result<Self, TransportError> {
+        let socket = NlSocket::connect(family, None, Groups::empty())?;
         socket.block()?;
         Ok(SocketTransport {
             socket,
