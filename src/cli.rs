@@ -11,6 +11,7 @@ use clap::{
 
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
+use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
 use crate::source::{COLLECTORS, CollectorOptions, Paths};
 
@@ -105,6 +106,24 @@ pub struct Cli {
     #[arg(long = "no-collector.netdev.ethtool", global = true)]
     pub no_netdev_ethtool: bool,
 
+    /// keepalived's configuration file, as keepalived names it (read under --path.rootfs).
+    #[arg(
+        long = "keepalived.config-file",
+        value_name = "PATH",
+        default_value = "/etc/keepalived/keepalived.conf",
+        global = true
+    )]
+    pub keepalived_config_file: PathBuf,
+
+    /// keepalived's pid file (read under --path.rootfs), checked against the live process.
+    #[arg(
+        long = "keepalived.pid-file",
+        value_name = "PATH",
+        default_value = "/run/keepalived.pid",
+        global = true
+    )]
+    pub keepalived_pid_file: PathBuf,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -165,6 +184,10 @@ impl Settings {
                 include: self.cli.netdev_include.clone(),
                 exclude: Some(self.cli.netdev_exclude.clone()),
                 ethtool: !self.cli.no_netdev_ethtool,
+            },
+            keepalived: KeepalivedOptions {
+                config_file: self.cli.keepalived_config_file.clone(),
+                pid_file: self.cli.keepalived_pid_file.clone(),
             },
         }
     }
@@ -326,14 +349,20 @@ mod tests {
         let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
         assert_eq!(
             settings.ok(),
-            Some(vec!["ipvs", "conntrack", "softnet", "netdev"])
+            Some(vec!["ipvs", "conntrack", "softnet", "netdev", "keepalived"])
         );
         let off =
             parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
-        assert_eq!(off.ok(), Some(vec!["conntrack", "softnet", "netdev"]));
+        assert_eq!(
+            off.ok(),
+            Some(vec!["conntrack", "softnet", "netdev", "keepalived"])
+        );
         let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
             .map(|s| s.enabled_collectors);
-        assert_eq!(off_after.ok(), Some(vec!["ipvs", "conntrack", "netdev"]));
+        assert_eq!(
+            off_after.ok(),
+            Some(vec!["ipvs", "conntrack", "netdev", "keepalived"])
+        );
     }
 
     #[test]

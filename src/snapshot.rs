@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
+use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
 use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
@@ -67,6 +68,8 @@ pub struct Snapshot {
     pub softnet: Vec<SoftnetCpu>,
     /// Network devices; `None` when not collected.
     pub netdev: Option<NetDevices>,
+    /// keepalived and its VRRP instances; `None` when not configured or not collected.
+    pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
     pub collectors: Vec<CollectorReport>,
 }
@@ -98,6 +101,10 @@ impl Snapshot {
                     }
                     CollectedData::Netdev(devices) => {
                         self.netdev = Some(*devices);
+                        Outcome::Ok
+                    }
+                    CollectedData::Keepalived(keepalived) => {
+                        self.keepalived = Some(*keepalived);
                         Outcome::Ok
                     }
                 };

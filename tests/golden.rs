@@ -9,7 +9,14 @@ use std::process::Command;
 
 use support::{Exporter, http_get, normalize_metrics};
 
-const SCENARIOS: &[&str] = &["no-ipvs", "nat-director", "mixed-director", "host"];
+const SCENARIOS: &[&str] = &[
+    "no-ipvs",
+    "nat-director",
+    "mixed-director",
+    "host",
+    "keepalived-director",
+    "keepalived-stopped",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +29,8 @@ fn procfs(scenario: &str) -> PathBuf {
 }
 
 /// Flags that point the exporter at a fixture tree. The fixtures are procfs trees, so the
-/// ipvs collector is told to read procfs rather than this host's kernel over netlink.
+/// ipvs collector is told to read procfs rather than this host's kernel over netlink. The
+/// fixture is also the root filesystem, so that keepalived's files come from it, not the host.
 fn fixture_args(scenario: &str) -> Vec<String> {
     vec![
         "--path.procfs".into(),
@@ -36,6 +44,11 @@ fn fixture_args(scenario: &str) -> Vec<String> {
             .to_string_lossy()
             .into_owned(),
         "--no-collector.netdev.ethtool".into(),
+        "--path.rootfs".into(),
+        Path::new("tests/fixtures")
+            .join(scenario)
+            .to_string_lossy()
+            .into_owned(),
     ]
 }
 
@@ -193,6 +206,40 @@ fn golden_scenarios_cover_what_they_claim() {
             "mixed-director golden lacks {needle}"
         );
     }
+    let keepalived =
+        std::fs::read_to_string(root().join("tests/golden/keepalived-director/metrics.prom"))
+            .expect("golden");
+    for needle in [
+        "ipvs_keepalived_up 1",
+        "ipvs_keepalived_config_errors 1",
+        "ipvs_vrrp_priority{instance=\"VI_GONE\"} 50",
+        "ipvs_keepalived_config_files 2",
+        "ipvs_vrrp_state{instance=\"VI_LO\",interface=\"lo\",vrid=\"11\",state=\"MASTER\"} 1",
+        "ipvs_vrrp_state{instance=\"VI_STANDBY\",interface=\"lo\",vrid=\"12\",state=\"BACKUP\"} 1",
+        "ipvs_vrrp_state{instance=\"VI_GONE\",interface=\"vrrp-fixture0\",vrid=\"13\",state=\"FAULT\"} 1",
+        "ipvs_vrrp_vip_present{instance=\"VI_LO\",interface=\"lo\",address=\"127.0.0.1\"} 1",
+        "ipvs_vrrp_vip_present{instance=\"VI_STANDBY\",interface=\"lo\",address=\"192.0.2.250\"} 0",
+        "ipvs_vrrp_priority{instance=\"VI_STANDBY\"} 100",
+        "ipvs_vrrp_priority{instance=\"VI_LO\"} 200",
+    ] {
+        assert!(
+            keepalived.contains(needle),
+            "keepalived-director golden lacks {needle}"
+        );
+    }
+    let stopped =
+        std::fs::read_to_string(root().join("tests/golden/keepalived-stopped/metrics.prom"))
+            .expect("golden");
+    assert!(stopped.contains("ipvs_keepalived_up 0"));
+    assert_eq!(
+        stopped
+            .lines()
+            .filter(|l| l.starts_with("ipvs_vrrp_state{") && l.ends_with(" 1"))
+            .filter(|l| l.contains("state=\"STOP\""))
+            .count(),
+        3,
+        "every instance is STOP while keepalived is not running"
+    );
     let none =
         std::fs::read_to_string(root().join("tests/golden/no-ipvs/metrics.prom")).expect("golden");
     assert!(none.contains("ipvs_up 0"));

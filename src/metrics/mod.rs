@@ -4,6 +4,7 @@
 
 mod conntrack;
 mod ipvs;
+mod keepalived;
 mod netdev;
 mod scrape;
 mod softnet;
@@ -197,6 +198,7 @@ impl Collector for SnapshotCollector {
         conntrack::encode(&self.0, &mut encoder)?;
         softnet::encode(&self.0, &mut encoder)?;
         netdev::encode(&self.0, &mut encoder)?;
+        keepalived::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }

@@ -381,13 +381,14 @@ impl Reader<'_> {
                 Some("interface") => {
                     instance.interface = self.word(child, 1, "an interface").map(String::from);
                 }
+                // A bad value is reported and leaves an earlier good one in place.
                 Some("virtual_router_id") => {
-                    instance.virtual_router_id =
-                        self.number(child, "a router id from 1 to 255", |v: &u8| *v >= 1);
+                    let vrid = self.number(child, "a router id from 1 to 255", |v: &u8| *v >= 1);
+                    instance.virtual_router_id = vrid.or(instance.virtual_router_id);
                 }
                 Some("priority") => {
-                    instance.priority =
-                        self.number(child, "a priority from 1 to 255", |v: &u8| *v >= 1);
+                    let priority = self.number(child, "a priority from 1 to 255", |v: &u8| *v >= 1);
+                    instance.priority = priority.or(instance.priority);
                 }
                 Some("state") => {
                     if let Some(text) = self.word(child, 1, "MASTER or BACKUP") {
@@ -714,6 +715,8 @@ mod tests {
 
     // Configurations in the shape of operators' guides. Each passes `keepalived --config-test`
     // (2.2.7) apart from naming interfaces the test host lacks; broken.conf is broken on purpose.
+    type RealSummary = (IpAddr, Option<u16>, Option<i32>, Vec<String>);
+
     const NAT: &str = include_str!("../../tests/fixtures/keepalived-conf/nat-director.conf");
     const DR: &str = include_str!("../../tests/fixtures/keepalived-conf/dr-director.conf");
     const BROKEN: &str = include_str!("../../tests/fixtures/keepalived-conf/broken.conf");
@@ -776,7 +779,7 @@ mod tests {
         assert_eq!(server.and_then(|s| s.lb_algo.as_deref()), Some("wlc"));
         assert_eq!(server.and_then(|s| s.protocol.as_deref()), Some("TCP"));
         assert_eq!(server.and_then(|s| s.persistence_timeout), Some(50));
-        let reals: Vec<(IpAddr, Option<u16>, Option<i32>, Vec<String>)> = server
+        let reals: Vec<RealSummary> = server
             .map(|s| s.real_servers.clone())
             .unwrap_or_default()
             .into_iter()

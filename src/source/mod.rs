@@ -6,6 +6,7 @@ pub mod ethtool;
 pub mod fake_kernel;
 pub mod ipvs;
 pub mod ipvs_netlink;
+pub mod keepalived;
 pub mod netdev;
 pub mod netlink;
 pub mod softnet;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
+use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
 
@@ -69,6 +71,7 @@ pub enum CollectedData {
     Conntrack(Box<Conntrack>),
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
+    Keepalived(Box<Keepalived>),
 }
 
 /// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
@@ -135,6 +138,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         help: "NIC interrupts per CPU, RPS/XPS, and ethtool settings",
         enabled_by_default: true,
     },
+    CollectorSpec {
+        name: "keepalived",
+        help: "keepalived's configuration and the VRRP role of each instance",
+        enabled_by_default: true,
+    },
 ];
 
 /// Per-collector options from the command line.
@@ -143,6 +151,7 @@ pub struct CollectorOptions {
     pub ipvs_source: ipvs::SourceMode,
     pub ipvs_namespaces: Vec<String>,
     pub netdev_devices: netdev::DeviceFilter,
+    pub keepalived: keepalived::KeepalivedOptions,
 }
 
 impl Default for CollectorOptions {
@@ -151,6 +160,7 @@ impl Default for CollectorOptions {
             ipvs_source: ipvs::SourceMode::Auto,
             ipvs_namespaces: Vec::new(),
             netdev_devices: netdev::DeviceFilter::default(),
+            keepalived: keepalived::KeepalivedOptions::default(),
         }
     }
 }
@@ -183,6 +193,10 @@ pub fn build_collectors(
                 "netdev" => Some(Box::new(netdev::NetdevCollector::new(
                     paths.clone(),
                     options.netdev_devices.clone(),
+                ))),
+                "keepalived" => Some(Box::new(keepalived::KeepalivedCollector::new(
+                    paths.clone(),
+                    options.keepalived.clone(),
                 ))),
                 _ => None,
             }
