@@ -173,6 +173,15 @@ copy_with_libs "$(command -v ipvsadm)" /usr/sbin/ipvsadm
 copy_with_libs "$(readlink -f /usr/sbin/modprobe)" /usr/bin/kmod
 for t in modprobe lsmod insmod rmmod depmod modinfo; do ln -s ../usr/bin/kmod "$ROOT/sbin/$t"; done
 if command -v conntrack >/dev/null 2>&1; then copy_with_libs "$(command -v conntrack)" /usr/sbin/conntrack; fi
+# keepalived (Debian's package) for the VRRP scenarios, and setpriv to run the
+# exporter with a chosen capability set
+if ! command -v keepalived >/dev/null 2>&1; then
+    say "installing keepalived for the VRRP scenarios"
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends keepalived >&2 ||
+        die "apt-get install keepalived failed"
+fi
+copy_with_libs "$(command -v keepalived)" /usr/sbin/keepalived
+if command -v setpriv >/dev/null 2>&1; then copy_with_libs "$(command -v setpriv)" /usr/bin/setpriv; fi
 
 if [ -n "$EXPORTER" ]; then
     # debug builds carry hundreds of MB of debug info; the guest has 512 MB
