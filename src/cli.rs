@@ -124,6 +124,25 @@ pub struct Cli {
     )]
     pub keepalived_pid_file: PathBuf,
 
+    /// keepalived's JSON dump (read under --path.rootfs when present and fresh; keepalived
+    /// writes it as root with mode 0600).
+    #[arg(
+        long = "keepalived.json-file",
+        value_name = "PATH",
+        default_value = "/tmp/keepalived.json",
+        global = true
+    )]
+    pub keepalived_json_file: PathBuf,
+
+    /// A JSON dump written longer ago than this is not used.
+    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub keepalived_json_max_age: Duration,
+
+    /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
+    /// the right to signal it: root or keepalived's user).
+    #[arg(long = "keepalived.signal", global = true)]
+    pub keepalived_signal: bool,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -188,6 +207,9 @@ impl Settings {
             keepalived: KeepalivedOptions {
                 config_file: self.cli.keepalived_config_file.clone(),
                 pid_file: self.cli.keepalived_pid_file.clone(),
+                json_file: self.cli.keepalived_json_file.clone(),
+                json_max_age: self.cli.keepalived_json_max_age,
+                signal: self.cli.keepalived_signal,
             },
         }
     }

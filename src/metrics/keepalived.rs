@@ -1,12 +1,13 @@
 //! keepalived and VRRP families: whether keepalived runs, how its configuration parsed, and
 //! each VRRP instance's role (one series per state, value 1 on the current one), virtual
-//! addresses and configured priority.
+//! addresses and configured priority; with keepalived's JSON dump, its effective priorities
+//! and counters.
 
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
-use super::{NO_LABELS, gauges};
+use super::{NO_LABELS, counters, gauges};
 use crate::model::keepalived::VrrpState;
 use crate::snapshot::Snapshot;
 
@@ -96,5 +97,114 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         roles
             .iter()
             .map(|r| ([("instance", r.instance.as_str())], i64::from(r.priority))),
+    )?;
+    encode_dump(keepalived.dump.as_ref(), encoder)
+}
+
+/// Counters of keepalived's dump with a family of their own: (keepalived's name, family, help).
+const DUMP_COUNTERS: [(&str, &str, &str); 6] = [
+    (
+        "advert_rcvd",
+        "ipvs_vrrp_adverts_received",
+        "VRRP adverts the instance received (keepalived's JSON dump).",
+    ),
+    (
+        "advert_sent",
+        "ipvs_vrrp_adverts_sent",
+        "VRRP adverts the instance sent (keepalived's JSON dump).",
+    ),
+    (
+        "become_master",
+        "ipvs_vrrp_become_master",
+        "Times the instance became MASTER (keepalived's JSON dump).",
+    ),
+    (
+        "release_master",
+        "ipvs_vrrp_release_master",
+        "Times the instance gave up MASTER (keepalived's JSON dump).",
+    ),
+    (
+        "pri_zero_rcvd",
+        "ipvs_vrrp_priority_zero_adverts_received",
+        "Priority-0 adverts received: a master leaving (keepalived's JSON dump).",
+    ),
+    (
+        "pri_zero_sent",
+        "ipvs_vrrp_priority_zero_adverts_sent",
+        "Priority-0 adverts sent when leaving MASTER (keepalived's JSON dump).",
+    ),
+];
+
+/// Counters of keepalived's dump that count bad adverts, by the `reason` label they get.
+const DUMP_ERRORS: [(&str, &str); 8] = [
+    ("packet_len_err", "packet_length"),
+    ("advert_interval_err", "advert_interval"),
+    ("ip_ttl_err", "ip_ttl"),
+    ("invalid_type_rcvd", "invalid_type"),
+    ("addr_list_err", "address_list"),
+    ("invalid_authtype", "invalid_auth_type"),
+    ("authtype_mismatch", "auth_type_mismatch"),
+    ("auth_failure", "auth_failure"),
+];
+
+fn encode_dump(
+    dump: Option<&crate::model::keepalived::Dump>,
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    let Some(dump) = dump else {
+        return Ok(());
+    };
+    gauges(
+        encoder,
+        "ipvs_keepalived_dump_age_seconds",
+        "How long before the scrape keepalived wrote the JSON dump that was read.",
+        None,
+        std::iter::once((NO_LABELS, dump.age_seconds)),
+    )?;
+    let instances = &dump.instances;
+    gauges(
+        encoder,
+        "ipvs_vrrp_effective_priority",
+        "A VRRP instance's priority after tracked scripts and interfaces changed it (keepalived's JSON dump).",
+        None,
+        instances.iter().filter_map(|i| {
+            i.effective_priority
+                .map(|p| ([("instance", i.name.as_str())], p))
+        }),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_vrrp_last_transition_timestamp_seconds",
+        "Unix time of a VRRP instance's last state change (keepalived's JSON dump).",
+        None,
+        instances.iter().filter_map(|i| {
+            i.last_transition
+                .map(|t| ([("instance", i.name.as_str())], t))
+        }),
+    )?;
+    let stat = |i: &crate::model::keepalived::DumpInstance, name: &str| {
+        i.stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    };
+    for (key, family, help) in DUMP_COUNTERS {
+        counters(
+            encoder,
+            family,
+            help,
+            None,
+            instances
+                .iter()
+                .filter_map(|i| stat(i, key).map(|v| ([("instance", i.name.as_str())], v))),
+        )?;
+    }
+    counters(
+        encoder,
+        "ipvs_vrrp_advert_errors",
+        "Bad VRRP adverts the instance received, by reason (keepalived's JSON dump).",
+        None,
+        instances.iter().flat_map(|i| {
+            DUMP_ERRORS.iter().filter_map(move |(key, reason)| {
+                stat(i, key).map(|v| ([("instance", i.name.as_str()), ("reason", *reason)], v))
+            })
+        }),
     )
 }

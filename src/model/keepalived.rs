@@ -247,13 +247,57 @@ pub struct KeepalivedProcess {
 }
 
 /// Everything the keepalived collector read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Keepalived {
     pub config_file: String,
     pub config: KeepalivedConfig,
     pub process: KeepalivedProcess,
     /// One per configured instance, in configuration order.
     pub roles: Vec<InstanceRole>,
+    /// keepalived's JSON dump, when one was read and fresh.
+    pub dump: Option<Dump>,
+}
+
+/// keepalived's JSON dump (`/tmp/keepalived.json`, written on SIGRTMIN+2 by builds with JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Dump {
+    /// Seconds between the file's last write and the read.
+    pub age_seconds: f64,
+    pub instances: Vec<DumpInstance>,
+}
+
+/// One VRRP instance in keepalived's JSON dump.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DumpInstance {
+    /// `data.iname`.
+    pub name: String,
+    /// `data.ifp_ifname`.
+    pub interface: Option<String>,
+    /// `data.vrid`.
+    pub vrid: Option<u8>,
+    /// `data.state`, keepalived's own view of the state.
+    pub state: Option<VrrpState>,
+    /// `data.base_priority`: the configured priority.
+    pub base_priority: Option<i64>,
+    /// `data.effective_priority`: after tracked scripts and interfaces changed it.
+    pub effective_priority: Option<i64>,
+    /// `data.last_transition`: Unix time of the last state change.
+    pub last_transition: Option<f64>,
+    /// The numeric fields of `stats` by keepalived's names (`advert_rcvd`, `become_master`, ...).
+    pub stats: Vec<(String, u64)>,
+}
+
+impl VrrpState {
+    /// keepalived's numbering of states in its dump (`VRRP_STATE_*`).
+    pub fn from_keepalived_number(number: i64) -> Option<Self> {
+        match number {
+            0 => Some(VrrpState::Init),
+            1 => Some(VrrpState::Backup),
+            2 => Some(VrrpState::Master),
+            3 => Some(VrrpState::Fault),
+            _ => None,
+        }
+    }
 }
 
 /// keepalived's default priority for an instance that sets none.

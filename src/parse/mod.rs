@@ -7,6 +7,7 @@ pub mod interrupts;
 pub mod ipvs_netlink;
 pub mod ipvs_proc;
 pub mod keepalived;
+pub mod keepalived_json;
 pub mod netlink;
 pub mod rtnetlink;
 pub mod softnet;

@@ -4,11 +4,13 @@
 //! and never talks to it: the role of every VRRP instance comes from what the kernel shows.
 
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
 use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
-use crate::model::keepalived::{Interfaces, Keepalived, KeepalivedProcess, infer_state};
+use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
+use crate::parse::keepalived_json::parse_dump;
 use crate::parse::rtnetlink::{
     RTM_GETADDR, RTM_GETLINK, decode_addresses, decode_links, dump_request,
 };
@@ -20,6 +22,12 @@ pub struct KeepalivedOptions {
     pub config_file: PathBuf,
     /// keepalived's pid file (under `--path.rootfs`).
     pub pid_file: PathBuf,
+    /// keepalived's JSON dump (under `--path.rootfs`).
+    pub json_file: PathBuf,
+    /// A dump written longer ago than this is not used.
+    pub json_max_age: Duration,
+    /// Send keepalived SIGRTMIN+2 before each read so that it writes a fresh dump.
+    pub signal: bool,
 }
 
 impl Default for KeepalivedOptions {
@@ -27,6 +35,9 @@ impl Default for KeepalivedOptions {
         KeepalivedOptions {
             config_file: PathBuf::from("/etc/keepalived/keepalived.conf"),
             pid_file: PathBuf::from("/run/keepalived.pid"),
+            json_file: PathBuf::from("/tmp/keepalived.json"),
+            json_max_age: Duration::from_secs(60),
+            signal: false,
         }
     }
 }
@@ -152,6 +163,97 @@ pub fn read_interfaces(transport: &mut dyn Transport) -> Result<Interfaces, Tran
     })
 }
 
+/// How often a dump that looks half-written is read again, and how long apart.
+const DUMP_ATTEMPTS: usize = 4;
+const DUMP_RETRY: Duration = Duration::from_millis(50);
+
+fn modified(path: &Path) -> std::io::Result<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.len(), meta.modified()?))
+}
+
+/// Reads keepalived's JSON dump. `Ok(None)`: no dump, or one older than `max_age`. keepalived
+/// rewrites the file in place, so a read that races a rewrite sees it cut short or changing
+/// under it: such a read is retried a few times, then given up for this scrape.
+pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String> {
+    let mut last_problem = String::new();
+    for attempt in 0..DUMP_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(DUMP_RETRY);
+        }
+        let before = match modified(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let age = SystemTime::now()
+            .duration_since(before.1)
+            .unwrap_or(Duration::ZERO);
+        if age > max_age {
+            tracing::debug!(path = %path.display(), age = ?age, "keepalived's JSON dump is stale; not used");
+            return Ok(None);
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        if modified(path).ok() != Some(before) {
+            last_problem = format!("{} changed while it was read", path.display());
+            continue;
+        }
+        match parse_dump(&text) {
+            Ok(instances) => {
+                return Ok(Some(Dump {
+                    age_seconds: age.as_secs_f64(),
+                    instances,
+                }));
+            }
+            Err(e) => last_problem = format!("{}: {e}", path.display()),
+        }
+    }
+    Err(format!(
+        "{last_problem} ({DUMP_ATTEMPTS} reads); not used in this scrape"
+    ))
+}
+
+/// The signal that makes keepalived write its JSON dump: keepalived numbers it from the C
+/// library's SIGRTMIN, which is not a constant (glibc keeps the first ones for itself).
+pub fn dump_signal() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+/// How long to wait for keepalived to write its dump after the signal.
+const DUMP_WAIT: Duration = Duration::from_secs(1);
+
+/// Asks keepalived for a fresh dump and waits until the file changes (or a second passes).
+fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
+    let before = modified(path).ok();
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return Err(format!("pid {pid} is out of range"));
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    let sent = unsafe { libc::kill(pid, dump_signal()) };
+    if sent != 0 {
+        return Err(format!(
+            "cannot signal keepalived (pid {pid}) for its JSON dump: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < DUMP_WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = modified(path).ok();
+        if now.is_some() && now != before {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "keepalived (pid {pid}) did not write {} within {DUMP_WAIT:?} of the signal",
+        path.display()
+    ))
+}
+
 impl Collector for KeepalivedCollector {
     fn name(&self) -> &'static str {
         "keepalived"
@@ -172,12 +274,26 @@ impl Collector for KeepalivedCollector {
         let config = parse_config(&config_name, &text, &mut |including, pattern| {
             expand_include(&rootfs, including, pattern)
         });
-        let problems = config
+        let mut problems: Vec<String> = config
             .errors
             .iter()
             .map(|e| format!("keepalived configuration: {e}"))
             .collect();
         let process = check_process(&self.paths, &self.options.pid_file)?;
+        let json_path = under_root(&self.paths.rootfs, &self.options.json_file);
+        if self.options.signal
+            && let (true, Some(pid)) = (process.running, process.pid)
+            && let Err(problem) = request_dump(pid, &json_path)
+        {
+            problems.push(problem);
+        }
+        let dump = match read_dump(&json_path, self.options.json_max_age) {
+            Ok(dump) => dump,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
         let interfaces = if config.instances.is_empty() {
             Interfaces::default()
         } else {
@@ -195,6 +311,7 @@ impl Collector for KeepalivedCollector {
                 config,
                 process,
                 roles,
+                dump,
             })),
             problems,
         })
@@ -245,5 +362,84 @@ mod tests {
         );
         assert!(found.iter().all(|f| f.1.is_ok()));
         assert!(expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf").is_empty());
+    }
+
+    const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "ipvs-exporter-keepalived-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("keepalived.json")
+    }
+
+    #[test]
+    fn a_fresh_dump_is_read_and_a_missing_one_is_none() {
+        let path = scratch("fresh");
+        assert_eq!(read_dump(&path, Duration::from_secs(60)), Ok(None));
+        std::fs::write(&path, DUMP).unwrap_or_default();
+        let dump = read_dump(&path, Duration::from_secs(60));
+        assert_eq!(
+            dump.map(|d| d.map(|d| d.instances.len())),
+            Ok(Some(1)),
+            "the dump of one instance"
+        );
+    }
+
+    #[test]
+    fn a_stale_dump_is_not_used() {
+        let path = scratch("stale");
+        std::fs::write(&path, DUMP).unwrap_or_default();
+        let old = SystemTime::now() - Duration::from_secs(120);
+        if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+            let _ = file.set_modified(old);
+        }
+        assert_eq!(read_dump(&path, Duration::from_secs(60)), Ok(None));
+        assert!(matches!(
+            read_dump(&path, Duration::from_secs(600)),
+            Ok(Some(_))
+        ));
+    }
+
+    #[test]
+    fn a_dump_read_while_keepalived_rewrites_it_is_read_again() {
+        let path = scratch("rewrite");
+        // what a reader sees when keepalived has truncated the file and written part of it
+        let half = DUMP.get(..DUMP.len() / 2).unwrap_or_default();
+        std::fs::write(&path, half).unwrap_or_default();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(10));
+                std::fs::write(&path, DUMP)
+            })
+        };
+        let dump = read_dump(&path, Duration::from_secs(60));
+        let _ = writer.join();
+        assert!(
+            matches!(dump, Ok(Some(ref d)) if d.instances.len() == 1),
+            "{dump:?}"
+        );
+    }
+
+    #[test]
+    fn a_dump_that_stays_cut_short_is_reported_not_used() {
+        let path = scratch("cut");
+        std::fs::write(&path, DUMP.get(..100).unwrap_or_default()).unwrap_or_default();
+        let problem = read_dump(&path, Duration::from_secs(60));
+        assert!(
+            matches!(&problem, Err(p) if p.contains("not valid JSON")),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn the_dump_signal_is_counted_from_the_c_library_sigrtmin() {
+        // glibc reserves the first real-time signals, so SIGRTMIN is 34 or more, not 32.
+        assert!(libc::SIGRTMIN() >= 32);
+        assert_eq!(dump_signal(), libc::SIGRTMIN() + 2);
+        assert!(dump_signal() <= libc::SIGRTMAX());
     }
 }

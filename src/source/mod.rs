@@ -61,7 +61,7 @@ pub struct NamespaceTable {
 }
 
 /// What one collector gathered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CollectedData {
     /// The subsystem is absent on this host (module not loaded, file missing): not an error.
     NoData {
@@ -83,7 +83,7 @@ pub struct IpvsReading {
 }
 
 /// A collector's result, with the records it had to skip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Collected {
     pub data: CollectedData,
     /// Lines or records that could not be parsed and were skipped, each said plainly.
