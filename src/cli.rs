@@ -143,6 +143,11 @@ pub struct Cli {
     #[arg(long = "keepalived.signal", global = true)]
     pub keepalived_signal: bool,
 
+    /// Read keepalived's notify FIFO (keepalived.conf's notify_fifo) at this path, under
+    /// --path.rootfs, and count VRRP transitions as they happen.
+    #[arg(long = "keepalived.notify-fifo", value_name = "PATH", global = true)]
+    pub keepalived_notify_fifo: Option<PathBuf>,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -210,6 +215,7 @@ impl Settings {
                 json_file: self.cli.keepalived_json_file.clone(),
                 json_max_age: self.cli.keepalived_json_max_age,
                 signal: self.cli.keepalived_signal,
+                notify_fifo: self.cli.keepalived_notify_fifo.clone(),
             },
         }
     }

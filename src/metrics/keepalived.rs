@@ -3,12 +3,13 @@
 //! addresses and configured priority; with keepalived's JSON dump, its effective priorities
 //! and counters.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
-use crate::model::keepalived::VrrpState;
+use crate::model::keepalived::{Keepalived, VrrpState};
 use crate::snapshot::Snapshot;
 
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
@@ -98,7 +99,53 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             .iter()
             .map(|r| ([("instance", r.instance.as_str())], i64::from(r.priority))),
     )?;
-    encode_dump(keepalived.dump.as_ref(), encoder)
+    encode_dump(keepalived.dump.as_ref(), encoder)?;
+    encode_transitions(keepalived, encoder)
+}
+
+/// Transitions from the notify FIFO, and the time of each instance's last one: from the FIFO
+/// when it has seen one, otherwise from the JSON dump.
+fn encode_transitions(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let mut last: BTreeMap<&str, f64> = BTreeMap::new();
+    if let Some(dump) = &keepalived.dump {
+        for instance in &dump.instances {
+            if let Some(t) = instance.last_transition {
+                last.insert(instance.name.as_str(), t);
+            }
+        }
+    }
+    if let Some(notify) = &keepalived.notify {
+        for (instance, t) in &notify.last_transition {
+            last.insert(instance.as_str(), *t);
+        }
+        gauges(
+            encoder,
+            "ipvs_keepalived_notify_fifo_connected",
+            "Whether keepalived's notify FIFO is open with keepalived writing to it.",
+            None,
+            std::iter::once((NO_LABELS, i64::from(notify.connected))),
+        )?;
+        counters(
+            encoder,
+            "ipvs_vrrp_transitions",
+            "VRRP state changes keepalived announced on its notify FIFO since the exporter started, by new state.",
+            None,
+            notify.transitions.iter().map(|(instance, state, n)| {
+                (
+                    [("instance", instance.as_str()), ("state", state.as_str())],
+                    *n,
+                )
+            }),
+        )?;
+    }
+    gauges(
+        encoder,
+        "ipvs_vrrp_last_transition_timestamp_seconds",
+        "Unix time of a VRRP instance's last state change (notify FIFO, else keepalived's JSON dump).",
+        None,
+        last.into_iter()
+            .map(|(instance, t)| ([("instance", instance)], t)),
+    )
 }
 
 /// Counters of keepalived's dump with a family of their own: (keepalived's name, family, help).
@@ -172,16 +219,6 @@ fn encode_dump(
                 .map(|p| ([("instance", i.name.as_str())], p))
         }),
     )?;
-    gauges(
-        encoder,
-        "ipvs_vrrp_last_transition_timestamp_seconds",
-        "Unix time of a VRRP instance's last state change (keepalived's JSON dump).",
-        None,
-        instances.iter().filter_map(|i| {
-            i.last_transition
-                .map(|t| ([("instance", i.name.as_str())], t))
-        }),
-    )?;
     let stat = |i: &crate::model::keepalived::DumpInstance, name: &str| {
         i.stats.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     };
@@ -207,4 +244,93 @@ fn encode_dump(
             })
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::metrics::{EncodeOptions, Format, encode};
+    use crate::model::keepalived::{
+        Dump, DumpInstance, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
+        VrrpState,
+    };
+    use crate::snapshot::Snapshot;
+
+    fn snapshot(dump: Option<Dump>, notify: Option<NotifyReading>) -> String {
+        let snapshot = Snapshot {
+            keepalived: Some(Keepalived {
+                config_file: "/etc/keepalived/keepalived.conf".into(),
+                config: KeepalivedConfig::default(),
+                process: KeepalivedProcess {
+                    pid: Some(1),
+                    running: true,
+                },
+                roles: Vec::new(),
+                dump,
+                notify,
+            }),
+            ..Snapshot::default()
+        };
+        encode(
+            Arc::new(snapshot),
+            Format::Classic,
+            &EncodeOptions::default(),
+        )
+    }
+
+    fn dump() -> Dump {
+        Dump {
+            age_seconds: 1.5,
+            instances: vec![DumpInstance {
+                name: "VI_1".into(),
+                effective_priority: Some(130),
+                last_transition: Some(1_700_000_000.5),
+                stats: vec![
+                    ("advert_rcvd".into(), 12),
+                    ("become_master".into(), 2),
+                    ("auth_failure".into(), 3),
+                ],
+                ..DumpInstance::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn dump_series() {
+        let text = snapshot(Some(dump()), None);
+        for line in [
+            "ipvs_keepalived_dump_age_seconds 1.5",
+            "ipvs_vrrp_effective_priority{instance=\"VI_1\"} 130",
+            "ipvs_vrrp_adverts_received_total{instance=\"VI_1\"} 12",
+            "ipvs_vrrp_become_master_total{instance=\"VI_1\"} 2",
+            "ipvs_vrrp_advert_errors_total{instance=\"VI_1\",reason=\"auth_failure\"} 3",
+            "ipvs_vrrp_last_transition_timestamp_seconds{instance=\"VI_1\"} 1700000000.5",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains("ipvs_vrrp_transitions_total"));
+    }
+
+    #[test]
+    fn the_fifo_time_wins_over_the_dump_time() {
+        let notify = NotifyReading {
+            connected: true,
+            transitions: vec![
+                ("VI_1".into(), VrrpState::Backup, 1),
+                ("VI_1".into(), VrrpState::Master, 2),
+            ],
+            last_transition: vec![("VI_1".into(), 1_800_000_000.25)],
+            malformed_lines: 0,
+        };
+        let text = snapshot(Some(dump()), Some(notify));
+        for line in [
+            "ipvs_keepalived_notify_fifo_connected 1",
+            "ipvs_vrrp_transitions_total{instance=\"VI_1\",state=\"BACKUP\"} 1",
+            "ipvs_vrrp_transitions_total{instance=\"VI_1\",state=\"MASTER\"} 2",
+            "ipvs_vrrp_last_transition_timestamp_seconds{instance=\"VI_1\"} 1800000000.25",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 }

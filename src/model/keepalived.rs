@@ -256,6 +256,21 @@ pub struct Keepalived {
     pub roles: Vec<InstanceRole>,
     /// keepalived's JSON dump, when one was read and fresh.
     pub dump: Option<Dump>,
+    /// What the notify FIFO told since the exporter started, when it reads one.
+    pub notify: Option<NotifyReading>,
+}
+
+/// Transitions counted from keepalived's notify FIFO since the exporter started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NotifyReading {
+    /// Whether the FIFO is open now (keepalived is writing to it).
+    pub connected: bool,
+    /// (instance, new state, times), sorted.
+    pub transitions: Vec<(String, VrrpState, u64)>,
+    /// (instance, Unix time the exporter read its last transition), sorted.
+    pub last_transition: Vec<(String, f64)>,
+    /// Lines that named an instance but could not be read.
+    pub malformed_lines: u64,
 }
 
 /// keepalived's JSON dump (`/tmp/keepalived.json`, written on SIGRTMIN+2 by builds with JSON).

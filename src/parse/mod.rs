@@ -8,6 +8,7 @@ pub mod ipvs_netlink;
 pub mod ipvs_proc;
 pub mod keepalived;
 pub mod keepalived_json;
+pub mod keepalived_notify;
 pub mod netlink;
 pub mod rtnetlink;
 pub mod softnet;

@@ -6,6 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::keepalived_fifo::NotifyFifo;
 use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
 use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
 use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
@@ -28,6 +29,8 @@ pub struct KeepalivedOptions {
     pub json_max_age: Duration,
     /// Send keepalived SIGRTMIN+2 before each read so that it writes a fresh dump.
     pub signal: bool,
+    /// keepalived's notify FIFO (under `--path.rootfs`), read in the background when set.
+    pub notify_fifo: Option<PathBuf>,
 }
 
 impl Default for KeepalivedOptions {
@@ -38,6 +41,7 @@ impl Default for KeepalivedOptions {
             json_file: PathBuf::from("/tmp/keepalived.json"),
             json_max_age: Duration::from_secs(60),
             signal: false,
+            notify_fifo: None,
         }
     }
 }
@@ -53,6 +57,7 @@ pub struct KeepalivedCollector {
     paths: Paths,
     options: KeepalivedOptions,
     connect: Connect,
+    fifo: Option<NotifyFifo>,
 }
 
 impl KeepalivedCollector {
@@ -61,10 +66,15 @@ impl KeepalivedCollector {
     }
 
     pub fn with_transport(paths: Paths, options: KeepalivedOptions, connect: Connect) -> Self {
+        let fifo = options
+            .notify_fifo
+            .as_ref()
+            .map(|path| NotifyFifo::start(under_root(&paths.rootfs, path)));
         KeepalivedCollector {
             paths,
             options,
             connect,
+            fifo,
         }
     }
 }
@@ -312,6 +322,7 @@ impl Collector for KeepalivedCollector {
                 process,
                 roles,
                 dump,
+                notify: self.fifo.as_ref().map(NotifyFifo::reading),
             })),
             problems,
         })

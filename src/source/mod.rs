@@ -7,6 +7,7 @@ pub mod fake_kernel;
 pub mod ipvs;
 pub mod ipvs_netlink;
 pub mod keepalived;
+pub mod keepalived_fifo;
 pub mod netdev;
 pub mod netlink;
 pub mod softnet;
