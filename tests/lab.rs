@@ -22,7 +22,15 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 6] = ["noipvs", "nat", "kinds", "churn", "sources", "keepalived"];
+const SCENARIOS: [&str; 7] = [
+    "noipvs",
+    "nat",
+    "kinds",
+    "churn",
+    "sources",
+    "keepalived",
+    "keepalived-extras",
+];
 
 /// Written straight to the process's stderr so that it shows even when the test
 /// harness captures output.
@@ -889,4 +897,129 @@ fn lab_keepalived_roles_need_no_root() {
             "{ns}: the exporter holds CAP_NET_ADMIN only:\n{identity}"
         );
     }
+}
+
+// ------------------------------------------------------------------ keepalived-extras
+
+fn transitions(m: &Metrics, state: &str) -> Result<f64, String> {
+    m.value(
+        "ipvs_vrrp_transitions_total",
+        &[("instance", "VI_1"), ("state", state)],
+    )
+}
+
+/// A counter of keepalived's own dump, as keepalived wrote it.
+fn dump_stat(path: &Path, name: &str) -> f64 {
+    let dump: serde_json::Value = serde_json::from_str(&read(path)).expect("keepalived's dump");
+    dump.get(0)
+        .and_then(|i| i.get("stats"))
+        .and_then(|s| s.get(name))
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{name} in {}", path.display()))
+}
+
+#[test]
+fn lab_keepalived_extras_notify_fifo_counts_transitions() {
+    let dir = lab().join("keepalived-extras");
+    let before1 = metrics(&dir.join("before/lb1.txt"));
+    let before2 = metrics(&dir.join("before/lb2.txt"));
+    let after1 = metrics(&dir.join("after/lb1.txt"));
+    let after2 = metrics(&dir.join("after/lb2.txt"));
+    assert_eq!(
+        transitions(&before1, "MASTER"),
+        Ok(1.0),
+        "lb1 became master once"
+    );
+    assert_eq!(
+        transitions(&before2, "BACKUP"),
+        Ok(1.0),
+        "lb2 entered backup once"
+    );
+    assert!(
+        transitions(&before2, "MASTER").is_err(),
+        "lb2 was never master before the failover"
+    );
+    assert_eq!(
+        transitions(&after2, "MASTER"),
+        Ok(1.0),
+        "lb2 took over once"
+    );
+    assert_eq!(transitions(&after2, "BACKUP"), Ok(1.0));
+    // keepalived 2.2.7 announces its own stop on the FIFO before it closes it
+    assert_eq!(transitions(&after1, "STOP"), Ok(1.0), "lb1 announced STOP");
+    assert_eq!(
+        after1.value("ipvs_keepalived_notify_fifo_connected", &[]),
+        Ok(0.0)
+    );
+    assert_eq!(
+        after2.value("ipvs_keepalived_notify_fifo_connected", &[]),
+        Ok(1.0)
+    );
+    let stopped: f64 = read(&dir.join("stopped-at.txt"))
+        .trim()
+        .parse()
+        .expect("stop time");
+    let last = after2
+        .value(
+            "ipvs_vrrp_last_transition_timestamp_seconds",
+            &[("instance", "VI_1")],
+        )
+        .expect("lb2's last transition");
+    assert!(
+        last >= stopped && last < stopped + 10.0,
+        "lb2's last transition at {last}, lb1 stopped at {stopped}"
+    );
+    let mut report = Report::default();
+    check::check_exporter_log(
+        "keepalived-extras",
+        &read(&dir.join("exporter.log")),
+        &mut report,
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn lab_keepalived_extras_json_dump_after_a_signal() {
+    let dir = lab().join("keepalived-extras");
+    let before1 = metrics(&dir.join("before/lb1.txt"));
+    let before2 = metrics(&dir.join("before/lb2.txt"));
+    let after2 = metrics(&dir.join("after/lb2.txt"));
+    assert!(
+        !before1.has_family("ipvs_keepalived_dump_age_seconds"),
+        "lb1 was given no dump"
+    );
+    for (m, json, master) in [
+        (&before2, dir.join("before/keepalived.json"), 0.0),
+        (&after2, dir.join("after/keepalived.json"), 1.0),
+    ] {
+        let age = m
+            .value("ipvs_keepalived_dump_age_seconds", &[])
+            .expect("the signal made keepalived write a dump");
+        assert!(age < 5.0, "the dump is fresh: {age} s");
+        assert_eq!(
+            m.value("ipvs_vrrp_effective_priority", &[("instance", "VI_1")]),
+            Ok(100.0)
+        );
+        assert_eq!(
+            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            Ok(master)
+        );
+        assert_eq!(
+            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            Ok(dump_stat(&json, "become_master"))
+        );
+        let received = m
+            .value("ipvs_vrrp_adverts_received_total", &[("instance", "VI_1")])
+            .expect("adverts received");
+        assert!(received >= 1.0, "lb2 heard lb1's adverts");
+        assert_eq!(received, dump_stat(&json, "advert_rcvd"));
+    }
+    assert_eq!(
+        after2.value(
+            "ipvs_vrrp_priority_zero_adverts_received_total",
+            &[("instance", "VI_1")]
+        ),
+        Ok(1.0),
+        "lb1 said goodbye with a priority-0 advert"
+    );
 }
