@@ -148,6 +148,11 @@ pub struct Cli {
     #[arg(long = "keepalived.notify-fifo", value_name = "PATH", global = true)]
     pub keepalived_notify_fifo: Option<PathBuf>,
 
+    /// Listen for VRRP adverts (IP protocol 112) on the VRRP instances' interfaces and
+    /// export who advertises at what priority (needs CAP_NET_RAW).
+    #[arg(long = "collector.vrrp.listen", global = true)]
+    pub vrrp_listen: bool,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -216,6 +221,7 @@ impl Settings {
                 json_max_age: self.cli.keepalived_json_max_age,
                 signal: self.cli.keepalived_signal,
                 notify_fifo: self.cli.keepalived_notify_fifo.clone(),
+                listen: self.cli.vrrp_listen,
             },
         }
     }

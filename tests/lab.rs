@@ -1023,3 +1023,33 @@ fn lab_keepalived_extras_json_dump_after_a_signal() {
         "lb1 said goodbye with a priority-0 advert"
     );
 }
+
+#[test]
+fn lab_keepalived_extras_vrrp_listener_hears_the_master() {
+    let dir = lab().join("keepalived-extras");
+    let before = metrics(&dir.join("before/lb2.txt"));
+    let after = metrics(&dir.join("after/lb2.txt"));
+    let lb1 = [
+        ("interface", "eth0"),
+        ("vrid", "51"),
+        ("source", "10.9.0.1"),
+    ];
+    assert_eq!(
+        before.value("ipvs_vrrp_peer_priority", &lb1),
+        Ok(150.0),
+        "lb2 hears lb1 advertise at 150"
+    );
+    let heard_before = before
+        .value("ipvs_vrrp_peer_advertisements_total", &lb1)
+        .expect("adverts from lb1");
+    assert!(
+        heard_before >= 2.0,
+        "lb2 heard {heard_before} adverts from lb1"
+    );
+    // lb1's keepalived says goodbye with priority 0 when it stops
+    assert_eq!(after.value("ipvs_vrrp_peer_priority", &lb1), Ok(0.0));
+    let heard_after = after
+        .value("ipvs_vrrp_peer_advertisements_total", &lb1)
+        .expect("adverts from lb1");
+    assert!(heard_after > heard_before);
+}

@@ -100,7 +100,44 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             .map(|r| ([("instance", r.instance.as_str())], i64::from(r.priority))),
     )?;
     encode_dump(keepalived.dump.as_ref(), encoder)?;
-    encode_transitions(keepalived, encoder)
+    encode_transitions(keepalived, encoder)?;
+    encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
+}
+
+fn encode_peers(
+    peers: &[crate::model::keepalived::VrrpPeer],
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
+    let texts: Vec<(String, String)> = peers
+        .iter()
+        .map(|p| (p.vrid.to_string(), p.source.to_string()))
+        .collect();
+    let labels = || {
+        peers.iter().zip(&texts).map(|(p, (vrid, source))| {
+            (
+                [
+                    ("interface", p.interface.as_str()),
+                    ("vrid", vrid.as_str()),
+                    ("source", source.as_str()),
+                ],
+                p,
+            )
+        })
+    };
+    counters(
+        encoder,
+        "ipvs_vrrp_peer_advertisements",
+        "VRRP adverts heard on the interface since the exporter started, by VRID and sender (--collector.vrrp.listen).",
+        None,
+        labels().map(|(l, p)| (l, p.adverts)),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_vrrp_peer_priority",
+        "The priority in the sender's last VRRP advert for the VRID (--collector.vrrp.listen).",
+        None,
+        labels().map(|(l, p)| (l, i64::from(p.priority))),
+    )
 }
 
 /// Transitions from the notify FIFO, and the time of each instance's last one: from the FIFO
@@ -269,6 +306,7 @@ mod tests {
                 roles: Vec::new(),
                 dump,
                 notify,
+                peers: None,
             }),
             ..Snapshot::default()
         };

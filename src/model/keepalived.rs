@@ -258,6 +258,20 @@ pub struct Keepalived {
     pub dump: Option<Dump>,
     /// What the notify FIFO told since the exporter started, when it reads one.
     pub notify: Option<NotifyReading>,
+    /// VRRP adverts heard on the instances' interfaces, when listening is on.
+    pub peers: Option<Vec<VrrpPeer>>,
+}
+
+/// A sender of VRRP adverts heard on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VrrpPeer {
+    pub interface: String,
+    pub vrid: u8,
+    pub source: IpAddr,
+    /// Adverts heard since the exporter started.
+    pub adverts: u64,
+    /// The priority in its last advert.
+    pub priority: u8,
 }
 
 /// Transitions counted from keepalived's notify FIFO since the exporter started.

@@ -12,6 +12,7 @@ pub mod keepalived_notify;
 pub mod netlink;
 pub mod rtnetlink;
 pub mod softnet;
+pub mod vrrp;
 
 use std::fmt;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::keepalived_fifo::NotifyFifo;
 use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
+use super::vrrp_listen::VrrpListener;
 use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
 use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
@@ -31,6 +32,8 @@ pub struct KeepalivedOptions {
     pub signal: bool,
     /// keepalived's notify FIFO (under `--path.rootfs`), read in the background when set.
     pub notify_fifo: Option<PathBuf>,
+    /// Listen for VRRP adverts on the instances' interfaces (needs CAP_NET_RAW).
+    pub listen: bool,
 }
 
 impl Default for KeepalivedOptions {
@@ -42,6 +45,7 @@ impl Default for KeepalivedOptions {
             json_max_age: Duration::from_secs(60),
             signal: false,
             notify_fifo: None,
+            listen: false,
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct KeepalivedCollector {
     options: KeepalivedOptions,
     connect: Connect,
     fifo: Option<NotifyFifo>,
+    listener: Option<VrrpListener>,
 }
 
 impl KeepalivedCollector {
@@ -70,11 +75,13 @@ impl KeepalivedCollector {
             .notify_fifo
             .as_ref()
             .map(|path| NotifyFifo::start(under_root(&paths.rootfs, path)));
+        let listener = options.listen.then(VrrpListener::new);
         KeepalivedCollector {
             paths,
             options,
             connect,
             fifo,
+            listener,
         }
     }
 }
@@ -310,6 +317,17 @@ impl Collector for KeepalivedCollector {
             let mut transport = (self.connect)().map_err(SourceError::Netlink)?;
             read_interfaces(transport.as_mut()).map_err(SourceError::Netlink)?
         };
+        let peers = self.listener.as_ref().map(|listener| {
+            let mut names: Vec<String> = config
+                .instances
+                .iter()
+                .filter_map(|i| i.interface.clone())
+                .collect();
+            names.sort();
+            names.dedup();
+            problems.extend(listener.listen_on(&names, &interfaces));
+            listener.peers()
+        });
         let roles = config
             .instances
             .iter()
@@ -323,6 +341,7 @@ impl Collector for KeepalivedCollector {
                 roles,
                 dump,
                 notify: self.fifo.as_ref().map(NotifyFifo::reading),
+                peers,
             })),
             problems,
         })

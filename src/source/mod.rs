@@ -11,6 +11,7 @@ pub mod keepalived_fifo;
 pub mod netdev;
 pub mod netlink;
 pub mod softnet;
+pub mod vrrp_listen;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,8 @@
 # optional sources turned on. Each keepalived writes transitions into a notify
 # FIFO that its exporter reads (--keepalived.notify-fifo); lb2's exporter also
 # signals keepalived at each scrape (--keepalived.signal) and reads the JSON
-# dump it writes to /tmp/keepalived.json. Only lb2's keepalived is signalled:
+# dump it writes to /tmp/keepalived.json, and listens for VRRP adverts on eth0
+# (--collector.vrrp.listen). Only lb2's keepalived is signalled:
 # both share the guest's /tmp. The exporters run as root here (the dump is
 # written with mode 0600 and signalling keepalived needs its uid).
 #
@@ -32,7 +33,7 @@ rm -f /tmp/keepalived.json
 
 # the exporters first: their readers wait for the FIFOs, which keepalived makes
 extras_exporter_start lb1 --keepalived.json-file /run/lb1/no-dump.json
-extras_exporter_start lb2 --keepalived.signal
+extras_exporter_start lb2 --keepalived.signal --collector.vrrp.listen
 
 keepalived_start lb1
 ka_wait "lb1 to hold the VIP" 30 ka_has_vip lb1
