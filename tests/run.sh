@@ -13,6 +13,7 @@ needed=(
   "depmod kmod"
   "/usr/sbin/ip iproute2"
   "/bin/busybox busybox-static"
+  "/usr/sbin/keepalived keepalived"
 )
 missing=()
 for pair in "${needed[@]}"; do
