@@ -170,7 +170,31 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn fifo(name: &str) -> PathBuf {
+    /// A FIFO's path in a directory of its own, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for Scratch {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn fifo(name: &str) -> Scratch {
         let dir =
             std::env::temp_dir().join(format!("ipvs-exporter-fifo-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -178,7 +202,7 @@ mod tests {
         let path = dir.join("notify.fifo");
         let made = std::process::Command::new("mkfifo").arg(&path).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
-        path
+        Scratch(path)
     }
 
     fn count_of(reading: &NotifyReading, instance: &str, state: VrrpState) -> u64 {
@@ -192,10 +216,10 @@ mod tests {
     #[test]
     fn transitions_written_into_the_fifo_are_counted() {
         let path = fifo("count");
-        let reader = NotifyFifo::start(path.clone());
+        let reader = NotifyFifo::start(path.to_path_buf());
         let mut writer = std::fs::OpenOptions::new()
             .write(true)
-            .open(&path)
+            .open(&*path)
             .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         let lines = "INSTANCE \"VI_1\" BACKUP 100\nGROUP \"VG\" BACKUP\nINSTANCE \"VI_1\" MASTER 100\n\
                      INSTANCE \"VI_2\" FAULT 50\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" LEADER 1\n";
@@ -220,7 +244,7 @@ mod tests {
         assert!(reader.wait_until(Duration::from_secs(5), |r| !r.connected));
         let mut writer = std::fs::OpenOptions::new()
             .write(true)
-            .open(&path)
+            .open(&*path)
             .unwrap_or_else(|e| panic!("reopen {}: {e}", path.display()));
         assert!(writer.write_all(b"INSTANCE \"VI_1\" MASTER 100\n").is_ok());
         assert!(reader.wait_until(Duration::from_secs(5), |r| count_of(
@@ -233,14 +257,14 @@ mod tests {
     #[test]
     fn a_missing_fifo_is_waited_for() {
         let path = fifo("missing");
-        let _ = std::fs::remove_file(&path);
-        let reader = NotifyFifo::start(path.clone());
+        let _ = std::fs::remove_file(&*path);
+        let reader = NotifyFifo::start(path.to_path_buf());
         assert!(!reader.reading().connected);
-        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        let made = std::process::Command::new("mkfifo").arg(&*path).status();
         assert!(made.is_ok_and(|s| s.success()));
         let mut writer = std::fs::OpenOptions::new()
             .write(true)
-            .open(&path)
+            .open(&*path)
             .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         assert!(writer.write_all(b"INSTANCE \"VI_9\" MASTER 200\n").is_ok());
         assert!(reader.wait_until(Duration::from_secs(5), |r| count_of(
