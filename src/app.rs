@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::cli::{Command, DoctorFormat, Settings};
+use crate::cli::{CaptureSubject, Command, DoctorFormat, Settings};
 use crate::http::{self, App};
 use crate::report::{self, exit_code};
 use crate::snapshot::Gatherer;
@@ -16,14 +16,19 @@ use crate::{advisor, build};
 /// Runs what the flags ask for and returns the process exit code.
 pub fn run(settings: Settings) -> u8 {
     match settings.cli.command {
-        Some(Command::Doctor { format }) => match doctor(&settings, format) {
+        Some(Command::Doctor {
+            format,
+            ref explain,
+            emit_sysctl,
+            ref disable,
+        }) => match doctor(&settings, format, explain.as_deref(), emit_sysctl, disable) {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("ipvs_exporter doctor: {err:#}");
                 exit_code::COULD_NOT_RUN
             }
         },
-        Some(Command::CaptureNetlink) => match crate::source::ipvs_netlink::capture() {
+        Some(Command::CaptureNetlink { subject }) => match capture(subject) {
             Ok(text) => {
                 print!("{text}");
                 0
@@ -43,6 +48,13 @@ pub fn run(settings: Settings) -> u8 {
     }
 }
 
+fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
+    match subject {
+        CaptureSubject::Ipvs => crate::source::ipvs_netlink::capture(),
+        CaptureSubject::Conntrack => crate::source::conntrack::capture(),
+    }
+}
+
 fn gatherer(settings: &Settings) -> Gatherer {
     Gatherer::new(
         build_collectors(
@@ -54,17 +66,41 @@ fn gatherer(settings: &Settings) -> Gatherer {
     )
 }
 
-fn doctor(settings: &Settings, format: DoctorFormat) -> anyhow::Result<u8> {
+fn doctor(
+    settings: &Settings,
+    format: DoctorFormat,
+    explain: Option<&str>,
+    emit_sysctl: bool,
+    disable: &[String],
+) -> anyhow::Result<u8> {
+    if let Some(id) = explain {
+        let rule = advisor::rules::find(id).with_context(|| {
+            let ids: Vec<&str> = advisor::rules::RULES.iter().map(|r| r.id).collect();
+            format!("no rule {id:?}; the rules are: {}", ids.join(", "))
+        })?;
+        print!("{}", report::explain(rule));
+        return Ok(exit_code::CLEAN);
+    }
+    for id in disable {
+        if advisor::rules::find(id).is_none() {
+            anyhow::bail!("--disable: no rule {id:?}");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let gatherer = gatherer(settings);
     let snapshot = runtime.block_on(gatherer.gather());
-    let advice = advisor::advise(&snapshot);
-    let output = match format {
-        DoctorFormat::Text => report::render_text(&snapshot, &advice),
-        DoctorFormat::Json => report::render_json(&snapshot, &advice),
+    let advice = advisor::advise(&snapshot, &settings.advice_options(disable));
+    let output = if emit_sysctl {
+        report::render_sysctl_file(&advice)
+    } else {
+        match format {
+            DoctorFormat::Text => report::render_text(&snapshot, &advice, report::use_colour()),
+            DoctorFormat::Json => report::render_json(&snapshot, &advice),
+            DoctorFormat::Markdown => report::render_markdown(&snapshot, &advice),
+        }
     };
     print!("{output}");
     Ok(report::exit_code_for(&advice))

@@ -9,6 +9,7 @@ use clap::{
     Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
 };
 
+use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
@@ -94,6 +95,12 @@ pub struct Cli {
     #[arg(long = "no-collector.ipvs.backends", global = true)]
     pub no_ipvs_backends: bool,
 
+    /// Where the conntrack collector reads the per-CPU statistics: netlink (what conntrack -S
+    /// reads; needs CAP_NET_ADMIN), procfs (/proc/net/stat/nf_conntrack), or auto (netlink,
+    /// else procfs).
+    #[arg(long = "collector.conntrack.source", value_enum, default_value_t = SourceMode::Auto, global = true)]
+    pub conntrack_source: SourceMode,
+
     /// Look only at network devices whose name matches this regular expression.
     #[arg(long = "collector.netdev.device-include", value_name = "REGEX", value_parser = parse_regex, global = true)]
     pub netdev_include: Option<regex::Regex>,
@@ -153,6 +160,15 @@ pub struct Cli {
     #[arg(long = "collector.vrrp.listen", global = true)]
     pub vrrp_listen: bool,
 
+    /// The host's roles, instead of inferring them from the kernel (comma separated:
+    /// nat-director, dr-director, tun-director, director).
+    #[arg(long = "role", value_name = "ROLE,...", value_delimiter = ',', value_parser = parse_role, global = true)]
+    pub roles: Vec<Role>,
+
+    /// Advisor rules to skip, in doctor, /report and the advisor metrics (comma separated).
+    #[arg(long = "advisor.disable", value_name = "RULE,...", value_delimiter = ',', value_parser = parse_rule_id, global = true)]
+    pub advisor_disable: Vec<String>,
+
     /// Only log messages with this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -164,23 +180,45 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the raw netlink exchanges of one IPVS read as annotated hex (for test fixtures
-    /// and bug reports). Needs CAP_NET_ADMIN.
+    /// Print the raw netlink exchanges of one IPVS read, or of one read of the conntrack
+    /// statistics, as annotated hex (for test fixtures and bug reports). Needs CAP_NET_ADMIN.
     #[command(hide = true, name = "capture-netlink")]
-    CaptureNetlink,
+    CaptureNetlink {
+        /// What to read.
+        #[arg(value_enum, default_value_t = CaptureSubject::Ipvs)]
+        subject: CaptureSubject,
+    },
     /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
     /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
     Doctor {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
         format: DoctorFormat,
+        /// Print a rule's full text (what it checks, why, how to fix) and exit.
+        #[arg(long, value_name = "RULE")]
+        explain: Option<String>,
+        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report.
+        #[arg(long)]
+        emit_sysctl: bool,
+        /// Skip these rules (comma separated ids).
+        #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
+        disable: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptureSubject {
+    /// The IPVS table over generic netlink.
+    Ipvs,
+    /// The per-CPU conntrack statistics over ctnetlink.
+    Conntrack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DoctorFormat {
     Text,
     Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,6 +247,7 @@ impl Settings {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
             ipvs_namespaces: self.cli.ipvs_netns.clone(),
+            conntrack_source: self.cli.conntrack_source,
             netdev_devices: DeviceFilter {
                 include: self.cli.netdev_include.clone(),
                 exclude: Some(self.cli.netdev_exclude.clone()),
@@ -230,6 +269,21 @@ impl Settings {
         EncodeOptions {
             backend_labels: self.cli.ipvs_backend_labels,
             backends: !self.cli.no_ipvs_backends,
+            advice: self.advice_options(&[]),
+        }
+    }
+
+    /// The advisor's options, with `extra_disabled` rules skipped too.
+    pub fn advice_options(&self, extra_disabled: &[String]) -> AdviceOptions {
+        AdviceOptions {
+            disabled: self
+                .cli
+                .advisor_disable
+                .iter()
+                .chain(extra_disabled)
+                .cloned()
+                .collect(),
+            forced_roles: (!self.cli.roles.is_empty()).then(|| self.cli.roles.clone()),
         }
     }
 
@@ -321,6 +375,19 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::from_id(text).ok_or_else(|| {
+        let known: Vec<&str> = Role::ALL.iter().map(|r| r.id()).collect();
+        format!("unknown role {text:?} (known: {})", known.join(", "))
+    })
+}
+
+fn parse_rule_id(text: &str) -> Result<String, String> {
+    crate::advisor::rules::find(text)
+        .map(|rule| rule.id.to_string())
+        .ok_or_else(|| format!("no rule {text:?} (ipvs_exporter doctor --explain lists them)"))
+}
+
 fn parse_regex(text: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(text).map_err(|e| e.to_string())
 }
@@ -383,19 +450,32 @@ mod tests {
         let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
         assert_eq!(
             settings.ok(),
-            Some(vec!["ipvs", "conntrack", "softnet", "netdev", "keepalived"])
+            Some(vec![
+                "ipvs",
+                "conntrack",
+                "softnet",
+                "netdev",
+                "sysctl",
+                "keepalived"
+            ])
         );
         let off =
             parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
         assert_eq!(
             off.ok(),
-            Some(vec!["conntrack", "softnet", "netdev", "keepalived"])
+            Some(vec![
+                "conntrack",
+                "softnet",
+                "netdev",
+                "sysctl",
+                "keepalived"
+            ])
         );
         let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
             .map(|s| s.enabled_collectors);
         assert_eq!(
             off_after.ok(),
-            Some(vec!["ipvs", "conntrack", "netdev", "keepalived"])
+            Some(vec!["ipvs", "conntrack", "netdev", "sysctl", "keepalived"])
         );
     }
 

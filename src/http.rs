@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::metrics::{self, EncodeOptions, Format};
+use crate::report;
 use crate::snapshot::Gatherer;
 
 /// Every response body: a whole one, or one streamed from the encoder.
@@ -99,7 +100,8 @@ pub async fn serve(
 
 async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path();
-    let known = path == app.telemetry_path || path == "/" || path == "/healthz";
+    let known =
+        path == app.telemetry_path || path == "/" || path == "/healthz" || path == "/report";
     if !known {
         return text_response(StatusCode::NOT_FOUND, "404 page not found\n");
     }
@@ -118,12 +120,59 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
     if path == "/healthz" {
         return text_response(StatusCode::OK, "ok\n");
     }
+    if path == "/report" {
+        return report_response(app, request.uri().query().unwrap_or(""), request.headers()).await;
+    }
     let mut response =
         Response::new(Full::new(Bytes::from(landing_page(&app.telemetry_path))).boxed());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    response
+}
+
+/// The report in the format asked for: `?format=` first, then the Accept header (JSON for
+/// programs, HTML for browsers), text otherwise.
+async fn report_response(app: &App, query: &str, headers: &HeaderMap) -> Response<Body> {
+    let asked = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("format="))
+        .unwrap_or("");
+    let accept = header_text(headers, header::ACCEPT);
+    let format = match asked {
+        "json" | "html" | "text" | "markdown" => asked,
+        "" if accept.contains("application/json") => "json",
+        "" if accept.contains("text/html") => "html",
+        "" => "text",
+        _ => {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                "format: json, html, text or markdown\n",
+            );
+        }
+    };
+    let snapshot = app.gatherer.gather().await;
+    let advice = crate::advisor::advise(&snapshot, &app.encode_options.advice);
+    let (body, content_type) = match format {
+        "json" => (report::render_json(&snapshot, &advice), "application/json"),
+        "html" => (
+            report::render_html(&snapshot, &advice),
+            "text/html; charset=utf-8",
+        ),
+        "markdown" => (
+            report::render_markdown(&snapshot, &advice),
+            "text/markdown; charset=utf-8",
+        ),
+        _ => (
+            report::render_text(&snapshot, &advice, false),
+            "text/plain; charset=utf-8",
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -134,7 +183,7 @@ async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Body> {
     let format = negotiate_format(header_text(headers, header::ACCEPT));
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
-    let options = app.encode_options;
+    let options = app.encode_options.clone();
     let (chunks, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     // Encoding a large table takes milliseconds of CPU: it runs on a blocking thread and
     // hands the text on chunk by chunk, so the response starts before the encoding ends.
@@ -267,7 +316,7 @@ fn landing_page(telemetry_path: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>IPVS Exporter</title></head>\n\
          <body>\n<h1>IPVS Exporter</h1>\n<p>Prometheus exporter and tuning advisor for Linux IPVS, version {}.</p>\n\
-         <ul>\n<li><a href=\"{telemetry_path}\">Metrics</a></li>\n<li><a href=\"/healthz\">Health</a></li>\n</ul>\n</body>\n</html>\n",
+         <ul>\n<li><a href=\"{telemetry_path}\">Metrics</a></li>\n<li><a href=\"/report\">Report</a> (what the advisor finds)</li>\n<li><a href=\"/healthz\">Health</a></li>\n</ul>\n</body>\n</html>\n",
         crate::build::VERSION
     )
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::advisor::rules::Rule;
 use crate::advisor::{Advice, Finding, Severity, Skipped};
 use crate::model::{IpvsTable, ServiceKey, SocketText};
 use crate::snapshot::{Outcome, Snapshot};
@@ -161,8 +162,35 @@ pub fn render_json(snapshot: &Snapshot, advice: &Advice) -> String {
     }
 }
 
-/// The report as text for a terminal.
-pub fn render_text(snapshot: &Snapshot, advice: &Advice) -> String {
+/// Whether text output gets colour: stdout is a terminal and `NO_COLOR` is not set.
+pub fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn paint(text: &str, severity: Severity, colour: bool) -> String {
+    if !colour {
+        return text.to_string();
+    }
+    let code = match severity {
+        Severity::Critical => "1;31",
+        Severity::Warning => "1;33",
+        Severity::Info => "1;36",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn heading(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "CRITICAL",
+        Severity::Warning => "WARNING",
+        Severity::Info => "INFO",
+    }
+}
+
+/// The report as text for a terminal: the host, then findings grouped by severity with
+/// their fixes, then what could not be checked.
+pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String {
     let mut out = String::new();
     let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
     let role_text = if roles.is_empty() {
@@ -181,22 +209,28 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice) -> String {
     }
     let _ = writeln!(out);
 
-    let _ = writeln!(out, "Collectors:");
-    for report in &snapshot.collectors {
-        let status = match &report.outcome {
-            Outcome::Ok => "ok".to_string(),
-            Outcome::NoData(reason) => format!("no data: {reason}"),
-            Outcome::Failed(reason) => format!("FAILED: {reason}"),
-            Outcome::TimedOut => "FAILED: timed out".to_string(),
-            Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
-        };
-        let _ = writeln!(out, "  {:<10} {status}", report.name);
-        for problem in &report.problems {
-            let _ = writeln!(out, "  {:<10} skipped {problem}", "");
+    if !snapshot.collectors.is_empty() {
+        let _ = writeln!(out, "Collectors:");
+        for report in &snapshot.collectors {
+            let status = match &report.outcome {
+                Outcome::Ok => "ok".to_string(),
+                Outcome::NoData(reason) => format!("no data: {reason}"),
+                Outcome::Failed(reason) => format!("FAILED: {reason}"),
+                Outcome::TimedOut => "FAILED: timed out".to_string(),
+                Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
+            };
+            let _ = writeln!(out, "  {:<10} {status}", report.name);
+            for problem in &report.problems {
+                let _ = writeln!(out, "  {:<10} skipped {problem}", "");
+            }
         }
+        let _ = writeln!(out);
     }
-    let _ = writeln!(out);
+    write_findings_text(&mut out, advice, colour);
+    out
+}
 
+fn write_findings_text(out: &mut String, advice: &Advice, colour: bool) {
     if advice.findings.is_empty() {
         let _ = writeln!(
             out,
@@ -204,19 +238,235 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice) -> String {
             advice.rules_evaluated
         );
     } else {
-        let _ = writeln!(out, "Findings:");
-        for finding in &advice.findings {
+        let _ = writeln!(
+            out,
+            "Findings: {} ({} rules evaluated)",
+            advice.findings.len(),
+            advice.rules_evaluated
+        );
+        for severity in Severity::ALL {
+            let group: Vec<&Finding> = advice
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{}", paint(heading(severity), severity, colour));
+            for finding in group {
+                let _ = writeln!(out, "  {} [{}]", finding.summary, finding.rule);
+                let _ = writeln!(
+                    out,
+                    "    {}: {} (expected {})",
+                    finding.subject, finding.observed, finding.expected
+                );
+                let _ = writeln!(out, "    fix: {}", finding.fix);
+            }
+        }
+    }
+    if !advice.skipped.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Not evaluated:");
+        for skipped in &advice.skipped {
+            let _ = writeln!(out, "  {}: {}", skipped.rule, skipped.reason);
+        }
+    }
+}
+
+/// The report as Markdown, for tickets and chat.
+pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
+    let mut out = String::from("# ipvs_exporter doctor\n\n");
+    let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
+    let _ = writeln!(
+        out,
+        "**Role:** {}\n",
+        if roles.is_empty() {
+            "none".to_string()
+        } else {
+            roles.join(", ")
+        }
+    );
+    if let Some(table) = &snapshot.ipvs {
+        let real_servers: usize = table.services.iter().map(|s| s.backends.len()).sum();
+        let _ = writeln!(
+            out,
+            "**IPVS:** {} services, {real_servers} real servers\n",
+            table.services.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "## Findings ({} rules evaluated)\n",
+        advice.rules_evaluated
+    );
+    if advice.findings.is_empty() {
+        let _ = writeln!(out, "None.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "| severity | rule | subject | observed | expected | fix |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for f in &advice.findings {
+            let cell = |text: &str| text.replace('|', "\\|");
             let _ = writeln!(
                 out,
-                "  [{:?}] {} {}: {} (observed {}, expected {})",
-                finding.severity,
-                finding.rule,
-                finding.subject,
-                finding.summary,
-                finding.observed,
-                finding.expected
+                "| {} | `{}` | `{}` | {} | {} | {} |",
+                f.severity.as_str(),
+                f.rule,
+                cell(&f.subject),
+                cell(&f.observed),
+                cell(&f.expected),
+                cell(&f.fix)
             );
         }
+        let _ = writeln!(out);
+    }
+    if !advice.skipped.is_empty() {
+        let _ = writeln!(out, "## Not evaluated\n");
+        for s in &advice.skipped {
+            let _ = writeln!(out, "- `{}`: {}", s.rule, s.reason);
+        }
+    }
+    out
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The report as a web page (`/report` for browsers): role, IPVS services and real servers,
+/// findings with their fixes, and what could not be checked.
+pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
+    let e = html_escape;
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+         <title>ipvs_exporter report</title>\n<style>\
+         body{font-family:sans-serif;margin:2em;max-width:70em}\
+         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}\
+         .critical{color:#b00}.warning{color:#a60}.info{color:#069}code{background:#f4f4f4}\
+         </style></head>\n<body>\n<h1>ipvs_exporter report</h1>\n",
+    );
+    let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
+    let _ = writeln!(
+        out,
+        "<p id=\"role\"><b>Role:</b> {}</p>",
+        e(&if roles.is_empty() {
+            "none (no IPVS services)".to_string()
+        } else {
+            roles.join(", ")
+        })
+    );
+    let _ = writeln!(
+        out,
+        "<h2>Findings</h2>\n<p>{} findings, {} rules evaluated.</p>",
+        advice.findings.len(),
+        advice.rules_evaluated
+    );
+    if !advice.findings.is_empty() {
+        out.push_str("<table id=\"findings\">\n<tr><th>severity</th><th>rule</th><th>subject</th><th>observed</th><th>expected</th><th>summary</th><th>fix</th></tr>\n");
+        for f in &advice.findings {
+            let _ = writeln!(
+                out,
+                "<tr class=\"{sev}\"><td class=\"{sev}\">{sev}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(f.rule),
+                e(&f.subject),
+                e(&f.observed),
+                e(&f.expected),
+                e(&f.summary),
+                e(&f.fix),
+                sev = f.severity.as_str(),
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    if !advice.skipped.is_empty() {
+        out.push_str("<h2>Not evaluated</h2>\n<ul>\n");
+        for s in &advice.skipped {
+            let _ = writeln!(out, "<li><code>{}</code>: {}</li>", e(s.rule), e(&s.reason));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>IPVS</h2>\n");
+    match &snapshot.ipvs {
+        None => out.push_str("<p>Not available on this host.</p>\n"),
+        Some(table) => {
+            out.push_str("<table id=\"ipvs\">\n<tr><th>service</th><th>scheduler</th><th>real server</th><th>forward</th><th>weight</th><th>active</th><th>inactive</th></tr>\n");
+            for service in &table.services {
+                let name = service.key.to_string();
+                if service.backends.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td>{}</td><td colspan=\"5\">no real servers</td></tr>",
+                        e(&name),
+                        e(&service.scheduler)
+                    );
+                }
+                for b in &service.backends {
+                    let _ = writeln!(
+                        out,
+                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        e(&name),
+                        e(&service.scheduler),
+                        e(&SocketText(&b.address, b.port).to_string()),
+                        b.forward.as_str(),
+                        b.weight,
+                        b.active_connections,
+                        b.inactive_connections
+                    );
+                }
+            }
+            out.push_str("</table>\n");
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// A rule's full text, for `doctor --explain`.
+pub fn explain(rule: &Rule) -> String {
+    format!(
+        "{id} ({severity}; applies to: {applies})\n\nWhat: {what}\n\nWhy: {why}\n\nFix: {fix}\n",
+        id = rule.id,
+        severity = rule.severity.as_str(),
+        applies = rule.applies_text(),
+        what = rule.what,
+        why = rule.why,
+        fix = rule.fix
+    )
+}
+
+/// A sysctl.d file that sets what the sysctl findings ask for (`doctor --emit-sysctl`).
+pub fn render_sysctl_file(advice: &Advice) -> String {
+    let mut out = format!(
+        "# Written by ipvs_exporter doctor --emit-sysctl. Review it, then install it as\n\
+         # {} and load it with `sysctl --system`.\n",
+        crate::advisor::rules::SYSCTL_FILE
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for finding in &advice.findings {
+        if let Some((key, value)) = &finding.sysctl
+            && seen.insert(key.clone())
+        {
+            let _ = writeln!(out, "# {} [{}]", finding.summary, finding.rule);
+            let _ = writeln!(out, "{key} = {value}");
+        }
+    }
+    if seen.is_empty() {
+        out.push_str("# No sysctl finding: nothing to set.\n");
     }
     out
 }

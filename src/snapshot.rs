@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
 use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
+use crate::model::sysctl::Sysctls;
 use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
 
 /// How one collector fared in a gather.
@@ -55,8 +56,10 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// Everything one scrape knows about the host. Plain data, read by encoders and the advisor.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Everything one scrape knows about the host. Plain data, read by encoders and the advisor;
+/// it reads back from JSON too, which is how the advisor's rules get their fixtures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Snapshot {
     /// The IPVS table; `None` when IPVS is absent or its collector is off or failed.
     pub ipvs: Option<IpvsTable>,
@@ -68,9 +71,14 @@ pub struct Snapshot {
     pub softnet: Vec<SoftnetCpu>,
     /// Network devices; `None` when not collected.
     pub netdev: Option<NetDevices>,
-    /// keepalived and its VRRP instances; `None` when not configured or not collected.
+    /// The kernel settings the advisor checks; `None` when not collected.
+    pub sysctl: Option<Sysctls>,
+    /// keepalived and its VRRP instances; `None` when not configured or not collected. (Not
+    /// read back from JSON: no advisor rule fixture needs it yet.)
+    #[serde(skip_deserializing)]
     pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
+    #[serde(skip_deserializing)]
     pub collectors: Vec<CollectorReport>,
 }
 
@@ -101,6 +109,10 @@ impl Snapshot {
                     }
                     CollectedData::Netdev(devices) => {
                         self.netdev = Some(*devices);
+                        Outcome::Ok
+                    }
+                    CollectedData::Sysctl(sysctls) => {
+                        self.sysctl = Some(*sysctls);
                         Outcome::Ok
                     }
                     CollectedData::Keepalived(keepalived) => {

@@ -9,13 +9,14 @@ use std::process::Command;
 
 use support::{Exporter, http_get, normalize_metrics};
 
+/// `conntrack/traffic` is a host without IPVS whose conntrack statistics come from its
+/// `/proc/net/stat/nf_conntrack` (captured on a 6.18 kernel, two CPUs).
 const SCENARIOS: &[&str] = &[
     "no-ipvs",
     "nat-director",
     "mixed-director",
     "host",
-    "keepalived-director",
-    "keepalived-stopped",
+    "conntrack/traffic",
 ];
 
 fn root() -> PathBuf {
@@ -29,13 +30,15 @@ fn procfs(scenario: &str) -> PathBuf {
 }
 
 /// Flags that point the exporter at a fixture tree. The fixtures are procfs trees, so the
-/// ipvs collector is told to read procfs rather than this host's kernel over netlink. The
-/// fixture is also the root filesystem, so that keepalived's files come from it, not the host.
+/// ipvs and conntrack collectors are told to read procfs rather than this host's kernel over
+/// netlink.
 fn fixture_args(scenario: &str) -> Vec<String> {
     vec![
         "--path.procfs".into(),
         procfs(scenario).to_string_lossy().into_owned(),
         "--collector.ipvs.source".into(),
+        "procfs".into(),
+        "--collector.conntrack.source".into(),
         "procfs".into(),
         "--path.sysfs".into(),
         Path::new("tests/fixtures")
@@ -44,50 +47,15 @@ fn fixture_args(scenario: &str) -> Vec<String> {
             .to_string_lossy()
             .into_owned(),
         "--no-collector.netdev.ethtool".into(),
-        "--path.rootfs".into(),
-        Path::new("tests/fixtures")
-            .join(scenario)
-            .to_string_lossy()
-            .into_owned(),
     ]
 }
 
-/// Compares `actual` with the golden file, or rewrites it when UPDATE_GOLDEN is set.
+/// Compares `actual` with tests/golden/<scenario>/<file> (UPDATE_GOLDEN=1 rewrites it).
 fn check_golden(scenario: &str, file: &str, actual: &str) {
-    let path = root().join("tests/golden").join(scenario).join(file);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("create golden dir");
-        }
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-        panic!(
-            "cannot read {}: {err} (UPDATE_GOLDEN=1 writes it)",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let diff = first_difference(&expected, actual);
-        panic!(
-            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
-            path.display()
-        );
-    }
-}
-
-fn first_difference(expected: &str, actual: &str) -> String {
-    let mut e = expected.lines();
-    let mut a = actual.lines();
-    for number in 1.. {
-        match (e.next(), a.next()) {
-            (None, None) => break,
-            (x, y) if x == y => continue,
-            (x, y) => return format!("line {number}:\n  golden: {x:?}\n  actual: {y:?}"),
-        }
-    }
-    "outputs differ only in line endings".to_string()
+    support::check_golden(
+        &root().join("tests/golden").join(scenario).join(file),
+        actual,
+    );
 }
 
 fn doctor(scenario: &str, format: &str) -> (String, Option<i32>) {
@@ -121,11 +89,24 @@ fn metrics_match_the_goldens() {
     }
 }
 
+/// doctor's exit code per scenario: mixed-director has services without a weighted real
+/// server (critical).
+fn expected_exit_code(scenario: &str) -> i32 {
+    match scenario {
+        "mixed-director" => 2,
+        _ => 0,
+    }
+}
+
 #[test]
 fn doctor_matches_the_goldens() {
     for scenario in SCENARIOS {
         let (json, code) = doctor(scenario, "json");
-        assert_eq!(code, Some(0), "{scenario}: doctor exit code");
+        assert_eq!(
+            code,
+            Some(expected_exit_code(scenario)),
+            "{scenario}: doctor exit code"
+        );
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("doctor JSON parses");
         assert!(
             parsed.get("role").is_some_and(|r| r.is_array()),
@@ -133,7 +114,11 @@ fn doctor_matches_the_goldens() {
         );
         check_golden(scenario, "doctor.json", &json);
         let (text, code) = doctor(scenario, "text");
-        assert_eq!(code, Some(0), "{scenario}: doctor exit code (text)");
+        assert_eq!(
+            code,
+            Some(expected_exit_code(scenario)),
+            "{scenario}: doctor exit code (text)"
+        );
         check_golden(scenario, "doctor.txt", &text);
     }
 }
@@ -206,44 +191,28 @@ fn golden_scenarios_cover_what_they_claim() {
             "mixed-director golden lacks {needle}"
         );
     }
-    let keepalived =
-        std::fs::read_to_string(root().join("tests/golden/keepalived-director/metrics.prom"))
-            .expect("golden");
-    for needle in [
-        "ipvs_keepalived_up 1",
-        "ipvs_keepalived_config_errors 1",
-        "ipvs_vrrp_priority{instance=\"VI_GONE\"} 50",
-        "ipvs_keepalived_config_files 2",
-        "ipvs_vrrp_state{instance=\"VI_LO\",interface=\"lo\",vrid=\"11\",state=\"MASTER\"} 1",
-        "ipvs_vrrp_state{instance=\"VI_STANDBY\",interface=\"lo\",vrid=\"12\",state=\"BACKUP\"} 1",
-        "ipvs_vrrp_state{instance=\"VI_GONE\",interface=\"vrrp-fixture0\",vrid=\"13\",state=\"FAULT\"} 1",
-        "ipvs_vrrp_vip_present{instance=\"VI_LO\",interface=\"lo\",address=\"127.0.0.1\"} 1",
-        "ipvs_vrrp_vip_present{instance=\"VI_STANDBY\",interface=\"lo\",address=\"192.0.2.250\"} 0",
-        "ipvs_vrrp_priority{instance=\"VI_STANDBY\"} 100",
-        "ipvs_vrrp_priority{instance=\"VI_LO\"} 200",
-    ] {
-        assert!(
-            keepalived.contains(needle),
-            "keepalived-director golden lacks {needle}"
-        );
-    }
-    let stopped =
-        std::fs::read_to_string(root().join("tests/golden/keepalived-stopped/metrics.prom"))
-            .expect("golden");
-    assert!(stopped.contains("ipvs_keepalived_up 0"));
-    assert_eq!(
-        stopped
-            .lines()
-            .filter(|l| l.starts_with("ipvs_vrrp_state{") && l.ends_with(" 1"))
-            .filter(|l| l.contains("state=\"STOP\""))
-            .count(),
-        3,
-        "every instance is STOP while keepalived is not running"
-    );
     let none =
         std::fs::read_to_string(root().join("tests/golden/no-ipvs/metrics.prom")).expect("golden");
     assert!(none.contains("ipvs_up 0"));
     assert!(none.contains("ipvs_scrape_collector_success{collector=\"ipvs\"} 1"));
+    let conntrack =
+        std::fs::read_to_string(root().join("tests/golden/conntrack/traffic/metrics.prom"))
+            .expect("golden");
+    for needle in [
+        "ipvs_conntrack_entries 31\n",
+        "ipvs_conntrack_invalid_total 48\n",
+        "ipvs_conntrack_error_total 10\n",
+        "ipvs_conntrack_statistics_info{source=\"procfs\"} 1\n",
+    ] {
+        assert!(
+            conntrack.contains(needle),
+            "conntrack golden lacks {needle:?}"
+        );
+    }
+    assert!(
+        !conntrack.contains("ipvs_conntrack_entries_total"),
+        "the table size column of /proc/net/stat/nf_conntrack is not a statistic"
+    );
 }
 
 #[test]
@@ -288,6 +257,93 @@ fn http_endpoints_behave() {
 
     let code = exporter.stop();
     assert_eq!(code, Some(0), "SIGTERM ends the exporter cleanly");
+}
+
+#[test]
+fn report_endpoint_serves_the_doctor_report() {
+    let exporter = Exporter::start(&fixture_args("mixed-director"));
+    let address = exporter.address;
+    let json = http_get(address, "/report", &[("Accept", "application/json")]);
+    assert_eq!(json.status, 200);
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let (doctor_json, _) = doctor("mixed-director", "json");
+    assert_eq!(json.body, doctor_json, "/report JSON is doctor's JSON");
+    assert_eq!(
+        http_get(address, "/report?format=json", &[]).body,
+        doctor_json
+    );
+
+    let html = http_get(address, "/report", &[("Accept", "text/html,*/*;q=0.8")]);
+    assert!(
+        html.header("content-type")
+            .is_some_and(|v| v.starts_with("text/html"))
+    );
+    assert!(html.body.contains("<td class=\"critical\">critical</td>"));
+    assert!(
+        html.body
+            .contains("TCP 192.0.2.12:8443 cannot take new connections")
+    );
+    assert!(html.body.contains("<td>FWM 268435457</td>"));
+
+    let text = http_get(address, "/report", &[]);
+    assert!(text.body.contains("CRITICAL\n"), "{}", text.body);
+    assert!(!text.body.contains('\u{1b}'), "no colour over HTTP");
+    assert_eq!(http_get(address, "/report?format=yaml", &[]).status, 400);
+    exporter.stop();
+}
+
+#[test]
+fn doctor_explains_every_rule_and_emits_sysctl() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .expect("run doctor")
+    };
+    let json = run(&[
+        "doctor",
+        "--format",
+        "json",
+        "--no-collector.ipvs",
+        "--no-collector.netdev",
+    ]);
+    assert!(json.status.code().is_some_and(|c| c <= 2));
+    let ids_text =
+        String::from_utf8_lossy(&run(&["doctor", "--explain", "nope"]).stderr).to_string();
+    let ids: Vec<&str> = ids_text
+        .split("the rules are: ")
+        .nth(1)
+        .expect("doctor lists the rules")
+        .trim()
+        .split(", ")
+        .collect();
+    assert!(ids.len() >= 20, "{ids:?}");
+    for id in ids {
+        let out = run(&["doctor", "--explain", id]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{id}");
+        for part in ["What: ", "Why: ", "Fix: "] {
+            assert!(text.contains(part), "{id}: {text}");
+        }
+    }
+    let emitted = run(&[
+        "doctor",
+        "--emit-sysctl",
+        "--role",
+        "nat-director",
+        "--path.procfs",
+        "tests/fixtures/sysctl-bad/proc",
+        "--collector.ipvs.source",
+        "procfs",
+    ]);
+    let file = String::from_utf8_lossy(&emitted.stdout);
+    assert!(file.contains("\nnet.ipv4.ip_forward = 1\n"), "{file}");
+    assert!(
+        file.contains("\nnet.ipv4.vs.run_estimation = 1\n"),
+        "{file}"
+    );
+    assert_eq!(emitted.status.code(), Some(2), "a critical finding: exit 2");
 }
 
 #[test]

@@ -13,6 +13,9 @@ needed=(
   "depmod kmod"
   "/usr/sbin/ip iproute2"
   "/bin/busybox busybox-static"
+  "ethtool ethtool"
+  "conntrack conntrack"
+  "chromium chromium"
   "/usr/sbin/keepalived keepalived"
 )
 missing=()

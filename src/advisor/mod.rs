@@ -1,5 +1,8 @@
 //! The advisor: what the host is (its role), and findings about how it is set up. Pure: reads
-//! a [`Snapshot`], never the kernel.
+//! a [`Snapshot`], never the kernel. Rules are data ([`rules::RULES`]): each has a stable id,
+//! a severity, the roles it applies to, What / Why / Fix text, and a check.
+
+pub mod rules;
 
 use serde::Serialize;
 
@@ -18,6 +21,28 @@ pub enum Role {
     TunDirector,
     /// IPVS services whose real servers are all local (or that have none yet).
     Director,
+}
+
+impl Role {
+    /// Whether the host balances traffic with IPVS, whatever the forwarding method.
+    pub fn is_director(self) -> bool {
+        matches!(
+            self,
+            Role::NatDirector | Role::DrDirector | Role::TunDirector | Role::Director
+        )
+    }
+
+    /// Every role, for `--role` and `--explain`.
+    pub const ALL: [Role; 4] = [
+        Role::NatDirector,
+        Role::DrDirector,
+        Role::TunDirector,
+        Role::Director,
+    ];
+
+    pub fn from_id(id: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.id() == id)
+    }
 }
 
 impl Role {
@@ -79,6 +104,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+}
+
 /// One thing the advisor found wrong on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -91,6 +128,9 @@ pub struct Finding {
     pub expected: String,
     pub summary: String,
     pub fix: String,
+    /// The sysctl setting that fixes it, for `doctor --emit-sysctl`.
+    #[serde(skip)]
+    pub sysctl: Option<(String, String)>,
 }
 
 /// A rule that could not be evaluated, and why.
@@ -109,12 +149,47 @@ pub struct Advice {
     pub rules_evaluated: usize,
 }
 
-/// Runs the advisor over a snapshot.
-pub fn advise(snapshot: &Snapshot) -> Advice {
-    Advice {
-        roles: infer_roles(snapshot),
+/// How the advisor runs: rules turned off, and roles forced instead of inferred.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdviceOptions {
+    pub disabled: Vec<String>,
+    pub forced_roles: Option<Vec<Role>>,
+}
+
+/// Runs every enabled rule that applies to the host's roles over a snapshot.
+pub fn advise(snapshot: &Snapshot, options: &AdviceOptions) -> Advice {
+    let roles = options
+        .forced_roles
+        .clone()
+        .unwrap_or_else(|| infer_roles(snapshot));
+    let context = rules::Context {
+        snapshot,
+        roles: &roles,
+    };
+    let mut advice = Advice {
+        roles: roles.clone(),
         ..Advice::default()
+    };
+    for rule in rules::RULES {
+        if options.disabled.iter().any(|id| id == rule.id) || !rule.applies_to(&roles) {
+            continue;
+        }
+        match (rule.check)(&context) {
+            rules::Check::Pass => advice.rules_evaluated += 1,
+            rules::Check::Found(findings) => {
+                advice.rules_evaluated += 1;
+                advice.findings.extend(findings);
+            }
+            rules::Check::Skipped(reason) => advice.skipped.push(Skipped {
+                rule: rule.id,
+                reason,
+            }),
+        }
     }
+    advice
+        .findings
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    advice
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use prometheus_client::registry::Unit;
 use super::{
     BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels, counters, gauges,
 };
-use crate::model::{Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficRates};
+use crate::model::{
+    Backend, IpvsTable, Service, ServiceKey, Traffic, TrafficCounters, TrafficRates,
+};
 use crate::snapshot::Snapshot;
 
 /// A `netns` label, or none for the exporter's own namespace.
@@ -97,8 +99,7 @@ struct TrafficFamily {
     stem: &'static str,
     unit: Option<Unit>,
     what: &'static str,
-    count: fn(&TrafficCounters) -> u64,
-    rate: fn(&TrafficRates) -> u64,
+    read: fn(&Traffic) -> u64,
 }
 
 const TRAFFIC: [TrafficFamily; 5] = [
@@ -106,36 +107,31 @@ const TRAFFIC: [TrafficFamily; 5] = [
         stem: "connections",
         unit: None,
         what: "Connections scheduled",
-        count: |c| c.connections,
-        rate: |r| r.connections,
+        read: |t| t.connections,
     },
     TrafficFamily {
         stem: "incoming_packets",
         unit: None,
         what: "Packets received from clients",
-        count: |c| c.incoming_packets,
-        rate: |r| r.incoming_packets,
+        read: |t| t.incoming_packets,
     },
     TrafficFamily {
         stem: "outgoing_packets",
         unit: None,
         what: "Packets sent back to clients",
-        count: |c| c.outgoing_packets,
-        rate: |r| r.outgoing_packets,
+        read: |t| t.outgoing_packets,
     },
     TrafficFamily {
         stem: "incoming",
         unit: Some(Unit::Bytes),
         what: "Bytes received from clients",
-        count: |c| c.incoming_bytes,
-        rate: |r| r.incoming_bytes,
+        read: |t| t.incoming_bytes,
     },
     TrafficFamily {
         stem: "outgoing",
         unit: Some(Unit::Bytes),
         what: "Bytes sent back to clients",
-        count: |c| c.outgoing_bytes,
-        rate: |r| r.outgoing_bytes,
+        read: |t| t.outgoing_bytes,
     },
 ];
 
@@ -164,7 +160,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
             &format!("{prefix}{}", family.stem),
             &format!("{} {whose}.", family.what),
             family.unit.clone(),
-            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
+            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.read)(c)))),
         )?;
     }
     for family in &TRAFFIC {
@@ -176,7 +172,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
                 family.what
             ),
             None,
-            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(r)))),
+            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.read)(r)))),
         )?;
     }
     Ok(())
@@ -311,25 +307,9 @@ fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     }
 }
 
-fn add_counters(sum: &mut Option<TrafficCounters>, more: Option<TrafficCounters>) {
+fn add_traffic(sum: &mut Option<Traffic>, more: Option<Traffic>) {
     if let Some(more) = more {
-        let total = sum.get_or_insert_with(TrafficCounters::default);
-        total.connections = total.connections.wrapping_add(more.connections);
-        total.incoming_packets = total.incoming_packets.wrapping_add(more.incoming_packets);
-        total.outgoing_packets = total.outgoing_packets.wrapping_add(more.outgoing_packets);
-        total.incoming_bytes = total.incoming_bytes.wrapping_add(more.incoming_bytes);
-        total.outgoing_bytes = total.outgoing_bytes.wrapping_add(more.outgoing_bytes);
-    }
-}
-
-fn add_rates(sum: &mut Option<TrafficRates>, more: Option<TrafficRates>) {
-    if let Some(more) = more {
-        let total = sum.get_or_insert_with(TrafficRates::default);
-        total.connections = total.connections.saturating_add(more.connections);
-        total.incoming_packets = total.incoming_packets.saturating_add(more.incoming_packets);
-        total.outgoing_packets = total.outgoing_packets.saturating_add(more.outgoing_packets);
-        total.incoming_bytes = total.incoming_bytes.saturating_add(more.incoming_bytes);
-        total.outgoing_bytes = total.outgoing_bytes.saturating_add(more.outgoing_bytes);
+        sum.get_or_insert_with(Traffic::default).add(&more);
     }
 }
 
@@ -349,8 +329,8 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
             Entry::Occupied(seen) => {
                 let index = *seen.get();
                 if let Some(row) = rows.get_mut(index) {
-                    add_counters(&mut row.counters, service.counters);
-                    add_rates(&mut row.rates, service.rates);
+                    add_traffic(&mut row.counters, service.counters);
+                    add_traffic(&mut row.rates, service.rates);
                 }
                 index
             }
@@ -394,8 +374,8 @@ fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
                 seen.active = seen.active.saturating_add(backend.active_connections);
                 seen.inactive = seen.inactive.saturating_add(backend.inactive_connections);
                 add_optional(&mut seen.persistent, backend.persistent_connections);
-                add_counters(&mut seen.counters, backend.counters);
-                add_rates(&mut seen.rates, backend.rates);
+                add_traffic(&mut seen.counters, backend.counters);
+                add_traffic(&mut seen.rates, backend.rates);
             }
             None => row.backends.push(BackendRow {
                 remote_address,
@@ -545,8 +525,8 @@ fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSe
                     sum.active = sum.active.saturating_add(b.active);
                     sum.inactive = sum.inactive.saturating_add(b.inactive);
                     add_optional(&mut sum.persistent, b.persistent);
-                    add_counters(&mut sum.counters, b.counters);
-                    add_rates(&mut sum.rates, b.rates);
+                    add_traffic(&mut sum.counters, b.counters);
+                    add_traffic(&mut sum.rates, b.rates);
                 }
             }
             Entry::Vacant(slot) => {
@@ -749,7 +729,7 @@ mod tests {
         }
         let options = EncodeOptions {
             backend_labels: keep,
-            backends: true,
+            ..EncodeOptions::default()
         };
         let text = encode_snapshot(two_services_of_two(), Format::Classic, &options);
         let weights: Vec<&str> = text
@@ -778,7 +758,7 @@ mod tests {
             Format::Classic,
             &EncodeOptions {
                 backend_labels: by_server,
-                backends: true,
+                ..EncodeOptions::default()
             },
         );
         assert!(text.contains("ipvs_backend_connections_active{remote_address=\"10.1.0.1\"} 2\n"));

@@ -2,7 +2,9 @@
 //! the kernel. `prometheus-client` writes OpenMetrics; the classic 0.0.4 text format is derived
 //! from it by [`openmetrics_to_classic`].
 
+mod advisor;
 mod conntrack;
+mod ethtool;
 mod ipvs;
 mod keepalived;
 mod netdev;
@@ -21,6 +23,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::advisor::AdviceOptions;
 use crate::snapshot::Snapshot;
 
 /// The exposition formats /metrics can answer in.
@@ -89,11 +92,13 @@ impl BackendLabels {
 }
 
 /// How a snapshot is turned into series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeOptions {
     pub backend_labels: BackendLabels,
     /// Whether to export per-real-server series at all.
     pub backends: bool,
+    /// How the advisor runs for the `ipvs_advisor_*` families.
+    pub advice: AdviceOptions,
 }
 
 impl Default for EncodeOptions {
@@ -101,6 +106,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             backend_labels: BackendLabels::all(),
             backends: true,
+            advice: AdviceOptions::default(),
         }
     }
 }
@@ -118,7 +124,7 @@ pub fn encode_chunks(
     sink: &mut dyn FnMut(String) -> bool,
 ) {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot, *options)));
+    registry.register_collector(Box::new(SnapshotCollector(snapshot, options.clone())));
     let mut writer = ChunkWriter {
         buffer: String::with_capacity(CHUNK_BYTES + 4096),
         classic: (format == Format::Classic).then(ClassicConverter::default),
@@ -198,6 +204,8 @@ impl Collector for SnapshotCollector {
         conntrack::encode(&self.0, &mut encoder)?;
         softnet::encode(&self.0, &mut encoder)?;
         netdev::encode(&self.0, &mut encoder)?;
+        ethtool::encode(&self.0, &mut encoder)?;
+        advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
         keepalived::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }

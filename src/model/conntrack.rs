@@ -1,9 +1,10 @@
 //! Connection tracking (netfilter): how full the table is and what the kernel counted.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The conntrack table and its statistics, as one scrape saw them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Conntrack {
     /// `net.netfilter.nf_conntrack_count`: entries in the table now.
     pub entries: Option<u64>,
@@ -18,7 +19,7 @@ pub struct Conntrack {
     pub statistics_source: Option<StatisticsSource>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatisticsSource {
     /// ctnetlink, `IPCTNL_MSG_CT_GET_STATS_CPU`.

@@ -6,14 +6,15 @@ pub mod conntrack;
 pub mod keepalived;
 pub mod netdev;
 pub mod softnet;
+pub mod sysctl;
 
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The transport protocol of an IPVS service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -56,7 +57,7 @@ impl fmt::Display for Protocol {
 }
 
 /// An address family as IPVS knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AddressFamily {
     Inet,
@@ -82,7 +83,7 @@ impl AddressFamily {
 }
 
 /// What identifies a virtual service: a protocol, address and port, or a firewall mark.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServiceKey {
     Address {
@@ -135,7 +136,8 @@ impl fmt::Display for SocketText<'_> {
 }
 
 /// Service flags that change how IPVS treats a service.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceFlags {
     /// `IP_VS_SVC_F_PERSISTENT`: clients stick to one real server for a while.
     pub persistent: bool,
@@ -172,7 +174,7 @@ impl ServiceFlags {
 }
 
 /// How long a persistent service keeps a client on one real server, and for which clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Persistence {
     pub timeout_seconds: u32,
     /// Clients are grouped by this mask: an IPv4 netmask as a 32-bit number, or an IPv6 prefix
@@ -181,7 +183,7 @@ pub struct Persistence {
 }
 
 /// How a real server receives the traffic that IPVS forwards to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardMethod {
     /// NAT: the director rewrites the destination (`ipvsadm -m`).
@@ -209,9 +211,11 @@ impl ForwardMethod {
     }
 }
 
-/// Traffic counters since the service or real server was added (or IPVS was loaded).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TrafficCounters {
+/// The five figures IPVS keeps for a service, a real server or the host: as counters since
+/// it was added, or as the kernel's per-second estimates (refreshed every 2 seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Traffic {
     pub connections: u64,
     pub incoming_packets: u64,
     pub outgoing_packets: u64,
@@ -219,27 +223,57 @@ pub struct TrafficCounters {
     pub outgoing_bytes: u64,
 }
 
-/// The kernel's rate estimates (per second), refreshed by its estimator every 2 seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct TrafficRates {
-    pub connections: u64,
-    pub incoming_packets: u64,
-    pub outgoing_packets: u64,
-    pub incoming_bytes: u64,
-    pub outgoing_bytes: u64,
+impl Traffic {
+    /// The five figures in their usual order: connections, packets in, packets out, bytes
+    /// in, bytes out.
+    pub fn from_array(
+        [
+            connections,
+            incoming_packets,
+            outgoing_packets,
+            incoming_bytes,
+            outgoing_bytes,
+        ]: [u64; 5],
+    ) -> Self {
+        Traffic {
+            connections,
+            incoming_packets,
+            outgoing_packets,
+            incoming_bytes,
+            outgoing_bytes,
+        }
+    }
+
+    /// Adds another's figures (saturating: a sum of counters never wraps to a small number).
+    pub fn add(&mut self, other: &Traffic) {
+        self.connections = self.connections.saturating_add(other.connections);
+        self.incoming_packets = self.incoming_packets.saturating_add(other.incoming_packets);
+        self.outgoing_packets = self.outgoing_packets.saturating_add(other.outgoing_packets);
+        self.incoming_bytes = self.incoming_bytes.saturating_add(other.incoming_bytes);
+        self.outgoing_bytes = self.outgoing_bytes.saturating_add(other.outgoing_bytes);
+    }
 }
+
+/// Traffic counted since the service or real server was added (or IPVS was loaded).
+pub type TrafficCounters = Traffic;
+
+/// The kernel's per-second rate estimates.
+pub type TrafficRates = Traffic;
 
 /// A real server behind a virtual service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backend {
     pub address: IpAddr,
     pub port: u16,
     pub forward: ForwardMethod,
     /// Scheduling weight; 0 means quiesced (no new connections).
+    #[serde(default)]
     pub weight: i64,
     /// Connections in the ESTABLISHED state (for TCP), as the kernel counts them.
+    #[serde(default)]
     pub active_connections: i64,
     /// All other connections held for this real server.
+    #[serde(default)]
     pub inactive_connections: i64,
     /// Per-real-server traffic: not in /proc, only over netlink.
     pub counters: Option<TrafficCounters>,
@@ -276,7 +310,7 @@ impl Backend {
 }
 
 /// How a tunnelled real server is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tunnel {
     pub kind: TunnelKind,
     /// Destination port for GUE.
@@ -285,7 +319,7 @@ pub struct Tunnel {
     pub flags: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelKind {
     Ipip,
@@ -306,11 +340,12 @@ impl TunnelKind {
 }
 
 /// A virtual service with its real servers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub key: ServiceKey,
     /// Scheduler name as the kernel reports it (`rr`, `wlc`, ...; `none` when unset).
     pub scheduler: String,
+    #[serde(default)]
     pub flags: ServiceFlags,
     /// Set for persistent services read over netlink (/proc prints the timeout in jiffies).
     pub persistence: Option<Persistence>,
@@ -320,6 +355,7 @@ pub struct Service {
     pub counters: Option<TrafficCounters>,
     /// The kernel's rate estimates for this service (netlink only).
     pub rates: Option<TrafficRates>,
+    #[serde(default)]
     pub backends: Vec<Backend>,
 }
 
@@ -340,7 +376,7 @@ impl Service {
 }
 
 /// Where an IPVS table was read from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpvsSource {
     /// `/proc/net/ip_vs`: no per-service or per-real-server traffic.
@@ -360,7 +396,8 @@ impl IpvsSource {
 }
 
 /// IPVS connection timeouts (`ipvsadm --set`), in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Timeouts {
     pub tcp: u32,
     pub tcp_fin: u32,
@@ -368,7 +405,7 @@ pub struct Timeouts {
 }
 
 /// A connection synchronisation daemon (`ipvsadm --start-daemon`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncDaemon {
     /// `master` or `backup`.
     pub state: String,
@@ -377,7 +414,8 @@ pub struct SyncDaemon {
 }
 
 /// The host's IPVS state at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IpvsTable {
     pub source: IpvsSource,
     /// The IPVS version the kernel announces, such as `1.2.1`.

@@ -1,10 +1,11 @@
 //! Network devices: their interrupts and how they fall on CPUs, receive/transmit steering,
 //! and the settings ethtool shows.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The network devices the exporter looks at, and host-wide steering settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetDevices {
     pub devices: Vec<NetDevice>,
     /// `net.core.rps_sock_flow_entries` (RFS); 0 means RFS is off.
@@ -14,7 +15,8 @@ pub struct NetDevices {
     pub cpus: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetDevice {
     pub name: String,
     /// The device's interrupts (MSI/MSI-X vectors, or found by name).
@@ -29,7 +31,8 @@ pub struct NetDevice {
 }
 
 /// What a device's interrupts did between two scrapes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InterruptsDelta {
     /// Interrupts per CPU, in the order of [`NetDevices::cpus`].
     pub per_cpu: Vec<u64>,
@@ -38,7 +41,8 @@ pub struct InterruptsDelta {
 }
 
 /// One interrupt line of a device.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DeviceIrq {
     pub irq: u32,
     /// The queue the interrupt serves, when its name tells (`rx-0`, `tx-3`, `TxRx-2`, ...).
@@ -51,7 +55,8 @@ pub struct DeviceIrq {
     pub effective_affinity: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RxQueue {
     /// `rx-0`, ...
     pub name: String,
@@ -60,7 +65,8 @@ pub struct RxQueue {
     pub rps_flow_count: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TxQueue {
     /// `tx-0`, ...
     pub name: String,
@@ -70,7 +76,8 @@ pub struct TxQueue {
 
 /// Settings read through the `SIOCETHTOOL` ioctl. Each part is `None` when the driver does not
 /// answer that request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Ethtool {
     pub driver: Option<DriverInfo>,
     pub channels: Option<Channels>,
@@ -81,7 +88,8 @@ pub struct Ethtool {
     pub speed_mbps: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DriverInfo {
     pub driver: String,
     pub version: String,
@@ -90,7 +98,8 @@ pub struct DriverInfo {
 }
 
 /// Queue counts (`ethtool -l`): current and maximum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Channels {
     pub rx: u32,
     pub tx: u32,
@@ -103,7 +112,8 @@ pub struct Channels {
 }
 
 /// Ring sizes (`ethtool -g`): current and maximum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Rings {
     pub rx: u32,
     pub rx_mini: u32,
@@ -116,7 +126,8 @@ pub struct Rings {
 }
 
 /// One offload feature (`ethtool -k`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Feature {
     pub name: String,
     pub enabled: bool,

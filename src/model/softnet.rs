@@ -1,10 +1,11 @@
 //! Per-CPU packet processing (`/proc/net/softnet_stat`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One CPU's row of `/proc/net/softnet_stat`. Later columns appeared in later kernels and are
 /// `None` where the kernel does not give them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SoftnetCpu {
     /// The CPU number: the row's own column where the kernel gives it (5.10 and later),
     /// otherwise the row's position.

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{LineProblem, Parsed, excerpt};
 use crate::model::{
-    AddressFamily, Backend, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey,
+    AddressFamily, Backend, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey, Traffic,
     TrafficCounters, TrafficRates,
 };
 
@@ -276,20 +276,8 @@ pub fn parse_ip_vs_stats(text: &str) -> Parsed<IpVsStatsProc> {
         }
     }
     let mut rows = rows.into_iter();
-    let totals = rows.next().map(|[c, ip, op, ib, ob]| TrafficCounters {
-        connections: c,
-        incoming_packets: ip,
-        outgoing_packets: op,
-        incoming_bytes: ib,
-        outgoing_bytes: ob,
-    });
-    let rates = rows.next().map(|[c, ip, op, ib, ob]| TrafficRates {
-        connections: c,
-        incoming_packets: ip,
-        outgoing_packets: op,
-        incoming_bytes: ib,
-        outgoing_bytes: ob,
-    });
+    let totals = rows.next().map(Traffic::from_array);
+    let rates = rows.next().map(Traffic::from_array);
     if totals.is_none() || rates.is_none() {
         problems.push(LineProblem {
             line: text.lines().count(),

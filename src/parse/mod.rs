@@ -3,6 +3,8 @@
 //! A parser never fails as a whole on a bad line: it keeps what it understood and returns the
 //! lines it had to skip as [`LineProblem`]s, so one odd line costs one series, not the scrape.
 
+pub mod conntrack;
+pub mod ethtool;
 pub mod interrupts;
 pub mod ipvs_netlink;
 pub mod ipvs_proc;

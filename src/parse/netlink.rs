@@ -1,7 +1,7 @@
 //! Netlink framing, decoded from raw bytes: messages (`nlmsghdr`), the generic netlink header
-//! (`genlmsghdr`) and attributes (`nlattr`, nested or not). Pure and bounds-checked: a short or
-//! lying length is an error value, never a panic, and unknown attribute types are left to the
-//! caller to skip.
+//! (`genlmsghdr`), the nfnetlink header (`nfgenmsg`) and attributes (`nlattr`, nested or not).
+//! Pure and bounds-checked: a short or lying length is an error value, never a panic, and
+//! unknown attribute types are left to the caller to skip.
 
 use std::fmt;
 
@@ -21,6 +21,7 @@ const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
 
 const NLMSG_HEADER_LEN: usize = 16;
 const GENL_HEADER_LEN: usize = 4;
+const NFGEN_HEADER_LEN: usize = 4;
 const NLA_HEADER_LEN: usize = 4;
 
 /// Why bytes could not be decoded.
@@ -171,6 +172,42 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The header of an nfnetlink message (`struct nfgenmsg`): the address family, the protocol
+/// version (`NFNETLINK_V0`) and a resource id that each subsystem gives its own meaning (the CPU
+/// of a ctnetlink per-CPU statistics reply). The resource id is big-endian on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NfGenHeader {
+    pub family: u8,
+    pub version: u8,
+    pub res_id: u16,
+}
+
+impl<'a> Message<'a> {
+    /// Splits an nfnetlink payload into its `nfgenmsg` header and its attribute bytes.
+    pub fn netfilter(&self) -> Result<(NfGenHeader, &'a [u8]), DecodeError> {
+        let header = self
+            .payload
+            .get(..NFGEN_HEADER_LEN)
+            .ok_or(DecodeError::Truncated("nfgenmsg header"))?;
+        let (family, version, res_id) = match header {
+            [family, version, high, low] => (*family, *version, u16::from_be_bytes([*high, *low])),
+            _ => return Err(DecodeError::Truncated("nfgenmsg header")),
+        };
+        let attributes = self
+            .payload
+            .get(NFGEN_HEADER_LEN..)
+            .ok_or(DecodeError::Truncated("nfgenmsg header"))?;
+        Ok((
+            NfGenHeader {
+                family,
+                version,
+                res_id,
+            },
+            attributes,
+        ))
+    }
+}
+
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attribute<'a> {
@@ -255,6 +292,11 @@ impl<'a> Attribute<'a> {
 
     pub fn u64(&self) -> Result<u64, DecodeError> {
         self.fixed::<8>("8").map(u64::from_ne_bytes)
+    }
+
+    /// A 64-bit value in network byte order.
+    pub fn u64_be(&self) -> Result<u64, DecodeError> {
+        self.fixed::<8>("8").map(u64::from_be_bytes)
     }
 
     /// A NUL-terminated (or not) string.
@@ -346,6 +388,28 @@ mod tests {
         let ack = message(NLMSG_ERROR, 0, &[0u8; 20]);
         let parsed = messages(&ack).next().expect("one").expect("ok");
         assert_eq!(parsed.control(), Ok(Control::Ack));
+    }
+
+    #[test]
+    fn nfgenmsg_header_has_a_big_endian_resource_id() {
+        let mut payload = vec![0u8, 0, 0x01, 0x02];
+        payload.extend(attr(2, &7u32.to_be_bytes()));
+        let buffer = message(0x0104, NLM_F_MULTI, &payload);
+        let parsed = messages(&buffer).next().expect("one").expect("ok");
+        let (header, body) = parsed.netfilter().expect("nfgenmsg");
+        assert_eq!(
+            header,
+            NfGenHeader {
+                family: 0,
+                version: 0,
+                res_id: 0x0102
+            }
+        );
+        let decoded: Vec<Attribute> = attributes(body).collect::<Result<_, _>>().expect("attrs");
+        assert_eq!(decoded[0].u32_be(), Ok(7));
+        let short = message(0x0104, 0, &[0, 0, 1]);
+        let parsed = messages(&short).next().expect("one").expect("ok");
+        assert!(parsed.netfilter().is_err());
     }
 
     #[test]

@@ -1,19 +1,96 @@
 //! The conntrack collector's I/O: the table's size from `sys/net/netfilter/nf_conntrack_*`
-//! under `--path.procfs`, and the per-CPU statistics. A kernel without conntrack loaded has
-//! none of these files: no data, not an error.
+//! under `--path.procfs`, and the per-CPU statistics that `conntrack -S` shows. Those come over
+//! ctnetlink first (it needs CAP_NET_ADMIN, and it is there on kernels built without the
+//! conntrack procfs files), else from `net/stat/nf_conntrack` under `--path.procfs`.
+//!
+//! A kernel without conntrack loaded has none of the sysctl files: no data, not an error, and
+//! nothing is sent to the kernel (asking ctnetlink could load modules). Statistics that cannot
+//! be had while the table is there are a problem of the scrape; the table's gauges still appear.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use neli::consts::socket::NlFamily;
+
+use super::ipvs::SourceMode;
+use super::netlink::{
+    Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
+    nfnetlink_request, write_capture,
+};
 use super::{Collected, CollectedData, Collector, SourceError, read_optional};
-use crate::model::conntrack::Conntrack;
+use crate::model::conntrack::{Conntrack, StatisticsSource};
+use crate::parse::conntrack::{
+    AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK, StatisticsSum, decode_stats_cpu,
+    parse_stat_nf_conntrack,
+};
+
+/// The sequence number of the one request a read sends.
+const SEQUENCE: u32 = 1;
+
+/// Reads the statistics over netlink; a plain function so that tests can stand in for the
+/// kernel.
+type NetlinkReader = fn() -> Result<StatisticsSum, TransportError>;
 
 pub struct ConntrackCollector {
     procfs: PathBuf,
+    mode: SourceMode,
+    read_netlink: NetlinkReader,
+    fallback_logged: AtomicBool,
 }
 
 impl ConntrackCollector {
-    pub fn new(procfs: PathBuf) -> Self {
-        ConntrackCollector { procfs }
+    pub fn new(procfs: PathBuf, mode: SourceMode) -> Self {
+        ConntrackCollector {
+            procfs,
+            mode,
+            read_netlink,
+            fallback_logged: AtomicBool::new(false),
+        }
+    }
+
+    fn stat_file(&self) -> PathBuf {
+        self.procfs.join("net/stat/nf_conntrack")
+    }
+
+    /// The statistics and where they came from, or why there are none. Skipped values are
+    /// added to `problems`.
+    fn statistics(
+        &self,
+        problems: &mut Vec<String>,
+    ) -> Result<(StatisticsSum, StatisticsSource), String> {
+        let file = self.stat_file();
+        match self.mode {
+            SourceMode::Netlink => (self.read_netlink)()
+                .map(|sum| (sum, StatisticsSource::Netlink))
+                .map_err(|err| format!("conntrack statistics over netlink: {err}")),
+            SourceMode::Procfs => read_procfs(&file, problems)
+                .map(|sum| (sum, StatisticsSource::Procfs))
+                .map_err(|err| format!("conntrack statistics: {err}")),
+            SourceMode::Auto => match (self.read_netlink)() {
+                Ok(sum) => Ok((sum, StatisticsSource::Netlink)),
+                Err(netlink) => {
+                    let why = if netlink.is_permission() {
+                        "it needs CAP_NET_ADMIN".to_string()
+                    } else {
+                        netlink.to_string()
+                    };
+                    match read_procfs(&file, problems) {
+                        Ok(sum) => {
+                            if !self.fallback_logged.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    "conntrack statistics over netlink failed ({why}); reading {} instead",
+                                    file.display()
+                                );
+                            }
+                            Ok((sum, StatisticsSource::Procfs))
+                        }
+                        Err(procfs) => Err(format!(
+                            "conntrack statistics: over netlink: {why}; {procfs}"
+                        )),
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -40,7 +117,7 @@ impl Collector for ConntrackCollector {
                 }),
             )
         };
-        let conntrack = Conntrack {
+        let mut conntrack = Conntrack {
             entries: number("nf_conntrack_count")?,
             limit: number("nf_conntrack_max")?,
             buckets: number("nf_conntrack_buckets")?,
@@ -54,9 +131,336 @@ impl Collector for ConntrackCollector {
                 problems,
             });
         }
+        match self.statistics(&mut problems) {
+            Ok((sum, source)) => {
+                if !sum.unknown_attributes.is_empty() {
+                    tracing::debug!(
+                        attributes = ?sum.unknown_attributes,
+                        "conntrack statistics: skipped attributes this version does not know"
+                    );
+                }
+                problems.extend(sum.problems);
+                conntrack.statistics = sum.statistics;
+                conntrack.statistics_source = Some(source);
+            }
+            Err(problem) => problems.push(problem),
+        }
         Ok(Collected {
             data: CollectedData::Conntrack(Box::new(conntrack)),
             problems,
         })
+    }
+}
+
+/// Reads the per-CPU statistics over ctnetlink (`IPCTNL_MSG_CT_GET_STATS_CPU`, a dump with one
+/// reply per CPU), summed. A dump without a single CPU in it is an error.
+pub fn read_statistics(transport: &mut dyn Transport) -> Result<StatisticsSum, TransportError> {
+    let request = nfnetlink_request(
+        NFNL_SUBSYS_CTNETLINK,
+        IPCTNL_MSG_CT_GET_STATS_CPU,
+        true,
+        SEQUENCE,
+        AF_UNSPEC,
+        0,
+    );
+    let replies = transport.exchange(&request)?;
+    check_replies(&replies)?;
+    let sum = decode_stats_cpu(data_messages(&replies))?;
+    if sum.cpus == 0 {
+        return Err(TransportError::Decode(
+            crate::parse::netlink::DecodeError::Missing("a per-CPU statistics reply"),
+        ));
+    }
+    Ok(sum)
+}
+
+fn read_netlink() -> Result<StatisticsSum, TransportError> {
+    let mut transport = SocketTransport::connect_to(NlFamily::Netfilter)?;
+    read_statistics(&mut transport)
+}
+
+/// Reads and parses the procfs file; `Err` says why it gave nothing. Skipped lines go to
+/// `problems`.
+fn read_procfs(path: &Path, problems: &mut Vec<String>) -> Result<StatisticsSum, String> {
+    let text = match read_optional(path) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Err(format!("{} does not exist", path.display())),
+        Err(err) => return Err(err.to_string()),
+    };
+    let parsed = parse_stat_nf_conntrack(&text);
+    problems.extend(
+        parsed
+            .problems
+            .iter()
+            .map(|p| format!("{}: {p}", path.display())),
+    );
+    if parsed.value.cpus == 0 {
+        return Err(format!("{} has no per-CPU row", path.display()));
+    }
+    Ok(parsed.value)
+}
+
+/// Reads the statistics over a real socket and returns the exchange as annotated hex, with the
+/// decoded sums in a comment (for test fixtures and bug reports).
+pub fn capture() -> Result<String, TransportError> {
+    let mut recording = Recording {
+        inner: SocketTransport::connect_to(NlFamily::Netfilter)?,
+        exchanges: Vec::new(),
+    };
+    let sum = read_statistics(&mut recording)?;
+    let mut text = String::from(
+        "# ctnetlink exchange recorded by `ipvs_exporter capture-netlink conntrack`.\n\
+         # '>' is the request, '<' one buffer of the kernel's reply, in hexadecimal.\n",
+    );
+    let decoded: Vec<String> = sum
+        .statistics
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    text.push_str(&format!(
+        "# decoded: {} CPUs; summed: {}\n",
+        sum.cpus,
+        decoded.join(" ")
+    ));
+    if !sum.unknown_attributes.is_empty() {
+        text.push_str(&format!(
+            "# attributes without a name here: {:?}\n",
+            sum.unknown_attributes
+        ));
+    }
+    for (_, replies) in &recording.exchanges {
+        for message in data_messages(replies).flatten() {
+            let Ok((header, _)) = message.netfilter() else {
+                continue;
+            };
+            if let Ok(one) = decode_stats_cpu(std::iter::once(Ok(message))) {
+                let values: Vec<String> = one
+                    .statistics
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect();
+                text.push_str(&format!(
+                    "# reply for CPU {}: {}\n",
+                    header.res_id,
+                    values.join(" ")
+                ));
+            }
+        }
+    }
+    text.push_str(&write_capture(&recording.exchanges, |_, _| {
+        "IPCTNL_MSG_CT_GET_STATS_CPU (dump)".to_string()
+    }));
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::netlink::DecodeError;
+    use crate::source::netlink::{Replay, libc_errno, read_capture};
+
+    fn fixture(scenario: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/conntrack")
+            .join(scenario)
+    }
+
+    fn collector(procfs: PathBuf, mode: SourceMode, netlink: NetlinkReader) -> ConntrackCollector {
+        ConntrackCollector {
+            read_netlink: netlink,
+            ..ConntrackCollector::new(procfs, mode)
+        }
+    }
+
+    fn refused() -> Result<StatisticsSum, TransportError> {
+        Err(TransportError::Kernel(libc_errno::EPERM))
+    }
+
+    fn replayed() -> Result<StatisticsSum, TransportError> {
+        let text = std::fs::read_to_string(fixture("traffic").join("exchanges.txt"))?;
+        let exchanges = read_capture(&text).map_err(TransportError::Build)?;
+        read_statistics(&mut Replay::new(exchanges))
+    }
+
+    fn must_not_be_asked() -> Result<StatisticsSum, TransportError> {
+        panic!("netlink was asked although the collector had no reason to")
+    }
+
+    fn reading(collected: Collected) -> (Conntrack, Vec<String>) {
+        match collected.data {
+            CollectedData::Conntrack(conntrack) => (*conntrack, collected.problems),
+            other => panic!("expected conntrack data, got {other:?}"),
+        }
+    }
+
+    /// A procfs tree with the sysctl files but no statistics file.
+    struct SysctlOnly(PathBuf);
+
+    impl SysctlOnly {
+        fn new(name: &str) -> Self {
+            let root = std::env::temp_dir().join(format!(
+                "ipvs_exporter-conntrack-{name}-{}",
+                std::process::id()
+            ));
+            let dir = root.join("sys/net/netfilter");
+            std::fs::create_dir_all(&dir).expect("create scratch procfs");
+            for (file, value) in [
+                ("nf_conntrack_count", "7\n"),
+                ("nf_conntrack_max", "65536\n"),
+                ("nf_conntrack_buckets", "16384\n"),
+            ] {
+                std::fs::write(dir.join(file), value).expect("write sysctl");
+            }
+            SysctlOnly(root)
+        }
+    }
+
+    impl Drop for SysctlOnly {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn replayed_dump_matches_the_request_and_sums_cpus() {
+        let sum = replayed().expect("the recorded request is the one sent");
+        assert_eq!(sum.cpus, 2);
+        assert_eq!(
+            sum.statistics
+                .iter()
+                .filter(|(_, v)| *v != 0)
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![
+                ("invalid".to_string(), 48),
+                ("insert".to_string(), 4),
+                ("error".to_string(), 10)
+            ]
+        );
+    }
+
+    /// A reply message to the collector's request: header, then payload.
+    fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&SEQUENCE.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_refusal_or_an_empty_dump_is_an_error() {
+        const NLMSG_ERROR: u16 = 2;
+        const NLMSG_DONE: u16 = 3;
+        const NLM_F_MULTI: u16 = 2;
+        let request = nfnetlink_request(
+            NFNL_SUBSYS_CTNETLINK,
+            IPCTNL_MSG_CT_GET_STATS_CPU,
+            true,
+            SEQUENCE,
+            AF_UNSPEC,
+            0,
+        );
+        // -EPERM, then the request's header, as nfnetlink answers without CAP_NET_ADMIN.
+        let refusal = message(
+            NLMSG_ERROR,
+            0,
+            &[&(-1i32).to_ne_bytes(), &request[..16]].concat(),
+        );
+        let err = read_statistics(&mut Replay::new(vec![(request.clone(), vec![refusal])]))
+            .expect_err("refused");
+        assert!(err.is_permission(), "{err}");
+
+        let done = message(NLMSG_DONE, NLM_F_MULTI, &0u32.to_ne_bytes());
+        let err = read_statistics(&mut Replay::new(vec![(request, vec![done])]))
+            .expect_err("an empty dump is no statistics");
+        assert!(
+            matches!(err, TransportError::Decode(DecodeError::Missing(_))),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn netlink_first_with_the_table_size_from_sysctl() {
+        let under_test = collector(fixture("traffic").join("proc"), SourceMode::Auto, replayed);
+        let (conntrack, problems) = reading(under_test.collect().expect("collects"));
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(conntrack.statistics_source, Some(StatisticsSource::Netlink));
+        assert_eq!(
+            (conntrack.entries, conntrack.limit, conntrack.buckets),
+            (Some(31), Some(262_144), Some(262_144))
+        );
+        assert_eq!(conntrack.statistics.len(), 10);
+    }
+
+    #[test]
+    fn refused_netlink_falls_back_to_the_proc_file() {
+        let under_test = collector(fixture("traffic").join("proc"), SourceMode::Auto, refused);
+        let (conntrack, problems) = reading(under_test.collect().expect("collects"));
+        assert_eq!(
+            problems,
+            Vec::<String>::new(),
+            "a fallback is not a problem"
+        );
+        assert_eq!(conntrack.statistics_source, Some(StatisticsSource::Procfs));
+        let invalid = conntrack.statistics.iter().find(|(n, _)| n == "invalid");
+        assert_eq!(invalid, Some(&("invalid".to_string(), 48)));
+        assert!(conntrack.statistics.iter().all(|(n, _)| n != "entries"));
+    }
+
+    #[test]
+    fn procfs_mode_never_asks_netlink() {
+        let under_test = collector(
+            fixture("idle").join("proc"),
+            SourceMode::Procfs,
+            must_not_be_asked,
+        );
+        let (conntrack, _) = reading(under_test.collect().expect("collects"));
+        assert_eq!(conntrack.statistics_source, Some(StatisticsSource::Procfs));
+        assert_eq!(conntrack.statistics.len(), 16);
+    }
+
+    #[test]
+    fn no_statistics_anywhere_is_a_problem_and_the_gauges_stay() {
+        let tree = SysctlOnly::new("nostats");
+        let under_test = collector(tree.0.clone(), SourceMode::Auto, refused);
+        let (conntrack, problems) = reading(under_test.collect().expect("collects"));
+        assert_eq!(
+            (conntrack.entries, conntrack.limit, conntrack.buckets),
+            (Some(7), Some(65_536), Some(16_384))
+        );
+        assert_eq!(conntrack.statistics, Vec::new());
+        assert_eq!(conntrack.statistics_source, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("it needs CAP_NET_ADMIN"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[0].contains("net/stat/nf_conntrack does not exist"),
+            "{}",
+            problems[0]
+        );
+
+        let netlink_only = collector(tree.0.clone(), SourceMode::Netlink, refused);
+        let (_, problems) = reading(netlink_only.collect().expect("collects"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("conntrack statistics over netlink"));
+    }
+
+    #[test]
+    fn without_conntrack_there_is_no_data_and_no_netlink() {
+        let under_test = collector(
+            fixture("absent-does-not-exist"),
+            SourceMode::Auto,
+            must_not_be_asked,
+        );
+        let collected = under_test.collect().expect("collects");
+        assert!(matches!(collected.data, CollectedData::NoData { .. }));
+        assert_eq!(collected.problems, Vec::<String>::new());
     }
 }

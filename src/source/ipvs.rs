@@ -15,10 +15,11 @@ use crate::model::{IpvsSource, IpvsTable};
 use crate::parse::ipvs_proc::{IpVsStatsProc, parse_ip_vs, parse_ip_vs_stats};
 use crate::source::ipvs_netlink::read_table;
 
-/// Which interface to read IPVS from (`--collector.ipvs.source`).
+/// Which kernel interface a collector reads (`--collector.ipvs.source`,
+/// `--collector.conntrack.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceMode {
-    /// Netlink, falling back to procfs when netlink is refused.
+    /// Netlink, falling back to procfs when netlink is refused or fails.
     Auto,
     Netlink,
     Procfs,

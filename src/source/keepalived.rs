@@ -54,7 +54,9 @@ impl Default for KeepalivedOptions {
 pub type Connect = fn() -> Result<Box<dyn Transport>, TransportError>;
 
 fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
-    Ok(Box::new(SocketTransport::connect_route()?))
+    Ok(Box::new(SocketTransport::connect_to(
+        neli::consts::socket::NlFamily::Route,
+    )?))
 }
 
 pub struct KeepalivedCollector {

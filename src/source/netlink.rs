@@ -1,7 +1,8 @@
-//! Generic netlink requests and replies. [`Transport`] is the seam: [`SocketTransport`] talks
-//! to the kernel through a neli socket, [`Replay`] serves replies captured earlier (tests), and
-//! [`Recording`] keeps what a real exchange carried (for new captures). Requests are built with
-//! neli; replies are decoded by the pure [`crate::parse::netlink`].
+//! Netlink requests and replies: generic netlink (IPVS) and nfnetlink (conntrack). [`Transport`]
+//! is the seam: [`SocketTransport`] talks to the kernel through a neli socket, [`Replay`] serves
+//! replies captured earlier (tests), and [`Recording`] keeps what a real exchange carried (for
+//! new captures). Generic netlink requests are built with neli, the few bytes of an nfnetlink
+//! request by hand; replies are decoded by the pure [`crate::parse::netlink`].
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -117,16 +118,12 @@ pub struct SocketTransport {
 impl SocketTransport {
     /// A generic netlink socket.
     pub fn connect() -> Result<Self, TransportError> {
-        Self::connect_family(NlFamily::Generic)
+        Self::connect_to(NlFamily::Generic)
     }
 
-    /// An rtnetlink (NETLINK_ROUTE) socket: links and addresses, readable without privilege.
-    pub fn connect_route() -> Result<Self, TransportError> {
-        Self::connect_family(NlFamily::Route)
-    }
-
-    fn connect_family(family: NlFamily) -> Result<Self, TransportError> {
-        let socket = NlSocket::connect(family, None, Groups::empty())?;
+    /// A socket of another netlink protocol (`NlFamily::Netfilter` for ctnetlink).
+    pub fn connect_to(protocol: NlFamily) -> Result<Self, TransportError> {
+        let socket = NlSocket::connect(protocol, None, Groups::empty())?;
         socket.block()?;
         Ok(SocketTransport {
             socket,
@@ -226,6 +223,40 @@ pub fn genl_request(
     let mut bytes = Cursor::new(Vec::with_capacity(message.padded_size()));
     message.to_bytes(&mut bytes).map_err(|e| build(&e))?;
     Ok(bytes.into_inner())
+}
+
+/// Builds an nfnetlink request without attributes: a netlink header of type
+/// `(subsystem << 8) | message` and a `struct nfgenmsg` (address family, `NFNETLINK_V0`,
+/// resource id in network byte order).
+pub fn nfnetlink_request(
+    subsystem: u8,
+    message: u8,
+    dump: bool,
+    sequence: u32,
+    family: u8,
+    res_id: u16,
+) -> Vec<u8> {
+    const NLMSG_HEADER_LEN: u32 = 16;
+    const NFGENMSG_LEN: u32 = 4;
+    const NLM_F_REQUEST: u16 = 0x1;
+    const NFNETLINK_V0: u8 = 0;
+    let kind = (u16::from(subsystem) << 8) | u16::from(message);
+    let flags = if dump {
+        NLM_F_REQUEST | NLM_F_DUMP
+    } else {
+        NLM_F_REQUEST
+    };
+    let mut bytes = Vec::with_capacity((NLMSG_HEADER_LEN + NFGENMSG_LEN) as usize);
+    bytes.extend_from_slice(&(NLMSG_HEADER_LEN + NFGENMSG_LEN).to_ne_bytes());
+    bytes.extend_from_slice(&kind.to_ne_bytes());
+    bytes.extend_from_slice(&flags.to_ne_bytes());
+    bytes.extend_from_slice(&sequence.to_ne_bytes());
+    // Port 0: the kernel fills in the sender's.
+    bytes.extend_from_slice(&0u32.to_ne_bytes());
+    bytes.push(family);
+    bytes.push(NFNETLINK_V0);
+    bytes.extend_from_slice(&res_id.to_be_bytes());
+    bytes
 }
 
 /// An attribute with a payload of raw bytes.

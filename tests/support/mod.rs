@@ -17,7 +17,22 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter on an ephemeral loopback port and waits for its "listening" line.
     pub fn start<S: AsRef<std::ffi::OsStr>>(extra_args: &[S]) -> Exporter {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+        Exporter::start_via(&[], extra_args)
+    }
+
+    /// Like [`Exporter::start`], with the binary run by `wrapper` (its program and arguments,
+    /// such as `setpriv --reuid=65534 ...`); none runs it directly.
+    pub fn start_via<S: AsRef<std::ffi::OsStr>>(wrapper: &[&str], extra_args: &[S]) -> Exporter {
+        let binary = env!("CARGO_BIN_EXE_ipvs_exporter");
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["--web.listen-address", "127.0.0.1:0"])
             .args(extra_args)
@@ -196,4 +211,99 @@ pub fn normalize_metrics(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Compares `actual` with a golden file, or rewrites the file when UPDATE_GOLDEN is set.
+pub fn check_golden(path: &std::path::Path, actual: &str) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create golden dir");
+        }
+        std::fs::write(path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {}: {err} (UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let mut e = expected.lines();
+        let mut a = actual.lines();
+        let mut diff = "outputs differ only in line endings".to_string();
+        for number in 1.. {
+            match (e.next(), a.next()) {
+                (None, None) => break,
+                (x, y) if x == y => continue,
+                (x, y) => {
+                    diff = format!("line {number}:\n  golden: {x:?}\n  actual: {y:?}");
+                    break;
+                }
+            }
+        }
+        panic!(
+            "{} differs from the output (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            path.display()
+        );
+    }
+}
+
+/// Runs `conntrack -S` and sums its per-CPU lines by name. Without CAP_NET_ADMIN, conntrack
+/// prints the columns of /proc/net/stat/nf_conntrack under their file names instead; those are
+/// put under the names it prints over netlink, and `entries` (the table size) is left out.
+/// Panics, saying why, when conntrack is not installed or fails.
+pub fn conntrack_statistics() -> Vec<(String, u64)> {
+    let mut last_error = None;
+    for program in ["conntrack", "/usr/sbin/conntrack", "/sbin/conntrack"] {
+        match std::process::Command::new(program).arg("-S").output() {
+            Ok(out) if out.status.success() => {
+                return parse_conntrack_statistics(&String::from_utf8_lossy(&out.stdout));
+            }
+            Ok(out) => panic!(
+                "conntrack -S failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    panic!(
+        "conntrack is not installed ({last_error:?}): install Debian's conntrack package \
+         (tests/run.sh does)"
+    );
+}
+
+/// Sums `conntrack -S` output (`cpu=N name=value ...`, one line per CPU) by name.
+pub fn parse_conntrack_statistics(text: &str) -> Vec<(String, u64)> {
+    let mut sums: Vec<(String, u64)> = Vec::new();
+    for word in text.split_whitespace() {
+        let (name, value) = word
+            .split_once('=')
+            .unwrap_or_else(|| panic!("conntrack -S printed {word:?}"));
+        let name = match name {
+            "cpu" | "entries" => continue,
+            "clashres" => "clash_resolve",
+            "chainlength" => "chaintoolong",
+            "icmp_error" => "error",
+            other => other,
+        };
+        let value: u64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("conntrack -S printed {word:?}"));
+        match sums.iter_mut().find(|(n, _)| n == name) {
+            Some((_, sum)) => *sum += value,
+            None => sums.push((name.to_string(), value)),
+        }
+    }
+    sums
+}
+
+/// The value of each series in a /metrics body, by its full text (`name{labels}`).
+pub fn metric_values(body: &str) -> std::collections::HashMap<String, f64> {
+    body.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter_map(|(series, value)| Some((series.to_string(), value.parse().ok()?)))
+        .collect()
 }

@@ -133,8 +133,6 @@ lab_scrape() {
 
 # ------------------------------------------------------------ checkpoints
 
-# lx CMD...: run CMD in the exporter's namespace.
-lx() { lab_in "$LAB_NS" "$@"; }
 
 # kx CMD...: run CMD in the namespace whose kernel view a checkpoint records.
 kx() { lab_in "$LAB_KERNEL_NS" "$@"; }

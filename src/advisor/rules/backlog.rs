@@ -1,0 +1,247 @@
+//! Backlogs and queues: what the kernel holds before it drops (the kernel's ip-sysctl and
+//! net sysctl documentation; softnet_stat).
+
+use super::{Applies, Check, Context, Rule};
+use crate::advisor::{Role, Severity};
+
+fn number(context: &Context, key: &str) -> Result<i64, Check> {
+    context
+        .sysctls()?
+        .number(key)
+        .ok_or_else(|| Check::Skipped(format!("{key} could not be read")))
+}
+
+pub static NETDEV_MAX_BACKLOG: Rule = Rule {
+    id: "netdev-max-backlog",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "net.core.netdev_max_backlog is at least 5000 where a CPU's backlog has \
+           overflowed (softnet dropped) and on directors.",
+    why: "Packets wait in a per-CPU backlog of net.core.netdev_max_backlog (default 1000) \
+          before the stack handles them; when it is full they are dropped and counted in \
+          /proc/net/softnet_stat's second column. Load balancer guides raise it to 5000; \
+          bpftune grows it when drops appear.",
+    fix: "sysctl -w net.core.netdev_max_backlog=5000 (or double what drops at), and the line \
+          `net.core.netdev_max_backlog = 5000` in /etc/sysctl.d/90-ipvs.conf.",
+    check: |context| {
+        let backlog = match number(context, "net.core.netdev_max_backlog") {
+            Ok(n) => n,
+            Err(check) => return check,
+        };
+        let key = "net.core.netdev_max_backlog";
+        let dropped: u64 = context.snapshot.softnet.iter().map(|c| c.dropped).sum();
+        let wanted = (backlog * 2).max(5000).to_string();
+        // The drop counters run since boot: once the backlog has been raised to what this
+        // rule asks for, old drops say nothing more (the alert rules watch their rate).
+        if dropped > 0 && backlog < 5000 {
+            return vec![NETDEV_MAX_BACKLOG.sysctl_finding(
+                key,
+                &backlog.to_string(),
+                &wanted,
+                format!("{dropped} packets dropped because a CPU's backlog was full"),
+            )]
+            .into();
+        }
+        if context.roles.iter().any(|r| r.is_director()) && backlog < 5000 {
+            let mut finding = NETDEV_MAX_BACKLOG.sysctl_finding(
+                key,
+                &backlog.to_string(),
+                "5000",
+                "a short backlog for a director (no drops yet)".into(),
+            );
+            finding.severity = Severity::Info;
+            return vec![finding].into();
+        }
+        Check::Pass
+    },
+};
+
+pub static NETDEV_BUDGET: Rule = Rule {
+    id: "netdev-budget",
+    severity: Severity::Info,
+    applies: &[Applies::AnyHost],
+    what: "net.core.netdev_budget is raised (600 or more) where the receive softirq has run \
+           out of budget (softnet time_squeezed above 0).",
+    why: "Each softirq run handles at most net.core.netdev_budget packets (default 300) or \
+          net.core.netdev_budget_usecs microseconds (2000); when work is left it stops and \
+          counts a squeeze, and packets wait longer (or overflow the backlog).",
+    fix: "sysctl -w net.core.netdev_budget=600 and net.core.netdev_budget_usecs=4000, and \
+          those lines in /etc/sysctl.d/90-ipvs.conf; watch ipvs_softnet_times_squeezed_total.",
+    check: |context| {
+        if context.snapshot.softnet.is_empty() {
+            return Check::Skipped("no softnet data".into());
+        }
+        let squeezed: u64 = context
+            .snapshot
+            .softnet
+            .iter()
+            .map(|c| c.time_squeezed)
+            .sum();
+        if squeezed == 0 {
+            return Check::Pass;
+        }
+        let budget = context
+            .snapshot
+            .sysctl
+            .as_ref()
+            .and_then(|s| s.number("net.core.netdev_budget"))
+            .unwrap_or(300);
+        // Squeezes count since boot: once the budget is raised, old ones say nothing more.
+        if budget >= 600 {
+            return Check::Pass;
+        }
+        vec![NETDEV_BUDGET.sysctl_finding(
+            "net.core.netdev_budget",
+            &budget.to_string(),
+            "600",
+            format!("the receive softirq ran out of budget {squeezed} times"),
+        )]
+        .into()
+    },
+};
+
+pub static SOMAXCONN: Rule = Rule {
+    id: "somaxconn",
+    severity: Severity::Warning,
+    applies: &[Applies::Role(Role::NatDirector)],
+    what: "net.core.somaxconn is at least 1024 where local services listen.",
+    why: "It caps every listening socket's accept queue; under a burst a full queue drops \
+          connections. The default is 4096 since kernel 5.4 and 128 before. It matters for \
+          local listeners (real servers, health endpoints), not for IPVS forwarding itself.",
+    fix: "sysctl -w net.core.somaxconn=4096, and the line `net.core.somaxconn = 4096` in \
+          /etc/sysctl.d/90-ipvs.conf (the service must also ask for a long backlog).",
+    check: |context| match number(context, "net.core.somaxconn") {
+        Err(check) => check,
+        Ok(n) if n >= 1024 => Check::Pass,
+        Ok(n) => vec![SOMAXCONN.sysctl_finding(
+            "net.core.somaxconn",
+            &n.to_string(),
+            "4096",
+            format!("listening sockets accept at most {n} pending connections"),
+        )]
+        .into(),
+    },
+};
+
+pub static TCP_MAX_SYN_BACKLOG: Rule = Rule {
+    id: "tcp-max-syn-backlog",
+    severity: Severity::Info,
+    applies: &[Applies::Role(Role::NatDirector)],
+    what: "net.ipv4.tcp_max_syn_backlog is at least 4096 where local services listen.",
+    why: "Half-open connections of local listeners wait in the SYN backlog; a short one drops \
+          SYNs under bursts (or falls back to SYN cookies). Guides for busy hosts use 4096.",
+    fix: "sysctl -w net.ipv4.tcp_max_syn_backlog=4096, and the line \
+          `net.ipv4.tcp_max_syn_backlog = 4096` in /etc/sysctl.d/90-ipvs.conf.",
+    check: |context| match number(context, "net.ipv4.tcp_max_syn_backlog") {
+        Err(check) => check,
+        Ok(n) if n >= 4096 => Check::Pass,
+        Ok(n) => vec![TCP_MAX_SYN_BACKLOG.sysctl_finding(
+            "net.ipv4.tcp_max_syn_backlog",
+            &n.to_string(),
+            "4096",
+            format!("at most {n} half-open connections per listener"),
+        )]
+        .into(),
+    },
+};
+
+pub static TCP_SYNCOOKIES: Rule = Rule {
+    id: "tcp-syncookies",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "net.ipv4.tcp_syncookies is 1.",
+    why: "SYN cookies keep a host's listeners answering when a SYN flood fills the SYN \
+          backlog; without them the flood denies service (ip-sysctl documentation).",
+    fix: "sysctl -w net.ipv4.tcp_syncookies=1, and the line `net.ipv4.tcp_syncookies = 1` in \
+          /etc/sysctl.d/90-ipvs.conf.",
+    check: |context| match number(context, "net.ipv4.tcp_syncookies") {
+        Err(check) => check,
+        Ok(1) => Check::Pass,
+        Ok(n) => vec![TCP_SYNCOOKIES.sysctl_finding(
+            "net.ipv4.tcp_syncookies",
+            &n.to_string(),
+            "1",
+            "SYN cookies are not always on".into(),
+        )]
+        .into(),
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::rules::testing::{found_subjects, run, sysctls};
+    use crate::model::softnet::SoftnetCpu;
+    use crate::snapshot::Snapshot;
+
+    #[test]
+    fn backlog_drops_and_short_backlog() {
+        let key = "net.core.netdev_max_backlog";
+        let mut snapshot = Snapshot {
+            sysctl: Some(sysctls(&[(key, "1000")])),
+            softnet: vec![SoftnetCpu {
+                dropped: 5,
+                ..SoftnetCpu::default()
+            }],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            found_subjects(&run(&NETDEV_MAX_BACKLOG, &snapshot, &[])),
+            vec![key]
+        );
+        snapshot.softnet = vec![SoftnetCpu::default()];
+        assert_eq!(run(&NETDEV_MAX_BACKLOG, &snapshot, &[]), Check::Pass);
+        assert_eq!(
+            found_subjects(&run(&NETDEV_MAX_BACKLOG, &snapshot, &[Role::DrDirector])),
+            vec![key]
+        );
+        snapshot.sysctl = Some(sysctls(&[(key, "5000")]));
+        assert_eq!(
+            run(&NETDEV_MAX_BACKLOG, &snapshot, &[Role::DrDirector]),
+            Check::Pass
+        );
+    }
+
+    #[test]
+    fn budget_squeezes() {
+        let mut snapshot = Snapshot {
+            softnet: vec![SoftnetCpu {
+                time_squeezed: 3,
+                ..SoftnetCpu::default()
+            }],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            found_subjects(&run(&NETDEV_BUDGET, &snapshot, &[])),
+            vec!["net.core.netdev_budget"]
+        );
+        snapshot.softnet = vec![SoftnetCpu::default()];
+        assert_eq!(run(&NETDEV_BUDGET, &snapshot, &[]), Check::Pass);
+    }
+
+    #[test]
+    fn listener_backlogs_and_syncookies() {
+        for (rule, key, bad, good) in [
+            (&SOMAXCONN, "net.core.somaxconn", "128", "4096"),
+            (
+                &TCP_MAX_SYN_BACKLOG,
+                "net.ipv4.tcp_max_syn_backlog",
+                "512",
+                "4096",
+            ),
+            (&TCP_SYNCOOKIES, "net.ipv4.tcp_syncookies", "0", "1"),
+        ] {
+            let at = |v: &str| Snapshot {
+                sysctl: Some(sysctls(&[(key, v)])),
+                ..Snapshot::default()
+            };
+            assert_eq!(
+                found_subjects(&run(rule, &at(bad), &[])),
+                vec![key],
+                "{}",
+                rule.id
+            );
+            assert_eq!(run(rule, &at(good), &[]), Check::Pass, "{}", rule.id);
+        }
+    }
+}

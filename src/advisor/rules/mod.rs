@@ -1,0 +1,228 @@
+//! The advisor's rules, as data: each has a stable kebab-case id (never renumbered), a
+//! severity, the roles it applies to, What / Why / Fix text for `doctor --explain`, and a
+//! check over a snapshot. One file per area.
+
+mod backlog;
+mod conntrack;
+mod forwarding;
+mod ipvs;
+mod nic;
+mod services;
+
+use super::{Finding, Role, Severity};
+use crate::model::sysctl::Sysctls;
+use crate::snapshot::Snapshot;
+
+/// What a rule looks at.
+pub struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    pub roles: &'a [Role],
+}
+
+impl Context<'_> {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The sysctls, or why the rule cannot be evaluated.
+    pub fn sysctls(&self) -> Result<&Sysctls, Check> {
+        self.snapshot
+            .sysctl
+            .as_ref()
+            .ok_or_else(|| Check::Skipped("the sysctl collector gave no data".to_string()))
+    }
+}
+
+/// What a rule concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing wrong.
+    Pass,
+    Found(Vec<Finding>),
+    /// The data it needs is missing: why.
+    Skipped(String),
+}
+
+impl From<Vec<Finding>> for Check {
+    fn from(findings: Vec<Finding>) -> Self {
+        if findings.is_empty() {
+            Check::Pass
+        } else {
+            Check::Found(findings)
+        }
+    }
+}
+
+/// Which hosts a rule is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// Any host, with or without IPVS.
+    AnyHost,
+    /// Any IPVS director.
+    AnyDirector,
+    Role(Role),
+}
+
+/// One rule.
+pub struct Rule {
+    pub id: &'static str,
+    /// The severity of its findings (a rule may report a lower one for a milder case).
+    pub severity: Severity,
+    pub applies: &'static [Applies],
+    /// One line: what it checks.
+    pub what: &'static str,
+    /// Why it matters, and where the advice comes from.
+    pub why: &'static str,
+    /// How to fix it: the command, and the file that makes it last.
+    pub fix: &'static str,
+    pub check: fn(&Context) -> Check,
+}
+
+impl Rule {
+    pub fn applies_to(&self, roles: &[Role]) -> bool {
+        self.applies.iter().any(|applies| match applies {
+            Applies::AnyHost => true,
+            Applies::AnyDirector => roles.iter().any(|r| r.is_director()),
+            Applies::Role(role) => roles.contains(role),
+        })
+    }
+
+    /// Who it applies to, for people.
+    pub fn applies_text(&self) -> String {
+        self.applies
+            .iter()
+            .map(|a| match a {
+                Applies::AnyHost => "any host".to_string(),
+                Applies::AnyDirector => "any IPVS director".to_string(),
+                Applies::Role(role) => role.title().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A finding of this rule.
+    pub fn finding(
+        &self,
+        subject: impl Into<String>,
+        observed: impl Into<String>,
+        expected: impl Into<String>,
+        summary: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule: self.id,
+            severity: self.severity,
+            subject: subject.into(),
+            observed: observed.into(),
+            expected: expected.into(),
+            summary: summary.into(),
+            fix: self.fix.to_string(),
+            sysctl: None,
+        }
+    }
+
+    /// A finding about a sysctl, with the exact commands that fix it.
+    pub fn sysctl_finding(
+        &self,
+        key: &str,
+        observed: &str,
+        wanted: &str,
+        summary: String,
+    ) -> Finding {
+        Finding {
+            fix: sysctl_fix(key, wanted),
+            sysctl: Some((key.to_string(), wanted.to_string())),
+            ..self.finding(key, observed, wanted, summary)
+        }
+    }
+}
+
+/// The file `doctor --emit-sysctl` suggests.
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-ipvs.conf";
+
+/// `sysctl -w key=value` now, and the line that keeps it after a reboot.
+pub fn sysctl_fix(key: &str, value: &str) -> String {
+    format!("sysctl -w {key}={value}; to keep it, add the line `{key} = {value}` to {SYSCTL_FILE}")
+}
+
+/// Every rule, in the order `doctor` evaluates them.
+pub static RULES: &[&Rule] = &[
+    &forwarding::NAT_IP_FORWARD,
+    &forwarding::NAT_IPV6_FORWARDING,
+    &ipvs::RUN_ESTIMATION,
+    &ipvs::IPVS_CONNTRACK,
+    &ipvs::EXPIRE_NODEST_CONN,
+    &ipvs::EXPIRE_QUIESCENT_TEMPLATE,
+    &ipvs::CONN_REUSE_MODE,
+    &ipvs::CONNECTION_TABLE_SIZE,
+    &conntrack::CONNTRACK_USAGE,
+    &conntrack::CONNTRACK_DROPS,
+    &conntrack::CONNTRACK_HASH_CHAINS,
+    &backlog::NETDEV_MAX_BACKLOG,
+    &backlog::NETDEV_BUDGET,
+    &backlog::SOMAXCONN,
+    &backlog::TCP_MAX_SYN_BACKLOG,
+    &backlog::TCP_SYNCOOKIES,
+    &nic::IRQS_ON_ONE_CPU,
+    &nic::FEW_QUEUES_WITHOUT_RPS,
+    &nic::LRO_WHILE_FORWARDING,
+    &nic::GRO_OFF,
+    &services::SERVICE_WITHOUT_WEIGHT,
+    &services::QUIESCED_SERVER_GETS_CONNECTIONS,
+];
+
+/// The rule with this id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().copied().find(|rule| rule.id == id)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Snapshots for rule tests.
+
+    use super::*;
+    use crate::model::sysctl::Sysctls;
+
+    pub fn sysctls(pairs: &[(&str, &str)]) -> Sysctls {
+        Sysctls {
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn run(rule: &Rule, snapshot: &Snapshot, roles: &[Role]) -> Check {
+        (rule.check)(&Context { snapshot, roles })
+    }
+
+    pub fn found_subjects(check: &Check) -> Vec<String> {
+        match check {
+            Check::Found(findings) => findings.iter().map(|f| f.subject.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_every_rule_explains_itself() {
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in RULES {
+            assert!(seen.insert(rule.id), "{} twice", rule.id);
+            assert!(
+                rule.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{}",
+                rule.id
+            );
+            for text in [rule.what, rule.why, rule.fix] {
+                assert!(text.len() > 20, "{}: thin text {text:?}", rule.id);
+            }
+            assert!(!rule.applies.is_empty());
+        }
+    }
+}

@@ -1,0 +1,621 @@
+//! Connection tracking statistics, from the two places the kernel shows them:
+//!
+//! - ctnetlink's per-CPU dump (`IPCTNL_MSG_CT_GET_STATS_CPU`): one reply message per possible
+//!   CPU, its `nfgenmsg` resource id the CPU number, carrying `CTA_STATS_*` attributes whose
+//!   values are 32-bit and big-endian (the kernel writes them with `nla_put_be32`, without the
+//!   `NLA_F_NET_BYTEORDER` flag, so nothing in the bytes says so);
+//! - `/proc/net/stat/nf_conntrack`: a header line of column names, then one row of hexadecimal
+//!   numbers per possible CPU.
+//!
+//! Both are summed over CPUs and named as `conntrack -S` names them (`found`, `invalid`,
+//! `insert_failed`, `clash_resolve`, `chaintoolong`, ...), so a statistic keeps its metric name
+//! whichever source gave it. The kernel retired statistics over time: over netlink it stops
+//! sending them, in the file their columns stay and print 0.
+//!
+//! Pure: bytes and text in, values out. Unknown attributes and columns never fail a read.
+
+use super::netlink::{Attribute, DecodeError, Message, attributes};
+use super::{LineProblem, Parsed, excerpt};
+
+/// `NFNL_SUBSYS_CTNETLINK` from `linux/netfilter/nfnetlink.h`: the high byte of the type.
+pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
+/// `IPCTNL_MSG_CT_GET_STATS_CPU` from `linux/netfilter/nfnetlink_conntrack.h`.
+pub const IPCTNL_MSG_CT_GET_STATS_CPU: u8 = 4;
+/// `NFNETLINK_V0`: the only version of the `nfgenmsg` header.
+pub const NFNETLINK_V0: u8 = 0;
+/// `AF_UNSPEC`: the statistics are not per address family.
+pub const AF_UNSPEC: u8 = 0;
+/// The netlink message type of a per-CPU statistics request and of each of its replies.
+pub const CT_STATS_CPU_MESSAGE: u16 =
+    ((NFNL_SUBSYS_CTNETLINK as u16) << 8) | IPCTNL_MSG_CT_GET_STATS_CPU as u16;
+
+/// `enum ctattr_stats_cpu` from `linux/netfilter/nfnetlink_conntrack.h`. The ones the uapi
+/// header marks "no longer used" are only sent by old kernels.
+pub const CTA_STATS_SEARCHED: u16 = 1;
+pub const CTA_STATS_FOUND: u16 = 2;
+pub const CTA_STATS_NEW: u16 = 3;
+pub const CTA_STATS_INVALID: u16 = 4;
+pub const CTA_STATS_IGNORE: u16 = 5;
+pub const CTA_STATS_DELETE: u16 = 6;
+pub const CTA_STATS_DELETE_LIST: u16 = 7;
+pub const CTA_STATS_INSERT: u16 = 8;
+pub const CTA_STATS_INSERT_FAILED: u16 = 9;
+pub const CTA_STATS_DROP: u16 = 10;
+pub const CTA_STATS_EARLY_DROP: u16 = 11;
+pub const CTA_STATS_ERROR: u16 = 12;
+pub const CTA_STATS_SEARCH_RESTART: u16 = 13;
+pub const CTA_STATS_CLASH_RESOLVE: u16 = 14;
+pub const CTA_STATS_CHAIN_TOOLONG: u16 = 15;
+
+/// The name `conntrack -S` prints for a `CTA_STATS_*` attribute; `None` for one this program
+/// does not know (a newer kernel's), which is skipped.
+pub fn statistic_name(attribute: u16) -> Option<&'static str> {
+    Some(match attribute {
+        CTA_STATS_SEARCHED => "searched",
+        CTA_STATS_FOUND => "found",
+        CTA_STATS_NEW => "new",
+        CTA_STATS_INVALID => "invalid",
+        CTA_STATS_IGNORE => "ignore",
+        CTA_STATS_DELETE => "delete",
+        CTA_STATS_DELETE_LIST => "delete_list",
+        CTA_STATS_INSERT => "insert",
+        CTA_STATS_INSERT_FAILED => "insert_failed",
+        CTA_STATS_DROP => "drop",
+        CTA_STATS_EARLY_DROP => "early_drop",
+        CTA_STATS_ERROR => "error",
+        CTA_STATS_SEARCH_RESTART => "search_restart",
+        CTA_STATS_CLASH_RESOLVE => "clash_resolve",
+        CTA_STATS_CHAIN_TOOLONG => "chaintoolong",
+        _ => return None,
+    })
+}
+
+/// Per-CPU statistics summed, with what the decoder had to leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatisticsSum {
+    /// `(name, sum over CPUs)`, in the order the kernel first gave them.
+    pub statistics: Vec<(String, u64)>,
+    /// How many CPUs were summed (netlink: reply messages; procfs: rows).
+    pub cpus: usize,
+    /// Attribute numbers this program has no name for, each once, in the order seen.
+    pub unknown_attributes: Vec<u16>,
+    /// Values or messages that could not be used, said plainly.
+    pub problems: Vec<String>,
+}
+
+impl StatisticsSum {
+    fn add(&mut self, name: &str, value: u64) {
+        match self.statistics.iter_mut().find(|(n, _)| n == name) {
+            Some((_, sum)) => *sum = sum.saturating_add(value),
+            None => self.statistics.push((name.to_string(), value)),
+        }
+    }
+}
+
+/// Sums the data messages of a per-CPU statistics dump (errors and the end of the dump taken
+/// out already). A message of another type is skipped; an attribute of an unexpected size is
+/// skipped and said; a message whose framing lies is an error, since nothing after it can be
+/// trusted.
+pub fn decode_stats_cpu<'a>(
+    messages: impl IntoIterator<Item = Result<Message<'a>, DecodeError>>,
+) -> Result<StatisticsSum, DecodeError> {
+    let mut sum = StatisticsSum::default();
+    for message in messages {
+        let message = message?;
+        if message.kind != CT_STATS_CPU_MESSAGE {
+            sum.problems.push(format!(
+                "skipped a netlink message of type {:#06x}, expected {CT_STATS_CPU_MESSAGE:#06x}",
+                message.kind
+            ));
+            continue;
+        }
+        let (header, body) = message.netfilter()?;
+        sum.cpus += 1;
+        for attribute in attributes(body) {
+            let attribute = attribute?;
+            let Some(name) = statistic_name(attribute.kind) else {
+                if !sum.unknown_attributes.contains(&attribute.kind) {
+                    sum.unknown_attributes.push(attribute.kind);
+                }
+                continue;
+            };
+            match counter_value(&attribute) {
+                Ok(value) => sum.add(name, value),
+                Err(err) => sum.problems.push(format!(
+                    "CPU {}: statistic {name} skipped: {err}",
+                    header.res_id
+                )),
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// A statistic's value: 32-bit big-endian as every kernel sends it, or 64-bit big-endian
+/// should a kernel ever widen it.
+fn counter_value(attribute: &Attribute) -> Result<u64, DecodeError> {
+    match attribute.payload.len() {
+        8 => attribute.u64_be(),
+        _ => attribute.u32_be().map(u64::from),
+    }
+}
+
+/// Column names of `/proc/net/stat/nf_conntrack` that `conntrack -S` spells differently. The
+/// clash resolution count took over the retired `searched` column as `clashres`, the chain
+/// length limit later took over `delete_list` as `chainlength`, and `icmp_error` has always
+/// been `error` over netlink. Three header layouts are in the field: `searched ... delete_list`,
+/// `clashres ... delete_list` and `clashres ... chainlength`.
+const PROCFS_RENAMES: &[(&str, &str)] = &[
+    ("clashres", "clash_resolve"),
+    ("chainlength", "chaintoolong"),
+    ("icmp_error", "error"),
+];
+
+/// The file's first column: the number of entries in the table, printed on every row. It is
+/// `nf_conntrack_count`, not a per-CPU statistic.
+const PROCFS_ENTRIES: &str = "entries";
+
+/// Names a statistic may not take because the conntrack families already use them.
+const TAKEN_NAMES: &[&str] = &["entries", "entries_limit", "buckets", "statistics_info"];
+
+/// Parses `/proc/net/stat/nf_conntrack`: the columns after `entries`, summed over the rows and
+/// named as `conntrack -S` names them, in the file's order. A row of the wrong width or with a
+/// word that is not hexadecimal is skipped and said; so is a column whose name cannot be part of
+/// a metric name. Without a usable row the result is empty.
+pub fn parse_stat_nf_conntrack(text: &str) -> Parsed<StatisticsSum> {
+    let mut problems = Vec::new();
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty());
+    let Some((header_index, header)) = lines.next() else {
+        return Parsed {
+            value: StatisticsSum::default(),
+            problems,
+        };
+    };
+    let is_header = header
+        .split_whitespace()
+        .any(|word| u64::from_str_radix(word, 16).is_err());
+    if !is_header {
+        problems.push(LineProblem {
+            line: header_index + 1,
+            reason: format!("expected a header line of names: {}", excerpt(header)),
+        });
+        return Parsed {
+            value: StatisticsSum::default(),
+            problems,
+        };
+    }
+    let width = header.split_whitespace().count();
+    let mut columns: Vec<Option<&str>> = Vec::with_capacity(width);
+    for word in header.split_whitespace() {
+        let name = PROCFS_RENAMES
+            .iter()
+            .find(|(file, _)| *file == word)
+            .map_or(word, |(_, renamed)| *renamed);
+        let column = if word == PROCFS_ENTRIES {
+            None
+        } else if !is_metric_fragment(name) {
+            problems.push(LineProblem {
+                line: header_index + 1,
+                reason: format!("column {} skipped: not a usable name", excerpt(word)),
+            });
+            None
+        } else if TAKEN_NAMES.contains(&name) || columns.contains(&Some(name)) {
+            problems.push(LineProblem {
+                line: header_index + 1,
+                reason: format!("column {word:?} skipped: {name:?} is already taken"),
+            });
+            None
+        } else {
+            Some(name)
+        };
+        columns.push(column);
+    }
+
+    let mut sum = StatisticsSum::default();
+    for (index, line) in lines {
+        let values: Result<Vec<u64>, _> = line
+            .split_whitespace()
+            .map(|word| u64::from_str_radix(word, 16))
+            .collect();
+        match values {
+            Ok(values) if values.len() == width => {
+                sum.cpus += 1;
+                for (column, value) in columns.iter().zip(values) {
+                    if let Some(name) = column {
+                        sum.add(name, value);
+                    }
+                }
+            }
+            Ok(values) => problems.push(LineProblem {
+                line: index + 1,
+                reason: format!(
+                    "{} columns, the header names {width}: {}",
+                    values.len(),
+                    excerpt(line)
+                ),
+            }),
+            Err(_) => problems.push(LineProblem {
+                line: index + 1,
+                reason: format!("not hexadecimal: {}", excerpt(line)),
+            }),
+        }
+    }
+    Parsed {
+        value: sum,
+        problems,
+    }
+}
+
+/// Whether a name can follow `ipvs_conntrack_` in a metric name: lowercase ASCII letters,
+/// digits and underscores, starting with a letter.
+fn is_metric_fragment(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::netlink::{Control, NLM_F_MULTI, messages};
+    use crate::source::netlink::{Exchange, read_capture};
+
+    /// ctnetlink's reply on this machine (kernel 6.18, two CPUs) in a network namespace that
+    /// had seen loopback traffic, out-of-state TCP segments, stray ICMP errors and entries made
+    /// with `conntrack -I`. `conntrack -S` printed, at the same moment:
+    /// cpu=0 found=0 invalid=32 insert=1 ... error=4 ...; cpu=1 invalid=16 insert=3 error=6.
+    const TRAFFIC_CAPTURE: &str =
+        include_str!("../../tests/fixtures/conntrack/traffic/exchanges.txt");
+    /// The same on the idle host: every statistic 0.
+    const IDLE_CAPTURE: &str = include_str!("../../tests/fixtures/conntrack/idle/exchanges.txt");
+    /// `/proc/net/stat/nf_conntrack` in that namespace, read between the capture and
+    /// `conntrack -S`.
+    const TRAFFIC_PROC: &str =
+        include_str!("../../tests/fixtures/conntrack/traffic/proc/net/stat/nf_conntrack");
+
+    fn replies(capture: &str) -> Vec<Vec<u8>> {
+        let mut exchanges: Vec<Exchange> = read_capture(capture).expect("capture parses");
+        assert_eq!(exchanges.len(), 1, "one request, one dump");
+        exchanges.remove(0).1
+    }
+
+    fn data<'a>(replies: &'a [Vec<u8>]) -> Vec<Result<Message<'a>, DecodeError>> {
+        replies
+            .iter()
+            .flat_map(|buffer| messages(buffer))
+            .filter(|m| !matches!(m, Ok(m) if m.control() == Ok(Control::Done)))
+            .collect()
+    }
+
+    fn value(sum: &StatisticsSum, name: &str) -> Option<u64> {
+        sum.statistics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
+    fn names(sum: &StatisticsSum) -> Vec<&str> {
+        sum.statistics.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// What this kernel sends, in its order, and what `conntrack -S` calls it.
+    const KERNEL_6_18: &[&str] = &[
+        "found",
+        "invalid",
+        "insert",
+        "insert_failed",
+        "drop",
+        "early_drop",
+        "error",
+        "search_restart",
+        "clash_resolve",
+        "chaintoolong",
+    ];
+
+    #[test]
+    fn captured_dump_sums_both_cpus_as_conntrack_s_does() {
+        let replies = replies(TRAFFIC_CAPTURE);
+        let sum = decode_stats_cpu(data(&replies)).expect("decodes");
+        assert_eq!(sum.cpus, 2);
+        assert_eq!(sum.problems, Vec::<String>::new());
+        assert_eq!(sum.unknown_attributes, Vec::<u16>::new());
+        assert_eq!(names(&sum), KERNEL_6_18);
+        assert_eq!(value(&sum, "invalid"), Some(32 + 16));
+        assert_eq!(value(&sum, "insert"), Some(1 + 3));
+        assert_eq!(value(&sum, "error"), Some(4 + 6));
+        for zero in [
+            "found",
+            "insert_failed",
+            "drop",
+            "early_drop",
+            "clash_resolve",
+        ] {
+            assert_eq!(value(&sum, zero), Some(0), "{zero}");
+        }
+    }
+
+    #[test]
+    fn each_reply_is_one_cpu_with_big_endian_values() {
+        let replies = replies(TRAFFIC_CAPTURE);
+        let per_cpu: Vec<(u16, Option<u64>, Option<u64>)> = data(&replies)
+            .into_iter()
+            .map(|message| {
+                let message = message.expect("framing");
+                let (header, _) = message.netfilter().expect("nfgenmsg");
+                assert_eq!((header.family, header.version), (AF_UNSPEC, NFNETLINK_V0));
+                let one = decode_stats_cpu([Ok(message)]).expect("decodes");
+                (header.res_id, value(&one, "invalid"), value(&one, "error"))
+            })
+            .collect();
+        // Read as host-endian, 32 would be 0x20000000.
+        assert_eq!(
+            per_cpu,
+            vec![(0, Some(32), Some(4)), (1, Some(16), Some(6))]
+        );
+    }
+
+    #[test]
+    fn idle_host_sends_every_statistic_as_zero() {
+        let replies = replies(IDLE_CAPTURE);
+        let sum = decode_stats_cpu(data(&replies)).expect("decodes");
+        assert_eq!(sum.cpus, 2);
+        assert_eq!(names(&sum), KERNEL_6_18);
+        assert!(sum.statistics.iter().all(|(_, v)| *v == 0));
+    }
+
+    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((payload.len() + 4) as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(payload);
+        while out.len() % 4 != 0 {
+            out.push(0);
+        }
+        out
+    }
+
+    fn reply(kind: u16, cpu: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
+        let mut payload = vec![AF_UNSPEC, NFNETLINK_V0];
+        payload.extend_from_slice(&cpu.to_be_bytes());
+        for a in attrs {
+            payload.extend_from_slice(a);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&((payload.len() + 16) as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&NLM_F_MULTI.to_ne_bytes());
+        out.extend_from_slice(&1u32.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    #[test]
+    fn unknown_attributes_and_odd_sizes_are_skipped_not_fatal() {
+        let mut buffer = reply(
+            CT_STATS_CPU_MESSAGE,
+            0,
+            &[
+                attr(CTA_STATS_FOUND, &5u32.to_be_bytes()),
+                attr(16, &9u32.to_be_bytes()),
+                attr(CTA_STATS_DROP, &[0, 1]),
+                // The byte-order flag some attributes carry is not part of the type.
+                attr(0x4000 | CTA_STATS_INVALID, &2u32.to_be_bytes()),
+            ],
+        );
+        buffer.extend(reply(
+            CT_STATS_CPU_MESSAGE,
+            1,
+            &[
+                attr(CTA_STATS_FOUND, &(1u64 << 33).to_be_bytes()),
+                attr(16, &1u32.to_be_bytes()),
+                attr(300, &[]),
+                // Old kernels send the statistics that are retired now.
+                attr(CTA_STATS_SEARCHED, &7u32.to_be_bytes()),
+            ],
+        ));
+        buffer.extend(reply(
+            0x0100,
+            2,
+            &[attr(CTA_STATS_FOUND, &1u32.to_be_bytes())],
+        ));
+        let sum = decode_stats_cpu(messages(&buffer)).expect("decodes");
+        assert_eq!(sum.cpus, 2, "the message of another type is not a CPU");
+        assert_eq!(
+            sum.statistics,
+            vec![
+                ("found".to_string(), 5 + (1u64 << 33)),
+                ("invalid".to_string(), 2),
+                ("searched".to_string(), 7),
+            ]
+        );
+        assert_eq!(sum.unknown_attributes, vec![16, 300]);
+        assert_eq!(sum.problems.len(), 2, "{:?}", sum.problems);
+        assert!(sum.problems[0].contains("CPU 0: statistic drop skipped"));
+        assert!(sum.problems[1].contains("type 0x0100"));
+    }
+
+    #[test]
+    fn truncated_replies_are_errors_not_panics() {
+        let replies = replies(TRAFFIC_CAPTURE);
+        let first = &replies[0];
+        for end in 0..first.len() {
+            let _ = decode_stats_cpu(messages(&first[..end]));
+        }
+        // Cut inside the second CPU's attributes: its length field now lies.
+        assert!(decode_stats_cpu(messages(&first[..first.len() - 3])).is_err());
+    }
+
+    #[test]
+    fn every_attribute_number_has_the_name_conntrack_s_prints() {
+        let named: Vec<&str> = (0..=16).filter_map(statistic_name).collect();
+        assert_eq!(
+            named,
+            vec![
+                "searched",
+                "found",
+                "new",
+                "invalid",
+                "ignore",
+                "delete",
+                "delete_list",
+                "insert",
+                "insert_failed",
+                "drop",
+                "early_drop",
+                "error",
+                "search_restart",
+                "clash_resolve",
+                "chaintoolong",
+            ]
+        );
+        assert_eq!(CT_STATS_CPU_MESSAGE, 0x0104);
+    }
+
+    #[test]
+    fn this_machines_proc_file_sums_rows_and_leaves_out_entries() {
+        let parsed = parse_stat_nf_conntrack(TRAFFIC_PROC);
+        assert_eq!(parsed.problems, Vec::<LineProblem>::new());
+        let sum = parsed.value;
+        assert_eq!(sum.cpus, 2);
+        assert_eq!(
+            names(&sum),
+            vec![
+                "clash_resolve",
+                "found",
+                "new",
+                "invalid",
+                "ignore",
+                "delete",
+                "chaintoolong",
+                "insert",
+                "insert_failed",
+                "drop",
+                "early_drop",
+                "error",
+                "expect_new",
+                "expect_create",
+                "expect_delete",
+                "search_restart",
+            ]
+        );
+        assert_eq!(
+            value(&sum, "entries"),
+            None,
+            "31 on each row: the table size"
+        );
+        assert_eq!(value(&sum, "invalid"), Some(0x20 + 0x10));
+        assert_eq!(value(&sum, "insert"), Some(1 + 3));
+        assert_eq!(value(&sum, "error"), Some(4 + 6));
+    }
+
+    #[test]
+    fn proc_file_and_netlink_agree_on_every_statistic_both_have() {
+        let replies = replies(TRAFFIC_CAPTURE);
+        let netlink = decode_stats_cpu(data(&replies)).expect("decodes");
+        let procfs = parse_stat_nf_conntrack(TRAFFIC_PROC).value;
+        for (name, sum) in &netlink.statistics {
+            assert_eq!(value(&procfs, name), Some(*sum), "{name}");
+        }
+    }
+
+    /// The header kernels printed before clash resolution was counted (4.x, 5.4): `searched`,
+    /// `delete_list`. The numbers are made up; three CPUs.
+    const SEARCHED_LAYOUT: &str = "\
+entries  searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
+000003e8  00000000 0000000a 00000000 00000002 0000ffff 00000000 00000000 00000000 00000000 00000001 00000000 00000003  00000000 00000000 00000000 00000004
+000003e8  00000000 00000014 00000000 00000003 00010000 00000000 00000000 00000000 00000000 00000000 00000002 00000000  00000001 00000001 00000000 00000000
+000003e8  00000000 0000001e 00000000 00000000 00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000  00000000 00000000 00000001 00000000
+";
+
+    #[test]
+    fn older_layout_keeps_its_own_columns() {
+        let parsed = parse_stat_nf_conntrack(SEARCHED_LAYOUT);
+        assert_eq!(parsed.problems, Vec::<LineProblem>::new());
+        let sum = parsed.value;
+        assert_eq!(sum.cpus, 3);
+        assert_eq!(names(&sum)[..3], ["searched", "found", "new"]);
+        assert!(names(&sum).contains(&"delete_list"));
+        assert!(!names(&sum).contains(&"clash_resolve"));
+        assert_eq!(value(&sum, "found"), Some(10 + 20 + 30));
+        assert_eq!(value(&sum, "ignore"), Some(0xffff + 0x10000 + 1));
+        assert_eq!(
+            value(&sum, "error"),
+            Some(3),
+            "icmp_error is conntrack -S's error"
+        );
+        assert_eq!(value(&sum, "drop"), Some(1));
+        assert_eq!(value(&sum, "early_drop"), Some(2));
+        assert_eq!(value(&sum, "expect_delete"), Some(1));
+        assert_eq!(value(&sum, "search_restart"), Some(4));
+        assert_eq!(value(&sum, "entries"), None);
+    }
+
+    #[test]
+    fn layout_between_the_two_renames() {
+        let text = "\
+entries  clashres found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart
+00000010  00000005 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000000
+";
+        let sum = parse_stat_nf_conntrack(text).value;
+        assert_eq!(value(&sum, "clash_resolve"), Some(5));
+        assert!(names(&sum).contains(&"delete_list"));
+    }
+
+    #[test]
+    fn garbage_and_truncated_rows_are_skipped_and_said() {
+        let text = "\
+entries  clashres found new invalid
+00000001  00000001 00000002 00000000 00000003
+
+00000001  00000001 zz000002 00000000 00000003
+00000001  00000004 00000005
+00000001  00000001 00000001 00000000 00000001 00000009
+00000001  00000010 00000020 00000000 00000030
+00000001  000000";
+        let parsed = parse_stat_nf_conntrack(text);
+        assert_eq!(parsed.value.cpus, 2);
+        assert_eq!(value(&parsed.value, "clash_resolve"), Some(0x11));
+        assert_eq!(value(&parsed.value, "invalid"), Some(0x33));
+        let lines: Vec<usize> = parsed.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![4, 5, 6, 8]);
+        assert!(parsed.problems[0].reason.starts_with("not hexadecimal"));
+        assert!(
+            parsed.problems[1]
+                .reason
+                .starts_with("3 columns, the header names 5")
+        );
+    }
+
+    #[test]
+    fn a_file_without_header_or_rows_gives_no_statistics() {
+        for text in ["", "\n\n", "entries  clashres found\n"] {
+            let parsed = parse_stat_nf_conntrack(text);
+            assert_eq!(parsed.value, StatisticsSum::default(), "{text:?}");
+            assert!(parsed.problems.is_empty(), "{text:?}");
+        }
+        let headless = parse_stat_nf_conntrack("00000001  00000002 00000003\n");
+        assert_eq!(headless.value.cpus, 0);
+        assert_eq!(headless.problems.len(), 1);
+        assert_eq!(headless.problems[0].line, 1);
+    }
+
+    #[test]
+    fn column_names_that_cannot_be_metric_names_are_skipped() {
+        let text = "\
+entries  found Bad-Name buckets found icmp_error error 9lives
+00000001  00000001 00000002 00000003 00000004 00000005 00000006 00000007
+";
+        let parsed = parse_stat_nf_conntrack(text);
+        assert_eq!(
+            parsed.value.statistics,
+            vec![("found".to_string(), 1), ("error".to_string(), 5)]
+        );
+        assert_eq!(parsed.problems.len(), 5, "{:?}", parsed.problems);
+        assert!(parsed.problems.iter().all(|p| p.line == 1));
+    }
+}

@@ -1,0 +1,109 @@
+//! The sysctl collector's I/O: the kernel settings the advisor checks, read from `sys/` under
+//! `--path.procfs`, plus the per-interface ARP and reverse-path settings of every interface.
+//! Read-only: the exporter never writes a sysctl.
+
+use std::path::PathBuf;
+
+use super::{Collected, CollectedData, Collector, SourceError};
+use crate::model::sysctl::Sysctls;
+
+/// Host-wide settings, by dotted name.
+pub const KEYS: &[&str] = &[
+    "kernel.osrelease",
+    "net.core.netdev_budget",
+    "net.core.netdev_budget_usecs",
+    "net.core.netdev_max_backlog",
+    "net.core.rps_sock_flow_entries",
+    "net.core.somaxconn",
+    "net.ipv4.ip_forward",
+    "net.ipv4.tcp_max_syn_backlog",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.vs.conn_reuse_mode",
+    "net.ipv4.vs.conntrack",
+    "net.ipv4.vs.expire_nodest_conn",
+    "net.ipv4.vs.expire_quiescent_template",
+    "net.ipv4.vs.run_estimation",
+    "net.ipv6.conf.all.forwarding",
+    "net.netfilter.nf_conntrack_buckets",
+    "net.netfilter.nf_conntrack_max",
+];
+
+/// Per-interface settings under `net.ipv4.conf.<interface>.` (`all` and `default` included).
+pub const INTERFACE_KEYS: &[&str] = &["arp_announce", "arp_ignore", "rp_filter"];
+
+pub struct SysctlCollector {
+    procfs: PathBuf,
+}
+
+impl SysctlCollector {
+    pub fn new(procfs: PathBuf) -> Self {
+        SysctlCollector { procfs }
+    }
+
+    fn read(&self, key: &str, sysctls: &mut Sysctls, problems: &mut Vec<String>) {
+        let path = self.procfs.join("sys").join(key.replace('.', "/"));
+        match std::fs::read_to_string(&path) {
+            Ok(value) => {
+                sysctls
+                    .values
+                    .insert(key.to_string(), value.trim().to_string());
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => problems.push(format!("{}: {err}", path.display())),
+        }
+    }
+}
+
+impl Collector for SysctlCollector {
+    fn name(&self) -> &'static str {
+        "sysctl"
+    }
+
+    fn collect(&self) -> Result<Collected, SourceError> {
+        let mut sysctls = Sysctls::default();
+        let mut problems = Vec::new();
+        for key in KEYS {
+            self.read(key, &mut sysctls, &mut problems);
+        }
+        let conf = self.procfs.join("sys/net/ipv4/conf");
+        let mut interfaces: Vec<String> = std::fs::read_dir(&conf)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    // A name with a dot (VLAN eth0.100) would break the dotted key: the
+                    // kernel writes it with '/' in sysctl names; keep it as the kernel does.
+                    .collect()
+            })
+            .unwrap_or_default();
+        interfaces.sort();
+        for interface in &interfaces {
+            for setting in INTERFACE_KEYS {
+                let key = format!("net.ipv4.conf.{}.{setting}", interface.replace('.', "/"));
+                let path = conf.join(interface).join(setting);
+                match std::fs::read_to_string(&path) {
+                    Ok(value) => {
+                        sysctls.values.insert(key, value.trim().to_string());
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => problems.push(format!("{}: {err}", path.display())),
+                }
+            }
+        }
+        if sysctls.values.is_empty() {
+            return Ok(Collected {
+                data: CollectedData::NoData {
+                    reason: format!(
+                        "nothing readable under {}",
+                        self.procfs.join("sys").display()
+                    ),
+                },
+                problems,
+            });
+        }
+        Ok(Collected {
+            data: CollectedData::Sysctl(Box::new(sysctls)),
+            problems,
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! Every advisor rule on two fixtures of its own: a snapshot where it fires and one where it
+//! stays silent (tests/fixtures/rules/<rule>/{fires,silent}.json, snapshots as JSON with the
+//! roles to assume), and doctor's JSON and text for each compared with
+//! tests/golden/rules/<rule>/. `UPDATE_GOLDEN=1 cargo test --test rules` rewrites them.
+
+mod support;
+
+use std::path::PathBuf;
+
+use ipvs_exporter::advisor::{AdviceOptions, Role, advise, rules::RULES};
+use ipvs_exporter::report::{render_json, render_text};
+use ipvs_exporter::snapshot::Snapshot;
+
+#[derive(serde::Deserialize)]
+struct Fixture {
+    roles: Vec<String>,
+    snapshot: Snapshot,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn every_rule_fires_on_its_fixture_and_stays_silent_on_the_other() {
+    let mut failures = Vec::new();
+    for rule in RULES {
+        for case in ["fires", "silent"] {
+            let path = root()
+                .join("tests/fixtures/rules")
+                .join(rule.id)
+                .join(format!("{case}.json"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("rule {} needs {}: {e}", rule.id, path.display()));
+            let fixture: Fixture =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let roles: Vec<Role> = fixture
+                .roles
+                .iter()
+                .map(|r| Role::from_id(r).unwrap_or_else(|| panic!("{}: role {r}", path.display())))
+                .collect();
+            let advice = advise(
+                &fixture.snapshot,
+                &AdviceOptions {
+                    disabled: Vec::new(),
+                    forced_roles: Some(roles),
+                },
+            );
+            let fired = advice.findings.iter().any(|f| f.rule == rule.id);
+            let skipped = advice.skipped.iter().find(|s| s.rule == rule.id);
+            match (case, fired, skipped) {
+                (_, _, Some(s)) => {
+                    failures.push(format!("{} {case}: skipped: {}", rule.id, s.reason))
+                }
+                ("fires", false, None) => failures.push(format!("{} did not fire", rule.id)),
+                ("silent", true, None) => {
+                    failures.push(format!("{} fired on its silent fixture", rule.id))
+                }
+                _ => {}
+            }
+            let golden = root().join("tests/golden/rules").join(rule.id);
+            support::check_golden(
+                &golden.join(format!("{case}.json")),
+                &render_json(&fixture.snapshot, &advice),
+            );
+            support::check_golden(
+                &golden.join(format!("{case}.txt")),
+                &render_text(&fixture.snapshot, &advice, false),
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_readme_lists_every_rule() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    for rule in RULES {
+        assert!(
+            readme.contains(&format!("| `{}` |", rule.id)),
+            "README.md's rule table lacks {}",
+            rule.id
+        );
+    }
+}
