@@ -73,9 +73,7 @@ pub struct Snapshot {
     pub netdev: Option<NetDevices>,
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
-    /// keepalived and its VRRP instances; `None` when not configured or not collected. (Not
-    /// read back from JSON: no advisor rule fixture needs it yet.)
-    #[serde(skip_deserializing)]
+    /// keepalived and its VRRP instances; `None` when not configured or not collected.
     pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
     #[serde(skip_deserializing)]

@@ -7,10 +7,10 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A VRRP instance's state, as keepalived names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum VrrpState {
     /// Starting, or the role cannot be told (no virtual addresses, or only some present).
     Init,
@@ -57,7 +57,7 @@ impl fmt::Display for VrrpState {
 }
 
 /// One address of a `virtual_ipaddress` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualAddress {
     pub address: IpAddr,
     /// The prefix length after `/`, when given.
@@ -67,7 +67,7 @@ pub struct VirtualAddress {
 }
 
 /// A `track_interface` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackedInterface {
     pub name: String,
     /// With a weight, a down interface changes the priority instead of faulting the instance.
@@ -75,7 +75,8 @@ pub struct TrackedInterface {
 }
 
 /// A `vrrp_instance` block.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VrrpInstance {
     pub name: String,
     /// `interface`: where adverts go and virtual addresses land by default.
@@ -95,14 +96,15 @@ pub struct VrrpInstance {
 }
 
 /// A `vrrp_sync_group` block: instances that change state together.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncGroup {
     pub name: String,
     pub instances: Vec<String>,
 }
 
 /// What a `virtual_server` balances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum VirtualServerTarget {
     Address {
@@ -119,7 +121,7 @@ pub enum VirtualServerTarget {
 }
 
 /// A `real_server` block inside a virtual server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealServer {
     pub address: IpAddr,
     pub port: Option<u16>,
@@ -129,7 +131,7 @@ pub struct RealServer {
 }
 
 /// A `virtual_server` block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualServer {
     pub target: VirtualServerTarget,
     /// `protocol` (TCP, UDP, SCTP).
@@ -143,7 +145,7 @@ pub struct VirtualServer {
 }
 
 /// A place in keepalived's configuration, and what is wrong there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigError {
     /// The file, as named to the parser (the main file or an included one).
     pub file: String,
@@ -163,7 +165,8 @@ impl fmt::Display for ConfigError {
 }
 
 /// keepalived's configuration, as far as it could be parsed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KeepalivedConfig {
     pub instances: Vec<VrrpInstance>,
     pub sync_groups: Vec<SyncGroup>,
@@ -175,7 +178,7 @@ pub struct KeepalivedConfig {
 }
 
 /// A network interface as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub index: u32,
     pub name: String,
@@ -186,7 +189,7 @@ pub struct Link {
 }
 
 /// An address on an interface, as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfaceAddress {
     /// The interface's index.
     pub index: u32,
@@ -195,7 +198,8 @@ pub struct InterfaceAddress {
 }
 
 /// The interfaces and their addresses in the exporter's network namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Interfaces {
     pub links: Vec<Link>,
     pub addresses: Vec<InterfaceAddress>,
@@ -217,7 +221,7 @@ impl Interfaces {
 }
 
 /// Whether one virtual address is where its instance puts it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VipPresence {
     pub address: IpAddr,
     /// The interface the address belongs on.
@@ -226,7 +230,7 @@ pub struct VipPresence {
 }
 
 /// One VRRP instance's role, inferred from the kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceRole {
     pub instance: String,
     pub interface: String,
@@ -238,7 +242,7 @@ pub struct InstanceRole {
 }
 
 /// Where keepalived's process stands, from its pid file and procfs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeepalivedProcess {
     /// The pid the pid file names, when it names one.
     pub pid: Option<u32>,
@@ -247,7 +251,7 @@ pub struct KeepalivedProcess {
 }
 
 /// Everything the keepalived collector read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Keepalived {
     pub config_file: String,
     pub config: KeepalivedConfig,
@@ -263,7 +267,7 @@ pub struct Keepalived {
 }
 
 /// A sender of VRRP adverts heard on an interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VrrpPeer {
     pub interface: String,
     pub vrid: u8,
@@ -275,7 +279,8 @@ pub struct VrrpPeer {
 }
 
 /// Transitions counted from keepalived's notify FIFO since the exporter started.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NotifyReading {
     /// Whether the FIFO is open now (keepalived is writing to it).
     pub connected: bool,
@@ -288,7 +293,8 @@ pub struct NotifyReading {
 }
 
 /// keepalived's JSON dump (`/tmp/keepalived.json`, written on SIGRTMIN+2 by builds with JSON).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Dump {
     /// Seconds between the file's last write and the read.
     pub age_seconds: f64,
@@ -296,7 +302,8 @@ pub struct Dump {
 }
 
 /// One VRRP instance in keepalived's JSON dump.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DumpInstance {
     /// `data.iname`.
     pub name: String,
