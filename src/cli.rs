@@ -12,6 +12,7 @@ use clap::{
 use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
+use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
 use crate::source::{COLLECTORS, CollectorOptions, Paths};
 
@@ -112,6 +113,53 @@ pub struct Cli {
     #[arg(long = "no-collector.netdev.ethtool", global = true)]
     pub no_netdev_ethtool: bool,
 
+    /// keepalived's configuration file, as keepalived names it (read under --path.rootfs).
+    #[arg(
+        long = "keepalived.config-file",
+        value_name = "PATH",
+        default_value = "/etc/keepalived/keepalived.conf",
+        global = true
+    )]
+    pub keepalived_config_file: PathBuf,
+
+    /// keepalived's pid file (read under --path.rootfs), checked against the live process.
+    #[arg(
+        long = "keepalived.pid-file",
+        value_name = "PATH",
+        default_value = "/run/keepalived.pid",
+        global = true
+    )]
+    pub keepalived_pid_file: PathBuf,
+
+    /// keepalived's JSON dump (read under --path.rootfs when present and fresh; keepalived
+    /// writes it as root with mode 0600).
+    #[arg(
+        long = "keepalived.json-file",
+        value_name = "PATH",
+        default_value = "/tmp/keepalived.json",
+        global = true
+    )]
+    pub keepalived_json_file: PathBuf,
+
+    /// A JSON dump written longer ago than this is not used.
+    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub keepalived_json_max_age: Duration,
+
+    /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
+    /// the right to signal it: root or keepalived's user).
+    #[arg(long = "keepalived.signal", global = true)]
+    pub keepalived_signal: bool,
+
+    /// Read keepalived's notify FIFO (keepalived.conf's notify_fifo) at this path, under
+    /// --path.rootfs, and count VRRP transitions as they happen.
+    #[arg(long = "keepalived.notify-fifo", value_name = "PATH", global = true)]
+    pub keepalived_notify_fifo: Option<PathBuf>,
+
+    /// Listen for VRRP adverts (IP protocol 112) on the VRRP instances' interfaces and
+    /// export who advertises at what priority (needs CAP_NET_RAW).
+    #[arg(long = "collector.vrrp.listen", global = true)]
+    pub vrrp_listen: bool,
+
     /// The host's roles, instead of inferring them from the kernel (comma separated:
     /// nat-director, dr-director, tun-director, director).
     #[arg(long = "role", value_name = "ROLE,...", value_delimiter = ',', value_parser = parse_role, global = true)]
@@ -204,6 +252,15 @@ impl Settings {
                 include: self.cli.netdev_include.clone(),
                 exclude: Some(self.cli.netdev_exclude.clone()),
                 ethtool: !self.cli.no_netdev_ethtool,
+            },
+            keepalived: KeepalivedOptions {
+                config_file: self.cli.keepalived_config_file.clone(),
+                pid_file: self.cli.keepalived_pid_file.clone(),
+                json_file: self.cli.keepalived_json_file.clone(),
+                json_max_age: self.cli.keepalived_json_max_age,
+                signal: self.cli.keepalived_signal,
+                notify_fifo: self.cli.keepalived_notify_fifo.clone(),
+                listen: self.cli.vrrp_listen,
             },
         }
     }
@@ -393,19 +450,32 @@ mod tests {
         let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
         assert_eq!(
             settings.ok(),
-            Some(vec!["ipvs", "conntrack", "softnet", "netdev", "sysctl"])
+            Some(vec![
+                "ipvs",
+                "conntrack",
+                "softnet",
+                "netdev",
+                "sysctl",
+                "keepalived"
+            ])
         );
         let off =
             parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
         assert_eq!(
             off.ok(),
-            Some(vec!["conntrack", "softnet", "netdev", "sysctl"])
+            Some(vec![
+                "conntrack",
+                "softnet",
+                "netdev",
+                "sysctl",
+                "keepalived"
+            ])
         );
         let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
             .map(|s| s.enabled_collectors);
         assert_eq!(
             off_after.ok(),
-            Some(vec!["ipvs", "conntrack", "netdev", "sysctl"])
+            Some(vec!["ipvs", "conntrack", "netdev", "sysctl", "keepalived"])
         );
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
+use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
 use crate::model::sysctl::Sysctls;
@@ -72,6 +73,8 @@ pub struct Snapshot {
     pub netdev: Option<NetDevices>,
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
+    /// keepalived and its VRRP instances; `None` when not configured or not collected.
+    pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
     #[serde(skip_deserializing)]
     pub collectors: Vec<CollectorReport>,
@@ -108,6 +111,10 @@ impl Snapshot {
                     }
                     CollectedData::Sysctl(sysctls) => {
                         self.sysctl = Some(*sysctls);
+                        Outcome::Ok
+                    }
+                    CollectedData::Keepalived(keepalived) => {
+                        self.keepalived = Some(*keepalived);
                         Outcome::Ok
                     }
                 };

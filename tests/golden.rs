@@ -17,6 +17,8 @@ const SCENARIOS: &[&str] = &[
     "mixed-director",
     "host",
     "conntrack/traffic",
+    "keepalived-director",
+    "keepalived-stopped",
 ];
 
 fn root() -> PathBuf {
@@ -47,6 +49,11 @@ fn fixture_args(scenario: &str) -> Vec<String> {
             .to_string_lossy()
             .into_owned(),
         "--no-collector.netdev.ethtool".into(),
+        "--path.rootfs".into(),
+        Path::new("tests/fixtures")
+            .join(scenario)
+            .to_string_lossy()
+            .into_owned(),
     ]
 }
 
@@ -93,7 +100,8 @@ fn metrics_match_the_goldens() {
 /// server (critical).
 fn expected_exit_code(scenario: &str) -> i32 {
     match scenario {
-        "mixed-director" => 2,
+        // services without a weighted real server; keepalived configured but stopped
+        "mixed-director" | "keepalived-stopped" => 2,
         _ => 0,
     }
 }

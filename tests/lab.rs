@@ -22,7 +22,16 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 6] = ["noipvs", "nat", "kinds", "churn", "sources", "advisor"];
+const SCENARIOS: [&str; 8] = [
+    "noipvs",
+    "nat",
+    "kinds",
+    "churn",
+    "sources",
+    "advisor",
+    "keepalived",
+    "keepalived-extras",
+];
 
 /// Written straight to the process's stderr so that it shows even when the test
 /// harness captures output.
@@ -760,6 +769,296 @@ fn lab_sources_estimator_off() {
         Ok(0.0)
     );
     finish("sources", report);
+}
+
+// ------------------------------------------------------------------ keepalived
+
+/// The value of `ipvs_vrrp_state` for VI_1 in one state, from one director's scrape.
+fn vrrp_state(m: &Metrics, state: &str) -> Result<f64, String> {
+    m.value(
+        "ipvs_vrrp_state",
+        &[
+            ("instance", "VI_1"),
+            ("interface", "eth0"),
+            ("vrid", "51"),
+            ("state", state),
+        ],
+    )
+}
+
+/// The one state whose series is 1, with every state's series present.
+fn current_vrrp_state(m: &Metrics) -> Result<&'static str, String> {
+    let mut current = Vec::new();
+    for state in ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"] {
+        if vrrp_state(m, state)? == 1.0 {
+            current.push(state);
+        }
+    }
+    match current.as_slice() {
+        [one] => Ok(one),
+        other => Err(format!("expected one current state, got {other:?}")),
+    }
+}
+
+fn vip_present(m: &Metrics) -> Result<f64, String> {
+    m.value(
+        "ipvs_vrrp_vip_present",
+        &[
+            ("instance", "VI_1"),
+            ("interface", "eth0"),
+            ("address", "10.9.0.100"),
+        ],
+    )
+}
+
+#[test]
+fn lab_keepalived_master_and_backup() {
+    let lb1 = metrics(&lab().join("keepalived/before/lb1.txt"));
+    let lb2 = metrics(&lab().join("keepalived/before/lb2.txt"));
+    let addr1 = read(&lab().join("keepalived/before/addr-lb1.txt"));
+    let addr2 = read(&lab().join("keepalived/before/addr-lb2.txt"));
+    assert!(
+        addr1.contains("inet 10.9.0.100/24"),
+        "lb1 holds the VIP:\n{addr1}"
+    );
+    assert!(!addr2.contains("10.9.0.100"), "lb2 does not:\n{addr2}");
+    assert_eq!(current_vrrp_state(&lb1), Ok("MASTER"), "lb1");
+    assert_eq!(current_vrrp_state(&lb2), Ok("BACKUP"), "lb2");
+    assert_eq!(vip_present(&lb1), Ok(1.0));
+    assert_eq!(vip_present(&lb2), Ok(0.0));
+    for (m, priority) in [(&lb1, 150.0), (&lb2, 100.0)] {
+        assert_eq!(m.value("ipvs_keepalived_up", &[]), Ok(1.0));
+        assert_eq!(m.value("ipvs_keepalived_config_errors", &[]), Ok(0.0));
+        assert_eq!(
+            m.value("ipvs_vrrp_priority", &[("instance", "VI_1")]),
+            Ok(priority)
+        );
+    }
+    // keepalived's own virtual_server, read back by the ipvs collector in lb1's namespace
+    assert!(
+        has_series(
+            &lb1,
+            "ipvs_service_info",
+            &[("local_address", "10.9.0.100"), ("local_port", "80")]
+        ),
+        "lb1: keepalived's virtual_server is in the IPVS table:\n{}",
+        read(&lab().join("keepalived/before/ipvsadm-lb1.txt"))
+    );
+    let mut report = Report::default();
+    let log = read(&lab().join("keepalived/exporter.log"));
+    check::check_exporter_log("keepalived", &log, &mut report);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn lab_keepalived_failover_when_the_master_stops() {
+    let centiseconds: u64 = read(&lab().join("keepalived/failover-centiseconds.txt"))
+        .trim()
+        .parse()
+        .expect("failover time");
+    say(&format!(
+        "lab keepalived: lb2's exporter showed MASTER {:.2} s after lb1's keepalived was stopped",
+        centiseconds as f64 / 100.0
+    ));
+    assert!(
+        centiseconds <= 500,
+        "lb2 took {centiseconds} cs to show MASTER (limit 5 s)"
+    );
+    let lb1 = metrics(&lab().join("keepalived/after/lb1.txt"));
+    let lb2 = metrics(&lab().join("keepalived/after/lb2.txt"));
+    assert_eq!(current_vrrp_state(&lb2), Ok("MASTER"), "lb2 after failover");
+    assert_eq!(vip_present(&lb2), Ok(1.0));
+    assert_eq!(
+        current_vrrp_state(&lb1),
+        Ok("STOP"),
+        "lb1 after its keepalived stopped"
+    );
+    assert_eq!(
+        vrrp_state(&lb1, "MASTER"),
+        Ok(0.0),
+        "no stale MASTER on lb1"
+    );
+    assert_eq!(lb1.value("ipvs_keepalived_up", &[]), Ok(0.0));
+    assert_eq!(lb2.value("ipvs_keepalived_up", &[]), Ok(1.0));
+}
+
+#[test]
+fn lab_keepalived_roles_need_no_root() {
+    for ns in ["lb1", "lb2"] {
+        let identity = read(&lab().join(format!("keepalived/identity-{ns}.txt")));
+        let field = |name: &str| {
+            identity
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert!(
+            field("Uid:").iter().all(|u| *u == "65534"),
+            "{ns}: the exporter runs as uid 65534:\n{identity}"
+        );
+        // CAP_NET_ADMIN is capability 12: bit 0x1000, and nothing else
+        assert_eq!(
+            field("CapEff:"),
+            vec!["0000000000001000"],
+            "{ns}: the exporter holds CAP_NET_ADMIN only:\n{identity}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ keepalived-extras
+
+fn transitions(m: &Metrics, state: &str) -> Result<f64, String> {
+    m.value(
+        "ipvs_vrrp_transitions_total",
+        &[("instance", "VI_1"), ("state", state)],
+    )
+}
+
+/// A counter of keepalived's own dump, as keepalived wrote it.
+fn dump_stat(path: &Path, name: &str) -> f64 {
+    let dump: serde_json::Value = serde_json::from_str(&read(path)).expect("keepalived's dump");
+    dump.get(0)
+        .and_then(|i| i.get("stats"))
+        .and_then(|s| s.get(name))
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{name} in {}", path.display()))
+}
+
+#[test]
+fn lab_keepalived_extras_notify_fifo_counts_transitions() {
+    let dir = lab().join("keepalived-extras");
+    let before1 = metrics(&dir.join("before/lb1.txt"));
+    let before2 = metrics(&dir.join("before/lb2.txt"));
+    let after1 = metrics(&dir.join("after/lb1.txt"));
+    let after2 = metrics(&dir.join("after/lb2.txt"));
+    assert_eq!(
+        transitions(&before1, "MASTER"),
+        Ok(1.0),
+        "lb1 became master once"
+    );
+    assert_eq!(
+        transitions(&before2, "BACKUP"),
+        Ok(1.0),
+        "lb2 entered backup once"
+    );
+    assert!(
+        transitions(&before2, "MASTER").is_err(),
+        "lb2 was never master before the failover"
+    );
+    assert_eq!(
+        transitions(&after2, "MASTER"),
+        Ok(1.0),
+        "lb2 took over once"
+    );
+    assert_eq!(transitions(&after2, "BACKUP"), Ok(1.0));
+    // keepalived 2.2.7 announces its own stop on the FIFO before it closes it
+    assert_eq!(transitions(&after1, "STOP"), Ok(1.0), "lb1 announced STOP");
+    assert_eq!(
+        after1.value("ipvs_keepalived_notify_fifo_connected", &[]),
+        Ok(0.0)
+    );
+    assert_eq!(
+        after2.value("ipvs_keepalived_notify_fifo_connected", &[]),
+        Ok(1.0)
+    );
+    let stopped: f64 = read(&dir.join("stopped-at.txt"))
+        .trim()
+        .parse()
+        .expect("stop time");
+    let last = after2
+        .value(
+            "ipvs_vrrp_last_transition_timestamp_seconds",
+            &[("instance", "VI_1")],
+        )
+        .expect("lb2's last transition");
+    assert!(
+        last >= stopped && last < stopped + 10.0,
+        "lb2's last transition at {last}, lb1 stopped at {stopped}"
+    );
+    let mut report = Report::default();
+    check::check_exporter_log(
+        "keepalived-extras",
+        &read(&dir.join("exporter.log")),
+        &mut report,
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn lab_keepalived_extras_json_dump_after_a_signal() {
+    let dir = lab().join("keepalived-extras");
+    let before1 = metrics(&dir.join("before/lb1.txt"));
+    let before2 = metrics(&dir.join("before/lb2.txt"));
+    let after2 = metrics(&dir.join("after/lb2.txt"));
+    assert!(
+        !before1.has_family("ipvs_keepalived_dump_age_seconds"),
+        "lb1 was given no dump"
+    );
+    for (m, json, master) in [
+        (&before2, dir.join("before/keepalived.json"), 0.0),
+        (&after2, dir.join("after/keepalived.json"), 1.0),
+    ] {
+        let age = m
+            .value("ipvs_keepalived_dump_age_seconds", &[])
+            .expect("the signal made keepalived write a dump");
+        assert!(age < 5.0, "the dump is fresh: {age} s");
+        assert_eq!(
+            m.value("ipvs_vrrp_effective_priority", &[("instance", "VI_1")]),
+            Ok(100.0)
+        );
+        assert_eq!(
+            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            Ok(master)
+        );
+        assert_eq!(
+            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            Ok(dump_stat(&json, "become_master"))
+        );
+        let received = m
+            .value("ipvs_vrrp_adverts_received_total", &[("instance", "VI_1")])
+            .expect("adverts received");
+        assert!(received >= 1.0, "lb2 heard lb1's adverts");
+        assert_eq!(received, dump_stat(&json, "advert_rcvd"));
+    }
+    assert_eq!(
+        after2.value(
+            "ipvs_vrrp_priority_zero_adverts_received_total",
+            &[("instance", "VI_1")]
+        ),
+        Ok(1.0),
+        "lb1 said goodbye with a priority-0 advert"
+    );
+}
+
+#[test]
+fn lab_keepalived_extras_vrrp_listener_hears_the_master() {
+    let dir = lab().join("keepalived-extras");
+    let before = metrics(&dir.join("before/lb2.txt"));
+    let after = metrics(&dir.join("after/lb2.txt"));
+    let lb1 = [
+        ("interface", "eth0"),
+        ("vrid", "51"),
+        ("source", "10.9.0.1"),
+    ];
+    assert_eq!(
+        before.value("ipvs_vrrp_peer_priority", &lb1),
+        Ok(150.0),
+        "lb2 hears lb1 advertise at 150"
+    );
+    let heard_before = before
+        .value("ipvs_vrrp_peer_advertisements_total", &lb1)
+        .expect("adverts from lb1");
+    assert!(
+        heard_before >= 2.0,
+        "lb2 heard {heard_before} adverts from lb1"
+    );
+    // lb1's keepalived says goodbye with priority 0 when it stops
+    assert_eq!(after.value("ipvs_vrrp_peer_priority", &lb1), Ok(0.0));
+    let heard_after = after
+        .value("ipvs_vrrp_peer_advertisements_total", &lb1)
+        .expect("adverts from lb1");
+    assert!(heard_after > heard_before);
 }
 
 // ------------------------------------------------------------------ advisor

@@ -16,6 +16,7 @@ needed=(
   "ethtool ethtool"
   "conntrack conntrack"
   "chromium chromium"
+  "/usr/sbin/keepalived keepalived"
 )
 missing=()
 for pair in "${needed[@]}"; do

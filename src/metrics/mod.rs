@@ -6,6 +6,7 @@ mod advisor;
 mod conntrack;
 mod ethtool;
 mod ipvs;
+mod keepalived;
 mod netdev;
 mod scrape;
 mod softnet;
@@ -205,6 +206,7 @@ impl Collector for SnapshotCollector {
         netdev::encode(&self.0, &mut encoder)?;
         ethtool::encode(&self.0, &mut encoder)?;
         advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
+        keepalived::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }

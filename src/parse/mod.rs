@@ -8,8 +8,13 @@ pub mod ethtool;
 pub mod interrupts;
 pub mod ipvs_netlink;
 pub mod ipvs_proc;
+pub mod keepalived;
+pub mod keepalived_json;
+pub mod keepalived_notify;
 pub mod netlink;
+pub mod rtnetlink;
 pub mod softnet;
+pub mod vrrp;
 
 use std::fmt;
 

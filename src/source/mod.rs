@@ -6,15 +6,19 @@ pub mod ethtool;
 pub mod fake_kernel;
 pub mod ipvs;
 pub mod ipvs_netlink;
+pub mod keepalived;
+pub mod keepalived_fifo;
 pub mod netdev;
 pub mod netlink;
 pub mod softnet;
 pub mod sysctl;
+pub mod vrrp_listen;
 
 use std::path::{Path, PathBuf};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
+use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
 use crate::model::sysctl::Sysctls;
@@ -61,7 +65,7 @@ pub struct NamespaceTable {
 }
 
 /// What one collector gathered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CollectedData {
     /// The subsystem is absent on this host (module not loaded, file missing): not an error.
     NoData {
@@ -72,6 +76,7 @@ pub enum CollectedData {
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
     Sysctl(Box<Sysctls>),
+    Keepalived(Box<Keepalived>),
 }
 
 /// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
@@ -83,7 +88,7 @@ pub struct IpvsReading {
 }
 
 /// A collector's result, with the records it had to skip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Collected {
     pub data: CollectedData,
     /// Lines or records that could not be parsed and were skipped, each said plainly.
@@ -177,6 +182,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         help: "the kernel settings the advisor checks",
         enabled_by_default: true,
     },
+    CollectorSpec {
+        name: "keepalived",
+        help: "keepalived's configuration and the VRRP role of each instance",
+        enabled_by_default: true,
+    },
 ];
 
 /// Per-collector options from the command line.
@@ -186,6 +196,7 @@ pub struct CollectorOptions {
     pub ipvs_namespaces: Vec<String>,
     pub conntrack_source: ipvs::SourceMode,
     pub netdev_devices: netdev::DeviceFilter,
+    pub keepalived: keepalived::KeepalivedOptions,
 }
 
 impl Default for CollectorOptions {
@@ -195,6 +206,7 @@ impl Default for CollectorOptions {
             ipvs_namespaces: Vec::new(),
             conntrack_source: ipvs::SourceMode::Auto,
             netdev_devices: netdev::DeviceFilter::default(),
+            keepalived: keepalived::KeepalivedOptions::default(),
         }
     }
 }
@@ -229,6 +241,10 @@ pub fn build_collectors(
                 "netdev" => Some(Box::new(netdev::NetdevCollector::new(
                     paths.clone(),
                     options.netdev_devices.clone(),
+                ))),
+                "keepalived" => Some(Box::new(keepalived::KeepalivedCollector::new(
+                    paths.clone(),
+                    options.keepalived.clone(),
                 ))),
                 _ => None,
             }

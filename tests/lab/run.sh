@@ -200,6 +200,15 @@ if command -v conntrack >/dev/null 2>&1; then copy_with_libs "$(command -v connt
 if [ "$NEED_NODE_EXPORTER" = 1 ]; then
     copy_with_libs "$(command -v prometheus-node-exporter)" /usr/bin/prometheus-node-exporter
 fi
+# keepalived (Debian's package) for the VRRP scenarios, and setpriv to run the
+# exporter with a chosen capability set
+if ! command -v keepalived >/dev/null 2>&1; then
+    say "installing keepalived for the VRRP scenarios"
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends keepalived >&2 ||
+        die "apt-get install keepalived failed"
+fi
+copy_with_libs "$(command -v keepalived)" /usr/sbin/keepalived
+if command -v setpriv >/dev/null 2>&1; then copy_with_libs "$(command -v setpriv)" /usr/bin/setpriv; fi
 
 if [ -n "$EXPORTER" ]; then
     # debug builds carry hundreds of MB of debug info; the guest has 512 MB

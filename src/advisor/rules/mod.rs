@@ -6,6 +6,7 @@ mod backlog;
 mod conntrack;
 mod forwarding;
 mod ipvs;
+mod keepalived;
 mod nic;
 mod services;
 
@@ -168,6 +169,9 @@ pub static RULES: &[&Rule] = &[
     &nic::GRO_OFF,
     &services::SERVICE_WITHOUT_WEIGHT,
     &services::QUIESCED_SERVER_GETS_CONNECTIONS,
+    &keepalived::NOT_RUNNING,
+    &keepalived::VIPS_WHILE_BACKUP,
+    &keepalived::TWO_MASTERS,
 ];
 
 /// The rule with this id.

@@ -185,3 +185,98 @@ lab_cleanup() {
     if lab_ipvs_loaded; then $IPVSADM -C; fi
     true
 }
+
+# ------------------------------------------------------------ keepalived
+# Shared by the keepalived scenarios: two directors lb1 and lb2 running
+# Debian's keepalived with one VRRP instance (VI_1, VRID 51, VIP 10.9.0.100).
+
+KEEPALIVED=/usr/sbin/keepalived
+SETPRIV=/usr/bin/setpriv
+# lab_vrrp_pair: namespaces lb1 and lb2 joined by a veth pair (eth0 in each)
+lab_vrrp_pair() {
+    for ns in lb1 lb2; do
+        $IP netns add $ns
+        $IP -n $ns link set lo up
+    done
+    $IP link add k1 type veth peer name k2
+    $IP link set k1 netns lb1
+    $IP link set k2 netns lb2
+    $IP -n lb1 link set k1 name eth0
+    $IP -n lb2 link set k2 name eth0
+    $IP -n lb1 addr add 10.9.0.1/24 dev eth0
+    $IP -n lb2 addr add 10.9.0.2/24 dev eth0
+    $IP -n lb1 link set eth0 up
+    $IP -n lb2 link set eth0 up
+}
+
+# keepalived_conf NAME STATE PRIORITY [GLOBAL_DEFS_LINE]
+keepalived_conf() {
+    mkdir -p /etc/keepalived "/run/$1"
+    cat >"/etc/keepalived/$1.conf" <<EOF
+global_defs {
+    router_id $1
+    enable_script_security
+    script_user root
+    ${4:-}
+}
+
+vrrp_instance VI_1 {
+    state $2
+    interface eth0
+    virtual_router_id 51
+    priority $3
+    advert_int 1
+    virtual_ipaddress {
+        10.9.0.100/24
+    }
+}
+
+virtual_server 10.9.0.100 80 {
+    delay_loop 2
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.9.0.50 80 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+EOF
+    cp "/etc/keepalived/$1.conf" "$OUT/$1.conf"
+}
+
+# keepalived_start NS: keepalived in the foreground of a background job,
+# logging to the console (there is no syslog in the guest)
+keepalived_start() {
+    $IP netns exec "$1" $KEEPALIVED -n -l -D -f "/etc/keepalived/$1.conf" \
+        -p "/run/$1/keepalived.pid" -r "/run/$1/vrrp.pid" -c "/run/$1/checkers.pid" \
+        >>"$OUT/keepalived-$1.log" 2>&1 &
+}
+
+# ka_wait WHAT SECONDS CMD...: poll CMD every 100 ms until it succeeds
+ka_wait() {
+    what=$1 limit=$(($2 * 10))
+    shift 2
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        if [ $i -ge $limit ]; then
+            echo "lab: gave up waiting for $what"
+            return 1
+        fi
+        usleep 100000
+    done
+}
+
+# ka_scrape NS FILE
+ka_scrape() {
+    $IP netns exec "$1" timeout 30 wget -q -O "$2" "$EXPORTER_URL"
+}
+
+ka_has_vip() { $IP -n "$1" -4 addr show dev eth0 | grep -q 'inet 10.9.0.100/'; }
+ka_logged() { grep -q "$2" "$OUT/keepalived-$1.log"; }
+ka_shows() { ka_scrape "$1" /tmp/scrape.txt && grep -q "ipvs_vrrp_state{.*state=\"$2\"} 1" /tmp/scrape.txt; }
+ka_uptime_cs() { awk '{ split($1, t, "."); print t[1] * 100 + t[2] }' /proc/uptime; }

@@ -1,0 +1,484 @@
+//! keepalived and VRRP: what keepalived's configuration declares (VRRP instances, sync groups,
+//! virtual servers), whether keepalived runs, and the role of each VRRP instance as the kernel
+//! shows it (its virtual addresses on its interface, the interface's link state).
+//!
+//! The role is worked out here, from plain data, by [`infer_state`]; the sources only read.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A VRRP instance's state, as keepalived names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum VrrpState {
+    /// Starting, or the role cannot be told (no virtual addresses, or only some present).
+    Init,
+    Backup,
+    Master,
+    /// The instance's interface (or an interface it tracks) is down or missing.
+    Fault,
+    /// keepalived is not running.
+    Stop,
+}
+
+impl VrrpState {
+    /// Every state, in the order series are written.
+    pub const ALL: [VrrpState; 5] = [
+        VrrpState::Init,
+        VrrpState::Backup,
+        VrrpState::Master,
+        VrrpState::Fault,
+        VrrpState::Stop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VrrpState::Init => "INIT",
+            VrrpState::Backup => "BACKUP",
+            VrrpState::Master => "MASTER",
+            VrrpState::Fault => "FAULT",
+            VrrpState::Stop => "STOP",
+        }
+    }
+
+    /// Reads a state name as keepalived writes it (any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        VrrpState::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for VrrpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One address of a `virtual_ipaddress` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualAddress {
+    pub address: IpAddr,
+    /// The prefix length after `/`, when given.
+    pub prefix_len: Option<u8>,
+    /// The `dev` the address goes on; the instance's interface when `None`.
+    pub device: Option<String>,
+}
+
+/// A `track_interface` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedInterface {
+    pub name: String,
+    /// With a weight, a down interface changes the priority instead of faulting the instance.
+    pub weight: Option<i32>,
+}
+
+/// A `vrrp_instance` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VrrpInstance {
+    pub name: String,
+    /// `interface`: where adverts go and virtual addresses land by default.
+    pub interface: Option<String>,
+    /// `virtual_router_id`, 1 to 255.
+    pub virtual_router_id: Option<u8>,
+    /// `priority` as configured (keepalived's default is 100).
+    pub priority: Option<u8>,
+    /// `state`: the initial state (MASTER or BACKUP).
+    pub initial_state: Option<VrrpState>,
+    /// `virtual_ipaddress` and `virtual_ipaddress_excluded`.
+    pub virtual_addresses: Vec<VirtualAddress>,
+    pub track_interfaces: Vec<TrackedInterface>,
+    /// `track_script` names.
+    pub track_scripts: Vec<String>,
+    pub nopreempt: bool,
+}
+
+/// A `vrrp_sync_group` block: instances that change state together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncGroup {
+    pub name: String,
+    pub instances: Vec<String>,
+}
+
+/// What a `virtual_server` balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VirtualServerTarget {
+    Address {
+        address: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+    },
+    /// `virtual_server group NAME`.
+    Group {
+        name: String,
+    },
+}
+
+/// A `real_server` block inside a virtual server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServer {
+    pub address: IpAddr,
+    pub port: Option<u16>,
+    pub weight: Option<i32>,
+    /// Health checker blocks by keyword: `TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, ...
+    pub checkers: Vec<String>,
+}
+
+/// A `virtual_server` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualServer {
+    pub target: VirtualServerTarget,
+    /// `protocol` (TCP, UDP, SCTP).
+    pub protocol: Option<String>,
+    /// `lb_algo` (or `lvs_sched`): the scheduler.
+    pub lb_algo: Option<String>,
+    /// `lb_kind` (or `lvs_method`): NAT, DR, TUN.
+    pub lb_kind: Option<String>,
+    pub persistence_timeout: Option<u32>,
+    pub real_servers: Vec<RealServer>,
+}
+
+/// A place in keepalived's configuration, and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigError {
+    /// The file, as named to the parser (the main file or an included one).
+    pub file: String,
+    /// 1-based line; 0 when the problem is not tied to a line (an unreadable include).
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+/// keepalived's configuration, as far as it could be parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeepalivedConfig {
+    pub instances: Vec<VrrpInstance>,
+    pub sync_groups: Vec<SyncGroup>,
+    pub virtual_servers: Vec<VirtualServer>,
+    /// Every file read, the main one first.
+    pub files: Vec<String>,
+    /// Syntax errors and values that could not be read; what could be parsed is still used.
+    pub errors: Vec<ConfigError>,
+}
+
+/// A network interface as rtnetlink reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `IFF_UP`: administratively up.
+    pub up: bool,
+    /// `IFF_RUNNING`: the carrier is there (operationally up).
+    pub running: bool,
+}
+
+/// An address on an interface, as rtnetlink reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceAddress {
+    /// The interface's index.
+    pub index: u32,
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+/// The interfaces and their addresses in the exporter's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Interfaces {
+    pub links: Vec<Link>,
+    pub addresses: Vec<InterfaceAddress>,
+}
+
+impl Interfaces {
+    pub fn link(&self, name: &str) -> Option<&Link> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    /// Whether `address` is on the interface called `name`.
+    pub fn has_address(&self, name: &str, address: &IpAddr) -> bool {
+        self.link(name).is_some_and(|link| {
+            self.addresses
+                .iter()
+                .any(|a| a.index == link.index && a.address == *address)
+        })
+    }
+}
+
+/// Whether one virtual address is where its instance puts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipPresence {
+    pub address: IpAddr,
+    /// The interface the address belongs on.
+    pub interface: String,
+    pub present: bool,
+}
+
+/// One VRRP instance's role, inferred from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRole {
+    pub instance: String,
+    pub interface: String,
+    pub vrid: Option<u8>,
+    pub state: VrrpState,
+    pub vips: Vec<VipPresence>,
+    /// The configured priority (keepalived's default 100 when not set).
+    pub priority: u8,
+}
+
+/// Where keepalived's process stands, from its pid file and procfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepalivedProcess {
+    /// The pid the pid file names, when it names one.
+    pub pid: Option<u32>,
+    /// That pid is a live process whose name is keepalived.
+    pub running: bool,
+}
+
+/// Everything the keepalived collector read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keepalived {
+    pub config_file: String,
+    pub config: KeepalivedConfig,
+    pub process: KeepalivedProcess,
+    /// One per configured instance, in configuration order.
+    pub roles: Vec<InstanceRole>,
+    /// keepalived's JSON dump, when one was read and fresh.
+    pub dump: Option<Dump>,
+    /// What the notify FIFO told since the exporter started, when it reads one.
+    pub notify: Option<NotifyReading>,
+    /// VRRP adverts heard on the instances' interfaces, when listening is on.
+    pub peers: Option<Vec<VrrpPeer>>,
+}
+
+/// A sender of VRRP adverts heard on an interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpPeer {
+    pub interface: String,
+    pub vrid: u8,
+    pub source: IpAddr,
+    /// Adverts heard since the exporter started.
+    pub adverts: u64,
+    /// The priority in its last advert.
+    pub priority: u8,
+}
+
+/// Transitions counted from keepalived's notify FIFO since the exporter started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyReading {
+    /// Whether the FIFO is open now (keepalived is writing to it).
+    pub connected: bool,
+    /// (instance, new state, times), sorted.
+    pub transitions: Vec<(String, VrrpState, u64)>,
+    /// (instance, Unix time the exporter read its last transition), sorted.
+    pub last_transition: Vec<(String, f64)>,
+    /// Lines that named an instance but could not be read.
+    pub malformed_lines: u64,
+}
+
+/// keepalived's JSON dump (`/tmp/keepalived.json`, written on SIGRTMIN+2 by builds with JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dump {
+    /// Seconds between the file's last write and the read.
+    pub age_seconds: f64,
+    pub instances: Vec<DumpInstance>,
+}
+
+/// One VRRP instance in keepalived's JSON dump.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DumpInstance {
+    /// `data.iname`.
+    pub name: String,
+    /// `data.ifp_ifname`.
+    pub interface: Option<String>,
+    /// `data.vrid`.
+    pub vrid: Option<u8>,
+    /// `data.state`, keepalived's own view of the state.
+    pub state: Option<VrrpState>,
+    /// `data.base_priority`: the configured priority.
+    pub base_priority: Option<i64>,
+    /// `data.effective_priority`: after tracked scripts and interfaces changed it.
+    pub effective_priority: Option<i64>,
+    /// `data.last_transition`: Unix time of the last state change.
+    pub last_transition: Option<f64>,
+    /// The numeric fields of `stats` by keepalived's names (`advert_rcvd`, `become_master`, ...).
+    pub stats: Vec<(String, u64)>,
+}
+
+impl VrrpState {
+    /// keepalived's numbering of states in its dump (`VRRP_STATE_*`).
+    pub fn from_keepalived_number(number: i64) -> Option<Self> {
+        match number {
+            0 => Some(VrrpState::Init),
+            1 => Some(VrrpState::Backup),
+            2 => Some(VrrpState::Master),
+            3 => Some(VrrpState::Fault),
+            _ => None,
+        }
+    }
+}
+
+/// keepalived's default priority for an instance that sets none.
+pub const DEFAULT_PRIORITY: u8 = 100;
+
+/// Works out an instance's role: STOP when keepalived is not running; FAULT when its interface
+/// (or an interface it tracks without a weight) is missing or down; MASTER when all of its
+/// virtual addresses are on their interfaces, BACKUP when none is, INIT otherwise.
+pub fn infer_state(
+    instance: &VrrpInstance,
+    running: bool,
+    interfaces: &Interfaces,
+) -> InstanceRole {
+    let interface = instance.interface.clone().unwrap_or_default();
+    let vips: Vec<VipPresence> = instance
+        .virtual_addresses
+        .iter()
+        .map(|vip| {
+            let on = vip.device.clone().unwrap_or_else(|| interface.clone());
+            VipPresence {
+                address: vip.address,
+                present: interfaces.has_address(&on, &vip.address),
+                interface: on,
+            }
+        })
+        .collect();
+    let link_ok = |name: &str| interfaces.link(name).is_some_and(|l| l.up && l.running);
+    let state = if !running {
+        VrrpState::Stop
+    } else if !link_ok(&interface)
+        || instance
+            .track_interfaces
+            .iter()
+            .any(|t| t.weight.is_none() && !link_ok(&t.name))
+    {
+        VrrpState::Fault
+    } else if !vips.is_empty() && vips.iter().all(|v| v.present) {
+        VrrpState::Master
+    } else if !vips.is_empty() && vips.iter().all(|v| !v.present) {
+        VrrpState::Backup
+    } else {
+        VrrpState::Init
+    };
+    InstanceRole {
+        instance: instance.name.clone(),
+        interface,
+        vrid: instance.virtual_router_id,
+        state,
+        vips,
+        priority: instance.priority.unwrap_or(DEFAULT_PRIORITY),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth0(up: bool) -> Interfaces {
+        Interfaces {
+            links: vec![Link {
+                index: 2,
+                name: "eth0".into(),
+                up,
+                running: up,
+            }],
+            addresses: vec![InterfaceAddress {
+                index: 2,
+                address: "10.0.0.10".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                prefix_len: 24,
+            }],
+        }
+    }
+
+    fn instance(vips: &[&str]) -> VrrpInstance {
+        VrrpInstance {
+            name: "VI_1".into(),
+            interface: Some("eth0".into()),
+            virtual_router_id: Some(51),
+            virtual_addresses: vips
+                .iter()
+                .filter_map(|v| v.parse().ok())
+                .map(|address| VirtualAddress {
+                    address,
+                    prefix_len: None,
+                    device: None,
+                })
+                .collect(),
+            ..VrrpInstance::default()
+        }
+    }
+
+    #[test]
+    fn all_vips_present_is_master_none_is_backup_some_is_init() {
+        let up = eth0(true);
+        assert_eq!(
+            infer_state(&instance(&["10.0.0.10"]), true, &up).state,
+            VrrpState::Master
+        );
+        assert_eq!(
+            infer_state(&instance(&["10.0.0.99"]), true, &up).state,
+            VrrpState::Backup
+        );
+        assert_eq!(
+            infer_state(&instance(&["10.0.0.10", "10.0.0.99"]), true, &up).state,
+            VrrpState::Init
+        );
+        assert_eq!(
+            infer_state(&instance(&[]), true, &up).state,
+            VrrpState::Init
+        );
+    }
+
+    #[test]
+    fn a_stopped_keepalived_is_stop_even_with_the_vips_left_behind() {
+        let role = infer_state(&instance(&["10.0.0.10"]), false, &eth0(true));
+        assert_eq!(role.state, VrrpState::Stop);
+        assert!(role.vips.iter().all(|v| v.present));
+        assert_eq!(role.priority, DEFAULT_PRIORITY);
+    }
+
+    #[test]
+    fn a_down_or_missing_interface_is_fault() {
+        assert_eq!(
+            infer_state(&instance(&["10.0.0.10"]), true, &eth0(false)).state,
+            VrrpState::Fault
+        );
+        assert_eq!(
+            infer_state(&instance(&["10.0.0.10"]), true, &Interfaces::default()).state,
+            VrrpState::Fault
+        );
+        let mut tracked = instance(&["10.0.0.10"]);
+        tracked.track_interfaces.push(TrackedInterface {
+            name: "eth9".into(),
+            weight: None,
+        });
+        assert_eq!(
+            infer_state(&tracked, true, &eth0(true)).state,
+            VrrpState::Fault
+        );
+        if let Some(t) = tracked.track_interfaces.first_mut() {
+            t.weight = Some(-20);
+        }
+        assert_eq!(
+            infer_state(&tracked, true, &eth0(true)).state,
+            VrrpState::Master
+        );
+    }
+}

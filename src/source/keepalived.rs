@@ -1,0 +1,501 @@
+//! The keepalived collector's I/O: keepalived.conf and what it includes (under
+//! `--path.rootfs`), the pid file checked against procfs, and the interfaces and addresses of
+//! the exporter's network namespace over rtnetlink. It never signals keepalived unless asked to
+//! and never talks to it: the role of every VRRP instance comes from what the kernel shows.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::keepalived_fifo::NotifyFifo;
+use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
+use super::vrrp_listen::VrrpListener;
+use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
+use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
+use crate::parse::keepalived::{Included, parse_config};
+use crate::parse::keepalived_json::parse_dump;
+use crate::parse::rtnetlink::{
+    RTM_GETADDR, RTM_GETLINK, decode_addresses, decode_links, dump_request,
+};
+
+/// The `--keepalived.*` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedOptions {
+    /// keepalived.conf, as keepalived names it (resolved under `--path.rootfs`).
+    pub config_file: PathBuf,
+    /// keepalived's pid file (under `--path.rootfs`).
+    pub pid_file: PathBuf,
+    /// keepalived's JSON dump (under `--path.rootfs`).
+    pub json_file: PathBuf,
+    /// A dump written longer ago than this is not used.
+    pub json_max_age: Duration,
+    /// Send keepalived SIGRTMIN+2 before each read so that it writes a fresh dump.
+    pub signal: bool,
+    /// keepalived's notify FIFO (under `--path.rootfs`), read in the background when set.
+    pub notify_fifo: Option<PathBuf>,
+    /// Listen for VRRP adverts on the instances' interfaces (needs CAP_NET_RAW).
+    pub listen: bool,
+}
+
+impl Default for KeepalivedOptions {
+    fn default() -> Self {
+        KeepalivedOptions {
+            config_file: PathBuf::from("/etc/keepalived/keepalived.conf"),
+            pid_file: PathBuf::from("/run/keepalived.pid"),
+            json_file: PathBuf::from("/tmp/keepalived.json"),
+            json_max_age: Duration::from_secs(60),
+            signal: false,
+            notify_fifo: None,
+            listen: false,
+        }
+    }
+}
+
+/// Opens the rtnetlink connection (a real socket, or canned replies in tests).
+pub type Connect = fn() -> Result<Box<dyn Transport>, TransportError>;
+
+fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
+    Ok(Box::new(SocketTransport::connect_to(
+        neli::consts::socket::NlFamily::Route,
+    )?))
+}
+
+pub struct KeepalivedCollector {
+    paths: Paths,
+    options: KeepalivedOptions,
+    connect: Connect,
+    fifo: Option<NotifyFifo>,
+    listener: Option<VrrpListener>,
+}
+
+impl KeepalivedCollector {
+    pub fn new(paths: Paths, options: KeepalivedOptions) -> Self {
+        Self::with_transport(paths, options, connect_route)
+    }
+
+    pub fn with_transport(paths: Paths, options: KeepalivedOptions, connect: Connect) -> Self {
+        let fifo = options
+            .notify_fifo
+            .as_ref()
+            .map(|path| NotifyFifo::start(under_root(&paths.rootfs, path)));
+        let listener = options.listen.then(VrrpListener::new);
+        KeepalivedCollector {
+            paths,
+            options,
+            connect,
+            fifo,
+            listener,
+        }
+    }
+}
+
+/// A path as the host names it, under the root the exporter was given.
+fn under_root(rootfs: &Path, path: &Path) -> PathBuf {
+    let relative: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    rootfs.join(relative)
+}
+
+/// Whether a file name matches a shell pattern with `*` and `?` (no brackets).
+fn matches_pattern(pattern: &[char], name: &[char]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some(('*', rest)) => (0..=name.len()).any(|skip| {
+            name.get(skip..)
+                .is_some_and(|tail| matches_pattern(rest, tail))
+        }),
+        Some(('?', rest)) => name
+            .split_first()
+            .is_some_and(|(_, tail)| matches_pattern(rest, tail)),
+        Some((c, rest)) => name
+            .split_first()
+            .is_some_and(|(n, tail)| n == c && matches_pattern(rest, tail)),
+    }
+}
+
+/// The files an include pattern names, sorted as a shell would; wildcards in the last
+/// component only. Relative patterns are taken from the including file's directory.
+fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
+    let pattern_path = Path::new(pattern);
+    let host_path = if pattern_path.is_absolute() {
+        pattern_path.to_path_buf()
+    } else {
+        Path::new(including)
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join(pattern_path)
+    };
+    let Some(file_pattern) = host_path.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    let directory = host_path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let read = |host: PathBuf| -> (String, Result<String, String>) {
+        let text = std::fs::read_to_string(under_root(rootfs, &host)).map_err(|e| e.to_string());
+        (host.to_string_lossy().into_owned(), text)
+    };
+    if !file_pattern.contains(['*', '?']) {
+        if under_root(rootfs, &host_path).exists() {
+            return vec![read(host_path)];
+        }
+        return Vec::new();
+    }
+    let wanted: Vec<char> = file_pattern.chars().collect();
+    let Ok(entries) = std::fs::read_dir(under_root(rootfs, &directory)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|name| !name.starts_with('.') || file_pattern.starts_with('.'))
+        .filter(|name| matches_pattern(&wanted, &name.chars().collect::<Vec<_>>()))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| read(directory.join(name)))
+        .collect()
+}
+
+/// Reads the pid file and checks that the pid is a live keepalived.
+fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, SourceError> {
+    let text = read_optional(&under_root(&paths.rootfs, pid_file))?;
+    let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
+    let running = match pid {
+        Some(pid) => read_optional(&paths.procfs.join(pid.to_string()).join("comm"))?
+            .is_some_and(|comm| comm.trim() == "keepalived"),
+        None => false,
+    };
+    Ok(KeepalivedProcess { pid, running })
+}
+
+/// Dumps the links and addresses of the exporter's network namespace.
+pub fn read_interfaces(transport: &mut dyn Transport) -> Result<Interfaces, TransportError> {
+    let links = transport.exchange(&dump_request(RTM_GETLINK, 1))?;
+    check_replies(&links)?;
+    let addresses = transport.exchange(&dump_request(RTM_GETADDR, 1))?;
+    check_replies(&addresses)?;
+    Ok(Interfaces {
+        links: decode_links(&links)?,
+        addresses: decode_addresses(&addresses)?,
+    })
+}
+
+/// How often a dump that looks half-written is read again, and how long apart.
+const DUMP_ATTEMPTS: usize = 4;
+const DUMP_RETRY: Duration = Duration::from_millis(50);
+
+fn modified(path: &Path) -> std::io::Result<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.len(), meta.modified()?))
+}
+
+/// Reads keepalived's JSON dump. `Ok(None)`: no dump, or one older than `max_age`. keepalived
+/// rewrites the file in place, so a read that races a rewrite sees it cut short or changing
+/// under it: such a read is retried a few times, then given up for this scrape.
+pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String> {
+    let mut last_problem = String::new();
+    for attempt in 0..DUMP_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(DUMP_RETRY);
+        }
+        let before = match modified(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let age = SystemTime::now()
+            .duration_since(before.1)
+            .unwrap_or(Duration::ZERO);
+        if age > max_age {
+            tracing::debug!(path = %path.display(), age = ?age, "keepalived's JSON dump is stale; not used");
+            return Ok(None);
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        if modified(path).ok() != Some(before) {
+            last_problem = format!("{} changed while it was read", path.display());
+            continue;
+        }
+        match parse_dump(&text) {
+            Ok(instances) => {
+                return Ok(Some(Dump {
+                    age_seconds: age.as_secs_f64(),
+                    instances,
+                }));
+            }
+            Err(e) => last_problem = format!("{}: {e}", path.display()),
+        }
+    }
+    Err(format!(
+        "{last_problem} ({DUMP_ATTEMPTS} reads); not used in this scrape"
+    ))
+}
+
+/// The signal that makes keepalived write its JSON dump: keepalived numbers it from the C
+/// library's SIGRTMIN, which is not a constant (glibc keeps the first ones for itself).
+pub fn dump_signal() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+/// How long to wait for keepalived to write its dump after the signal.
+const DUMP_WAIT: Duration = Duration::from_secs(1);
+
+/// Asks keepalived for a fresh dump and waits until the file changes (or a second passes).
+fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
+    let before = modified(path).ok();
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return Err(format!("pid {pid} is out of range"));
+    };
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    let sent = unsafe { libc::kill(pid, dump_signal()) };
+    if sent != 0 {
+        return Err(format!(
+            "cannot signal keepalived (pid {pid}) for its JSON dump: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < DUMP_WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = modified(path).ok();
+        if now.is_some() && now != before {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "keepalived (pid {pid}) did not write {} within {DUMP_WAIT:?} of the signal",
+        path.display()
+    ))
+}
+
+impl Collector for KeepalivedCollector {
+    fn name(&self) -> &'static str {
+        "keepalived"
+    }
+
+    fn collect(&self) -> Result<Collected, SourceError> {
+        let config_name = self.options.config_file.to_string_lossy().into_owned();
+        let config_path = under_root(&self.paths.rootfs, &self.options.config_file);
+        let Some(text) = read_optional(&config_path)? else {
+            return Ok(Collected {
+                data: CollectedData::NoData {
+                    reason: format!("{} does not exist", config_path.display()),
+                },
+                problems: Vec::new(),
+            });
+        };
+        let rootfs = self.paths.rootfs.clone();
+        let config = parse_config(&config_name, &text, &mut |including, pattern| {
+            expand_include(&rootfs, including, pattern)
+        });
+        let mut problems: Vec<String> = config
+            .errors
+            .iter()
+            .map(|e| format!("keepalived configuration: {e}"))
+            .collect();
+        let process = check_process(&self.paths, &self.options.pid_file)?;
+        let json_path = under_root(&self.paths.rootfs, &self.options.json_file);
+        if self.options.signal
+            && let (true, Some(pid)) = (process.running, process.pid)
+            && let Err(problem) = request_dump(pid, &json_path)
+        {
+            problems.push(problem);
+        }
+        let dump = match read_dump(&json_path, self.options.json_max_age) {
+            Ok(dump) => dump,
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
+        let interfaces = if config.instances.is_empty() {
+            Interfaces::default()
+        } else {
+            let mut transport = (self.connect)().map_err(SourceError::Netlink)?;
+            read_interfaces(transport.as_mut()).map_err(SourceError::Netlink)?
+        };
+        let peers = self.listener.as_ref().map(|listener| {
+            let mut names: Vec<String> = config
+                .instances
+                .iter()
+                .filter_map(|i| i.interface.clone())
+                .collect();
+            names.sort();
+            names.dedup();
+            problems.extend(listener.listen_on(&names, &interfaces));
+            listener.peers()
+        });
+        let roles = config
+            .instances
+            .iter()
+            .map(|instance| infer_state(instance, process.running, &interfaces))
+            .collect();
+        Ok(Collected {
+            data: CollectedData::Keepalived(Box::new(Keepalived {
+                config_file: config_name,
+                config,
+                process,
+                roles,
+                dump,
+                notify: self.fifo.as_ref().map(NotifyFifo::reading),
+                peers,
+            })),
+            problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn shell_patterns() {
+        assert!(matches_pattern(&chars("*.conf"), &chars("a.conf")));
+        assert!(matches_pattern(&chars("*.conf"), &chars(".conf")));
+        assert!(!matches_pattern(&chars("*.conf"), &chars("a.conf.bak")));
+        assert!(matches_pattern(&chars("vi_?.conf"), &chars("vi_1.conf")));
+        assert!(!matches_pattern(&chars("vi_?.conf"), &chars("vi_10.conf")));
+        assert!(matches_pattern(&chars("*"), &chars("")));
+    }
+
+    #[test]
+    fn paths_stay_under_the_root() {
+        assert_eq!(
+            under_root(Path::new("/fx"), Path::new("/etc/../../k.conf")),
+            PathBuf::from("/fx/etc/k.conf")
+        );
+    }
+
+    #[test]
+    fn includes_expand_relative_to_the_including_file_and_sort() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let found = expand_include(
+            &root,
+            "/keepalived-conf/with-includes.conf",
+            "conf.d/*.conf",
+        );
+        let names: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "/keepalived-conf/conf.d/10-vrrp.conf",
+                "/keepalived-conf/conf.d/20-lvs.conf"
+            ]
+        );
+        assert!(found.iter().all(|f| f.1.is_ok()));
+        assert!(expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf").is_empty());
+    }
+
+    const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
+
+    /// A dump's path in a directory of its own, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for Scratch {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "ipvs-exporter-keepalived-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        Scratch(dir.join("keepalived.json"))
+    }
+
+    #[test]
+    fn a_fresh_dump_is_read_and_a_missing_one_is_none() {
+        let path = scratch("fresh");
+        assert_eq!(read_dump(&path, Duration::from_secs(60)), Ok(None));
+        std::fs::write(&path, DUMP).unwrap_or_default();
+        let dump = read_dump(&path, Duration::from_secs(60));
+        assert_eq!(
+            dump.map(|d| d.map(|d| d.instances.len())),
+            Ok(Some(1)),
+            "the dump of one instance"
+        );
+    }
+
+    #[test]
+    fn a_stale_dump_is_not_used() {
+        let path = scratch("stale");
+        std::fs::write(&path, DUMP).unwrap_or_default();
+        let old = SystemTime::now() - Duration::from_secs(120);
+        if let Ok(file) = std::fs::File::options().write(true).open(&path) {
+            let _ = file.set_modified(old);
+        }
+        assert_eq!(read_dump(&path, Duration::from_secs(60)), Ok(None));
+        assert!(matches!(
+            read_dump(&path, Duration::from_secs(600)),
+            Ok(Some(_))
+        ));
+    }
+
+    #[test]
+    fn a_dump_read_while_keepalived_rewrites_it_is_read_again() {
+        let path = scratch("rewrite");
+        // what a reader sees when keepalived has truncated the file and written part of it
+        let half = DUMP.get(..DUMP.len() / 2).unwrap_or_default();
+        std::fs::write(&path, half).unwrap_or_default();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(10));
+                std::fs::write(&path, DUMP)
+            })
+        };
+        let dump = read_dump(&path, Duration::from_secs(60));
+        let _ = writer.join();
+        assert!(
+            matches!(dump, Ok(Some(ref d)) if d.instances.len() == 1),
+            "{dump:?}"
+        );
+    }
+
+    #[test]
+    fn a_dump_that_stays_cut_short_is_reported_not_used() {
+        let path = scratch("cut");
+        std::fs::write(&path, DUMP.get(..100).unwrap_or_default()).unwrap_or_default();
+        let problem = read_dump(&path, Duration::from_secs(60));
+        assert!(
+            matches!(&problem, Err(p) if p.contains("not valid JSON")),
+            "{problem:?}"
+        );
+    }
+
+    #[test]
+    fn the_dump_signal_is_counted_from_the_c_library_sigrtmin() {
+        // glibc reserves the first real-time signals, so SIGRTMIN is 34 or more, not 32.
+        assert!(libc::SIGRTMIN() >= 32);
+        assert_eq!(dump_signal(), libc::SIGRTMIN() + 2);
+        assert!(dump_signal() <= libc::SIGRTMAX());
+    }
+}

@@ -1,0 +1,276 @@
+//! keepalived's notify FIFO (`notify_fifo` in keepalived.conf), read by a background thread
+//! that the keepalived collector owns: it counts each instance's transitions as keepalived
+//! announces them, and scrapes read the counts. The thread reopens the FIFO whenever keepalived
+//! closes it (a restart) and waits while it does not exist.
+//!
+//! A FIFO has one reader per line: a second consumer (keepalived's `notify_fifo_script`, or
+//! another exporter) would take some lines away from this one.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::model::keepalived::{NotifyReading, VrrpState};
+use crate::parse::keepalived_notify::{NotifyLine, parse_notify_line};
+
+/// How long to wait before trying again to open a FIFO that is missing or not a FIFO.
+const REOPEN_DELAY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+struct Counts {
+    connected: bool,
+    transitions: BTreeMap<(String, VrrpState), u64>,
+    last_transition: BTreeMap<String, f64>,
+    malformed_lines: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    counts: Mutex<Counts>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        match self.counts.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// The FIFO reader: the thread runs for the life of the process.
+pub struct NotifyFifo {
+    shared: Arc<Shared>,
+}
+
+impl NotifyFifo {
+    /// Starts reading `path` in a background thread.
+    pub fn start(path: PathBuf) -> Self {
+        let shared = Arc::new(Shared::default());
+        let for_thread = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("keepalived-fifo".into())
+            .spawn(move || read_forever(&path, &for_thread));
+        if let Err(err) = spawned {
+            tracing::error!(error = %err, "cannot start the keepalived notify FIFO reader");
+        }
+        NotifyFifo { shared }
+    }
+
+    /// What has been counted so far.
+    pub fn reading(&self) -> NotifyReading {
+        let counts = self.shared.lock();
+        NotifyReading {
+            connected: counts.connected,
+            transitions: counts
+                .transitions
+                .iter()
+                .map(|((instance, state), n)| (instance.clone(), *state, *n))
+                .collect(),
+            last_transition: counts
+                .last_transition
+                .iter()
+                .map(|(instance, t)| (instance.clone(), *t))
+                .collect(),
+            malformed_lines: counts.malformed_lines,
+        }
+    }
+
+    /// Waits until `done` holds for the reading, or `timeout` passes; whether it held.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&NotifyReading) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if done(&self.reading()) {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let guard = self.shared.lock();
+            let _ = self.shared.changed.wait_timeout(guard, deadline - now);
+        }
+    }
+}
+
+fn read_forever(path: &Path, shared: &Shared) {
+    let mut complained = false;
+    loop {
+        let is_fifo = std::fs::metadata(path).map(|m| m.file_type().is_fifo());
+        let opened = match is_fifo {
+            Ok(true) => std::fs::File::open(path),
+            Ok(false) => Err(std::io::Error::other("it is not a FIFO")),
+            Err(err) => Err(err),
+        };
+        let file = match opened {
+            Ok(file) => file,
+            Err(err) => {
+                if !complained {
+                    tracing::warn!(path = %path.display(), error = %err, "cannot open keepalived's notify FIFO; trying again every second");
+                    complained = true;
+                }
+                std::thread::sleep(REOPEN_DELAY);
+                continue;
+            }
+        };
+        complained = false;
+        tracing::info!(path = %path.display(), "reading keepalived's notify FIFO");
+        shared.lock().connected = true;
+        shared.changed.notify_all();
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => count(shared, &String::from_utf8_lossy(&line)),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "reading keepalived's notify FIFO failed");
+                    std::thread::sleep(REOPEN_DELAY);
+                    break;
+                }
+            }
+        }
+        // Every writer closed it (keepalived stopped or restarts): open it again.
+        shared.lock().connected = false;
+        shared.changed.notify_all();
+    }
+}
+
+fn count(shared: &Shared, line: &str) {
+    match parse_notify_line(line) {
+        NotifyLine::Instance(transition) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            tracing::info!(instance = %transition.instance, state = %transition.state, "VRRP transition");
+            let mut counts = shared.lock();
+            *counts
+                .transitions
+                .entry((transition.instance.clone(), transition.state))
+                .or_insert(0) += 1;
+            counts.last_transition.insert(transition.instance, now);
+        }
+        NotifyLine::Other => {}
+        NotifyLine::Malformed(reason) => {
+            tracing::warn!("keepalived notify FIFO: {reason}");
+            shared.lock().malformed_lines += 1;
+        }
+    }
+    shared.changed.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A FIFO's path in a directory of its own, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for Scratch {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn fifo(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("ipvs-exporter-fifo-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("notify.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+        Scratch(path)
+    }
+
+    fn count_of(reading: &NotifyReading, instance: &str, state: VrrpState) -> u64 {
+        reading
+            .transitions
+            .iter()
+            .find(|(i, s, _)| i == instance && *s == state)
+            .map_or(0, |t| t.2)
+    }
+
+    #[test]
+    fn transitions_written_into_the_fifo_are_counted() {
+        let path = fifo("count");
+        let reader = NotifyFifo::start(path.to_path_buf());
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&*path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let lines = "INSTANCE \"VI_1\" BACKUP 100\nGROUP \"VG\" BACKUP\nINSTANCE \"VI_1\" MASTER 100\n\
+                     INSTANCE \"VI_2\" FAULT 50\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" LEADER 1\n";
+        assert!(writer.write_all(lines.as_bytes()).is_ok());
+        assert!(reader.wait_until(Duration::from_secs(5), |r| r.malformed_lines == 1));
+        let reading = reader.reading();
+        assert!(reading.connected);
+        assert_eq!(count_of(&reading, "VI_1", VrrpState::Backup), 2);
+        assert_eq!(count_of(&reading, "VI_1", VrrpState::Master), 1);
+        assert_eq!(count_of(&reading, "VI_2", VrrpState::Fault), 1);
+        assert_eq!(reading.transitions.len(), 3);
+        let names: Vec<&str> = reading
+            .last_transition
+            .iter()
+            .map(|(i, _)| i.as_str())
+            .collect();
+        assert_eq!(names, vec!["VI_1", "VI_2"]);
+        assert!(reading.last_transition.iter().all(|(_, t)| *t > 1.7e9));
+
+        // keepalived restarts: the writer goes away and comes back; counting goes on
+        drop(writer);
+        assert!(reader.wait_until(Duration::from_secs(5), |r| !r.connected));
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&*path)
+            .unwrap_or_else(|e| panic!("reopen {}: {e}", path.display()));
+        assert!(writer.write_all(b"INSTANCE \"VI_1\" MASTER 100\n").is_ok());
+        assert!(reader.wait_until(Duration::from_secs(5), |r| count_of(
+            r,
+            "VI_1",
+            VrrpState::Master
+        ) == 2));
+    }
+
+    #[test]
+    fn a_missing_fifo_is_waited_for() {
+        let path = fifo("missing");
+        let _ = std::fs::remove_file(&*path);
+        let reader = NotifyFifo::start(path.to_path_buf());
+        assert!(!reader.reading().connected);
+        let made = std::process::Command::new("mkfifo").arg(&*path).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&*path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        assert!(writer.write_all(b"INSTANCE \"VI_9\" MASTER 200\n").is_ok());
+        assert!(reader.wait_until(Duration::from_secs(5), |r| count_of(
+            r,
+            "VI_9",
+            VrrpState::Master
+        ) == 1));
+    }
+}
