@@ -4,7 +4,23 @@ use std::process::ExitCode;
 
 use ipvs_exporter::{app, cli, logging, report};
 
+/// glibc gives each thread that allocates an arena of its own and keeps freed memory there.
+/// The collectors and the encoder run on tokio's blocking threads, so a large scrape's buffers
+/// stayed resident once per thread: in the lab's scale benchmark (20,000 real servers) peak
+/// RSS climbed from 28 to 81 MiB as threads came and went. Two arenas bound it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only tunes the allocator; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let settings = match cli::parse_from(std::env::args_os()) {
         Ok(settings) => settings,
         Err(err) => {
