@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "noipvs",
     "nat",
     "kinds",
@@ -31,6 +31,7 @@ const SCENARIOS: [&str; 8] = [
     "advisor",
     "keepalived",
     "keepalived-extras",
+    "netdev",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -1142,4 +1143,116 @@ fn lab_advisor_finds_what_is_wrong_on_a_nat_director_and_nothing_once_fixed() {
     );
     assert_eq!(code, 0);
     assert_eq!(fixed["rules_evaluated"], bad["rules_evaluated"]);
+}
+
+// ------------------------------------------------------------------ netdev
+
+/// `key: value` from ethtool's output.
+fn ethtool_field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
+        .map(|v| v.trim().to_string())
+}
+
+/// Every numbered IRQ's handler text and per-CPU counts in a /proc/interrupts capture.
+fn interrupt_lines(text: &str) -> BTreeMap<String, (String, Vec<u64>)> {
+    let mut lines = text.lines();
+    let cpus = lines.next().map_or(0, |h| h.split_whitespace().count());
+    lines
+        .filter_map(|line| {
+            let (irq, rest) = line.split_once(':')?;
+            let irq = irq.trim();
+            irq.parse::<u32>().ok()?;
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let counts = words
+                .iter()
+                .take(cpus)
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            Some((
+                irq.to_string(),
+                (words.get(cpus..).unwrap_or(&[]).join(" "), counts),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn lab_netdev_virtio_nic_and_veth_match_proc_and_ethtool() {
+    let dir = lab().join("netdev/scrape");
+    let m = metrics(&dir.join("metrics.txt"));
+    for (device, driver) in [("eth0", "virtio_net"), ("vlab0", "veth")] {
+        let ethtool = read(&dir.join(format!("ethtool-i-{device}.txt")));
+        assert_eq!(
+            ethtool_field(&ethtool, "driver").as_deref(),
+            Some(driver),
+            "netdev: ethtool -i {device}: {ethtool}"
+        );
+        let bus = ethtool_field(&ethtool, "bus-info").unwrap_or_default();
+        assert_eq!(
+            m.value(
+                "ipvs_netdev_info",
+                &[("device", device), ("driver", driver), ("bus_info", &bus)]
+            ),
+            Ok(1.0),
+            "netdev: {device}'s driver and bus as ethtool -i says"
+        );
+        let channels = read(&dir.join(format!("ethtool-l-{device}.txt")));
+        if let Some(current) = channels.split("Current hardware settings:").nth(1) {
+            let combined: f64 = ethtool_field(current, "Combined")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            assert_eq!(
+                m.value(
+                    "ipvs_netdev_channels",
+                    &[("device", device), ("type", "combined")]
+                ),
+                Ok(combined),
+                "netdev: {device}'s combined channels as ethtool -l says"
+            );
+        }
+    }
+    assert!(
+        !has_series(&m, "ipvs_netdev_queues", &[("device", "lo")]),
+        "netdev: lo is left out by default"
+    );
+
+    // The virtio NIC's interrupts: the exporter gives eth0 exactly the IRQs whose handler is a
+    // virtio device in /proc/interrupts (the guest's only virtio device is the NIC; qemu's
+    // machine gives it a legacy interrupt, not MSI-X, so it is found by name), each count
+    // between the reads before and after the scrape.
+    let before = interrupt_lines(&read(&dir.join("interrupts-before.txt")));
+    let after = interrupt_lines(&read(&dir.join("interrupts-after.txt")));
+    let expected: std::collections::BTreeSet<String> = before
+        .iter()
+        .filter(|(_, (handler, _))| handler.split_whitespace().any(|w| w.starts_with("virtio")))
+        .map(|(irq, _)| irq.clone())
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "netdev: no virtio interrupt in /proc/interrupts"
+    );
+    let series: Vec<&check::Sample> = m
+        .family("ipvs_netdev_interrupts_total")
+        .filter(|s| s.label("device") == Some("eth0"))
+        .collect();
+    let got: std::collections::BTreeSet<String> = series
+        .iter()
+        .filter_map(|s| s.label("irq").map(str::to_string))
+        .collect();
+    assert_eq!(got, expected, "netdev: eth0's IRQs");
+    for sample in &series {
+        let irq = sample.label("irq").unwrap_or("");
+        let cpu: usize = sample
+            .label("cpu")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(usize::MAX);
+        let low = &before[irq].1;
+        let high = &after[irq].1;
+        let value = sample.value as u64;
+        assert!(
+            low.get(cpu).is_some_and(|l| *l <= value) && high.get(cpu).is_some_and(|h| value <= *h),
+            "netdev: {sample} outside /proc/interrupts' {low:?}..{high:?}"
+        );
+    }
 }

@@ -72,18 +72,22 @@ impl NetdevCollector {
         let names: Vec<&str> = std::iter::once(device)
             .chain(virtio_name.as_deref())
             .collect();
-        let wanted: Option<Vec<u32>> = msi_dir.map(|dir| {
-            let mut irqs: Vec<u32> = std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            irqs.sort_unstable();
-            irqs
-        });
+        // A device on a legacy (INTx) interrupt has an empty msi_irqs, or none: then its IRQ
+        // is found by the handler's name (`virtio0`, `eth0`), as in the lab's qemu guest.
+        let wanted: Option<Vec<u32>> = msi_dir
+            .map(|dir| {
+                let mut irqs: Vec<u32> = std::fs::read_dir(dir)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                irqs.sort_unstable();
+                irqs
+            })
+            .filter(|irqs| !irqs.is_empty());
         table
             .lines
             .iter()

@@ -197,6 +197,8 @@ copy_with_libs "$(command -v ipvsadm)" /usr/sbin/ipvsadm
 copy_with_libs "$(readlink -f /usr/sbin/modprobe)" /usr/bin/kmod
 for t in modprobe lsmod insmod rmmod depmod modinfo; do ln -s ../usr/bin/kmod "$ROOT/sbin/$t"; done
 if command -v conntrack >/dev/null 2>&1; then copy_with_libs "$(command -v conntrack)" /usr/sbin/conntrack; fi
+# ethtool, to compare the exporter's NIC settings with
+if command -v ethtool >/dev/null 2>&1; then copy_with_libs "$(command -v ethtool)" /usr/sbin/ethtool; fi
 if [ "$NEED_NODE_EXPORTER" = 1 ]; then
     copy_with_libs "$(command -v prometheus-node-exporter)" /usr/bin/prometheus-node-exporter
 fi
@@ -224,7 +226,7 @@ fi
 # the kernel modules the scenarios need, with what they depend on
 MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed
  ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_mh veth dummy ipip tunnel4
- ip6_tunnel tunnel6 sctp nf_conntrack nf_conntrack_netlink"
+ ip6_tunnel tunnel6 sctp nf_conntrack nf_conntrack_netlink virtio_pci virtio_net"
 MODDIR=lib/modules/$KVER
 mkdir -p "$ROOT/$MODDIR"
 for m in $MODULES; do
@@ -267,6 +269,7 @@ say "booting qemu (TCG, ${MEMORY} MB, timeout ${TIMEOUT} s), scenarios: $(tr '\n
 rc=0
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
     -accel tcg -cpu max -m "$MEMORY" -smp 1 -nographic -no-reboot \
+    -nic user,model=virtio-net-pci \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet loglevel=1" \
     </dev/null >"$CONSOLE" 2>"$WORK/qemu.err" || rc=$?
