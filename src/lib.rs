@@ -15,6 +15,8 @@ pub mod parse;
 pub mod report;
 pub mod snapshot;
 pub mod source;
+#[cfg(test)]
+mod testing;
 
 /// Build facts for `ipvs_exporter_build_info` and `--version`.
 pub mod build {

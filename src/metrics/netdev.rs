@@ -29,6 +29,24 @@ pub fn interrupt_imbalance(per_cpu: &[u64], active_irqs: usize) -> Option<f64> {
     Some(((max - fair) / (1.0 - fair)).clamp(0.0, 1.0))
 }
 
+/// One info series per queue that has a CPU list: (device, queue, CPUs).
+fn cpu_list_info<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    queues: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>,
+) -> fmt::Result {
+    gauges(
+        encoder,
+        name,
+        help,
+        None,
+        queues.filter_map(|(device, queue, cpus)| {
+            cpus.map(|cpus| ([("device", device), ("queue", queue), ("cpus", cpus)], 1))
+        }),
+    )
+}
+
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let Some(net) = &snapshot.netdev else {
         return Ok(());
@@ -122,24 +140,14 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             })
         }),
     )?;
-    gauges(
+    cpu_list_info(
         encoder,
         "ipvs_netdev_rps_cpus_info",
         "The CPUs a receive queue steers packets to (rps_cpus; empty: RPS off).",
-        None,
         net.devices.iter().flat_map(|d| {
-            d.rx_queues.iter().filter_map(move |q| {
-                q.rps_cpus.as_deref().map(|cpus| {
-                    (
-                        [
-                            ("device", d.name.as_str()),
-                            ("queue", q.name.as_str()),
-                            ("cpus", cpus),
-                        ],
-                        1,
-                    )
-                })
-            })
+            d.rx_queues
+                .iter()
+                .map(move |q| (d.name.as_str(), q.name.as_str(), q.rps_cpus.as_deref()))
         }),
     )?;
     gauges(
@@ -154,24 +162,14 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             })
         }),
     )?;
-    gauges(
+    cpu_list_info(
         encoder,
         "ipvs_netdev_xps_cpus_info",
         "The CPUs that transmit on a queue (xps_cpus; empty: XPS off).",
-        None,
         net.devices.iter().flat_map(|d| {
-            d.tx_queues.iter().filter_map(move |q| {
-                q.xps_cpus.as_deref().map(|cpus| {
-                    (
-                        [
-                            ("device", d.name.as_str()),
-                            ("queue", q.name.as_str()),
-                            ("cpus", cpus),
-                        ],
-                        1,
-                    )
-                })
-            })
+            d.tx_queues
+                .iter()
+                .map(move |q| (d.name.as_str(), q.name.as_str(), q.xps_cpus.as_deref()))
         }),
     )?;
     gauges(

@@ -353,6 +353,7 @@ impl Collector for KeepalivedCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Scratch;
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
@@ -398,37 +399,8 @@ mod tests {
 
     const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
 
-    /// A dump's path in a directory of its own, removed when the test ends.
-    struct Scratch(PathBuf);
-
-    impl std::ops::Deref for Scratch {
-        type Target = PathBuf;
-        fn deref(&self) -> &PathBuf {
-            &self.0
-        }
-    }
-
-    impl AsRef<Path> for Scratch {
-        fn as_ref(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            if let Some(dir) = self.0.parent() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-
     fn scratch(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "ipvs-exporter-keepalived-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::create_dir_all(&dir);
-        Scratch(dir.join("keepalived.json"))
+        Scratch::new("keepalived", name, "keepalived.json")
     }
 
     #[test]

@@ -168,41 +168,14 @@ fn count(shared: &Shared, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Scratch;
     use std::io::Write;
 
-    /// A FIFO's path in a directory of its own, removed when the test ends.
-    struct Scratch(PathBuf);
-
-    impl std::ops::Deref for Scratch {
-        type Target = PathBuf;
-        fn deref(&self) -> &PathBuf {
-            &self.0
-        }
-    }
-
-    impl AsRef<Path> for Scratch {
-        fn as_ref(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            if let Some(dir) = self.0.parent() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-
     fn fifo(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("ipvs-exporter-fifo-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("notify.fifo");
-        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        let path = Scratch::new("fifo", name, "notify.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&*path).status();
         assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
-        Scratch(path)
+        path
     }
 
     fn count_of(reading: &NotifyReading, instance: &str, state: VrrpState) -> u64 {
