@@ -456,6 +456,7 @@ mod tests {
                 "softnet",
                 "netdev",
                 "sysctl",
+                "interfaces",
                 "keepalived"
             ])
         );
@@ -468,6 +469,7 @@ mod tests {
                 "softnet",
                 "netdev",
                 "sysctl",
+                "interfaces",
                 "keepalived"
             ])
         );
@@ -475,7 +477,14 @@ mod tests {
             .map(|s| s.enabled_collectors);
         assert_eq!(
             off_after.ok(),
-            Some(vec!["ipvs", "conntrack", "netdev", "sysctl", "keepalived"])
+            Some(vec![
+                "ipvs",
+                "conntrack",
+                "netdev",
+                "sysctl",
+                "interfaces",
+                "keepalived"
+            ])
         );
     }
 

@@ -73,6 +73,8 @@ pub struct Snapshot {
     pub netdev: Option<NetDevices>,
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
+    /// Links and addresses of the exporter's network namespace; `None` when not collected.
+    pub interfaces: Option<crate::model::keepalived::Interfaces>,
     /// keepalived and its VRRP instances; `None` when not configured or not collected.
     pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
@@ -111,6 +113,10 @@ impl Snapshot {
                     }
                     CollectedData::Sysctl(sysctls) => {
                         self.sysctl = Some(*sysctls);
+                        Outcome::Ok
+                    }
+                    CollectedData::Interfaces(interfaces) => {
+                        self.interfaces = Some(*interfaces);
                         Outcome::Ok
                     }
                     CollectedData::Keepalived(keepalived) => {

@@ -49,6 +49,8 @@ fn fixture_args(scenario: &str) -> Vec<String> {
             .to_string_lossy()
             .into_owned(),
         "--no-collector.netdev.ethtool".into(),
+        // this host's own links and addresses are no part of a fixture
+        "--no-collector.interfaces".into(),
         "--path.rootfs".into(),
         Path::new("tests/fixtures")
             .join(scenario)

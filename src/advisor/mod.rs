@@ -7,6 +7,7 @@ pub mod rules;
 use serde::Serialize;
 
 use crate::model::ForwardMethod;
+use crate::model::keepalived::{InterfaceAddress, Link};
 use crate::snapshot::Snapshot;
 
 /// What the host does for IPVS, as far as the kernel shows.
@@ -21,6 +22,12 @@ pub enum Role {
     TunDirector,
     /// IPVS services whose real servers are all local (or that have none yet).
     Director,
+    /// No IPVS services, and a virtual address on `lo` or another interface that does not
+    /// answer ARP: a real server behind a direct-routing director.
+    DrRealServer,
+    /// No IPVS services, and an address on an IP-in-IP tunnel device: a real server behind a
+    /// tunnelling director.
+    TunRealServer,
 }
 
 impl Role {
@@ -33,11 +40,13 @@ impl Role {
     }
 
     /// Every role, for `--role` and `--explain`.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 6] = [
         Role::NatDirector,
         Role::DrDirector,
         Role::TunDirector,
         Role::Director,
+        Role::DrRealServer,
+        Role::TunRealServer,
     ];
 
     pub fn from_id(id: &str) -> Option<Role> {
@@ -53,6 +62,8 @@ impl Role {
             Role::DrDirector => "dr-director",
             Role::TunDirector => "tun-director",
             Role::Director => "director",
+            Role::DrRealServer => "dr-real-server",
+            Role::TunRealServer => "tun-real-server",
         }
     }
 
@@ -63,19 +74,57 @@ impl Role {
             Role::DrDirector => "DR director",
             Role::TunDirector => "TUN director",
             Role::Director => "IPVS director (no remote real servers)",
+            Role::DrRealServer => "DR real server",
+            Role::TunRealServer => "TUN real server",
         }
     }
 }
 
-/// Infers the host's roles from its IPVS table: a director of each kind its real servers'
-/// forwarding methods say (several when mixed); none when there are no IPVS services.
+/// The addresses that make a host a real server: on `lo` (outside 127.0.0.0/8 and ::1), on
+/// another interface that does not answer ARP, or on an IP-in-IP tunnel device. Each with its
+/// link.
+pub fn real_server_vips(snapshot: &Snapshot) -> Vec<(&Link, &InterfaceAddress)> {
+    let Some(interfaces) = &snapshot.interfaces else {
+        return Vec::new();
+    };
+    interfaces
+        .addresses
+        .iter()
+        .filter_map(|address| {
+            let link = interfaces.links.iter().find(|l| l.index == address.index)?;
+            let special = match address.address {
+                std::net::IpAddr::V4(a) => a.is_loopback() || a.is_link_local(),
+                std::net::IpAddr::V6(a) => a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+            };
+            (!special && (link.loopback || link.noarp || link.is_tunnel()))
+                .then_some((link, address))
+        })
+        .collect()
+}
+
+/// Infers the host's roles: with IPVS services, a director of each kind its real servers'
+/// forwarding methods say (several when mixed); without, a DR or TUN real server when its
+/// addresses say so ([`real_server_vips`]); none otherwise.
 pub fn infer_roles(snapshot: &Snapshot) -> Vec<Role> {
+    let services = snapshot.ipvs.as_ref().map_or(0, |t| t.services.len());
+    if services == 0 {
+        let mut roles: Vec<Role> = real_server_vips(snapshot)
+            .iter()
+            .map(|(link, _)| {
+                if link.is_tunnel() {
+                    Role::TunRealServer
+                } else {
+                    Role::DrRealServer
+                }
+            })
+            .collect();
+        roles.sort();
+        roles.dedup();
+        return roles;
+    }
     let Some(table) = &snapshot.ipvs else {
         return Vec::new();
     };
-    if table.services.is_empty() {
-        return Vec::new();
-    }
     let mut roles: Vec<Role> = table
         .services
         .iter()

@@ -186,6 +186,27 @@ pub struct Link {
     pub up: bool,
     /// `IFF_RUNNING`: the carrier is there (operationally up).
     pub running: bool,
+    /// `IFF_NOARP`: the interface neither sends nor answers ARP.
+    #[serde(default)]
+    pub noarp: bool,
+    /// `IFF_LOOPBACK`.
+    #[serde(default)]
+    pub loopback: bool,
+    /// The hardware type (`ARPHRD_*`): 768 is an IPv4-in-IPv4 tunnel, 769 an IPv6 one.
+    #[serde(default)]
+    pub hardware_type: u16,
+}
+
+/// `ARPHRD_TUNNEL` and `ARPHRD_TUNNEL6`: ipip and ip6tnl devices.
+pub const ARPHRD_TUNNEL: u16 = 768;
+pub const ARPHRD_TUNNEL6: u16 = 769;
+
+impl Link {
+    /// An IP-in-IP tunnel device (`tunl0`, `ipip`, `ip6tnl`), where TUN real servers get
+    /// their traffic.
+    pub fn is_tunnel(&self) -> bool {
+        self.hardware_type == ARPHRD_TUNNEL || self.hardware_type == ARPHRD_TUNNEL6
+    }
 }
 
 /// An address on an interface, as rtnetlink reports it.
@@ -398,6 +419,9 @@ mod tests {
                 name: "eth0".into(),
                 up,
                 running: up,
+                noarp: false,
+                loopback: false,
+                hardware_type: 1,
             }],
             addresses: vec![InterfaceAddress {
                 index: 2,

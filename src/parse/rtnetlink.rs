@@ -26,6 +26,8 @@ const IFA_LOCAL: u16 = 2;
 
 const IFF_UP: u32 = 0x1;
 const IFF_RUNNING: u32 = 0x40;
+const IFF_LOOPBACK: u32 = 0x8;
+const IFF_NOARP: u32 = 0x80;
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -64,6 +66,12 @@ pub fn decode_links(replies: &[Vec<u8>]) -> Result<Vec<Link>, DecodeError> {
             if message.kind != RTM_NEWLINK {
                 continue;
             }
+            let hardware_type = message
+                .payload
+                .get(2..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u16::from_ne_bytes)
+                .ok_or(DecodeError::Truncated("ifinfomsg"))?;
             let index = u32_at(message.payload, 4).ok_or(DecodeError::Truncated("ifinfomsg"))?;
             let flags = u32_at(message.payload, 8).ok_or(DecodeError::Truncated("ifinfomsg"))?;
             let attrs = message
@@ -93,6 +101,9 @@ pub fn decode_links(replies: &[Vec<u8>]) -> Result<Vec<Link>, DecodeError> {
                 name: name.ok_or(DecodeError::Missing("IFLA_IFNAME"))?,
                 up: flags & IFF_UP != 0,
                 running: flags & IFF_RUNNING != 0,
+                noarp: flags & IFF_NOARP != 0,
+                loopback: flags & IFF_LOOPBACK != 0,
+                hardware_type,
             });
         }
     }

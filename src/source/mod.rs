@@ -4,6 +4,7 @@
 pub mod conntrack;
 pub mod ethtool;
 pub mod fake_kernel;
+pub mod interfaces;
 pub mod ipvs;
 pub mod ipvs_netlink;
 pub mod keepalived;
@@ -76,6 +77,7 @@ pub enum CollectedData {
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
     Sysctl(Box<Sysctls>),
+    Interfaces(Box<crate::model::keepalived::Interfaces>),
     Keepalived(Box<Keepalived>),
 }
 
@@ -183,6 +185,11 @@ pub const COLLECTORS: &[CollectorSpec] = &[
         enabled_by_default: true,
     },
     CollectorSpec {
+        name: "interfaces",
+        help: "links and addresses over rtnetlink, for the advisor's real-server roles",
+        enabled_by_default: true,
+    },
+    CollectorSpec {
         name: "keepalived",
         help: "keepalived's configuration and the VRRP role of each instance",
         enabled_by_default: true,
@@ -238,6 +245,7 @@ pub fn build_collectors(
                     paths.procfs.clone(),
                 ))),
                 "sysctl" => Some(Box::new(sysctl::SysctlCollector::new(paths.procfs.clone()))),
+                "interfaces" => Some(Box::new(interfaces::InterfacesCollector)),
                 "netdev" => Some(Box::new(netdev::NetdevCollector::new(
                     paths.clone(),
                     options.netdev_devices.clone(),

@@ -8,6 +8,7 @@ mod forwarding;
 mod ipvs;
 mod keepalived;
 mod nic;
+mod realserver;
 mod services;
 
 use super::{Finding, Role, Severity};
@@ -169,6 +170,10 @@ pub static RULES: &[&Rule] = &[
     &nic::GRO_OFF,
     &services::SERVICE_WITHOUT_WEIGHT,
     &services::QUIESCED_SERVER_GETS_CONNECTIONS,
+    &realserver::ARP_IGNORE,
+    &realserver::ARP_ANNOUNCE,
+    &realserver::VIP_PREFIX,
+    &realserver::TUN_RP_FILTER,
     &keepalived::NOT_RUNNING,
     &keepalived::VIPS_WHILE_BACKUP,
     &keepalived::TWO_MASTERS,
