@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "noipvs",
     "nat",
     "kinds",
@@ -32,6 +32,7 @@ const SCENARIOS: [&str; 9] = [
     "keepalived",
     "keepalived-extras",
     "netdev",
+    "realserver",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -1255,4 +1256,64 @@ fn lab_netdev_virtio_nic_and_veth_match_proc_and_ethtool() {
             "netdev: {sample} outside /proc/interrupts' {low:?}..{high:?}"
         );
     }
+}
+
+// ------------------------------------------------------------------ realserver
+
+#[test]
+fn lab_realserver_doctor_inside_dr_real_servers() {
+    let dir = lab().join("realserver");
+    let run = |ns: &str| -> (serde_json::Value, i32) {
+        let json = read(&dir.join(format!("{ns}.json")));
+        let code = read(&dir.join(format!("{ns}.code")));
+        (
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("realserver/{ns}.json: {e}")),
+            code.trim().parse().unwrap_or(-1),
+        )
+    };
+    // The receive softirq may have run out of budget earlier in the boot (softnet counts
+    // since boot and is not per namespace).
+    let squeezed: u64 = read(&dir.join("softnet.txt"))
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter_map(|w| u64::from_str_radix(w, 16).ok())
+        .sum();
+    let with_budget = |mut set: std::collections::BTreeSet<(String, String)>| {
+        if squeezed > 0 {
+            set.insert(("netdev-budget".into(), "net.core.netdev_budget".into()));
+        }
+        set
+    };
+
+    let (ok, ok_code) = run("rsok");
+    assert_eq!(
+        ok["role"],
+        serde_json::json!(["dr-real-server"]),
+        "rsok's role"
+    );
+    assert_eq!(
+        findings(&ok),
+        with_budget(Default::default()),
+        "rsok: well configured"
+    );
+    assert!(ok_code <= 1, "rsok: no critical finding (exit {ok_code})");
+
+    let (bad, bad_code) = run("rsbad");
+    assert_eq!(
+        bad["role"],
+        serde_json::json!(["dr-real-server"]),
+        "rsbad's role"
+    );
+    let expected = with_budget(
+        [
+            ("rs-arp-ignore", "net.ipv4.conf.eth0.arp_ignore"),
+            ("rs-arp-announce", "net.ipv4.conf.eth0.arp_announce"),
+            ("rs-vip-prefix", "10.0.0.100/24 on lo"),
+        ]
+        .into_iter()
+        .map(|(r, s)| (r.to_string(), s.to_string()))
+        .collect(),
+    );
+    assert_eq!(findings(&bad), expected, "rsbad: what is wrong");
+    assert_eq!(bad_code, 2, "rsbad: critical ARP findings are exit code 2");
 }
