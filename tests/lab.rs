@@ -1306,8 +1306,8 @@ fn lab_realserver_doctor_inside_dr_real_servers() {
     );
     let expected = with_budget(
         [
-            ("rs-arp-ignore", "net.ipv4.conf.eth0.arp_ignore"),
-            ("rs-arp-announce", "net.ipv4.conf.eth0.arp_announce"),
+            ("rs-arp-ignore", "net.ipv4.conf.rsbad0.arp_ignore"),
+            ("rs-arp-announce", "net.ipv4.conf.rsbad0.arp_announce"),
             ("rs-vip-prefix", "10.0.0.100/24 on lo"),
         ]
         .into_iter()
