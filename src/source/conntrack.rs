@@ -200,6 +200,15 @@ fn read_procfs(path: &Path, problems: &mut Vec<String>) -> Result<StatisticsSum,
     Ok(parsed.value)
 }
 
+/// `found=1 invalid=2 ...`, as conntrack -S writes a CPU's statistics.
+fn name_values(statistics: &[(String, u64)]) -> String {
+    statistics
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Reads the statistics over a real socket and returns the exchange as annotated hex, with the
 /// decoded sums in a comment (for test fixtures and bug reports).
 pub fn capture() -> Result<String, TransportError> {
@@ -212,15 +221,10 @@ pub fn capture() -> Result<String, TransportError> {
         "# ctnetlink exchange recorded by `ipvs_exporter capture-netlink conntrack`.\n\
          # '>' is the request, '<' one buffer of the kernel's reply, in hexadecimal.\n",
     );
-    let decoded: Vec<String> = sum
-        .statistics
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
     text.push_str(&format!(
         "# decoded: {} CPUs; summed: {}\n",
         sum.cpus,
-        decoded.join(" ")
+        name_values(&sum.statistics)
     ));
     if !sum.unknown_attributes.is_empty() {
         text.push_str(&format!(
@@ -234,15 +238,10 @@ pub fn capture() -> Result<String, TransportError> {
                 continue;
             };
             if let Ok(one) = decode_stats_cpu(std::iter::once(Ok(message))) {
-                let values: Vec<String> = one
-                    .statistics
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect();
                 text.push_str(&format!(
                     "# reply for CPU {}: {}\n",
                     header.res_id,
-                    values.join(" ")
+                    name_values(&one.statistics)
                 ));
             }
         }
