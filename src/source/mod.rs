@@ -103,6 +103,15 @@ pub trait Collector: Send + Sync + 'static {
     fn collect(&self) -> Result<Collected, SourceError>;
 }
 
+/// The names of a directory's entries, in the order the filesystem gives them (entries that
+/// cannot be read are left out; a name that is not UTF-8 is shown lossily).
+pub(crate) fn entry_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)?
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect())
+}
+
 /// Reads a whole file; `Ok(None)` when it does not exist.
 ///
 /// Kernel files are read with large `read` calls. A seq_file (most of /proc) hands out at

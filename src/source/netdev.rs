@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
+use super::{Collected, CollectedData, Collector, Paths, SourceError, entry_names, read_optional};
 use crate::model::netdev::{DeviceIrq, InterruptsDelta, NetDevice, NetDevices, RxQueue, TxQueue};
 use crate::parse::interrupts::{InterruptTable, cpu_mask_to_list, parse_interrupts, queue_of};
 
@@ -76,14 +76,11 @@ impl NetdevCollector {
         // is found by the handler's name (`virtio0`, `eth0`), as in the lab's qemu guest.
         let wanted: Option<Vec<u32>> = msi_dir
             .map(|dir| {
-                let mut irqs: Vec<u32> = std::fs::read_dir(dir)
-                    .map(|entries| {
-                        entries
-                            .flatten()
-                            .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let mut irqs: Vec<u32> = entry_names(dir)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|name| name.parse().ok())
+                    .collect();
                 irqs.sort_unstable();
                 irqs
             })
@@ -118,14 +115,7 @@ impl NetdevCollector {
 
     fn queues(&self, device: &str) -> (Vec<RxQueue>, Vec<TxQueue>) {
         let dir = self.sysfs.join("class/net").join(device).join("queues");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names = entry_names(&dir).unwrap_or_default();
         names.sort_by_key(|name| queue_order(name));
         let mut rx = Vec::new();
         let mut tx = Vec::new();
@@ -221,10 +211,9 @@ impl Collector for NetdevCollector {
 
     fn collect(&self) -> Result<Collected, SourceError> {
         let net_dir = self.sysfs.join("class/net");
-        let mut names: Vec<String> = match std::fs::read_dir(&net_dir) {
-            Ok(entries) => entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
+        let mut names: Vec<String> = match entry_names(&net_dir) {
+            Ok(names) => names
+                .into_iter()
                 .filter(|name| self.filter.matches(name))
                 .collect(),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Collected, CollectedData, Collector, SourceError};
+use super::{Collected, CollectedData, Collector, SourceError, entry_names};
 use crate::model::sysctl::Sysctls;
 
 /// Host-wide settings, by dotted name.
@@ -66,19 +66,12 @@ impl Collector for SysctlCollector {
             self.read(key, &mut sysctls, &mut problems);
         }
         let conf = self.procfs.join("sys/net/ipv4/conf");
-        let mut interfaces: Vec<String> = std::fs::read_dir(&conf)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    // A name with a dot (VLAN eth0.100) would break the dotted key: the
-                    // kernel writes it with '/' in sysctl names; keep it as the kernel does.
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut interfaces = entry_names(&conf).unwrap_or_default();
         interfaces.sort();
         for interface in &interfaces {
             for setting in INTERFACE_KEYS {
+                // A name with a dot (VLAN eth0.100) would break the dotted key: the kernel
+                // writes it with '/' in sysctl names; keep it as the kernel does.
                 let key = format!("net.ipv4.conf.{}.{setting}", interface.replace('.', "/"));
                 let path = conf.join(interface).join(setting);
                 match std::fs::read_to_string(&path) {
