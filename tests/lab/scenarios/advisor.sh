@@ -30,9 +30,10 @@ doctor() { # NAME ARGS...
     set -e
 }
 
-# what the softnet rules read, at the moment doctor reads it
+# what the softnet rules read, just before and just after doctor reads it
 cat /proc/net/softnet_stat >"$OUT/softnet-bad.txt"
 doctor bad.json --format json
+cat /proc/net/softnet_stat >"$OUT/softnet-bad-after.txt"
 doctor bad.txt --format text
 doctor bad.sysctl --emit-sysctl
 

@@ -25,3 +25,4 @@ for ns in rsok rsbad; do
     $IP netns exec "$ns" $EXPORTER doctor --format text >"$OUT/$ns.txt" 2>&1
     set -e
 done
+cat /proc/net/softnet_stat >"$OUT/softnet-after.txt"
