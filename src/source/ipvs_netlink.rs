@@ -2,15 +2,16 @@
 //! GET_INFO, a dump of services, a dump of each service's destinations, GET_CONFIG and the sync
 //! daemons. Runs over any [`Transport`], so tests replay captured kernel replies.
 
+use nix::errno::Errno;
+
 use crate::model::{IpvsSource, IpvsTable, Service, ServiceKey};
+use crate::netlink::encode::{MessageWriter, request_flags};
+use crate::netlink::uapi::*;
 use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{
-    Attribute, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL,
-    attributes,
-};
+use crate::parse::netlink::{Attribute, attributes};
 use crate::source::netlink::{
-    Recording, SocketTransport, Transport, TransportError, attribute, check_replies, data_messages,
-    genl_request, libc_errno, nested, write_capture,
+    Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
+    write_capture,
 };
 
 /// The controller's version field in GETFAMILY requests.
@@ -39,7 +40,7 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
         ..IpvsTable::default()
     };
 
-    let info = client.request(family, IPVS_CMD_GET_INFO, false, Vec::new())?;
+    let info = client.request(family, IPVS_CMD_GET_INFO, false, |_| {})?;
     for message in data_messages(&info) {
         let (_, body) = message?.generic()?;
         let (version, size) = decode_info(attributes(body))?;
@@ -47,7 +48,7 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
         table.connection_table_buckets = size;
     }
 
-    let services = client.request(family, IPVS_CMD_GET_SERVICE, true, Vec::new())?;
+    let services = client.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
     let mut identities = Vec::new();
     for message in data_messages(&services) {
         let (_, body) = message?.generic()?;
@@ -75,19 +76,19 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
                 kept.push(service);
             }
             // Removed between the two dumps: it is gone, so it is not reported.
-            Err(TransportError::Kernel(libc_errno::ESRCH)) => {}
+            Err(TransportError::Kernel(Errno::ESRCH)) => {}
             Err(err) => return Err(err),
         }
     }
     table.services = kept;
 
-    let config = client.request(family, IPVS_CMD_GET_CONFIG, false, Vec::new())?;
+    let config = client.request(family, IPVS_CMD_GET_CONFIG, false, |_| {})?;
     for message in data_messages(&config) {
         let (_, body) = message?.generic()?;
         table.timeouts = Some(decode_config(attributes(body))?);
     }
 
-    let daemons = client.request(family, IPVS_CMD_GET_DAEMON, true, Vec::new())?;
+    let daemons = client.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
     for message in data_messages(&daemons) {
         let (_, body) = message?.generic()?;
         for block in attributes(body) {
@@ -109,12 +110,13 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
+    /// Sends one request; `attributes` writes its attributes, if any.
     fn request(
         &mut self,
         family: u16,
         command: u8,
         dump: bool,
-        attrs: Vec<neli::genl::Nlattr<u16, neli::types::Buffer>>,
+        attributes: impl FnOnce(&mut MessageWriter),
     ) -> Result<Vec<Vec<u8>>, TransportError> {
         self.sequence = self.sequence.wrapping_add(1);
         let version = if family == GENL_ID_CTRL {
@@ -122,14 +124,17 @@ impl Client<'_> {
         } else {
             IPVS_GENL_VERSION
         };
-        let request = genl_request(family, command, version, dump, self.sequence, attrs)?;
+        let mut writer =
+            MessageWriter::generic(family, request_flags(dump), self.sequence, command, version);
+        attributes(&mut writer);
+        let request = writer.finish()?;
         let replies = self.transport.exchange(&request)?;
         check_replies(&replies)?;
         Ok(replies)
     }
 
     fn resolve_family(&mut self) -> Result<Option<u16>, TransportError> {
-        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, true, Vec::new())?;
+        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, true, |_| {})?;
         for message in data_messages(&replies) {
             let (_, body) = message?.generic()?;
             let mut name = None;
@@ -155,25 +160,9 @@ impl Client<'_> {
         service: &Service,
         identity: &ServiceIdentity,
     ) -> Result<(Vec<crate::model::Backend>, Vec<String>), TransportError> {
-        let mut fields = vec![attribute(
-            IPVS_SVC_ATTR_AF,
-            identity.family.to_ne_bytes().to_vec(),
-        )?];
-        if identity.fwmark != 0 {
-            fields.push(attribute(
-                IPVS_SVC_ATTR_FWMARK,
-                identity.fwmark.to_ne_bytes().to_vec(),
-            )?);
-        } else {
-            fields.push(attribute(
-                IPVS_SVC_ATTR_PROTOCOL,
-                identity.protocol.to_ne_bytes().to_vec(),
-            )?);
-            fields.push(attribute(IPVS_SVC_ATTR_ADDR, identity.address.to_vec())?);
-            fields.push(attribute(IPVS_SVC_ATTR_PORT, identity.port_be.to_vec())?);
-        }
-        let request = vec![nested(IPVS_CMD_ATTR_SERVICE, &fields)?];
-        let replies = self.request(family, IPVS_CMD_GET_DEST, true, request)?;
+        let replies = self.request(family, IPVS_CMD_GET_DEST, true, |writer| {
+            write_service_identity(writer, identity)
+        })?;
         let service_family = service
             .key
             .family()
@@ -198,6 +187,23 @@ impl Client<'_> {
         }
         Ok((backends, problems))
     }
+}
+
+/// The service a GET_DEST request asks about: its family, then its firewall mark or its
+/// protocol, address and port, nested in `IPVS_CMD_ATTR_SERVICE`.
+fn write_service_identity(writer: &mut MessageWriter, identity: &ServiceIdentity) {
+    writer
+        .begin_nested(IPVS_CMD_ATTR_SERVICE)
+        .attribute(IPVS_SVC_ATTR_AF, &identity.family.to_ne_bytes());
+    if identity.fwmark != 0 {
+        writer.attribute(IPVS_SVC_ATTR_FWMARK, &identity.fwmark.to_ne_bytes());
+    } else {
+        writer
+            .attribute(IPVS_SVC_ATTR_PROTOCOL, &identity.protocol.to_ne_bytes())
+            .attribute(IPVS_SVC_ATTR_ADDR, &identity.address)
+            .attribute(IPVS_SVC_ATTR_PORT, &identity.port_be);
+    }
+    writer.end_nested();
 }
 
 fn describe(key: &ServiceKey) -> String {
@@ -237,7 +243,7 @@ fn annotate(request: &[u8]) -> String {
     let Some(Ok(message)) = crate::parse::netlink::messages(request).next() else {
         return "undecodable request".to_string();
     };
-    let dump = message.flags & 0x300 == 0x300;
+    let dump = message.is_dump();
     let command = message.payload.first().copied().unwrap_or(0);
     let name = match (message.kind, command) {
         (GENL_ID_CTRL, CTRL_CMD_GETFAMILY) => "CTRL_CMD_GETFAMILY".to_string(),
