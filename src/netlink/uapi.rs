@@ -46,8 +46,8 @@ macro_rules! texts {
     };
 }
 
-/// Declares `#[repr(C)]` mirrors of uapi structures and lists their size and the offset of
-/// every field in [`LAYOUTS`].
+/// Declares `#[repr(C)]` mirrors of uapi structures and lists their size and the offset and
+/// size of every field in [`LAYOUTS`].
 macro_rules! layouts {
     ($(
         $(#[$doc:meta])*
@@ -58,7 +58,8 @@ macro_rules! layouts {
             #[repr(C)]
             pub struct $name { $( pub $field: $fty, )* }
         )*
-        /// The size and every field offset of the structures above, for the header check.
+        /// The size, and every field's offset and size, of the structures above, for the header
+        /// check.
         pub const LAYOUTS: &[Constant] = &[ $(
             Constant {
                 c: concat!("sizeof(", $c_name, ")"),
@@ -69,6 +70,12 @@ macro_rules! layouts {
             $( Constant {
                 c: concat!("offsetof(", $c_name, ", ", stringify!($field), ")"),
                 value: std::mem::offset_of!($name, $field) as i128,
+                bits: usize::BITS,
+                signed: false,
+            },
+            Constant {
+                c: concat!("sizeof(((", $c_name, " *)0)->", stringify!($field), ")"),
+                value: std::mem::size_of::<$fty>() as i128,
                 bits: usize::BITS,
                 signed: false,
             }, )*
