@@ -139,6 +139,41 @@ const PROCFS_ENTRIES: &str = "entries";
 /// Names a statistic may not take because the conntrack families already use them.
 const TAKEN_NAMES: &[&str] = &["entries", "entries_limit", "buckets", "statistics_info"];
 
+/// The statistic each column of the header line (line `line`) stands for: `None` for
+/// `entries` and for a column whose name is unusable or taken (said in `problems`).
+fn header_columns<'a>(
+    header: &'a str,
+    line: usize,
+    problems: &mut Vec<LineProblem>,
+) -> Vec<Option<&'a str>> {
+    let mut columns: Vec<Option<&str>> = Vec::new();
+    for word in header.split_whitespace() {
+        let name = PROCFS_RENAMES
+            .iter()
+            .find(|(file, _)| *file == word)
+            .map_or(word, |(_, renamed)| *renamed);
+        let column = if word == PROCFS_ENTRIES {
+            None
+        } else if !is_metric_fragment(name) {
+            problems.push(LineProblem {
+                line,
+                reason: format!("column {} skipped: not a usable name", excerpt(word)),
+            });
+            None
+        } else if TAKEN_NAMES.contains(&name) || columns.contains(&Some(name)) {
+            problems.push(LineProblem {
+                line,
+                reason: format!("column {word:?} skipped: {name:?} is already taken"),
+            });
+            None
+        } else {
+            Some(name)
+        };
+        columns.push(column);
+    }
+    columns
+}
+
 /// Parses `/proc/net/stat/nf_conntrack`: the columns after `entries`, summed over the rows and
 /// named as `conntrack -S` names them, in the file's order. A row of the wrong width or with a
 /// word that is not hexadecimal is skipped and said; so is a column whose name cannot be part of
@@ -168,32 +203,8 @@ pub fn parse_stat_nf_conntrack(text: &str) -> Parsed<StatisticsSum> {
             problems,
         };
     }
-    let width = header.split_whitespace().count();
-    let mut columns: Vec<Option<&str>> = Vec::with_capacity(width);
-    for word in header.split_whitespace() {
-        let name = PROCFS_RENAMES
-            .iter()
-            .find(|(file, _)| *file == word)
-            .map_or(word, |(_, renamed)| *renamed);
-        let column = if word == PROCFS_ENTRIES {
-            None
-        } else if !is_metric_fragment(name) {
-            problems.push(LineProblem {
-                line: header_index + 1,
-                reason: format!("column {} skipped: not a usable name", excerpt(word)),
-            });
-            None
-        } else if TAKEN_NAMES.contains(&name) || columns.contains(&Some(name)) {
-            problems.push(LineProblem {
-                line: header_index + 1,
-                reason: format!("column {word:?} skipped: {name:?} is already taken"),
-            });
-            None
-        } else {
-            Some(name)
-        };
-        columns.push(column);
-    }
+    let columns = header_columns(header, header_index + 1, &mut problems);
+    let width = columns.len();
 
     let mut sum = StatisticsSum::default();
     for (index, line) in lines {

@@ -39,68 +39,11 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
         source: IpvsSource::Netlink,
         ..IpvsTable::default()
     };
-
-    let info = client.request(family, IPVS_CMD_GET_INFO, false, |_| {})?;
-    for message in data_messages(&info) {
-        let (_, body) = message?.generic()?;
-        let (version, size) = decode_info(attributes(body))?;
-        table.version = version;
-        table.connection_table_buckets = size;
-    }
-
-    let services = client.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
-    let mut identities = Vec::new();
-    for message in data_messages(&services) {
-        let (_, body) = message?.generic()?;
-        for block in attributes(body) {
-            let block = block?;
-            if block.kind != IPVS_CMD_ATTR_SERVICE {
-                continue;
-            }
-            match decode_service(&block) {
-                Ok((service, identity)) => {
-                    table.services.push(service);
-                    identities.push(identity);
-                }
-                Err(err) => problems.push(format!("service skipped: {err}")),
-            }
-        }
-    }
-
-    let mut kept = Vec::with_capacity(table.services.len());
-    for (mut service, identity) in table.services.drain(..).zip(identities) {
-        match client.destinations(family, &service, &identity) {
-            Ok((backends, skipped)) => {
-                service.backends = backends;
-                problems.extend(skipped);
-                kept.push(service);
-            }
-            // Removed between the two dumps: it is gone, so it is not reported.
-            Err(TransportError::Kernel(Errno::ESRCH)) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    table.services = kept;
-
-    let config = client.request(family, IPVS_CMD_GET_CONFIG, false, |_| {})?;
-    for message in data_messages(&config) {
-        let (_, body) = message?.generic()?;
-        table.timeouts = Some(decode_config(attributes(body))?);
-    }
-
-    let daemons = client.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
-    for message in data_messages(&daemons) {
-        let (_, body) = message?.generic()?;
-        for block in attributes(body) {
-            let block = block?;
-            if block.kind == IPVS_CMD_ATTR_DAEMON {
-                match decode_daemon(&block) {
-                    Ok(daemon) => table.sync_daemons.push(daemon),
-                    Err(err) => problems.push(format!("sync daemon skipped: {err}")),
-                }
-            }
-        }
-    }
+    client.info(family, &mut table)?;
+    let services = client.services(family, &mut problems)?;
+    table.services = client.with_destinations(family, services, &mut problems)?;
+    client.config(family, &mut table)?;
+    table.sync_daemons = client.daemons(family, &mut problems)?;
     Ok(Some(NetlinkRead { table, problems }))
 }
 
@@ -131,6 +74,98 @@ impl Client<'_> {
         let replies = self.transport.exchange(&request)?;
         check_replies(&replies)?;
         Ok(replies)
+    }
+
+    /// GET_INFO: the version and the connection table's size.
+    fn info(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
+        let info = self.request(family, IPVS_CMD_GET_INFO, false, |_| {})?;
+        for message in data_messages(&info) {
+            let (_, body) = message?.generic()?;
+            let (version, size) = decode_info(attributes(body))?;
+            table.version = version;
+            table.connection_table_buckets = size;
+        }
+        Ok(())
+    }
+
+    /// A dump of the services, each with the identity to ask for its destinations by.
+    fn services(
+        &mut self,
+        family: u16,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<(Service, ServiceIdentity)>, TransportError> {
+        let replies = self.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
+        let mut services = Vec::new();
+        for message in data_messages(&replies) {
+            let (_, body) = message?.generic()?;
+            for block in attributes(body) {
+                let block = block?;
+                if block.kind != IPVS_CMD_ATTR_SERVICE {
+                    continue;
+                }
+                match decode_service(&block) {
+                    Ok(service) => services.push(service),
+                    Err(err) => problems.push(format!("service skipped: {err}")),
+                }
+            }
+        }
+        Ok(services)
+    }
+
+    /// Each service with its destinations; a service removed between the two dumps is gone,
+    /// so it is not reported.
+    fn with_destinations(
+        &mut self,
+        family: u16,
+        services: Vec<(Service, ServiceIdentity)>,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Service>, TransportError> {
+        let mut kept = Vec::with_capacity(services.len());
+        for (mut service, identity) in services {
+            match self.destinations(family, &service, &identity) {
+                Ok((backends, skipped)) => {
+                    service.backends = backends;
+                    problems.extend(skipped);
+                    kept.push(service);
+                }
+                Err(TransportError::Kernel(Errno::ESRCH)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(kept)
+    }
+
+    /// GET_CONFIG: the timeouts.
+    fn config(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
+        let config = self.request(family, IPVS_CMD_GET_CONFIG, false, |_| {})?;
+        for message in data_messages(&config) {
+            let (_, body) = message?.generic()?;
+            table.timeouts = Some(decode_config(attributes(body))?);
+        }
+        Ok(())
+    }
+
+    /// A dump of the sync daemons.
+    fn daemons(
+        &mut self,
+        family: u16,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<crate::model::SyncDaemon>, TransportError> {
+        let replies = self.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
+        let mut daemons = Vec::new();
+        for message in data_messages(&replies) {
+            let (_, body) = message?.generic()?;
+            for block in attributes(body) {
+                let block = block?;
+                if block.kind == IPVS_CMD_ATTR_DAEMON {
+                    match decode_daemon(&block) {
+                        Ok(daemon) => daemons.push(daemon),
+                        Err(err) => problems.push(format!("sync daemon skipped: {err}")),
+                    }
+                }
+            }
+        }
+        Ok(daemons)
     }
 
     fn resolve_family(&mut self) -> Result<Option<u16>, TransportError> {
@@ -261,6 +296,7 @@ fn annotate(request: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::model::ForwardMethod;
+    use crate::parse::netlink::messages;
     use crate::source::fake_kernel::FakeIpvsKernel;
     use crate::source::netlink::{Replay, read_capture};
 
@@ -342,14 +378,16 @@ mod tests {
         let (family_request, family_replies) = exchanges[0].clone();
         let (info_request, _) = exchanges[1].clone();
         // NLMSG_ERROR with -EPERM, as the kernel answers a process without CAP_NET_ADMIN.
-        let mut refusal = Vec::new();
-        refusal.extend_from_slice(&36u32.to_ne_bytes());
-        refusal.extend_from_slice(&2u16.to_ne_bytes());
-        refusal.extend_from_slice(&0u16.to_ne_bytes());
-        refusal.extend_from_slice(&info_request[8..12]);
-        refusal.extend_from_slice(&0u32.to_ne_bytes());
-        refusal.extend_from_slice(&(-1i32).to_ne_bytes());
-        refusal.extend_from_slice(&info_request[..16]);
+        let sequence = messages(&info_request)
+            .next()
+            .expect("one")
+            .expect("ok")
+            .sequence;
+        let refusal = MessageWriter::new(NLMSG_ERROR, 0, sequence)
+            .header(&(-1i32).to_ne_bytes())
+            .header(&info_request[..16])
+            .finish()
+            .expect("encodes");
         let mut replay = Replay::new(vec![
             (family_request, family_replies),
             (info_request, vec![refusal]),
