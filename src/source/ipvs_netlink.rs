@@ -53,13 +53,13 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
-    /// Sends one request; `attributes` writes its attributes, if any.
+    /// Sends one request; `write_attributes` adds its attributes, if any.
     fn request(
         &mut self,
         family: u16,
         command: u8,
         dump: bool,
-        attributes: impl FnOnce(&mut MessageWriter),
+        write_attributes: impl FnOnce(&mut MessageWriter),
     ) -> Result<Vec<Vec<u8>>, TransportError> {
         self.sequence = self.sequence.wrapping_add(1);
         let version = if family == GENL_ID_CTRL {
@@ -69,7 +69,7 @@ impl Client<'_> {
         };
         let mut writer =
             MessageWriter::generic(family, request_flags(dump), self.sequence, command, version);
-        attributes(&mut writer);
+        write_attributes(&mut writer);
         let request = writer.finish()?;
         let replies = self.transport.exchange(&request)?;
         check_replies(&replies)?;

@@ -287,3 +287,49 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::encode::{MessageWriter, generic_request};
+    use crate::netlink::uapi::{
+        NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
+    };
+
+    #[test]
+    fn protocols_are_the_uapi_numbers() {
+        assert_eq!(Protocol::Route.socket_protocol() as i32, NETLINK_ROUTE);
+        assert_eq!(Protocol::Generic.socket_protocol() as i32, NETLINK_GENERIC);
+        assert_eq!(
+            Protocol::Netfilter.socket_protocol() as i32,
+            NETLINK_NETFILTER
+        );
+    }
+
+    #[test]
+    fn a_dump_ends_at_done_and_a_refusal_is_the_kernels_errno() {
+        let request = generic_request(0x20, 4, 1, true, 9).expect("encodes");
+        assert_eq!(request_header(&request), (9, true));
+        let data = MessageWriter::generic(0x20, NLM_F_MULTI, 9, 4, 1)
+            .finish()
+            .expect("encodes");
+        let done = MessageWriter::new(NLMSG_DONE, NLM_F_MULTI, 9)
+            .header(&0u32.to_ne_bytes())
+            .finish()
+            .expect("encodes");
+        assert_eq!(ends_exchange(&data, 9, true), Ok(false));
+        assert_eq!(ends_exchange(&data, 9, false), Ok(true));
+        assert_eq!(ends_exchange(&done, 8, true), Ok(false), "another sequence");
+        assert_eq!(ends_exchange(&done, 9, true), Ok(true));
+
+        let refusal = MessageWriter::new(NLMSG_ERROR, 0, 9)
+            .header(&(-(Errno::ESRCH as i32)).to_ne_bytes())
+            .header(&request)
+            .finish()
+            .expect("encodes");
+        let err = check_replies(&[data, refusal]).expect_err("refused");
+        assert!(matches!(err, TransportError::Kernel(Errno::ESRCH)), "{err}");
+        assert!(!err.is_permission());
+        assert!(TransportError::Kernel(Errno::EACCES).is_permission());
+    }
+}
