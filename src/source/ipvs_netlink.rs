@@ -8,7 +8,7 @@ use crate::model::{IpvsSource, IpvsTable, Service, ServiceKey};
 use crate::netlink::encode::{MessageWriter, request_flags};
 use crate::netlink::uapi::*;
 use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{Attribute, attributes};
+use crate::parse::netlink::{Attribute, DecodeError, attributes};
 use crate::source::netlink::{
     Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
     write_capture,
@@ -95,21 +95,13 @@ impl Client<'_> {
         problems: &mut Vec<String>,
     ) -> Result<Vec<(Service, ServiceIdentity)>, TransportError> {
         let replies = self.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
-        let mut services = Vec::new();
-        for message in data_messages(&replies) {
-            let (_, body) = message?.generic()?;
-            for block in attributes(body) {
-                let block = block?;
-                if block.kind != IPVS_CMD_ATTR_SERVICE {
-                    continue;
-                }
-                match decode_service(&block) {
-                    Ok(service) => services.push(service),
-                    Err(err) => problems.push(format!("service skipped: {err}")),
-                }
-            }
-        }
-        Ok(services)
+        decode_records(
+            &replies,
+            IPVS_CMD_ATTR_SERVICE,
+            decode_service,
+            problems,
+            |err| format!("service skipped: {err}"),
+        )
     }
 
     /// Each service with its destinations; a service removed between the two dumps is gone,
@@ -152,20 +144,13 @@ impl Client<'_> {
         problems: &mut Vec<String>,
     ) -> Result<Vec<crate::model::SyncDaemon>, TransportError> {
         let replies = self.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
-        let mut daemons = Vec::new();
-        for message in data_messages(&replies) {
-            let (_, body) = message?.generic()?;
-            for block in attributes(body) {
-                let block = block?;
-                if block.kind == IPVS_CMD_ATTR_DAEMON {
-                    match decode_daemon(&block) {
-                        Ok(daemon) => daemons.push(daemon),
-                        Err(err) => problems.push(format!("sync daemon skipped: {err}")),
-                    }
-                }
-            }
-        }
-        Ok(daemons)
+        decode_records(
+            &replies,
+            IPVS_CMD_ATTR_DAEMON,
+            decode_daemon,
+            problems,
+            |err| format!("sync daemon skipped: {err}"),
+        )
     }
 
     fn resolve_family(&mut self) -> Result<Option<u16>, TransportError> {
@@ -202,26 +187,43 @@ impl Client<'_> {
             .key
             .family()
             .unwrap_or(crate::model::AddressFamily::Inet);
-        let mut backends = Vec::new();
         let mut problems = Vec::new();
-        for message in data_messages(&replies) {
-            let (_, body) = message?.generic()?;
-            for block in attributes(body) {
-                let block = block?;
-                if block.kind != IPVS_CMD_ATTR_DEST {
-                    continue;
-                }
-                match decode_dest(&block, service_family) {
-                    Ok(backend) => backends.push(backend),
-                    Err(err) => problems.push(format!(
-                        "real server of {} skipped: {err}",
-                        describe(&service.key)
-                    )),
-                }
-            }
-        }
+        let backends = decode_records(
+            &replies,
+            IPVS_CMD_ATTR_DEST,
+            |block| decode_dest(block, service_family),
+            &mut problems,
+            |err| format!("real server of {} skipped: {err}", describe(&service.key)),
+        )?;
         Ok((backends, problems))
     }
+}
+
+/// Decodes the records of a generic netlink dump: the top-level attributes of type `kind` in
+/// its data messages (attributes of other types are skipped). A record that does not decode
+/// is left out and said in `problems`; framing that does not decode fails the whole read.
+fn decode_records<T>(
+    replies: &[Vec<u8>],
+    kind: u16,
+    decode: impl Fn(&Attribute) -> Result<T, DecodeError>,
+    problems: &mut Vec<String>,
+    skipped: impl Fn(DecodeError) -> String,
+) -> Result<Vec<T>, TransportError> {
+    let mut records = Vec::new();
+    for message in data_messages(replies) {
+        let (_, body) = message?.generic()?;
+        for block in attributes(body) {
+            let block = block?;
+            if block.kind != kind {
+                continue;
+            }
+            match decode(&block) {
+                Ok(record) => records.push(record),
+                Err(err) => problems.push(skipped(err)),
+            }
+        }
+    }
+    Ok(records)
 }
 
 /// The service a GET_DEST request asks about: its family, then its firewall mark or its
