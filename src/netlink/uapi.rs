@@ -424,6 +424,18 @@ mod tests {
     }
 
     #[test]
+    fn every_number_is_declared_through_a_checked_list() {
+        // A `pub const` written outside the macros would escape the header check.
+        let source = include_str!("uapi.rs");
+        let loose: Vec<&str> = source
+            .lines()
+            .filter(|line| line.starts_with("pub const ") || line.starts_with("const "))
+            .filter(|line| !line.starts_with("pub const HEADERS:"))
+            .collect();
+        assert_eq!(loose, Vec::<&str>::new());
+    }
+
+    #[test]
     fn widths_and_signs_follow_the_rust_types() {
         let find = |name: &str| NUMBERS.iter().find(|c| c.c == name).copied();
         assert_eq!(
