@@ -1,11 +1,13 @@
 //! Writes netlink messages: the `nlmsghdr`, a family header (`genlmsghdr`, `nfgenmsg`,
 //! `ifinfomsg`, ...), then attributes, nested or not, each padded to four bytes. Requests of
-//! every protocol the exporter speaks are built here, and so are the replies that tests and
-//! the synthetic kernel hand to the decoders. Pure: bytes out, no I/O.
+//! every protocol the exporter speaks are built here, and tests build the replies they hand to
+//! the decoders with it too. Pure: bytes out, no I/O.
+
+use crate::parse::netlink::align;
 
 use super::uapi::{
-    GENL_HDRLEN, IFADDRMSG_LEN, IFINFOMSG_LEN, NFNETLINK_V0, NLA_ALIGNTO, NLA_F_NESTED, NLA_HDRLEN,
-    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_HDRLEN, RTM_GETLINK,
+    GENL_HDRLEN, IFADDRMSG_LEN, IFINFOMSG_LEN, NFNETLINK_V0, NLA_F_NESTED, NLA_HDRLEN, NLM_F_DUMP,
+    NLM_F_REQUEST, NLMSG_HDRLEN, RTM_GETLINK,
 };
 
 /// Why a message could not be written.
@@ -27,10 +29,6 @@ pub struct MessageWriter {
     /// Where each open nested attribute starts, innermost last.
     open: Vec<(usize, u16)>,
     error: Option<EncodeError>,
-}
-
-const fn align(len: usize) -> usize {
-    (len + NLA_ALIGNTO - 1) & !(NLA_ALIGNTO - 1)
 }
 
 fn pad(bytes: &mut Vec<u8>) {

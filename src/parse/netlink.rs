@@ -77,7 +77,8 @@ pub fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(raw))
 }
 
-const fn align4(len: usize) -> usize {
+/// `len` rounded up to the alignment of netlink messages and attributes.
+pub const fn align(len: usize) -> usize {
     (len + NLA_ALIGNTO - 1) & !(NLA_ALIGNTO - 1)
 }
 
@@ -113,7 +114,7 @@ impl<'a> Iterator for Messages<'a> {
                     .get(NLMSG_HDRLEN..len)
                     .ok_or(DecodeError::Truncated("payload"))?,
             };
-            Ok((message, align4(len).min(self.rest.len())))
+            Ok((message, align(len).min(self.rest.len())))
         })();
         match parsed {
             Ok((message, consumed)) => {
@@ -163,7 +164,7 @@ impl<'a> Message<'a> {
             .payload
             .get(..len)
             .ok_or(DecodeError::Truncated(what))?;
-        let attributes = self.payload.get(align4(len)..).unwrap_or(&[]);
+        let attributes = self.payload.get(align(len)..).unwrap_or(&[]);
         Ok((header, attributes))
     }
 
@@ -248,7 +249,7 @@ impl<'a> Iterator for Attributes<'a> {
                 let payload = self.rest.get(NLA_HDRLEN..len).unwrap_or(&[]);
                 self.rest = self
                     .rest
-                    .get(align4(len).min(self.rest.len())..)
+                    .get(align(len).min(self.rest.len())..)
                     .unwrap_or(&[]);
                 Some(Ok(Attribute {
                     kind: kind & NLA_TYPE_MASK,
