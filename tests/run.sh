@@ -17,11 +17,13 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "cc gcc"
+  "/usr/include/linux/ip_vs.h linux-libc-dev"
 )
 missing=()
 for pair in "${needed[@]}"; do
   read -r cmd pkg <<<"$pair"
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -e "$cmd" ]; then
     missing+=("$pkg")
   fi
 done
@@ -36,3 +38,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# test-host: the uapi numbers against the kernel headers (gcc, linux-libc-dev).
+cargo test --locked --features test-host --test uapi_headers
