@@ -16,7 +16,7 @@ use super::{
     BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels, counters, gauges,
 };
 use crate::model::{
-    Backend, IpvsTable, Service, ServiceKey, Traffic, TrafficCounters, TrafficRates,
+    Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures, TrafficRates,
 };
 use crate::snapshot::Snapshot;
 
@@ -99,7 +99,8 @@ struct TrafficFamily {
     stem: &'static str,
     unit: Option<Unit>,
     what: &'static str,
-    read: fn(&Traffic) -> u64,
+    count: fn(&TrafficCounters) -> u64,
+    rate: fn(&TrafficRates) -> u64,
 }
 
 const TRAFFIC: [TrafficFamily; 5] = [
@@ -107,31 +108,36 @@ const TRAFFIC: [TrafficFamily; 5] = [
         stem: "connections",
         unit: None,
         what: "Connections scheduled",
-        read: |t| t.connections,
+        count: |t| t.connections,
+        rate: |r| r.connections_per_second,
     },
     TrafficFamily {
         stem: "incoming_packets",
         unit: None,
         what: "Packets received from clients",
-        read: |t| t.incoming_packets,
+        count: |t| t.incoming_packets,
+        rate: |r| r.incoming_packets_per_second,
     },
     TrafficFamily {
         stem: "outgoing_packets",
         unit: None,
         what: "Packets sent back to clients",
-        read: |t| t.outgoing_packets,
+        count: |t| t.outgoing_packets,
+        rate: |r| r.outgoing_packets_per_second,
     },
     TrafficFamily {
         stem: "incoming",
         unit: Some(Unit::Bytes),
         what: "Bytes received from clients",
-        read: |t| t.incoming_bytes,
+        count: |t| t.incoming_bytes,
+        rate: |r| r.incoming_bytes_per_second,
     },
     TrafficFamily {
         stem: "outgoing",
         unit: Some(Unit::Bytes),
         what: "Bytes sent back to clients",
-        read: |t| t.outgoing_bytes,
+        count: |t| t.outgoing_bytes,
+        rate: |r| r.outgoing_bytes_per_second,
     },
 ];
 
@@ -160,7 +166,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
             &format!("{prefix}{}", family.stem),
             &format!("{} {whose}.", family.what),
             family.unit.clone(),
-            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.read)(c)))),
+            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
         )?;
     }
     for family in &TRAFFIC {
@@ -172,7 +178,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
                 family.what
             ),
             None,
-            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.read)(r)))),
+            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(r)))),
         )?;
     }
     Ok(())
@@ -307,9 +313,9 @@ fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     }
 }
 
-fn add_traffic(sum: &mut Option<Traffic>, more: Option<Traffic>) {
+fn add_traffic<T: TrafficFigures>(sum: &mut Option<T>, more: Option<T>) {
     if let Some(more) = more {
-        sum.get_or_insert_with(Traffic::default).add(&more);
+        sum.get_or_insert_with(T::default).add(&more);
     }
 }
 
