@@ -3,6 +3,7 @@
 //! file holds IPVS; the submodules hold the host's other subsystems.
 
 pub mod conntrack;
+pub mod interfaces;
 pub mod keepalived;
 pub mod netdev;
 pub mod softnet;

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::netlink::{Control, DecodeError, attributes, messages};
-use crate::model::keepalived::{InterfaceAddress, Link};
+use crate::model::interfaces::{InterfaceAddress, Link};
 
 pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_GETLINK: u16 = 18;

@@ -10,7 +10,8 @@ use super::keepalived_fifo::NotifyFifo;
 use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
 use super::vrrp_listen::VrrpListener;
 use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
-use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
+use crate::model::interfaces::Interfaces;
+use crate::model::keepalived::{Dump, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
 use crate::parse::keepalived_json::parse_dump;
 use crate::parse::rtnetlink::{
