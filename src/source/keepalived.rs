@@ -6,6 +6,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
+use nix::libc;
+use nix::unistd::Pid;
+
 use super::keepalived_fifo::NotifyFifo;
 use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
 use super::vrrp_listen::VrrpListener;
@@ -246,18 +250,24 @@ pub fn dump_signal() -> i32 {
 /// How long to wait for keepalived to write its dump after the signal.
 const DUMP_WAIT: Duration = Duration::from_secs(1);
 
+/// Sends keepalived its dump signal. `nix::sys::signal::kill` only takes the standard
+/// signals of its `Signal` enum, which has no real-time ones (rustix refuses the C library's
+/// real-time range too), so this one call stays on kill(2); nix types the pid and the error.
+fn send_dump_signal(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    Errno::result(unsafe { libc::kill(pid.as_raw(), dump_signal()) }).map(drop)
+}
+
 /// Asks keepalived for a fresh dump and waits until the file changes (or a second passes).
 fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
     let before = modified(path).ok();
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Ok(pid) = libc::pid_t::try_from(pid).map(Pid::from_raw) else {
         return Err(format!("pid {pid} is out of range"));
     };
-    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
-    let sent = unsafe { libc::kill(pid, dump_signal()) };
-    if sent != 0 {
+    if let Err(errno) = send_dump_signal(pid) {
         return Err(format!(
             "cannot signal keepalived (pid {pid}) for its JSON dump: {}",
-            std::io::Error::last_os_error()
+            std::io::Error::from(errno)
         ));
     }
     let started = std::time::Instant::now();
@@ -470,5 +480,22 @@ mod tests {
         assert!(libc::SIGRTMIN() >= 32);
         assert_eq!(dump_signal(), libc::SIGRTMIN() + 2);
         assert!(dump_signal() <= libc::SIGRTMAX());
+    }
+
+    #[test]
+    fn the_dump_signal_reaches_the_process_as_that_number() {
+        use std::os::unix::process::ExitStatusExt;
+        // A process that does not handle SIGRTMIN+2 dies of it: its wait status names the
+        // signal the kernel delivered.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep(1) runs");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        assert_eq!(send_dump_signal(pid), Ok(()));
+        let status = child.wait().expect("wait for sleep");
+        assert_eq!(status.signal(), Some(dump_signal()));
+        // No pid reaches i32::MAX (pid_max is at most 2^22): the kernel's error, typed.
+        assert_eq!(send_dump_signal(Pid::from_raw(i32::MAX)), Err(Errno::ESRCH));
     }
 }
