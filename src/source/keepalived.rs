@@ -6,6 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use glob::{MatchOptions, Pattern};
 use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::Pid;
@@ -102,25 +103,16 @@ fn under_root(rootfs: &Path, path: &Path) -> PathBuf {
     rootfs.join(relative)
 }
 
-/// Whether a file name matches a shell pattern with `*` and `?` (no brackets).
-fn matches_pattern(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|skip| {
-            name.get(skip..)
-                .is_some_and(|tail| matches_pattern(rest, tail))
-        }),
-        Some(('?', rest)) => name
-            .split_first()
-            .is_some_and(|(_, tail)| matches_pattern(rest, tail)),
-        Some((c, rest)) => name
-            .split_first()
-            .is_some_and(|(n, tail)| n == c && matches_pattern(rest, tail)),
-    }
-}
+/// How keepalived's glob(3) matches a name: a leading dot only by a literal dot.
+const GLOB_OPTIONS: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 
-/// The files an include pattern names, sorted as a shell would; wildcards in the last
-/// component only. Relative patterns are taken from the including file's directory.
+/// The files an include pattern names, sorted as glob(3) sorts them; wildcards (`*`, `?`,
+/// `[...]`) in the last component only. Relative patterns are taken from the including
+/// file's directory. A pattern glob(3) would read literally (an unclosed `[`) names one file.
 fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
     let pattern_path = Path::new(pattern);
     let host_path = if pattern_path.is_absolute() {
@@ -139,13 +131,15 @@ fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
         let text = std::fs::read_to_string(under_root(rootfs, &host)).map_err(|e| e.to_string());
         (host.to_string_lossy().into_owned(), text)
     };
-    if !file_pattern.contains(['*', '?']) {
-        if under_root(rootfs, &host_path).exists() {
-            return vec![read(host_path)];
+    let wanted = match Pattern::new(file_pattern) {
+        Ok(wanted) if Pattern::escape(file_pattern) != file_pattern => wanted,
+        _ => {
+            if under_root(rootfs, &host_path).exists() {
+                return vec![read(host_path)];
+            }
+            return Vec::new();
         }
-        return Vec::new();
-    }
-    let wanted: Vec<char> = file_pattern.chars().collect();
+    };
     let Ok(entries) = std::fs::read_dir(under_root(rootfs, &directory)) else {
         return Vec::new();
     };
@@ -153,8 +147,7 @@ fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|e| e.file_name().to_str().map(String::from))
-        .filter(|name| !name.starts_with('.') || file_pattern.starts_with('.'))
-        .filter(|name| matches_pattern(&wanted, &name.chars().collect::<Vec<_>>()))
+        .filter(|name| wanted.matches_with(name, GLOB_OPTIONS))
         .collect();
     names.sort();
     names
@@ -366,20 +359,6 @@ mod tests {
     use super::*;
     use crate::testing::Scratch;
 
-    fn chars(s: &str) -> Vec<char> {
-        s.chars().collect()
-    }
-
-    #[test]
-    fn shell_patterns() {
-        assert!(matches_pattern(&chars("*.conf"), &chars("a.conf")));
-        assert!(matches_pattern(&chars("*.conf"), &chars(".conf")));
-        assert!(!matches_pattern(&chars("*.conf"), &chars("a.conf.bak")));
-        assert!(matches_pattern(&chars("vi_?.conf"), &chars("vi_1.conf")));
-        assert!(!matches_pattern(&chars("vi_?.conf"), &chars("vi_10.conf")));
-        assert!(matches_pattern(&chars("*"), &chars("")));
-    }
-
     #[test]
     fn paths_stay_under_the_root() {
         assert_eq!(
@@ -406,6 +385,77 @@ mod tests {
         );
         assert!(found.iter().all(|f| f.1.is_ok()));
         assert!(expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf").is_empty());
+    }
+
+    /// A directory holding `names` as empty files (and `sub.conf` as a directory).
+    fn include_dir(name: &str, names: &[&str]) -> Scratch {
+        let dir = Scratch::new("keepalived-include", name, "keepalived.conf");
+        let parent = dir.parent().expect("a scratch file has a directory");
+        std::fs::create_dir_all(parent.join("sub.conf")).expect("make a directory");
+        for name in names {
+            std::fs::write(parent.join(name), "").expect("write an include");
+        }
+        dir
+    }
+
+    fn expanded(dir: &Scratch, pattern: &str) -> Vec<String> {
+        let root = dir.parent().unwrap_or(Path::new("/"));
+        expand_include(root, "/keepalived.conf", pattern)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    #[test]
+    fn include_patterns_match_as_glob_3_does() {
+        let dir = include_dir(
+            "glob",
+            &[
+                "vi_1.conf",
+                "vi_2.conf",
+                "vi_3.conf",
+                "vi_a.conf",
+                "vi_10.conf",
+                ".vi_1.conf",
+                "vi_[1].conf",
+                "a.conf.bak",
+            ],
+        );
+        let files = |pattern| expanded(&dir, pattern);
+        assert_eq!(
+            files("vi_[12].conf"),
+            vec!["/vi_1.conf", "/vi_2.conf"],
+            "a class"
+        );
+        assert_eq!(
+            files("vi_[0-9].conf"),
+            vec!["/vi_1.conf", "/vi_2.conf", "/vi_3.conf"],
+            "a range"
+        );
+        assert_eq!(
+            files("vi_[!0-9].conf"),
+            vec!["/vi_a.conf"],
+            "a negated range"
+        );
+        assert_eq!(files("vi_?.conf").len(), 4, "one character, not two");
+        assert_eq!(
+            files("*.conf").len(),
+            6,
+            "no hidden file, no directory, no .bak: {:?}",
+            files("*.conf")
+        );
+        assert_eq!(
+            files(".*.conf"),
+            vec!["/.vi_1.conf"],
+            "a literal leading dot"
+        );
+        assert_eq!(
+            files("vi_[1.conf"),
+            Vec::<String>::new(),
+            "an unclosed bracket is read literally"
+        );
+        assert_eq!(files("vi_3.conf"), vec!["/vi_3.conf"], "no wildcard");
+        assert_eq!(files("sub/*.conf"), Vec::<String>::new());
     }
 
     const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
