@@ -13,7 +13,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Unit;
 
 use super::{
-    BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels, counters, gauges,
+    BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels,
+    counters, gauges,
 };
 use crate::model::{
     Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures, TrafficRates,
@@ -481,31 +482,40 @@ struct BackendSeries {
 }
 
 fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
-    let keep = options.backend_labels;
     let each = rows
         .iter()
         .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
-    if keep.keeps_all() {
-        return each
-            .map(|(row, b)| {
-                let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
-                    ("remote_address", b.remote_address.as_str()),
-                    ("remote_port", b.remote_port.as_str()),
-                ]));
-                BackendSeries {
-                    labels,
-                    forward: Some(b.first.forward.as_str()),
-                    thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
-                    weight: b.weight,
-                    active: b.active,
-                    inactive: b.inactive,
-                    persistent: b.persistent,
-                    counters: b.counters,
-                    rates: b.rates,
-                }
-            })
-            .collect();
+    if options.backend_labels.keeps_all() {
+        each.map(|(row, b)| single_backend_series(row, b)).collect()
+    } else {
+        summed_backend_series(each, options.backend_labels)
     }
+}
+
+/// The series of one real server, with every label.
+fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
+    let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
+        ("remote_address", b.remote_address.as_str()),
+        ("remote_port", b.remote_port.as_str()),
+    ]));
+    BackendSeries {
+        labels,
+        forward: Some(b.first.forward.as_str()),
+        thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
+        weight: b.weight,
+        active: b.active,
+        inactive: b.inactive,
+        persistent: b.persistent,
+        counters: b.counters,
+        rates: b.rates,
+    }
+}
+
+/// Real servers with only the kept labels: those that coincide are summed into one series.
+fn summed_backend_series<'r>(
+    each: impl Iterator<Item = (&'r ServiceRow<'r>, &'r BackendRow<'r>)>,
+    keep: BackendLabels,
+) -> Vec<BackendSeries> {
     let mut sums: Vec<BackendSeries> = Vec::new();
     let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
     for (row, b) in each {
