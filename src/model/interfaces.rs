@@ -68,3 +68,44 @@ impl Interfaces {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, hardware_type: u16) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            up: true,
+            running: true,
+            noarp: false,
+            loopback: false,
+            hardware_type,
+        }
+    }
+
+    #[test]
+    fn an_address_belongs_to_the_interface_whose_index_it_carries() {
+        let interfaces = Interfaces {
+            links: vec![link(1, "lo", 772), link(2, "eth0", 1)],
+            addresses: vec![InterfaceAddress {
+                index: 2,
+                address: IpAddr::from([10, 0, 0, 10]),
+                prefix_len: 24,
+            }],
+        };
+        let vip = IpAddr::from([10, 0, 0, 10]);
+        assert!(interfaces.has_address("eth0", &vip));
+        assert!(!interfaces.has_address("lo", &vip));
+        assert!(!interfaces.has_address("eth9", &vip));
+        assert_eq!(interfaces.link("lo").map(|l| l.index), Some(1));
+    }
+
+    #[test]
+    fn ipip_and_ip6tnl_devices_are_tunnels() {
+        assert!(link(3, "tunl0", ARPHRD_TUNNEL).is_tunnel());
+        assert!(link(4, "ip6tnl0", ARPHRD_TUNNEL6).is_tunnel());
+        assert!(!link(2, "eth0", 1).is_tunnel());
+    }
+}
