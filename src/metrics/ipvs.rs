@@ -481,6 +481,24 @@ struct BackendSeries {
     rates: Option<TrafficRates>,
 }
 
+impl BackendSeries {
+    /// A series with one real server's figures, and none of the details that only an
+    /// individual real server has.
+    fn figures_of(labels: RenderedLabels, b: &BackendRow) -> Self {
+        BackendSeries {
+            labels,
+            forward: None,
+            thresholds: None,
+            weight: b.weight,
+            active: b.active,
+            inactive: b.inactive,
+            persistent: b.persistent,
+            counters: b.counters,
+            rates: b.rates,
+        }
+    }
+}
+
 fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
     let each = rows
         .iter()
@@ -499,15 +517,9 @@ fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
         ("remote_port", b.remote_port.as_str()),
     ]));
     BackendSeries {
-        labels,
         forward: Some(b.first.forward.as_str()),
         thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
-        weight: b.weight,
-        active: b.active,
-        inactive: b.inactive,
-        persistent: b.persistent,
-        counters: b.counters,
-        rates: b.rates,
+        ..BackendSeries::figures_of(labels, b)
     }
 }
 
@@ -555,17 +567,7 @@ fn summed_backend_series<'r>(
                         .map(|(_, (name, value))| (*name, value)),
                 );
                 slot.insert(sums.len());
-                sums.push(BackendSeries {
-                    labels,
-                    forward: None,
-                    thresholds: None,
-                    weight: b.weight,
-                    active: b.active,
-                    inactive: b.inactive,
-                    persistent: b.persistent,
-                    counters: b.counters,
-                    rates: b.rates,
-                });
+                sums.push(BackendSeries::figures_of(labels, b));
             }
         }
     }
