@@ -14,7 +14,7 @@ use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
-use crate::source::{COLLECTORS, CollectorOptions, Paths};
+use crate::source::{COLLECTORS, CollectorOptions, CollectorSpec, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
 #[derive(Debug, Parser)]
@@ -239,10 +239,19 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Settings {
     pub cli: Cli,
-    pub enabled_collectors: Vec<&'static str>,
+    /// In [`COLLECTORS`]' order.
+    pub enabled_collectors: Vec<&'static CollectorSpec>,
 }
 
 impl Settings {
+    /// The enabled collectors' names.
+    pub fn enabled_names(&self) -> Vec<&'static str> {
+        self.enabled_collectors
+            .iter()
+            .map(|spec| spec.name)
+            .collect()
+    }
+
     pub fn collector_options(&self) -> CollectorOptions {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
@@ -347,7 +356,6 @@ where
                 spec.enabled_by_default
             }
         })
-        .map(|spec| spec.name)
         .collect();
     Ok(Settings {
         cli,
@@ -447,7 +455,7 @@ mod tests {
 
     #[test]
     fn collectors_are_on_by_default_and_can_be_turned_off_anywhere() {
-        let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
+        let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_names());
         assert_eq!(
             settings.ok(),
             Some(vec![
@@ -460,8 +468,7 @@ mod tests {
                 "keepalived"
             ])
         );
-        let off =
-            parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
+        let off = parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_names());
         assert_eq!(
             off.ok(),
             Some(vec![
@@ -474,7 +481,7 @@ mod tests {
             ])
         );
         let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
-            .map(|s| s.enabled_collectors);
+            .map(|s| s.enabled_names());
         assert_eq!(
             off_after.ok(),
             Some(vec![

@@ -3,15 +3,25 @@
 
 use super::keepalived::read_interfaces;
 use super::netlink::SocketTransport;
-use super::{Collected, CollectedData, Collector, SourceError};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+};
 
 pub struct InterfacesCollector;
 
-impl Collector for InterfacesCollector {
-    fn name(&self) -> &'static str {
-        "interfaces"
-    }
+/// The `interfaces` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "interfaces",
+    help: "links and addresses over rtnetlink, for the advisor's real-server roles",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(_paths: &Paths, _options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(InterfacesCollector)
+}
+
+impl Collector for InterfacesCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let mut transport = SocketTransport::connect_to(neli::consts::socket::NlFamily::Route)?;
         let interfaces = read_interfaces(&mut transport)?;
