@@ -1,9 +1,10 @@
 //! Netlink requests and replies: generic netlink (IPVS) and nfnetlink (conntrack). [`Transport`]
-//! is the seam: [`SocketTransport`] talks to the kernel through a neli socket, [`Replay`] serves
-//! replies captured earlier (tests), and [`Recording`] keeps what a real exchange carried (for
+//! is the seam: [`SocketTransport`] talks to the kernel through a neli socket, `Replay` serves
+//! replies captured earlier (tests and benches only, feature `test-support`), and [`Recording`] keeps what a real exchange carried (for
 //! new captures). Generic netlink requests are built with neli, the few bytes of an nfnetlink
 //! request by hand; replies are decoded by the pure [`crate::parse::netlink`].
 
+#[cfg(any(test, feature = "test-support"))]
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Cursor;
@@ -30,6 +31,7 @@ pub enum TransportError {
     Decode(#[from] DecodeError),
     #[error("cannot build the request: {0}")]
     Build(String),
+    #[cfg(any(test, feature = "test-support"))]
     #[error("no recorded reply left for this request")]
     ReplayExhausted,
 }
@@ -151,10 +153,12 @@ impl Transport for SocketTransport {
 
 /// Serves replies recorded earlier, in order; checks that each request asks for the same
 /// command as the one recorded.
+#[cfg(any(test, feature = "test-support"))]
 pub struct Replay {
     exchanges: VecDeque<Exchange>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Replay {
     pub fn new(exchanges: Vec<Exchange>) -> Self {
         Replay {
@@ -163,6 +167,7 @@ impl Replay {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Transport for Replay {
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
         let (recorded_request, replies) = self
@@ -316,6 +321,7 @@ pub fn write_capture(exchanges: &[Exchange], annotate: impl Fn(usize, &[u8]) -> 
 }
 
 /// Reads what [`write_capture`] wrote.
+#[cfg(any(test, feature = "test-support"))]
 pub fn read_capture(text: &str) -> Result<Vec<Exchange>, String> {
     let mut exchanges: Vec<Exchange> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -349,6 +355,7 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
