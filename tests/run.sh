@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, unit and golden tests, promtool, and the
-# real-kernel lab. Installs the Debian packages it needs when they are missing.
+# Runs every test of the project, every tier: formatting, lints, plain `cargo test` (unit,
+# parsers, replays, goldens, rules, HTTP on loopback), then each target of the test-host,
+# test-browser and test-lab tiers by name. Installs the Debian packages the tiers need when
+# they are missing. A tiered test whose tool is missing fails; none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "setpriv util-linux"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -34,5 +37,19 @@ if ((${#missing[@]})); then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
+
+# Plain tier: no root, network, qemu, Chromium or host tools.
 cargo test --locked
+
+# test-host: root, the live kernel, host tools.
+cargo test --locked --features test-host --test golden_promtool
+cargo test --locked --features test-host --test host_live
+cargo test --locked --features test-host --test conntrack_live
+cargo test --locked --features test-host --test ethtool_live
+
+# test-browser: headless Chromium.
+cargo test --locked --features test-browser --test report_browser
+
+# test-lab: the qemu real-kernel lab.
+cargo test --locked --features test-lab --test lab
