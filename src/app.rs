@@ -126,7 +126,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!(
             version = build::VERSION,
             revision = build::REVISION,
-            collectors = settings.enabled_collectors.join(","),
+            collectors = settings.enabled_names().join(","),
             "starting ipvs_exporter"
         );
         let app = Arc::new(App {

@@ -14,7 +14,7 @@ use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
-use crate::source::{COLLECTORS, CollectorOptions, Paths};
+use crate::source::{COLLECTORS, CollectorOptions, CollectorSpec, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
 #[derive(Debug, Parser)]
@@ -239,10 +239,19 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Settings {
     pub cli: Cli,
-    pub enabled_collectors: Vec<&'static str>,
+    /// In [`COLLECTORS`]' order.
+    pub enabled_collectors: Vec<&'static CollectorSpec>,
 }
 
 impl Settings {
+    /// The enabled collectors' names.
+    pub fn enabled_names(&self) -> Vec<&'static str> {
+        self.enabled_collectors
+            .iter()
+            .map(|spec| spec.name)
+            .collect()
+    }
+
     pub fn collector_options(&self) -> CollectorOptions {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
@@ -347,7 +356,6 @@ where
                 spec.enabled_by_default
             }
         })
-        .map(|spec| spec.name)
         .collect();
     Ok(Settings {
         cli,
@@ -447,45 +455,40 @@ mod tests {
 
     #[test]
     fn collectors_are_on_by_default_and_can_be_turned_off_anywhere() {
-        let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
+        let enabled = |args: &[&str]| {
+            parse_from(std::iter::once("ipvs_exporter").chain(args.iter().copied()))
+                .map(|s| s.enabled_names())
+                .ok()
+        };
+        let defaults: Vec<&str> = COLLECTORS
+            .iter()
+            .filter(|spec| spec.enabled_by_default)
+            .map(|spec| spec.name)
+            .collect();
+        assert!(defaults.starts_with(&["ipvs", "conntrack", "softnet"]));
+        assert_eq!(enabled(&[]), Some(defaults.clone()));
+        let without =
+            |name: &str| -> Vec<&str> { defaults.iter().copied().filter(|n| *n != name).collect() };
+        assert_eq!(enabled(&["--no-collector.ipvs"]), Some(without("ipvs")));
         assert_eq!(
-            settings.ok(),
-            Some(vec![
-                "ipvs",
-                "conntrack",
-                "softnet",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
+            enabled(&["doctor", "--no-collector.softnet"]),
+            Some(without("softnet"))
         );
-        let off =
-            parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
-        assert_eq!(
-            off.ok(),
-            Some(vec![
-                "conntrack",
-                "softnet",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
-        );
-        let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
-            .map(|s| s.enabled_collectors);
-        assert_eq!(
-            off_after.ok(),
-            Some(vec![
-                "ipvs",
-                "conntrack",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
-        );
+        // Every collector answers to its flags, in registry order whatever the flags' order.
+        for spec in COLLECTORS {
+            let off = format!("--no-collector.{}", spec.name);
+            let on = format!("--collector.{}", spec.name);
+            let names = enabled(&[&off]).unwrap_or_default();
+            assert!(!names.contains(&spec.name), "{off}");
+            let names = enabled(&[&on]).unwrap_or_default();
+            assert!(names.contains(&spec.name), "{on}");
+            let registry_order: Vec<&str> = COLLECTORS
+                .iter()
+                .map(|s| s.name)
+                .filter(|n| names.contains(n))
+                .collect();
+            assert_eq!(names, registry_order);
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! compared with `conntrack -S` and /proc/sys/net/netfilter. No traffic is made; a statistic
 //! that moves anyway must land between the `conntrack -S` reads before and after the scrape.
 //! Fails (does not skip) without the `conntrack` tool: the test command installs it.
+//!
+//! Tier `test-host`: `cargo test --features test-host --test conntrack_live`.
 
 mod support;
 

@@ -8,6 +8,8 @@
 //! series for it; when it answers, the exporter must have the same numbers. Running as root,
 //! the test also runs the exporter as `nobody` and expects the same series: these requests
 //! need no privileges.
+//!
+//! Tier `test-host`: `cargo test --features test-host --test ethtool_live`.
 
 mod support;
 

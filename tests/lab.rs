@@ -10,6 +10,8 @@
 //!
 //! `IPVS_LAB_RESULTS=DIR` checks the results of an earlier run in DIR instead of
 //! booting (for working on the checks).
+//!
+//! Tier `test-lab`: `cargo test --features test-lab --test lab`.
 
 #[path = "lab/check.rs"]
 mod check;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, unit and golden tests, promtool, and the
-# real-kernel lab. Installs the Debian packages it needs when they are missing.
+# Runs every test of the project, every tier: formatting, lints, plain `cargo test` (unit,
+# parsers, replays, goldens, rules, HTTP on loopback), then each target of the test-host,
+# test-browser and test-lab tiers by name. Installs the Debian packages the tiers need when
+# they are missing. A tiered test whose tool is missing fails; none is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,7 @@ needed=(
   "/usr/sbin/keepalived keepalived"
   "cc gcc"
   "/usr/include/linux/ip_vs.h linux-libc-dev"
+  "setpriv util-linux"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -36,7 +39,20 @@ if ((${#missing[@]})); then
 fi
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
+
+# Plain tier: no root, network, qemu, Chromium or host tools.
 cargo test --locked
-# test-host: the uapi numbers against the kernel headers (gcc, linux-libc-dev).
+
+# test-host: root, the live kernel, host tools.
+cargo test --locked --features test-host --test golden_promtool
 cargo test --locked --features test-host --test uapi_headers
+cargo test --locked --features test-host --test host_live
+cargo test --locked --features test-host --test conntrack_live
+cargo test --locked --features test-host --test ethtool_live
+
+# test-browser: headless Chromium.
+cargo test --locked --features test-browser --test report_browser
+
+# test-lab: the qemu real-kernel lab.
+cargo test --locked --features test-lab --test lab

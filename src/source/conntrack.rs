@@ -15,7 +15,10 @@ use super::netlink::{
     Protocol, Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
     write_capture,
 };
-use super::{Collected, CollectedData, Collector, SourceError, read_optional};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    read_optional,
+};
 use crate::model::conntrack::{Conntrack, StatisticsSource};
 use crate::netlink::encode::netfilter_request;
 use crate::netlink::uapi::{AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK};
@@ -91,11 +94,22 @@ impl ConntrackCollector {
     }
 }
 
-impl Collector for ConntrackCollector {
-    fn name(&self) -> &'static str {
-        "conntrack"
-    }
+/// The `conntrack` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "conntrack",
+    help: "netfilter connection tracking: table usage and statistics",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(ConntrackCollector::new(
+        paths.procfs.clone(),
+        options.conntrack_source,
+    ))
+}
+
+impl Collector for ConntrackCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let mut problems = Vec::new();
         let mut number = |file: &str| -> Result<Option<u64>, SourceError> {

@@ -3,7 +3,9 @@
 //! keepalived's VRRP instances.
 
 use super::netlink::{Protocol, SocketTransport, Transport, TransportError, check_replies};
-use super::{Collected, CollectedData, Collector, SourceError};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+};
 use crate::model::interfaces::Interfaces;
 use crate::netlink::encode::route_dump_request;
 use crate::netlink::uapi::{RTM_GETADDR, RTM_GETLINK};
@@ -14,11 +16,19 @@ const SEQUENCE: u32 = 1;
 
 pub struct InterfacesCollector;
 
-impl Collector for InterfacesCollector {
-    fn name(&self) -> &'static str {
-        "interfaces"
-    }
+/// The `interfaces` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "interfaces",
+    help: "links and addresses over rtnetlink, for the advisor's real-server roles",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(_paths: &Paths, _options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(InterfacesCollector)
+}
+
+impl Collector for InterfacesCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let mut transport = SocketTransport::connect_to(Protocol::Route)?;
         let interfaces = read_interfaces(&mut transport)?;

@@ -15,7 +15,10 @@ use super::interfaces::read_interfaces;
 use super::keepalived_fifo::NotifyFifo;
 use super::netlink::{Protocol, SocketTransport, Transport, TransportError};
 use super::vrrp_listen::VrrpListener;
-use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    read_optional,
+};
 use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::{Dump, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
@@ -261,11 +264,22 @@ fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
     ))
 }
 
-impl Collector for KeepalivedCollector {
-    fn name(&self) -> &'static str {
-        "keepalived"
-    }
+/// The `keepalived` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "keepalived",
+    help: "keepalived's configuration and the VRRP role of each instance",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(KeepalivedCollector::new(
+        paths.clone(),
+        options.keepalived.clone(),
+    ))
+}
+
+impl Collector for KeepalivedCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let config_name = self.options.config_file.to_string_lossy().into_owned();
         let config_path = under_root(&self.paths.rootfs, &self.options.config_file);

@@ -1,9 +1,11 @@
 //! Netlink exchanges with the kernel: generic netlink (IPVS), nfnetlink (conntrack) and
 //! rtnetlink (links, addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the
-//! kernel through a netlink socket, [`Replay`] serves replies captured earlier (tests), and
-//! [`Recording`] keeps what a real exchange carried (for new captures). Requests are written by
-//! [`crate::netlink::encode`], replies read by the pure [`crate::parse::netlink`].
+//! kernel through a netlink socket, `Replay` serves replies captured earlier (tests and benches
+//! only, feature `test-support`), and [`Recording`] keeps what a real exchange carried (for new
+//! captures). Requests are written by [`crate::netlink::encode`], replies read by the pure
+//! [`crate::parse::netlink`].
 
+#[cfg(any(test, feature = "test-support"))]
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -28,6 +30,7 @@ pub enum TransportError {
     Decode(#[from] DecodeError),
     #[error("cannot build the request: {0}")]
     Build(String),
+    #[cfg(any(test, feature = "test-support"))]
     #[error("no recorded reply left for this request")]
     ReplayExhausted,
 }
@@ -170,10 +173,12 @@ impl Transport for SocketTransport {
 
 /// Serves replies recorded earlier, in order; checks that each request asks for the same
 /// command as the one recorded.
+#[cfg(any(test, feature = "test-support"))]
 pub struct Replay {
     exchanges: VecDeque<Exchange>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Replay {
     pub fn new(exchanges: Vec<Exchange>) -> Self {
         Replay {
@@ -182,6 +187,7 @@ impl Replay {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Transport for Replay {
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
         let (recorded_request, replies) = self
@@ -239,6 +245,7 @@ pub fn write_capture(exchanges: &[Exchange], annotate: impl Fn(usize, &[u8]) -> 
 }
 
 /// Reads what [`write_capture`] wrote.
+#[cfg(any(test, feature = "test-support"))]
 pub fn read_capture(text: &str) -> Result<Vec<Exchange>, String> {
     let mut exchanges: Vec<Exchange> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -272,6 +279,7 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
