@@ -101,14 +101,15 @@ impl MessageWriter {
 
     /// Appends one attribute with `payload` (padded).
     pub fn attribute(&mut self, kind: u16, payload: &[u8]) -> &mut Self {
-        let Ok(len) = u16::try_from(NLA_HDRLEN + payload.len()) else {
-            self.error
-                .get_or_insert(EncodeError::AttributeTooLong(kind));
-            return self;
-        };
-        self.bytes.extend_from_slice(&len.to_ne_bytes());
-        self.bytes.extend_from_slice(&kind.to_ne_bytes());
-        self.bytes.extend_from_slice(payload);
+        if let Err(error) = push_attribute(&mut self.bytes, kind, payload) {
+            self.error.get_or_insert(error);
+        }
+        self
+    }
+
+    /// Appends attributes written earlier with [`push_attribute`], as they are.
+    pub fn attributes(&mut self, block: &[u8]) -> &mut Self {
+        self.bytes.extend_from_slice(block);
         pad(&mut self.bytes);
         self
     }
@@ -156,6 +157,18 @@ impl MessageWriter {
         }
         Ok(bytes)
     }
+}
+
+/// Appends one attribute (header, `payload`, padding) to a block of attributes: for an
+/// attribute list built apart from its message, such as a nest reused in several replies.
+pub fn push_attribute(out: &mut Vec<u8>, kind: u16, payload: &[u8]) -> Result<(), EncodeError> {
+    let len = u16::try_from(NLA_HDRLEN + payload.len())
+        .map_err(|_| EncodeError::AttributeTooLong(kind))?;
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(payload);
+    pad(out);
+    Ok(())
 }
 
 /// A generic netlink request without attributes.

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::netlink::encode::{MessageWriter, push_attribute};
 use crate::netlink::uapi::*;
 use crate::parse::netlink::{attributes, messages};
 use crate::source::netlink::{Transport, TransportError};
@@ -18,15 +19,14 @@ const DUMP_BUFFER: usize = 16 * 1024;
 /// An attribute type no kernel sends today, added to every record to check it is skipped.
 const FUTURE_ATTRIBUTE: u16 = 0x7f;
 
-/// Appends one attribute (header, payload, padding).
+/// Appends one attribute (header, payload, padding). The fake kernel's payloads are a few
+/// bytes each, far below the 64 KiB an attribute can hold, so writing cannot fail here.
 pub fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    let len = 4 + payload.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(payload);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
+    let written = push_attribute(out, kind, payload);
+    debug_assert!(
+        written.is_ok(),
+        "attribute {kind} too long for the fake kernel"
+    );
 }
 
 /// Appends one netlink message carrying a generic netlink payload.
@@ -38,23 +38,26 @@ pub fn put_message(
     command: u8,
     body: &[u8],
 ) {
-    let len = 16 + 4 + body.len();
-    out.extend_from_slice(&(len as u32).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&sequence.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&[command, IPVS_GENL_VERSION, 0, 0]);
-    out.extend_from_slice(body);
+    append(
+        out,
+        MessageWriter::generic(kind, flags, sequence, command, IPVS_GENL_VERSION).attributes(body),
+    );
 }
 
+/// Appends a `NLMSG_DONE` or `NLMSG_ERROR` message carrying `code`.
 fn put_control(out: &mut Vec<u8>, kind: u16, sequence: u32, code: i32) {
-    out.extend_from_slice(&20u32.to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&NLM_F_MULTI.to_ne_bytes());
-    out.extend_from_slice(&sequence.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&code.to_ne_bytes());
+    append(
+        out,
+        MessageWriter::new(kind, NLM_F_MULTI, sequence).header(&code.to_ne_bytes()),
+    );
+}
+
+fn append(out: &mut Vec<u8>, message: &mut MessageWriter) {
+    let finished = message.finish();
+    debug_assert!(finished.is_ok(), "fake kernel message too long");
+    if let Ok(bytes) = finished {
+        out.extend_from_slice(&bytes);
+    }
 }
 
 fn stats64(base: u64) -> Vec<u8> {
