@@ -127,10 +127,11 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             let local = listener
                 .local_addr()
                 .with_context(|| format!("cannot read the address bound for {address}"))?;
-            tracing::info!(address = %local, tls = web.tls_enabled(), "listening");
+            tracing::info!(address = %local, "listening");
             listeners.push(listener);
         }
         tracing::info!(
+            tls = web.tls_enabled(),
             version = build::VERSION,
             revision = build::REVISION,
             collectors = settings.enabled_collectors.join(","),

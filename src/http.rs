@@ -52,19 +52,31 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let graceful = Arc::new(GracefulShutdown::new());
     let tracker = Tracker::new(limits);
-    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
     let mut acceptors = Vec::new();
     for listener in listeners {
-        let accepted_tx = accepted_tx.clone();
+        let app = Arc::clone(&app);
+        let tracker = Arc::clone(&tracker);
+        let graceful = Arc::clone(&graceful);
         acceptors.push(tokio::spawn(async move {
             loop {
                 match listener.accept().await {
-                    Ok(connection) => {
-                        if accepted_tx.send(connection).await.is_err() {
-                            return;
-                        }
+                    Ok((stream, peer)) => {
+                        // Beyond the cap, the longest-waiting connections without a request
+                        // in progress are closed; when there are none, this one is dropped.
+                        let Some(registration) = tracker.admit() else {
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(connection(
+                            stream,
+                            peer,
+                            registration,
+                            Arc::clone(&app),
+                            Arc::clone(&tracker),
+                            graceful.watcher(),
+                        ));
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "accept failed");
@@ -74,33 +86,18 @@ pub async fn serve(
             }
         }));
     }
-    drop(accepted_tx);
-
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = accepted_rx.recv() => {
-                let Some((stream, peer)) = accepted else { break };
-                // Beyond the cap, the longest-waiting connection without a request in
-                // progress is closed; when there is none, this one is dropped at once.
-                let Some(registration) = tracker.admit() else { continue };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(
-                    stream,
-                    peer,
-                    registration,
-                    Arc::clone(&app),
-                    Arc::clone(&tracker),
-                    graceful.watcher(),
-                ));
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    for acceptor in acceptors {
+    shutdown.await;
+    for acceptor in &acceptors {
         acceptor.abort();
     }
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
     tracing::info!("shutting down");
+    // The acceptors are gone, and with them every other reference.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()

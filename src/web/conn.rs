@@ -1,8 +1,9 @@
 //! The open connections and the limits on them. Each connection is in one phase: reading a
 //! request's head (from its first byte, or from the accept), answering a request, or idle
 //! between requests; each phase has its own deadline. Beyond the connection cap the
-//! connection that has waited longest without a request in progress is closed to make room;
-//! when every connection is answering a request, the new one is refused.
+//! connections that have waited longest without a request in progress (an eighth of the cap
+//! at a time) are closed to make room; when every connection is answering a request, the new
+//! one is refused.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -140,36 +141,41 @@ impl Tracker {
     pub fn admit(self: &Arc<Self>) -> Option<Registration> {
         let mut open = self.open.lock().ok()?;
         if open.len() >= self.limits.max_connections {
-            let victim = open
+            // The longest-waiting connections without a request in progress go, an eighth
+            // of the cap at a time, so that a flood of connections costs one scan per batch.
+            let mut waiting: Vec<(Instant, u64)> = open
                 .values()
-                .map(|conn| (conn.phase(), conn))
+                .map(|conn| (conn.phase(), conn.id))
                 .filter(|((phase, _), _)| *phase != Phase::Answering)
-                .min_by_key(|((_, since), _)| *since)
-                .map(|(_, conn)| Arc::clone(conn));
-            match victim {
-                Some(victim) => {
-                    open.remove(&victim.id);
+                .map(|((_, since), id)| (since, id))
+                .collect();
+            if waiting.is_empty() {
+                let n = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        max_connections = self.limits.max_connections,
+                        refused_so_far = n,
+                        "connection cap reached with every connection answering a request: refusing"
+                    );
+                }
+                return None;
+            }
+            let batch = (self.limits.max_connections / 8).clamp(1, waiting.len());
+            if batch < waiting.len() {
+                waiting.select_nth_unstable(batch);
+            }
+            for (_, id) in waiting.iter().take(batch) {
+                if let Some(victim) = open.remove(id) {
                     victim.evicted.notify_one();
-                    let n = self.evictions.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_power_of_two() {
-                        tracing::warn!(
-                            max_connections = self.limits.max_connections,
-                            closed_so_far = n,
-                            "connection cap reached: closing the longest-waiting connection without a request in progress"
-                        );
-                    }
                 }
-                None => {
-                    let n = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_power_of_two() {
-                        tracing::warn!(
-                            max_connections = self.limits.max_connections,
-                            refused_so_far = n,
-                            "connection cap reached with every connection answering a request: refusing"
-                        );
-                    }
-                    return None;
-                }
+            }
+            let before = self.evictions.fetch_add(batch as u64, Ordering::Relaxed);
+            if (before + batch as u64).ilog2() != before.max(1).ilog2() || before == 0 {
+                tracing::warn!(
+                    max_connections = self.limits.max_connections,
+                    closed_so_far = before + batch as u64,
+                    "connection cap reached: closing the longest-waiting connections without a request in progress"
+                );
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
