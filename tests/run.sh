@@ -17,6 +17,10 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "prometheus prometheus"
+  "curl curl"
+  "openssl openssl"
+  "prlimit util-linux"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -36,3 +40,4 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+cargo test --locked --features test-host --test web_tls
