@@ -256,9 +256,12 @@ async fn guarded(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(|v| v.as_bytes().to_vec());
-            let allowed = tokio::task::spawn_blocking(move || auth.check(credentials.as_deref()))
-                .await
-                .unwrap_or(false);
+            let allowed = match auth.cached(credentials.as_deref()) {
+                Some(known) => known,
+                None => tokio::task::spawn_blocking(move || auth.check(credentials.as_deref()))
+                    .await
+                    .unwrap_or(false),
+            };
             if allowed {
                 handle(app, request, peer).await
             } else {

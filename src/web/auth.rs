@@ -1,16 +1,17 @@
 //! HTTP basic authentication against `basic_auth_users` (bcrypt hashes). A user that does
 //! not exist is checked against a decoy hash of the same cost, so the time an answer takes
-//! does not tell which users exist. Verified results are kept in a bounded cache keyed by a
-//! SHA-256 of user, hash and password, so a scrape every second does not pay bcrypt each time.
+//! does not tell which users exist. Verified passwords are remembered in a bounded set keyed
+//! by a SHA-256 of user, hash and password, so a scrape every second does not pay bcrypt each
+//! time; wrong guesses are not remembered, so they cannot push the right ones out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use base64::Engine as _;
 
 use super::config::BcryptHash;
 
-/// How many verified (user, password) results are remembered.
+/// How many verified (user, password) pairs are remembered.
 const CACHE_ENTRIES: usize = 256;
 
 /// Checks credentials against the configured users.
@@ -18,7 +19,8 @@ pub struct BasicAuth {
     users: BTreeMap<String, BcryptHash>,
     /// A hash of a password no one sends, at the highest cost of the configured hashes.
     decoy: String,
-    cache: Mutex<HashMap<[u8; 32], bool>>,
+    /// Keys of credentials verified right.
+    verified: Mutex<HashSet<[u8; 32]>>,
     /// One bcrypt at a time: it is CPU-bound by design, and concurrent floods of wrong
     /// passwords must not take both cores away from scrapes.
     bcrypt_turn: Mutex<()>,
@@ -43,9 +45,24 @@ impl BasicAuth {
         Ok(BasicAuth {
             users,
             decoy,
-            cache: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashSet::new()),
             bcrypt_turn: Mutex::new(()),
         })
+    }
+
+    /// The answer for these credentials when it is already known: `Some(true)` for a
+    /// password verified before, `Some(false)` when the header is not basic auth at all.
+    /// Cheap: call it first, and [`BasicAuth::check`] only when this says `None`.
+    pub fn cached(&self, authorization: Option<&[u8]>) -> Option<bool> {
+        let Some((user, password)) = authorization.and_then(parse_basic) else {
+            return Some(false);
+        };
+        let hash = self.users.get(&user)?;
+        let key = cache_key(&user, &hash.0, &password);
+        self.verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.contains(&key).then_some(true))
     }
 
     /// Whether the `Authorization` header's value names a user and the right password.
@@ -57,21 +74,29 @@ impl BasicAuth {
         let known = self.users.get(&user);
         let hash = known.map_or(self.decoy.as_str(), |h| h.0.as_str());
         let key = cache_key(&user, hash, &password);
-        if let Some(&ok) = self.cache.lock().ok().as_ref().and_then(|c| c.get(&key)) {
-            return ok && known.is_some();
+        if known.is_some()
+            && self
+                .verified
+                .lock()
+                .is_ok_and(|verified| verified.contains(&key))
+        {
+            return true;
         }
-        let verified = {
+        let matches = {
             let _turn = self.bcrypt_turn.lock();
             bcrypt::verify(&password, hash).unwrap_or(false)
         };
-        let ok = verified && known.is_some();
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
+        // Only right passwords are remembered: guesses cannot push them out.
+        if matches
+            && known.is_some()
+            && let Ok(mut verified) = self.verified.lock()
+        {
+            if verified.len() >= CACHE_ENTRIES {
+                verified.clear();
             }
-            cache.insert(key, ok);
+            verified.insert(key);
         }
-        ok
+        matches && known.is_some()
     }
 }
 
@@ -140,13 +165,19 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_stays_bounded() {
+    fn only_right_passwords_are_remembered() {
         let auth = auth();
-        for i in 0..(CACHE_ENTRIES + 10) {
-            auth.check(Some(&header("prom", &format!("guess{i}"))));
+        let right = header("prom", "s3cret");
+        assert_eq!(auth.cached(Some(&right)), None);
+        assert!(auth.check(Some(&right)));
+        assert_eq!(auth.cached(Some(&right)), Some(true));
+        for i in 0..20 {
+            assert!(!auth.check(Some(&header("prom", &format!("guess{i}")))));
         }
-        assert!(auth.cache.lock().expect("lock").len() <= CACHE_ENTRIES);
-        assert!(auth.check(Some(&header("prom", "s3cret"))));
+        assert_eq!(auth.cached(Some(&header("prom", "guess1"))), None);
+        assert_eq!(auth.verified.lock().expect("lock").len(), 1);
+        assert_eq!(auth.cached(Some(&right)), Some(true));
+        assert_eq!(auth.cached(Some(b"Bearer x")), Some(false));
     }
 
     #[test]

@@ -323,6 +323,41 @@ mod tests {
         assert!(tracker.admit().is_some());
     }
 
+    #[tokio::test]
+    async fn each_phase_has_its_own_deadline() {
+        let limits = Limits {
+            header_timeout: Duration::from_millis(100),
+            request_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(500),
+            ..Limits::default()
+        };
+        let tracker = Tracker::new(limits.clone());
+        for (phase, allowed) in [
+            (None, 100),
+            (Some(Phase::Answering), 300),
+            (Some(Phase::Idle), 500),
+        ] {
+            let reg = tracker.admit().expect("room");
+            match phase {
+                Some(Phase::Answering) => reg.conn.request_started(),
+                Some(_) => reg.conn.request_finished(),
+                None => {}
+            }
+            let started = Instant::now();
+            let cut = supervise(&reg.conn, &limits, std::future::pending::<()>()).await;
+            let took = started.elapsed();
+            assert!(cut.is_none());
+            assert!(
+                took >= Duration::from_millis(allowed)
+                    && took < Duration::from_millis(allowed + 200),
+                "{phase:?}: {took:?}"
+            );
+        }
+        // Work that ends in time is not cut.
+        let reg = tracker.admit().expect("room");
+        assert_eq!(supervise(&reg.conn, &limits, async { 7 }).await, Some(7));
+    }
+
     #[test]
     fn phases_follow_the_request() {
         let tracker = Tracker::new(Limits::default());
