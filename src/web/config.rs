@@ -489,6 +489,24 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_loads_and_its_password_is_right() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split_once("## Web configuration")
+            .map(|(_, rest)| rest)
+            .expect("section");
+        let yaml = section
+            .split_once("```yaml\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(yaml, _)| yaml)
+            .expect("example");
+        let file = parse_text(yaml).expect("the README's example is valid");
+        let users = file.basic_auth_users.expect("users");
+        let hash = &users.get("prometheus").expect("user").0;
+        assert!(bcrypt::verify("changeme", hash).expect("verify"));
+    }
+
+    #[test]
     fn an_empty_file_is_plain_http() {
         let file = parse_text("\n").expect("empty is fine");
         assert!(file.tls_server_config.is_none() && file.basic_auth_users.is_none());
