@@ -219,6 +219,40 @@ fn basic_auth_over_plain_http() {
 }
 
 #[test]
+fn a_changed_web_config_applies_without_a_restart_and_a_broken_one_is_not_taken() {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(format!("ipvs-web-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("web.yml");
+    let users = |password: &str| {
+        format!(
+            "basic_auth_users:\n  prometheus: {}\n",
+            bcrypt::hash(password, 4).expect("hash")
+        )
+    };
+    std::fs::write(&config, users("first")).expect("write");
+    let exporter = Exporter::start(&["--web.config.file", config.to_str().expect("path")]);
+    let status = |password: &str| {
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("prometheus:{password}"))
+        );
+        http_get(exporter.address, "/healthz", &[("Authorization", &value)]).status
+    };
+    assert_eq!((status("first"), status("second")), (200, 401));
+    std::fs::write(&config, users("second")).expect("rewrite");
+    assert_eq!((status("first"), status("second")), (401, 200));
+    // A broken version is logged and not taken: the last good one stays in force.
+    std::fs::write(&config, "basic_auth_users:\n  prometheus: not-a-hash\n").expect("break");
+    assert_eq!((status("first"), status("second")), (401, 200));
+    // Nor is one without users (an emptied file looks like that while it is rewritten).
+    std::fs::write(&config, "").expect("empty");
+    assert_eq!((status("first"), status("second")), (401, 200));
+    exporter.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_bad_web_config_stops_the_program_before_it_listens() {
     let dir = std::env::temp_dir().join(format!("ipvs-web-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

@@ -413,6 +413,42 @@ fn a_rotated_certificate_is_served_without_a_restart() {
     exporter.stop();
 }
 
+#[test]
+fn a_client_stalling_in_the_tls_handshake_is_cut_off() {
+    use std::io::{Read, Write};
+    let setup = setup("stall");
+    let config = setup.dir.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let exporter = Exporter::start(&[
+        "--web.config.file",
+        config.to_str().expect("path"),
+        "--web.header-read-timeout",
+        "2s",
+    ]);
+    let mut stream = std::net::TcpStream::connect(exporter.address).expect("connect");
+    let started = Instant::now();
+    // The first bytes of a TLS record header, and then nothing.
+    stream.write_all(&[0x16, 0x03, 0x01]).expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let closed = matches!(stream.read(&mut buf), Ok(0) | Err(_));
+    let after = started.elapsed();
+    eprintln!(
+        "a client stalling in the TLS handshake was cut off after {:.2} s",
+        after.as_secs_f64()
+    );
+    assert!(closed);
+    assert!(
+        after >= Duration::from_millis(1900) && after < Duration::from_secs(4),
+        "{after:?}"
+    );
+    exporter.stop();
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

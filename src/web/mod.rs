@@ -48,7 +48,7 @@ struct Loaded {
 /// The web configuration, re-read when the file or a certificate, key or CA file it names
 /// changes (checked as connections and requests arrive), so that a rotated certificate is
 /// served without a restart. A changed file that does not load is logged and the last good
-/// version stays in force.
+/// version stays in force, as does one that would turn TLS on or off or basic auth off.
 pub struct WebConfig {
     path: Option<PathBuf>,
     loaded: Mutex<Loaded>,
@@ -103,6 +103,14 @@ impl WebConfig {
                     tracing::error!(
                         file = %path.display(),
                         "web configuration changed whether TLS is on; that needs a restart, keeping the previous configuration"
+                    );
+                    loaded.failed = Some(now);
+                } else if active.auth.is_none() && loaded.active.auth.is_some() {
+                    // Also what a file caught half-written (emptied, not yet filled) looks
+                    // like: never open the door on a reload.
+                    tracing::error!(
+                        file = %path.display(),
+                        "web configuration no longer has basic_auth_users; turning basic auth off needs a restart, keeping the previous configuration"
                     );
                     loaded.failed = Some(now);
                 } else {
