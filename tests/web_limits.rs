@@ -49,7 +49,7 @@ fn timed_scrape(address: SocketAddr) -> (u16, Duration, usize) {
 
 #[test]
 fn a_scrape_is_answered_with_3000_idle_and_half_sent_connections_open() {
-    raise_nofile(8000);
+    raise_nofile(4096);
     // systemd's default: soft and hard open-files limit 1,024 for the exporter.
     let exporter = Exporter::start_via(
         &["prlimit", "--nofile=1024:1024", "--"],
