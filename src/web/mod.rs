@@ -97,7 +97,15 @@ impl WebConfig {
         if unchanged || loaded.failed.as_ref() == Some(&now) {
             return Arc::clone(&loaded.active);
         }
-        match load_file(path) {
+        // Reading certificates and hashing the decoy password block: on the server's
+        // multi-threaded runtime, tell it so that other tasks move to another thread.
+        let reloaded = match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| load_file(path))
+            }
+            _ => load_file(path),
+        };
+        match reloaded {
             Ok((active, stamps)) => {
                 if active.tls.is_some() != loaded.active.tls.is_some() {
                     tracing::error!(
@@ -190,5 +198,29 @@ fn lowercase_name(header: config::ResponseHeader) -> &'static str {
         XFrameOptions => "x-frame-options",
         XXssProtection => "x-xss-protection",
         ContentSecurityPolicy => "content-security-policy",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// TLS is rustls on ring: neither OpenSSL nor aws-lc (which builds C with cmake) may come
+    /// in through any dependency, development ones included.
+    #[test]
+    fn no_openssl_or_aws_lc_in_the_lock_file() {
+        let lock = include_str!("../../Cargo.lock");
+        let names: Vec<&str> = lock
+            .lines()
+            .filter_map(|line| line.strip_prefix("name = \""))
+            .map(|rest| rest.trim_end_matches('"'))
+            .collect();
+        assert!(names.contains(&"rustls") && names.contains(&"ring"));
+        for name in names {
+            assert!(
+                !(name.starts_with("openssl")
+                    || name.starts_with("aws-lc")
+                    || name == "native-tls"),
+                "{name} is in Cargo.lock"
+            );
+        }
     }
 }
