@@ -1,6 +1,7 @@
 //! TLS, client certificates and basic auth with real clients: curl, openssl s_client and a
 //! real Prometheus scraping over HTTPS. The CA and the certificates are made here with
-//! rcgen. Needs curl, openssl and prometheus (tests/run.sh installs them).
+//! rcgen. Also `:PORT` over both address families in a namespace with bindv6only set. Needs
+//! root, curl, openssl, prometheus, unshare and ip (tests/run.sh installs them).
 
 mod support;
 
@@ -447,6 +448,34 @@ fn a_client_stalling_in_the_tls_handshake_is_cut_off() {
         "{after:?}"
     );
     exporter.stop();
+}
+
+/// `:PORT` takes IPv4 and IPv6 even where `net.ipv6.bindv6only` is 1: checked in a network
+/// namespace of its own (root needed) with that sysctl set, with curl over both families.
+#[test]
+fn port_only_listens_on_ipv4_and_ipv6_even_with_bindv6only() {
+    let binary = env!("CARGO_BIN_EXE_ipvs_exporter");
+    tool("unshare", "util-linux");
+    tool("ip", "iproute2");
+    tool("curl", "curl");
+    let script = format!(
+        "set -e; ip link set lo up; sysctl -qw net.ipv6.bindv6only=1; \
+         echo bindv6only=$(cat /proc/sys/net/ipv6/bindv6only); \
+         {binary} --web.listen-address :9748 2>/dev/null & pid=$!; \
+         for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9748/healthz && break; sleep 0.1; done; \
+         echo ipv4=$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:9748/healthz || true); \
+         echo ipv6=$(curl -s -o /dev/null -w '%{{http_code}}' 'http://[::1]:9748/healthz' || true); \
+         kill $pid"
+    );
+    let output = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare");
+    let out = text(&output.stdout);
+    assert!(output.status.success(), "{out}{}", text(&output.stderr));
+    assert!(out.contains("bindv6only=1"), "{out}");
+    assert!(out.contains("ipv4=200"), "{out}");
+    assert!(out.contains("ipv6=200"), "{out}");
 }
 
 fn free_port() -> u16 {
