@@ -79,8 +79,19 @@ pub async fn serve(
                         ));
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        // Out of descriptors (a cap set above the open-files limit, or
+                        // descriptors used elsewhere): idle connections make room.
+                        let out_of_files = matches!(
+                            err.raw_os_error(),
+                            Some(libc::EMFILE) | Some(libc::ENFILE)
+                        );
+                        if out_of_files && tracker.make_room() > 0 {
+                            tracing::warn!(error = %err, "accept failed; closed idle connections to make room");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        } else {
+                            tracing::warn!(error = %err, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
                 }
             }

@@ -140,43 +140,16 @@ impl Tracker {
     /// Makes room for a new connection: `None` when it must be refused.
     pub fn admit(self: &Arc<Self>) -> Option<Registration> {
         let mut open = self.open.lock().ok()?;
-        if open.len() >= self.limits.max_connections {
-            // The longest-waiting connections without a request in progress go, an eighth
-            // of the cap at a time, so that a flood of connections costs one scan per batch.
-            let mut waiting: Vec<(Instant, u64)> = open
-                .values()
-                .map(|conn| (conn.phase(), conn.id))
-                .filter(|((phase, _), _)| *phase != Phase::Answering)
-                .map(|((_, since), id)| (since, id))
-                .collect();
-            if waiting.is_empty() {
-                let n = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(
-                        max_connections = self.limits.max_connections,
-                        refused_so_far = n,
-                        "connection cap reached with every connection answering a request: refusing"
-                    );
-                }
-                return None;
-            }
-            let batch = (self.limits.max_connections / 8).clamp(1, waiting.len());
-            if batch < waiting.len() {
-                waiting.select_nth_unstable(batch);
-            }
-            for (_, id) in waiting.iter().take(batch) {
-                if let Some(victim) = open.remove(id) {
-                    victim.evicted.notify_one();
-                }
-            }
-            let before = self.evictions.fetch_add(batch as u64, Ordering::Relaxed);
-            if (before + batch as u64).ilog2() != before.max(1).ilog2() || before == 0 {
+        if open.len() >= self.limits.max_connections && self.evict(&mut open) == 0 {
+            let n = self.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
                 tracing::warn!(
                     max_connections = self.limits.max_connections,
-                    closed_so_far = before + batch as u64,
-                    "connection cap reached: closing the longest-waiting connections without a request in progress"
+                    refused_so_far = n,
+                    "connection cap reached with every connection answering a request: refusing"
                 );
             }
+            return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
@@ -189,6 +162,49 @@ impl Tracker {
             tracker: Arc::clone(self),
             conn,
         })
+    }
+
+    /// Closes a batch of the connections that have waited longest without a request in
+    /// progress: for when the process runs out of file descriptors before the cap.
+    pub fn make_room(&self) -> usize {
+        match self.open.lock() {
+            Ok(mut open) => self.evict(&mut open),
+            Err(_) => 0,
+        }
+    }
+
+    /// The longest-waiting connections without a request in progress go, an eighth of the
+    /// cap at a time, so that a flood of connections costs one scan per batch. Returns how
+    /// many went.
+    fn evict(&self, open: &mut HashMap<u64, Arc<Conn>>) -> usize {
+        let mut waiting: Vec<(Instant, u64)> = open
+            .values()
+            .map(|conn| (conn.phase(), conn.id))
+            .filter(|((phase, _), _)| *phase != Phase::Answering)
+            .map(|((_, since), id)| (since, id))
+            .collect();
+        if waiting.is_empty() {
+            return 0;
+        }
+        let batch = (self.limits.max_connections / 8).clamp(1, waiting.len());
+        if batch < waiting.len() {
+            waiting.select_nth_unstable(batch);
+        }
+        for (_, id) in waiting.iter().take(batch) {
+            if let Some(victim) = open.remove(id) {
+                victim.evicted.notify_one();
+            }
+        }
+        let before = self.evictions.fetch_add(batch as u64, Ordering::Relaxed);
+        let after = before + batch as u64;
+        if before == 0 || after.ilog2() != before.ilog2() {
+            tracing::warn!(
+                max_connections = self.limits.max_connections,
+                closed_so_far = after,
+                "connection cap reached: closing the longest-waiting connections without a request in progress"
+            );
+        }
+        batch
     }
 
     pub fn open_connections(&self) -> usize {
