@@ -572,6 +572,29 @@ mod tests {
     }
 
     #[test]
+    fn scrapes_beyond_max_requests_get_503() {
+        let app = App {
+            gatherer: Gatherer::new(Vec::new(), Duration::from_secs(1)),
+            telemetry_path: "/metrics".into(),
+            encode_options: EncodeOptions::default(),
+            web: WebConfig::none(),
+            scrape_slots: Some(Arc::new(Semaphore::new(2))),
+        };
+        let first = scrape_slot(&app).expect("a slot");
+        let second = scrape_slot(&app).expect("a slot");
+        let refused = scrape_slot(&app).expect_err("no slot left");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        assert!(scrape_slot(&app).is_ok());
+        drop(second);
+        let unlimited = App {
+            scrape_slots: None,
+            ..app
+        };
+        assert!(scrape_slot(&unlimited).is_ok_and(|slot| slot.is_none()));
+    }
+
+    #[test]
     fn gzip_only_when_accepted() {
         assert!(accepts_gzip("gzip"));
         assert!(accepts_gzip("deflate, gzip;q=0.5"));
