@@ -357,6 +357,45 @@ fn optional_client_certificate_policies() {
     }
 }
 
+#[test]
+fn protocol_versions_and_cipher_suites_are_honoured() {
+    let setup = setup("versions");
+    let auth = ["-u", "prometheus:s3cret"];
+    let works = |exporter: &Exporter, extra: &[&str]| {
+        let args: Vec<&str> = auth.iter().chain(extra).copied().collect();
+        let out = curl(&setup, exporter, &args);
+        out.status.success() && text(&out.stdout).contains("\nipvs_up ")
+    };
+    let exporter = start(&setup, "  min_version: TLS13\n");
+    assert!(works(&exporter, &["--tlsv1.3"]));
+    assert!(!works(&exporter, &["--tls-max", "1.2"]), "TLS 1.2 let in");
+    exporter.stop();
+
+    // TLS 1.2 only, one suite (the key is ECDSA P-256).
+    let exporter = start(
+        &setup,
+        "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n",
+    );
+    assert!(!works(&exporter, &["--tlsv1.3"]), "TLS 1.3 let in");
+    assert!(works(
+        &exporter,
+        &["--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"]
+    ));
+    assert!(
+        !works(&exporter, &["--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+        "a suite left out let in"
+    );
+    exporter.stop();
+
+    let exporter = start(&setup, "  curve_preferences: [CurveP384]\n");
+    assert!(works(&exporter, &["--curves", "P-384"]));
+    assert!(
+        !works(&exporter, &["--curves", "X25519"]),
+        "a curve left out let in"
+    );
+    exporter.stop();
+}
+
 /// The SHA-256 fingerprint of the certificate the server presents, as openssl sees it.
 fn served_fingerprint(address: SocketAddr) -> String {
     let mut s_client = tool("openssl", "openssl")
