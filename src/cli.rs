@@ -35,6 +35,37 @@ pub struct Cli {
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
 
+    /// Web configuration file (the Prometheus exporter-toolkit format): TLS, basic auth,
+    /// response headers. Re-read when it or the files it names change.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Scrapes (of metrics or the report) served at once; more get 503. 0 for no limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub web_max_requests: usize,
+
+    /// Open connections at most; beyond it the connection that has waited longest without a
+    /// request in progress is closed. 0 sizes it from the open-files limit (at most 1024).
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 0)]
+    pub web_max_connections: usize,
+
+    /// Time a client gets to send a request's headers (and to finish the TLS handshake),
+    /// from its connection or the request's first byte.
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub web_header_read_timeout: Duration,
+
+    /// Time a request gets from its headers to the end of its response.
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub web_request_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_positive_duration)]
+    pub web_idle_timeout: Duration,
+
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    #[arg(long = "web.max-header-bytes", value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    pub web_max_header_bytes: u32,
+
     /// procfs mount point.
     #[arg(
         long = "path.procfs",
@@ -414,6 +445,13 @@ fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
 }
 
 /// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than zero".to_string()),
+        d => Ok(d),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

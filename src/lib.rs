@@ -18,6 +18,7 @@ pub mod snapshot;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod web;
 
 /// Build facts for `ipvs_exporter_build_info` and `--version`.
 pub mod build {

@@ -22,6 +22,10 @@ needed=(
   "cc gcc"
   "/usr/include/linux/ip_vs.h linux-libc-dev"
   "setpriv util-linux"
+  "prometheus prometheus"
+  "curl curl"
+  "openssl openssl"
+  "prlimit util-linux"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -50,6 +54,7 @@ cargo test --locked --features test-host --test uapi_headers
 cargo test --locked --features test-host --test host_live
 cargo test --locked --features test-host --test conntrack_live
 cargo test --locked --features test-host --test ethtool_live
+cargo test --locked --features test-host --test web_tls
 
 # test-browser: headless Chromium.
 cargo test --locked --features test-browser --test report_browser
