@@ -272,6 +272,36 @@ fn no_family_uses_a_label_prometheus_reserves() {
 }
 
 #[test]
+fn skipped_rules_metric_matches_doctor() {
+    let mut any = false;
+    for scenario in SCENARIOS {
+        let dir = root().join("tests/golden").join(scenario);
+        let doctor: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("doctor.json")).expect("golden"),
+        )
+        .expect("doctor JSON");
+        let mut from_doctor: Vec<String> = doctor["skipped"]
+            .as_array()
+            .expect("skipped is a list")
+            .iter()
+            .map(|s| s["rule"].as_str().expect("rule id").to_string())
+            .collect();
+        let metrics = std::fs::read_to_string(dir.join("metrics.prom")).expect("golden");
+        let mut from_metrics: Vec<String> = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix("ipvs_advisor_rule_skipped{rule=\""))
+            .filter_map(|l| l.strip_suffix("\"} 1"))
+            .map(str::to_string)
+            .collect();
+        from_doctor.sort();
+        from_metrics.sort();
+        assert_eq!(from_metrics, from_doctor, "{scenario}");
+        any |= !from_doctor.is_empty();
+    }
+    assert!(any, "some scenario skips a rule");
+}
+
+#[test]
 fn golden_scenarios_cover_what_they_claim() {
     // Guards the fixtures themselves: a NAT director with traffic, and a mixed table.
     let nat = std::fs::read_to_string(root().join("tests/golden/nat-director/metrics.prom"))
