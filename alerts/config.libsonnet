@@ -89,7 +89,7 @@
       SoftnetTimeSqueezes: '30m',
       NicInterruptsOnOneCPU: '30m',
       VrrpSplitBrain: '1m',
-      VrrpSplitBrainAdverts: '1m',
+      VrrpSplitBrainAdverts: '2m',
       VrrpNoMaster: '1m',
       VrrpFlapping: '1m',
       KeepalivedDown: '2m',
