@@ -17,6 +17,7 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "jsonnet jsonnet"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -36,3 +37,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# test-host: the alert and recording rules (promtool check and unit tests, generator in sync; jsonnet, prometheus).
+cargo test --locked --features test-host --test alerts
