@@ -227,3 +227,42 @@ fn the_lab_variant_keeps_names_and_shortens_waits() {
         }
     }
 }
+
+/// Each alert links to its own section of docs/runbooks.md, and that section justifies the
+/// alert's `for:` as the committed file has it.
+#[test]
+fn every_alert_has_its_runbook_section() {
+    let alerts = std::fs::read_to_string(alerts_dir().join("ipvs_exporter.alerts.yaml"))
+        .expect("alerts file");
+    let runbooks =
+        std::fs::read_to_string(alerts_dir().join("../docs/runbooks.md")).expect("runbooks");
+    let names = values_of(&alerts, "alert");
+    let fors: Vec<String> = alerts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("for: "))
+        .map(|v| v.trim_matches('"').to_string())
+        .collect();
+    let urls: Vec<String> = alerts
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook_url: "))
+        .map(|v| v.trim_matches('"').to_string())
+        .collect();
+    assert_eq!(names.len(), fors.len());
+    assert_eq!(names.len(), urls.len());
+    for ((name, wait), url) in names.iter().zip(&fors).zip(&urls) {
+        assert!(
+            url.ends_with(&format!("docs/runbooks.md#{}", name.to_lowercase())),
+            "{name}: runbook_url {url}"
+        );
+        let heading = format!("\n## {name}\n");
+        let start = runbooks
+            .find(&heading)
+            .unwrap_or_else(|| panic!("docs/runbooks.md has no section {name}"));
+        let section = &runbooks[start + heading.len()..];
+        let section = section.split("\n## ").next().unwrap_or_default();
+        assert!(
+            section.contains(&format!("**Why `for: {wait}`")),
+            "{name}: its runbook section does not justify for: {wait}"
+        );
+    }
+}
