@@ -375,9 +375,9 @@ impl Prometheus {
             .collect()
     }
 
-    /// Alerts by state: (alertname, labels) of each.
+    /// The labels of the alerts in a state (`alertname` among them), sorted.
     fn alerts(&self, state: &str) -> Vec<BTreeMap<String, String>> {
-        self.api("/api/v1/alerts")["alerts"]
+        let mut alerts: Vec<BTreeMap<String, String>> = self.api("/api/v1/alerts")["alerts"]
             .as_array()
             .expect("alerts")
             .iter()
@@ -390,7 +390,9 @@ impl Prometheus {
                     .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                     .collect()
             })
-            .collect()
+            .collect();
+        alerts.sort();
+        alerts
     }
 }
 
@@ -442,10 +444,20 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
     .into_iter()
     .map(String::from)
     .collect();
+    // All the fixtures' alerts become active within the first scrapes and fire 10 s later,
+    // give or take a scrape: wait until the expected ones fire and the set has stopped
+    // changing for 5 s.
     let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = Vec::new();
+    let mut since = Instant::now();
     let firing = loop {
         let firing = prometheus.alerts("firing");
-        if names(&firing).is_superset(&expected) || Instant::now() > deadline {
+        if firing != last {
+            last = firing.clone();
+            since = Instant::now();
+        }
+        let settled = since.elapsed() >= Duration::from_secs(5);
+        if (names(&firing).is_superset(&expected) && settled) || Instant::now() > deadline {
             break firing;
         }
         std::thread::sleep(Duration::from_secs(1));
