@@ -605,3 +605,39 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         );
     }
 }
+
+/// The README's alert table lists every alert with the severity and `for:` it has.
+#[test]
+fn readme_lists_every_alert_as_it_is() {
+    let alerts = std::fs::read_to_string(alerts_dir().join("ipvs_exporter.alerts.yaml"))
+        .expect("alerts file");
+    let field = |key: &str| -> Vec<String> {
+        alerts
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+            .map(|v| v.trim_matches('"').to_string())
+            .collect()
+    };
+    let from_rules: Vec<(String, String, String)> = values_of(&alerts, "alert")
+        .into_iter()
+        .zip(field("severity"))
+        .zip(field("for"))
+        .map(|((n, s), f)| (n, s, f))
+        .collect();
+    let readme = std::fs::read_to_string(alerts_dir().join("../README.md")).expect("README");
+    let from_readme: Vec<(String, String, String)> = readme
+        .lines()
+        .filter(|l| l.starts_with("| [`Ipvs"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells[0]
+                .trim_start_matches("| [`")
+                .split('`')
+                .next()
+                .unwrap_or_default();
+            let wait = cells[cells.len() - 1].trim_end_matches(" |");
+            (name.to_string(), cells[1].to_string(), wait.to_string())
+        })
+        .collect();
+    assert_eq!(from_readme, from_rules);
+}
