@@ -5,7 +5,9 @@
   _config+:: {
     servicesGoneLookback: '10m',
     quiescedNewConnectionsWindow: '10s',
-    countersFrozenWindow: '30s',
+    // longer than the lab's phases without traffic: its held connections are idle (no packet)
+    // and IPVS keeps them active for 900 s, longer than the lab runs
+    countersFrozenWindow: '3m',
     vrrpAdvertWindow: '5s',
     vrrpFlapWindow: '2m',
     forDurations: {
