@@ -11,6 +11,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod netlink;
 pub mod parse;
 pub mod report;
 pub mod snapshot;

@@ -17,12 +17,14 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "cc gcc"
+  "/usr/include/linux/ip_vs.h linux-libc-dev"
   "jsonnet jsonnet"
 )
 missing=()
 for pair in "${needed[@]}"; do
   read -r cmd pkg <<<"$pair"
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -e "$cmd" ]; then
     missing+=("$pkg")
   fi
 done
@@ -37,5 +39,8 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
-# test-host: the alert and recording rules (promtool check and unit tests, generator in sync; jsonnet, prometheus).
+# test-host: the uapi numbers against the kernel headers (gcc, linux-libc-dev).
+cargo test --locked --features test-host --test uapi_headers
+# test-host: the alert and recording rules (promtool check and unit tests, generator in sync,
+# a real Prometheus on fixture exporters; jsonnet, prometheus).
 cargo test --locked --features test-host --test alerts

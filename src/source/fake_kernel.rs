@@ -7,11 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{
-    CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL, NLM_F_MULTI,
-    NLMSG_DONE, NLMSG_ERROR, attributes, messages,
-};
+use crate::netlink::uapi::*;
+use crate::parse::netlink::{attributes, messages};
 use crate::source::netlink::{Transport, TransportError};
 
 /// The family id the fake kernel gives IPVS.

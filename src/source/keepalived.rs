@@ -6,16 +6,14 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::interfaces::read_interfaces;
 use super::keepalived_fifo::NotifyFifo;
-use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
+use super::netlink::{Protocol, SocketTransport, Transport, TransportError};
 use super::vrrp_listen::VrrpListener;
 use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
 use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
 use crate::parse::keepalived_json::parse_dump;
-use crate::parse::rtnetlink::{
-    RTM_GETADDR, RTM_GETLINK, decode_addresses, decode_links, dump_request,
-};
 
 /// The `--keepalived.*` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +52,7 @@ impl Default for KeepalivedOptions {
 pub type Connect = fn() -> Result<Box<dyn Transport>, TransportError>;
 
 fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
-    Ok(Box::new(SocketTransport::connect_to(
-        neli::consts::socket::NlFamily::Route,
-    )?))
+    Ok(Box::new(SocketTransport::connect_to(Protocol::Route)?))
 }
 
 pub struct KeepalivedCollector {
@@ -168,18 +164,6 @@ fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, So
         None => false,
     };
     Ok(KeepalivedProcess { pid, running })
-}
-
-/// Dumps the links and addresses of the exporter's network namespace.
-pub fn read_interfaces(transport: &mut dyn Transport) -> Result<Interfaces, TransportError> {
-    let links = transport.exchange(&dump_request(RTM_GETLINK, 1))?;
-    check_replies(&links)?;
-    let addresses = transport.exchange(&dump_request(RTM_GETADDR, 1))?;
-    check_replies(&addresses)?;
-    Ok(Interfaces {
-        links: decode_links(&links)?,
-        addresses: decode_addresses(&addresses)?,
-    })
 }
 
 /// How often a dump that looks half-written is read again, and how long apart.
