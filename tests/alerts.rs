@@ -324,11 +324,17 @@ impl Prometheus {
                 panic!("prometheus could not be run ({e}): install the Debian package prometheus (tests/run.sh does)")
             });
         let server = Prometheus { child, address };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(address).is_err() {
+        // it listens before it has loaded its storage and rules: wait for /-/ready
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if std::net::TcpStream::connect(address).is_ok()
+                && http_get(address, "/-/ready", &[]).status == 200
+            {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
-                "prometheus did not listen on {address}"
+                "prometheus was not ready on {address} within 60 s"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
