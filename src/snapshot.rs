@@ -74,7 +74,7 @@ pub struct Snapshot {
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
     /// Links and addresses of the exporter's network namespace; `None` when not collected.
-    pub interfaces: Option<crate::model::keepalived::Interfaces>,
+    pub interfaces: Option<crate::model::interfaces::Interfaces>,
     /// keepalived and its VRRP instances; `None` when not configured or not collected.
     pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.

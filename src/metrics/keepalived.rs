@@ -9,7 +9,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
-use crate::model::keepalived::{Keepalived, VrrpState};
+use crate::model::keepalived::{InstanceRole, Keepalived, VrrpState};
 use crate::snapshot::Snapshot;
 
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
@@ -44,7 +44,14 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         None,
         std::iter::once((NO_LABELS, keepalived.config.virtual_servers.len() as i64)),
     )?;
-    let roles = &keepalived.roles;
+    encode_roles(&keepalived.roles, encoder)?;
+    encode_dump(keepalived.dump.as_ref(), encoder)?;
+    encode_transitions(keepalived, encoder)?;
+    encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
+}
+
+/// Each VRRP instance's role as the kernel shows it: state, virtual addresses, priority.
+fn encode_roles(roles: &[InstanceRole], encoder: &mut DescriptorEncoder) -> fmt::Result {
     let vrids: Vec<String> = roles
         .iter()
         .map(|r| r.vrid.map(|v| v.to_string()).unwrap_or_default())
@@ -101,10 +108,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
                 i64::from(r.priority),
             )
         }),
-    )?;
-    encode_dump(keepalived.dump.as_ref(), encoder)?;
-    encode_transitions(keepalived, encoder)?;
-    encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
+    )
 }
 
 fn encode_peers(

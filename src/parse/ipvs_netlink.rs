@@ -49,11 +49,11 @@ pub fn decode_stats(block: &Attribute) -> Result<Stats, DecodeError> {
             IPVS_STATS_ATTR_OUTPKTS => stats.counters.outgoing_packets = value()?,
             IPVS_STATS_ATTR_INBYTES => stats.counters.incoming_bytes = value()?,
             IPVS_STATS_ATTR_OUTBYTES => stats.counters.outgoing_bytes = value()?,
-            IPVS_STATS_ATTR_CPS => stats.rates.connections = value()?,
-            IPVS_STATS_ATTR_INPPS => stats.rates.incoming_packets = value()?,
-            IPVS_STATS_ATTR_OUTPPS => stats.rates.outgoing_packets = value()?,
-            IPVS_STATS_ATTR_INBPS => stats.rates.incoming_bytes = value()?,
-            IPVS_STATS_ATTR_OUTBPS => stats.rates.outgoing_bytes = value()?,
+            IPVS_STATS_ATTR_CPS => stats.rates.connections_per_second = value()?,
+            IPVS_STATS_ATTR_INPPS => stats.rates.incoming_packets_per_second = value()?,
+            IPVS_STATS_ATTR_OUTPPS => stats.rates.outgoing_packets_per_second = value()?,
+            IPVS_STATS_ATTR_INBPS => stats.rates.incoming_bytes_per_second = value()?,
+            IPVS_STATS_ATTR_OUTBPS => stats.rates.outgoing_bytes_per_second = value()?,
             _ => {} // padding and attributes of newer kernels
         }
         Ok(())

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::netlink::{Control, DecodeError, Message, attributes, messages, read_u16, read_u32};
-use crate::model::keepalived::{InterfaceAddress, Link};
+use crate::model::interfaces::{InterfaceAddress, Link};
 use crate::netlink::uapi::{
     AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFADDRMSG_FAMILY_OFFSET, IFADDRMSG_INDEX_OFFSET,
     IFADDRMSG_LEN, IFADDRMSG_PREFIXLEN_OFFSET, IFF_LOOPBACK, IFF_NOARP, IFF_RUNNING, IFF_UP,

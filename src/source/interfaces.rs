@@ -4,7 +4,7 @@
 
 use super::netlink::{Protocol, SocketTransport, Transport, TransportError, check_replies};
 use super::{Collected, CollectedData, Collector, SourceError};
-use crate::model::keepalived::Interfaces;
+use crate::model::interfaces::Interfaces;
 use crate::netlink::encode::route_dump_request;
 use crate::netlink::uapi::{RTM_GETADDR, RTM_GETLINK};
 use crate::parse::rtnetlink::{decode_addresses, decode_links};

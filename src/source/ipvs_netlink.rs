@@ -334,7 +334,7 @@ mod tests {
             (3, 6, 22)
         );
         assert_eq!(dest.counters.map(|c| c.connections), Some(6));
-        assert_eq!(dest.rates.map(|r| r.connections), Some(6));
+        assert_eq!(dest.rates.map(|r| r.connections_per_second), Some(6));
     }
 
     #[test]

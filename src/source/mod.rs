@@ -77,7 +77,7 @@ pub enum CollectedData {
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
     Sysctl(Box<Sysctls>),
-    Interfaces(Box<crate::model::keepalived::Interfaces>),
+    Interfaces(Box<crate::model::interfaces::Interfaces>),
     Keepalived(Box<Keepalived>),
 }
 
