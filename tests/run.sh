@@ -26,6 +26,7 @@ needed=(
   "curl curl"
   "openssl openssl"
   "prlimit util-linux"
+  "jsonnet jsonnet"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -55,6 +56,9 @@ cargo test --locked --features test-host --test host_live
 cargo test --locked --features test-host --test conntrack_live
 cargo test --locked --features test-host --test ethtool_live
 cargo test --locked --features test-host --test web_tls
+# The alert and recording rules: promtool check and unit tests, the generator in sync, a
+# real Prometheus on fixture exporters (jsonnet, prometheus).
+cargo test --locked --features test-host --test alerts
 
 # test-browser: headless Chromium.
 cargo test --locked --features test-browser --test report_browser
