@@ -93,7 +93,10 @@ fn dashboards_keep_the_conventions() {
                 problems.push(format!("{name}: no {key}"));
             }
         }
-        let vars = d["templating"]["list"].as_array().cloned().unwrap_or_default();
+        let vars = d["templating"]["list"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let var = |n: &str| vars.iter().find(|v| v["name"] == n).cloned();
         match var("datasource") {
             Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
@@ -102,12 +105,14 @@ fn dashboards_keep_the_conventions() {
         for n in ["job", "instance"] {
             match var(n) {
                 Some(v) if v["type"] == "query" => {
-                    let q = v["definition"].as_str().unwrap_or("");
+                    let q = v["query"]["query"].as_str().unwrap_or("");
                     if !q.starts_with("label_values(") {
                         problems.push(format!("{name}: variable {n} is not from label_values"));
                     }
                     if v["datasource"] != json!({"type": "prometheus", "uid": "${datasource}"}) {
-                        problems.push(format!("{name}: variable {n} does not query ${{datasource}}"));
+                        problems.push(format!(
+                            "{name}: variable {n} does not query ${{datasource}}"
+                        ));
                     }
                 }
                 _ => problems.push(format!("{name}: no {n} query variable")),

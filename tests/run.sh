@@ -17,6 +17,9 @@ needed=(
   "conntrack conntrack"
   "chromium chromium"
   "/usr/sbin/keepalived keepalived"
+  "prometheus prometheus"
+  "jsonnet jsonnet"
+  "python3 python3"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -25,6 +28,10 @@ for pair in "${needed[@]}"; do
     missing+=("$pkg")
   fi
 done
+# the dashboards' schema check makes a Python virtual environment
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""
@@ -36,3 +43,9 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+
+# dashboards: generated from their sources, and loaded through Grafana's typed schema
+cargo test --locked --features test-host --test dashboards_host
+# a real Prometheus scraping the lab while it makes traffic, a drain, a misconfiguration and a
+# VRRP failover: dashboards' queries, recording rules and alerts
+IPVS_LAB_TIMEOUT=${IPVS_LAB_TIMEOUT:-900} cargo test --locked --features test-lab --test lab_prometheus

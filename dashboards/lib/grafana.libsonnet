@@ -178,7 +178,6 @@
     type: 'query',
     datasource: $.datasource,
     query: { query: query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
-    definition: query,
     current: {},
     hide: hide,
     refresh: 2,
