@@ -8,8 +8,8 @@ local rules = import 'advisor-rules.json';
 
 local percentSteps = [
   { color: 'green', value: null },
-  { color: 'orange', value: c.config.conntrackWarningPercent / 100 },
-  { color: 'red', value: c.config.conntrackCriticalPercent / 100 },
+  { color: 'orange', value: c.config.conntrackWarningRatio },
+  { color: 'red', value: c.config.conntrackCriticalRatio },
 ];
 
 // "fix" is a copy of the rule label that value mappings turn into the rule's fix
@@ -66,18 +66,14 @@ c.dashboard(
 
     g.row('Connection tracking'),
     g.stat('Conntrack table used', 'Entries in the connection tracking table against nf_conntrack_max. New connections are dropped when it is full.', 'percentunit',
-           [g.query('ipvs_conntrack_entries{%s} / ipvs_conntrack_entries_limit{%s}' % [s, s], instant=true)], w=4, h=8, thresholds=percentSteps),
+           [g.query('instance:ipvs_conntrack_entries:ratio{%s}' % s, instant=true)], w=4, h=8, thresholds=percentSteps),
     g.timeseries('Conntrack entries', 'Entries in the connection tracking table and the most it takes.', 'short',
                  [
                    g.query('ipvs_conntrack_entries{%s}' % s, 'entries'),
                    g.query('ipvs_conntrack_entries_limit{%s}' % s, 'limit (nf_conntrack_max)'),
                  ], w=10),
-    g.timeseries('Conntrack drops', 'Packets conntrack dropped, entries it evicted early to make room, and inserts that failed, per second. Any of them above zero loses or delays connections.', 'pps',
-                 [
-                   g.query('rate(ipvs_conntrack_drop_total{%s}[$__rate_interval])' % s, 'drop'),
-                   g.query('rate(ipvs_conntrack_early_drop_total{%s}[$__rate_interval])' % s, 'early_drop'),
-                   g.query('rate(ipvs_conntrack_insert_failed_total{%s}[$__rate_interval])' % s, 'insert_failed'),
-                 ], w=10),
+    g.timeseries('Conntrack drops', 'Packets conntrack dropped, entries it evicted early to make room, and inserts that failed, per second over 5 minutes. Any of them above zero loses or delays connections.', 'pps',
+                 [g.query('instance:ipvs_conntrack_drops:rate5m{%s}' % s, '{{statistic}}')], w=10),
 
     g.row('Softnet'),
     g.timeseries('Packets processed per CPU', 'Packets the receive softirq processed on each CPU.', 'pps',

@@ -4,6 +4,8 @@ local c = import 'lib/common.libsonnet';
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
 local inst = 'instance, vrrp_instance, vrid';
+// the per-VRID recordings are fleet-wide: narrowed only by cluster
+local vridSel = if c.config.showMultiCluster then '{%s=~"$cluster"}' % c.config.clusterLabel else '';
 
 // one number per state, for the state timeline
 local stateCode = { MASTER: 4, BACKUP: 3, INIT: 2, FAULT: 1, STOP: 0 };
@@ -26,8 +28,8 @@ c.dashboard(
     g.row('State'),
     g.stateTimeline('VRRP state per instance', 'The state of each VRRP instance on each host over time: MASTER holds the virtual addresses, BACKUP holds none, FAULT has its interface down, STOP has no keepalived running.', 'short',
                     [g.query(stateExpr, '{{instance}} {{vrrp_instance}} (VRID {{vrid}})')], stateMappings, h=9),
-    g.timeseries('Masters per VRID', 'Hosts that are MASTER of each VRID, across every selected job: exactly 1 is right, 2 or more is a split brain, 0 is nobody holding the addresses.', 'short',
-                 [g.query('count by (vrid) (ipvs_vrrp_state{%s, state="MASTER"} == 1) or count by (vrid) (ipvs_vrrp_state{%s}) * 0' % [c.jobSel, c.jobSel], 'VRID {{vrid}}')], w=8, min=0),
+    g.timeseries('Masters per VRID', 'Hosts that are MASTER of each VRID across the fleet: exactly 1 is right, 2 or more is a split brain, 0 is nobody holding the addresses.', 'short',
+                 [g.query('vrid:ipvs_vrrp_masters:sum%s' % vridSel, 'VRID {{vrid}}')], w=8, min=0),
     g.table('keepalived', 'Whether keepalived runs on each host (its pid file names a live keepalived process), configuration errors, whether its notify FIFO is open and the age of the JSON dump read.', 'short',
             [
               g.query('ipvs_keepalived_up{%s}' % s, instant=true, format='table'),
@@ -67,6 +69,8 @@ c.dashboard(
     g.row('Routers heard'),
     g.timeseries('Priority heard per router', 'The priority in the last advert of each router heard on each VRID (--collector.vrrp.listen). Two routers advertising at once for one VRID is a split brain; 0 is a master leaving.', 'short',
                  [g.query('ipvs_vrrp_peer_priority{%s}' % s, '{{instance}} heard {{source}} on {{interface}} VRID {{vrid}}')]),
+    g.timeseries('Routers advertising per VRID', 'Distinct routers heard advertising each VRID at a priority above 0 lately, across the fleet: more than 1 is a split brain.', 'short',
+                 [g.query('vrid:ipvs_vrrp_peer_sources:count%s' % vridSel, 'VRID {{vrid}}')], w=8, min=0),
     g.timeseries('Adverts heard per router', 'VRRP adverts per second heard from each router on each VRID.', 'pps',
                  [g.query('rate(ipvs_vrrp_peer_advertisements_total{%s}[$__rate_interval])' % s, '{{instance}} heard {{source}} VRID {{vrid}}')]),
     g.timeseries('Advert errors', 'Bad adverts keepalived received, by reason (JSON dump).', 'pps',

@@ -4,8 +4,8 @@
 local c = import 'lib/common.libsonnet';
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel + ', proto=~"$proto", local_address=~"$local_address", local_port=~"$local_port"';
-local svc = 'instance, netns, proto, local_address, local_port, local_mark';
-local rs = svc + ', remote_address, remote_port';
+local svc = std.join(', ', ['instance'] + c.config.serviceLabels);
+local rs = std.join(', ', [svc] + c.config.backendOnlyLabels);
 local rsLegend = '{{remote_address}}:{{remote_port}}';
 
 local serviceVariables = [
@@ -13,10 +13,6 @@ local serviceVariables = [
   g.queryVariable('local_address', 'Virtual address', 'label_values(ipvs_service_info{%s, proto=~"$proto"}, local_address)' % c.sel, multi=false, includeAll=true),
   g.queryVariable('local_port', 'Port', 'label_values(ipvs_service_info{%s, proto=~"$proto", local_address=~"$local_address"}, local_port)' % c.sel, multi=false, includeAll=true),
 ];
-
-// the share of a real server in its service's total of `metric` (a rate or a gauge)
-local share(expr) =
-  '%s / on (%s) group_left () sum by (%s) (%s)' % [expr, svc, svc, expr];
 
 c.dashboard(
   'service',
@@ -42,7 +38,7 @@ c.dashboard(
         g.query('ipvs_backend_weight{%s}' % s, instant=true, format='table'),
         g.query('ipvs_backend_connections_active{%s}' % s, instant=true, format='table'),
         g.query('ipvs_backend_connections_inactive{%s}' % s, instant=true, format='table'),
-        g.query(share('ipvs_backend_weight{%s}' % s), instant=true, format='table'),
+        g.query('backend:ipvs_backend_weight:ratio{%s}' % s, instant=true, format='table'),
       ],
       [['local_address', 'Service address'], ['local_port', 'Service port'], ['remote_address', 'Real server'], ['remote_port', 'Port'], ['forward', 'Forward'], ['Value #B', 'Weight'], ['Value #C', 'Active'], ['Value #D', 'Inactive'], ['Value #E', 'Weight share']],
       h=7,
@@ -50,16 +46,16 @@ c.dashboard(
     ),
 
     g.row('Scheduling against weights'),
-    g.timeseries('Share of new connections', 'Each real server\'s part of the new connections the service scheduled. Under weighted schedulers (wrr, wlc, sed, nq) it should follow the weight share beside it.', 'percentunit',
-                 [g.query(share('rate(ipvs_backend_connections_total{%s}[$__rate_interval])' % s), rsLegend)], min=0, max=1),
+    g.timeseries('Share of new connections', 'Each real server\'s part of the new connections the service scheduled (5-minute rates). Under weighted schedulers (wrr, wlc, sed, nq) it should follow the weight share beside it.', 'percentunit',
+                 [g.query('backend:ipvs_backend_connections:ratio_rate5m{%s}' % s, rsLegend)], min=0, max=1),
     g.timeseries('Share of weight', 'Each real server\'s weight divided by the sum of its service\'s weights.', 'percentunit',
-                 [g.query(share('ipvs_backend_weight{%s}' % s), rsLegend)], min=0, max=1),
-    g.timeseries('New connections per real server', 'Connections scheduled to each real server per second.', 'cps',
-                 [g.query('sum by (%s) (rate(ipvs_backend_connections_total{%s}[$__rate_interval]))' % [rs, s], rsLegend)], stack=true),
-    g.timeseries('Bytes per real server', 'Bytes per second through each real server: in (client to server) above zero, out below.', 'Bps',
+                 [g.query('backend:ipvs_backend_weight:ratio{%s}' % s, rsLegend)], min=0, max=1),
+    g.timeseries('New connections per real server', 'Connections scheduled to each real server per second (5-minute rate).', 'cps',
+                 [g.query('backend:ipvs_backend_connections:rate5m{%s}' % s, rsLegend)], stack=true),
+    g.timeseries('Bytes per real server', 'Bytes per second through each real server (5-minute rate): in (client to server) above zero, out below.', 'Bps',
                  [
-                   g.query('sum by (%s) (rate(ipvs_backend_incoming_bytes_total{%s}[$__rate_interval]))' % [rs, s], rsLegend + ' in'),
-                   g.query('-sum by (%s) (rate(ipvs_backend_outgoing_bytes_total{%s}[$__rate_interval]))' % [rs, s], rsLegend + ' out'),
+                   g.query('backend:ipvs_backend_incoming_bytes:rate5m{%s}' % s, rsLegend + ' in'),
+                   g.query('-backend:ipvs_backend_outgoing_bytes:rate5m{%s}' % s, rsLegend + ' out'),
                  ]),
 
     g.row('Connections and drain'),
@@ -88,9 +84,9 @@ c.dashboard(
                    g.query('ipvs_service_estimate_incoming_packets_per_second{%s}' % s, '{{local_address}}:{{local_port}} in'),
                    g.query('-ipvs_service_estimate_outgoing_packets_per_second{%s}' % s, '{{local_address}}:{{local_port}} out'),
                  ]),
-    g.timeseries('Service new connections', 'New connections per second for the service: Prometheus\'s rate of the counter against the kernel\'s estimate.', 'cps',
+    g.timeseries('Service new connections', 'New connections per second for the service: the 5-minute rate of the counter against the kernel\'s estimate.', 'cps',
                  [
-                   g.query('rate(ipvs_service_connections_total{%s}[$__rate_interval])' % s, '{{local_address}}:{{local_port}} counter'),
+                   g.query('service:ipvs_service_connections:rate5m{%s}' % s, '{{local_address}}:{{local_port}} counter'),
                    g.query('ipvs_service_estimate_connections_per_second{%s}' % s, '{{local_address}}:{{local_port}} estimate'),
                  ]),
   ],

@@ -170,8 +170,10 @@ fn dashboards_keep_the_conventions() {
                         ));
                     }
                 }
-                // ALERTS carries the labels each alert keeps; fleet-wide alerts have no job
-                if !expr.contains("job=~\"$job\"") && !expr.contains("ALERTS{") {
+                // ALERTS carries the labels each alert keeps, and the per-VRID recordings
+                // are fleet-wide: neither has a job
+                let fleet_wide = expr.contains("ALERTS{") || expr.starts_with("vrid:");
+                if !expr.contains("job=~\"$job\"") && !fleet_wide {
                     problems.push(format!("{at}: {expr:?} is not narrowed to $job"));
                 }
             }
