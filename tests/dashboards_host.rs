@@ -26,7 +26,9 @@ fn dashboards() -> Vec<PathBuf> {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("advisor-rules.json"))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.ends_with("advisor-rules.json")
+        })
         .collect();
     files.sort();
     assert!(files.len() >= 4, "expected the four dashboards");
@@ -64,7 +66,10 @@ fn committed_dashboards_are_what_the_sources_render() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(rendered, committed, "rendered and committed dashboards differ in their files");
+    assert_eq!(
+        rendered, committed,
+        "rendered and committed dashboards differ in their files"
+    );
     for name in &committed {
         let want = std::fs::read(out.join(name)).unwrap();
         let got = std::fs::read(repo().join("dashboards").join(name)).unwrap();
@@ -89,12 +94,25 @@ fn sdk_python() -> PathBuf {
         .arg(&venv)
         .status()
         .expect("python3 not found: install the Debian packages python3 and python3-venv");
-    assert!(status.success(), "python3 -m venv failed (Debian: install python3-venv)");
+    assert!(
+        status.success(),
+        "python3 -m venv failed (Debian: install python3-venv)"
+    );
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            SDK,
+        ])
         .status()
         .unwrap();
-    assert!(status.success(), "pip install {SDK} failed (is PyPI reachable?)");
+    assert!(
+        status.success(),
+        "pip install {SDK} failed (is PyPI reachable?)"
+    );
     std::fs::write(&pinned, SDK).unwrap();
     python
 }
@@ -129,7 +147,10 @@ fn dashboards_load_through_the_typed_sdk() {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         let (ok, out) = sdk_check(&python, &[path]);
-        assert!(!ok, "the check accepted a broken dashboard ({name}):\n{out}");
+        assert!(
+            !ok,
+            "the check accepted a broken dashboard ({name}):\n{out}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
