@@ -141,7 +141,7 @@
             'ConntrackTableFull', 'critical',
             'instance:ipvs_conntrack_entries:ratio%s > %s' % [l.sel(), c.conntrackCriticalRatio],
             'The conntrack table is nearly full.',
-            'The conntrack table of {{ $labels.instance }} is {{ $value | humanizePercentage }} full; at 100 %% every new flow is dropped.',
+            'The conntrack table of {{ $labels.instance }} is {{ $value | humanizePercentage }} full; at 100 % every new flow is dropped.',
           ),
           alert(
             'ConntrackDrops', 'warning',

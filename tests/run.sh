@@ -43,6 +43,8 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# test-host: the alert and recording rules (promtool check and unit tests, generator in sync; jsonnet, prometheus).
+cargo test --locked --features test-host --test alerts
 
 # dashboards: generated from their sources, and loaded through Grafana's typed schema
 cargo test --locked --features test-host --test dashboards_host
