@@ -4,6 +4,8 @@ local c = import 'lib/common.libsonnet';
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
 local alertsSel = 'alertname=~"%s.*"' % c.config.alertNamePrefix;
+// every alert of the rules, by the `for:` table that names them all
+local alertNames = [c.config.alertNamePrefix + n for n in std.objectFields(c.config.forDurations)];
 
 c.dashboard(
   'fleet',
@@ -87,12 +89,20 @@ c.dashboard(
       'Alerts firing and pending',
       'This project\'s alerts that are pending or firing now, with their labels; the runbook of each is linked from the alert\'s runbook_url annotation.',
       'short',
-      [g.query('ALERTS{%s}' % alertsSel, instant=true, format='table')],
-      [['alertname', 'Alert'], ['alertstate', 'State'], ['severity', 'Severity'], ['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['vrid', 'VRID'], ['rule', 'Advisor rule']],
+      // "runbook" is a copy of the alert name that value mappings turn into its runbook's address
+      [g.query('label_replace(ALERTS{%s}, "runbook", "$1", "alertname", "(.*)")' % alertsSel, instant=true, format='table')],
+      [['alertname', 'Alert'], ['alertstate', 'State'], ['severity', 'Severity'], ['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['vrid', 'VRID'], ['rule', 'Advisor rule'], ['runbook', 'Runbook']],
       w=12,
       overrides=[{
-        matcher: { id: 'byName', options: 'Alert' },
-        properties: [{ id: 'links', value: [{ title: 'Runbook', url: '%s#${__value.raw}' % c.config.runbookURLBase, targetBlank: true }] }],
+        matcher: { id: 'byName', options: 'Runbook' },
+        properties: [
+          { id: 'mappings', value: [{ type: 'value', options: {
+            [alert]: { text: '%s#%s' % [c.config.runbookURLBase, std.asciiLower(alert)], index: i }
+            for i in std.range(0, std.length(alertNames) - 1)
+            for alert in [alertNames[i]]
+          } }] },
+          { id: 'links', value: [{ title: 'Runbook', url: '${__value.text}', targetBlank: true }] },
+        ],
       }],
     ),
 

@@ -83,6 +83,23 @@ const EXPECTED: &[(&str, &str, &[(&str, &str)])] = &[
             ("rule", "ipvs-expire-nodest-conn"),
         ],
     ),
+    // net.ipv4.vs.run_estimation=0: the advisor, the setting itself, and its effect (the
+    // kernel's counters stop while the held connections stay active)
+    (
+        "IpvsAdvisorWarningFinding",
+        "misconfig",
+        &[("instance", "director"), ("rule", "ipvs-run-estimation")],
+    ),
+    (
+        "IpvsEstimationDisabled",
+        "misconfig",
+        &[("instance", "director")],
+    ),
+    (
+        "IpvsCountersFrozen",
+        "misconfig",
+        &[("instance", "director")],
+    ),
     // lb1's keepalived stopped while its configuration has a VRRP instance
     ("IpvsKeepalivedDown", "failover", &[("instance", "lb1")]),
     (
@@ -92,14 +109,28 @@ const EXPECTED: &[(&str, &str, &[(&str, &str)])] = &[
     ),
 ];
 
-/// Alerts that may show from a phase on without the scenario meaning to provoke them:
-/// (alert name, phase, reason).
-const TOLERATED: &[(&str, &str, &str)] = &[(
-    "IpvsVrrpNoMaster",
-    "failover",
-    "between lb1's keepalived leaving and lb2 taking the address no host is MASTER for a moment \
-     (lb1 shows STOP at once, lb2 MASTER after its advert timeout): it may be pending",
-)];
+/// Alerts that may show from a phase on without the scenario meaning to provoke them, but only
+/// pending, never firing: (alert name, phase, reason).
+const TOLERATED: &[(&str, &str, &str)] = &[
+    (
+        "IpvsExporterDown",
+        "ready",
+        "a scrape through qemu's user network on a loaded host times out now and then (the test \
+         asks for 90 % of them to succeed); one failed scrape makes the alert pending, its for: \
+         keeps it from firing",
+    ),
+    (
+        "IpvsVrrpNoMaster",
+        "failover",
+        "between lb1's keepalived leaving and lb2 taking the address no host is MASTER for a \
+         moment (lb1 shows STOP at once, lb2 MASTER after its advert timeout): it may be pending",
+    ),
+];
+
+/// Seconds after the `ready` mark before the checks of unprovoked alerts begin: alerts of the
+/// boot (the targets were down until the exporters started) need an evaluation or two to
+/// resolve.
+const SETTLE_SECONDS: f64 = 10.0;
 
 fn say(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
@@ -587,7 +618,7 @@ fn prometheus_scraping_the_lab() {
 
     // (3) the alerts: each expected one after its phase began (and not before), with its
     // labels; no other
-    let active = prom.range("ALERTS", start, end);
+    let active = prom.range("ALERTS", start + SETTLE_SECONDS, end);
     let mut seen: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for s in &active {
         let name = s["metric"]["alertname"].as_str().unwrap_or("").to_string();
@@ -643,10 +674,20 @@ fn prometheus_scraping_the_lab() {
                 .flat_map(|s| s["values"].as_array().into_iter().flatten())
                 .filter_map(|p| p[0].as_f64())
                 .fold(f64::INFINITY, f64::min);
+            let firing: Vec<String> = series
+                .iter()
+                .filter(|s| s["metric"]["alertstate"] == "firing")
+                .map(|s| s["metric"].to_string())
+                .collect();
             if first < since {
                 problems.push(format!(
                     "alert {name} was active {:.0} s before phase {phase}, from which it is tolerated",
                     since - first
+                ));
+            } else if !firing.is_empty() {
+                problems.push(format!(
+                    "alert {name} fired (it is tolerated only pending): {}",
+                    firing.join(", ")
                 ));
             } else {
                 say(&format!(

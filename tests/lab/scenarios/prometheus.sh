@@ -7,8 +7,9 @@
 #   ready     everything is up, well configured (what doctor --emit-sysctl asks for), no traffic
 #   traffic   HTTP requests through a wrr service; two held TCP connections on an rr service
 #   drain     one real server of the held service set to weight 0 while it holds its connection
-#   misconfig net.ipv4.vs.expire_nodest_conn=0 (advisor warning) and a service whose only real
-#             server has weight 0 (no usable real server; advisor critical)
+#   misconfig net.ipv4.vs.expire_nodest_conn=0 and net.ipv4.vs.run_estimation=0 (advisor
+#             warnings; estimation off; counters frozen while connections are held) and a
+#             service whose only real server has weight 0 (no usable real server; advisor critical)
 #   failover  lb1's keepalived stopped: lb2 becomes MASTER, lb1 is configured but not running
 #   end       the phases are over (the exporters still answer until the guest powers off)
 #
@@ -144,7 +145,10 @@ mark traffic
 # process, which the emulated CPU pays dearly for: more would starve the exporters' scrapes)
 $IP netns exec client sh -c 'while :; do wget -q -O /dev/null http://10.0.0.1/; usleep 600000; done' &
 echo $! >/tmp/traffic.pid
-# two connections held open: rr puts one on each real server of :9000
+# two connections held open: rr puts one on each real server of :9000. They come once the
+# requests have been counted (IPVS folds its counters every 2 s): active connections beside
+# counters that have not moved yet would be what IpvsCountersFrozen looks for
+sleep 5
 $IP netns exec client sh -c 'sleep 1000 | nc 10.0.0.1 9000' &
 sleep 1
 $IP netns exec client sh -c 'sleep 1000 | nc 10.0.0.1 9000' &
@@ -160,6 +164,8 @@ $IPVSADM -Ln >"$OUT/ipvsadm-drain.txt"
 # ------------------------------------------------------------------ misconfiguration
 mark misconfig
 echo 0 >/proc/sys/net/ipv4/vs/expire_nodest_conn
+# the kernel stops its rate estimates and, on this kernel, its counters too
+echo 0 >/proc/sys/net/ipv4/vs/run_estimation
 $IPVSADM -A -t 10.0.0.1:8081 -s rr
 $IPVSADM -a -t 10.0.0.1:8081 -r 10.1.3.2:80 -m -w 0
 sleep "$PHASE_SECONDS"
