@@ -190,7 +190,12 @@
           ),
           alert(
             'VrrpNoMaster', 'critical',
-            'vrid:ipvs_vrrp_masters:sum == 0',
+            // a master heard advertising is a master, even when its own exporter is down
+            |||
+              vrid:ipvs_vrrp_masters:sum == 0
+                unless on (%(cl)s, vrid)
+              vrid:ipvs_vrrp_peer_sources:count > 0
+            ||| % { cl: c.clusterLabel },
             'No host is VRRP MASTER for a VRID.',
             'No host holds the virtual addresses of VRID {{ $labels.vrid }}: its virtual IPs are unreachable.',
           ),
