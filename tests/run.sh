@@ -27,6 +27,7 @@ needed=(
   "openssl openssl"
   "prlimit util-linux"
   "jsonnet jsonnet"
+  "python3 python3"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -35,6 +36,10 @@ for pair in "${needed[@]}"; do
     missing+=("$pkg")
   fi
 done
+# the dashboards' schema check makes a Python virtual environment
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if ((${#missing[@]})); then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""
@@ -60,8 +65,14 @@ cargo test --locked --features test-host --test web_tls
 # real Prometheus on fixture exporters (jsonnet, prometheus).
 cargo test --locked --features test-host --test alerts
 
+# Dashboards: generated from their sources, and loaded through Grafana's typed schema.
+cargo test --locked --features test-host --test dashboards_host
+
 # test-browser: headless Chromium.
 cargo test --locked --features test-browser --test report_browser
 
 # test-lab: the qemu real-kernel lab.
 cargo test --locked --features test-lab --test lab
+# A real Prometheus scraping the lab while it makes traffic, a drain, a misconfiguration and a
+# VRRP failover: the dashboards' queries, the recording rules and the alerts.
+cargo test --locked --features test-lab --test lab_prometheus
