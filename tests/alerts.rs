@@ -5,6 +5,15 @@
 //! keeps the recording rule names, and a real Prometheus scraping the exporter on fixture
 //! trees evaluates the rules to what the advisor and the goldens say.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,6 +5,15 @@
 //! Generating them from jsonnet and loading them through a typed dashboard library are in
 //! `tests/dashboards_host.rs` (they need jsonnet and Python).
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 use ipvs_exporter::advisor::rules::RULES;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

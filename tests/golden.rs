@@ -2,6 +2,15 @@
 //! its /metrics and `doctor` output are compared with `tests/golden/<scenario>/`.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the goldens; review the diff.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

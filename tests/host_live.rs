@@ -2,6 +2,15 @@
 //! counts from the exporter must lie between two reads of `/proc` made around the scrape.
 //! `cargo test --features test-host --test host_live`.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,15 @@
 //! `target/tmp/lab-prometheus-<pid>/`; `IPVS_LAB_PROM_RESULTS=DIR` checks such a directory
 //! again without booting (Prometheus is started on its data).
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read, Write};

@@ -2,6 +2,15 @@
 //! by name in tests/run.sh with that feature, so the full run cannot leave one out, and every
 //! test file outside the plain tier is declared as such.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -3,6 +3,15 @@
 //! headers a byte a second, oversized headers, idle keep-alive connections; and a bad web
 //! configuration file stopping the program before it listens.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::io::{ErrorKind, Read, Write};

@@ -3,6 +3,15 @@
 //! rcgen. Also `:PORT` over both address families in a namespace with bindv6only set. Needs
 //! root, curl, openssl, prometheus, unshare and ip (tests/run.sh installs them).
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
 mod support;
 
 use std::net::{SocketAddr, TcpListener};

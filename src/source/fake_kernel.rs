@@ -5,6 +5,10 @@
 //!
 //! [`read_table`]: crate::source::ipvs_netlink::read_table
 
+// A test double: its synthetic addresses and counts wrap on purpose, and it indexes only
+// buffers it has just built.
+#![allow(clippy::cast_possible_truncation, clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 
 use crate::netlink::encode::{MessageWriter, push_attribute};
