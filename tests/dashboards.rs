@@ -6,13 +6,7 @@
 //! `tests/dashboards_host.rs` (they need jsonnet and Python).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use ipvs_exporter::advisor::rules::RULES;
 use serde_json::{Value, json};

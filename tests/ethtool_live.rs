@@ -12,13 +12,7 @@
 //! Tier `test-host`: `cargo test --features test-host --test ethtool_live`.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -3,13 +3,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the goldens; review the diff.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -14,13 +14,7 @@
 //! Tier `test-lab`: `cargo test --features test-lab --test lab`.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "lab/check.rs"]
 mod check;

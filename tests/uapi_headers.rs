@@ -4,13 +4,7 @@
 //! with the Rust values. Needs `cc` and the headers; fails, naming what is missing, without them.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
