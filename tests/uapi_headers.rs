@@ -4,7 +4,9 @@
 //! with the Rust values. Needs `cc` and the headers; fails, naming what is missing, without them.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
