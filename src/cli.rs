@@ -161,7 +161,7 @@ pub struct Cli {
     pub vrrp_listen: bool,
 
     /// The host's roles, instead of inferring them from the kernel (comma separated:
-    /// nat-director, dr-director, tun-director, director).
+    /// nat-director, dr-director, tun-director, director, dr-real-server, tun-real-server).
     #[arg(long = "role", value_name = "ROLE,...", value_delimiter = ',', value_parser = parse_role, global = true)]
     pub roles: Vec<Role>,
 

@@ -233,6 +233,9 @@ pub fn build_collectors(
     paths: &Paths,
     options: &CollectorOptions,
 ) -> Vec<Box<dyn Collector>> {
+    // The interfaces and keepalived collectors read links and addresses through one reader,
+    // so a scrape dumps them once.
+    let shared_interfaces = interfaces::SharedInterfaces::default();
     enabled
         .iter()
         .filter_map(|name| -> Option<Box<dyn Collector>> {
@@ -254,14 +257,17 @@ pub fn build_collectors(
                     paths.procfs.clone(),
                 ))),
                 "sysctl" => Some(Box::new(sysctl::SysctlCollector::new(paths.procfs.clone()))),
-                "interfaces" => Some(Box::new(interfaces::InterfacesCollector)),
+                "interfaces" => Some(Box::new(interfaces::InterfacesCollector::new(
+                    shared_interfaces.clone(),
+                ))),
                 "netdev" => Some(Box::new(netdev::NetdevCollector::new(
                     paths.clone(),
                     options.netdev_devices.clone(),
                 ))),
-                "keepalived" => Some(Box::new(keepalived::KeepalivedCollector::new(
+                "keepalived" => Some(Box::new(keepalived::KeepalivedCollector::sharing(
                     paths.clone(),
                     options.keepalived.clone(),
+                    shared_interfaces.clone(),
                 ))),
                 _ => None,
             }
