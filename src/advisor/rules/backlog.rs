@@ -282,6 +282,71 @@ mod tests {
         );
     }
 
+    fn severities(check: &Check) -> Vec<Severity> {
+        match check {
+            Check::Found(findings) => findings.iter().map(|f| f.severity).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn below_the_kernels_default_on_a_director_is_a_warning_before_any_drop() {
+        let director = [Role::NatDirector];
+        let at = |pairs: &[(&str, &str)]| Snapshot {
+            sysctl: Some(sysctls(pairs)),
+            softnet: vec![SoftnetCpu::default()],
+            ..Snapshot::default()
+        };
+        let backlog = "net.core.netdev_max_backlog";
+        assert_eq!(
+            severities(&run(
+                &NETDEV_MAX_BACKLOG,
+                &at(&[(backlog, "500")]),
+                &director
+            )),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            severities(&run(
+                &NETDEV_MAX_BACKLOG,
+                &at(&[(backlog, "1000")]),
+                &director
+            )),
+            vec![Severity::Info]
+        );
+        let budget = "net.core.netdev_budget";
+        assert_eq!(
+            severities(&run(&NETDEV_BUDGET, &at(&[(budget, "100")]), &director)),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            run(&NETDEV_BUDGET, &at(&[(budget, "300")]), &director),
+            Check::Pass
+        );
+        assert_eq!(
+            run(&NETDEV_BUDGET, &at(&[(budget, "100")]), &[]),
+            Check::Pass
+        );
+        let somaxconn = "net.core.somaxconn";
+        let release = "kernel.osrelease";
+        assert_eq!(
+            severities(&run(
+                &SOMAXCONN,
+                &at(&[(somaxconn, "2048"), (release, "6.1.0-56-cloud-amd64")]),
+                &director
+            )),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            run(
+                &SOMAXCONN,
+                &at(&[(somaxconn, "2048"), (release, "4.19.0-21-amd64")]),
+                &director
+            ),
+            Check::Pass
+        );
+    }
+
     #[test]
     fn budget_squeezes() {
         let mut snapshot = Snapshot {
