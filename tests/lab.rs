@@ -1360,17 +1360,12 @@ fn lab_realserver_doctor_inside_dr_real_servers() {
 
 // ------------------------------------------------------------------ roles
 
+/// (rule, subject) pairs.
+type Findings = std::collections::BTreeSet<(String, String)>;
+
 /// doctor's JSON and exit code in one namespace of the roles scenario, with its findings
 /// settled for netdev-budget (softnet counts for the whole guest, since boot).
-fn roles_run(
-    ns: &str,
-    expected: &[(&str, &str)],
-) -> (
-    serde_json::Value,
-    i32,
-    std::collections::BTreeSet<(String, String)>,
-    std::collections::BTreeSet<(String, String)>,
-) {
+fn roles_run(ns: &str, expected: &[(&str, &str)]) -> (serde_json::Value, i32, Findings, Findings) {
     let dir = lab().join("roles");
     let json = read(&dir.join(format!("{ns}.json")));
     let report: serde_json::Value =

@@ -27,13 +27,16 @@ fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
 /// collectors of one scrape run together, well within it, and scrapes come seconds apart.
 const REUSE: Duration = Duration::from_secs(1);
 
+/// A dump and when it began.
+type Dumped = (Instant, Arc<Interfaces>);
+
 /// The one reader of links and addresses, shared by the collectors that need them. A reader
 /// that comes while a dump is under way waits for it; one that comes within [`REUSE`] of the
 /// last dump gets that dump. Failures are not kept: the next reader tries again.
 #[derive(Clone)]
 pub struct SharedInterfaces {
     connect: Connect,
-    last: Arc<Mutex<Option<(Instant, Arc<Interfaces>)>>>,
+    last: Arc<Mutex<Option<Dumped>>>,
 }
 
 impl std::fmt::Debug for SharedInterfaces {

@@ -179,7 +179,7 @@ pub static SOMAXCONN: Rule = Rule {
             .sysctl
             .as_ref()
             .and_then(|s| s.get("kernel.osrelease"))
-            .and_then(|r| kernel_version(r));
+            .and_then(kernel_version);
         let floor = match release {
             Some(version) if version >= (5, 4) => KERNEL_DEFAULT_SOMAXCONN,
             _ => 1024,
