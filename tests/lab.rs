@@ -1448,8 +1448,9 @@ fn lab_roles_point_to_point_overlay_and_tunnel_hosts_are_no_real_servers() {
 
 #[test]
 fn lab_roles_a_kube_proxy_node_is_a_nat_director() {
-    // Director advice that depends on the guest: a backlog under 5000 and a SYN backlog under
-    // 4096 are info findings; kube-proxy's vs.conntrack=1 is one always.
+    // Director advice: kube-proxy's vs.conntrack=1 is an info finding, and so is a SYN
+    // backlog under 4096, which depends on the guest's memory. The net.core settings are not
+    // visible inside a namespace: netdev-max-backlog is not evaluated there.
     let setting = |name: &str| -> i64 {
         read(&lab().join("roles").join(format!("kube-{name}.txt")))
             .trim()
@@ -1457,9 +1458,6 @@ fn lab_roles_a_kube_proxy_node_is_a_nat_director() {
             .unwrap_or_else(|e| panic!("roles/kube-{name}.txt: {e}"))
     };
     let mut expected = vec![("ipvs-conntrack", "net.ipv4.vs.conntrack")];
-    if setting("netdev_max_backlog") < 5000 {
-        expected.push(("netdev-max-backlog", "net.core.netdev_max_backlog"));
-    }
     if setting("tcp_max_syn_backlog") < 4096 {
         expected.push(("tcp-max-syn-backlog", "net.ipv4.tcp_max_syn_backlog"));
     }

@@ -1,6 +1,8 @@
-//! The advisor: what the host is (its role), and findings about how it is set up. Pure: reads
-//! a [`Snapshot`], never the kernel. Rules are data ([`rules::RULES`]): each has a stable id,
-//! a severity, the roles it applies to, What / Why / Fix text, and a check.
+//! The advisor: what the host is (its roles, each with the evidence for it), and findings about
+//! how it is set up. Pure: reads a [`Snapshot`], never the kernel. Rules are data
+//! ([`rules::RULES`]): each has a stable id, a severity, the roles it applies to, What / Why /
+//! Severity / Fix text, and a check. Findings of rules that hang on weakly evidenced roles are
+//! at most warnings.
 
 pub mod rules;
 
@@ -22,11 +24,11 @@ pub enum Role {
     TunDirector,
     /// IPVS services whose real servers are all local (or that have none yet).
     Director,
-    /// No IPVS services, and a virtual address on `lo` or another interface that does not
-    /// answer ARP: a real server behind a direct-routing director.
+    /// No IPVS services, and a host address on `lo` (outside 127.0.0.0/8 and ::1) or on a
+    /// dummy that does not answer ARP: a real server behind a direct-routing director.
     DrRealServer,
-    /// No IPVS services, and an address on an IP-in-IP tunnel device: a real server behind a
-    /// tunnelling director.
+    /// No IPVS services, and a host address on an IP-in-IP tunnel device that routes nothing
+    /// out: a real server behind a tunnelling director.
     TunRealServer,
 }
 

@@ -58,10 +58,9 @@ $IP netns exec kube $IPVSADM -a -t 10.96.0.1:443 -r 10.5.7.3:6443 -m
 $IP netns exec kube $IPVSADM -A -u 10.96.0.10:53 -s rr
 $IP netns exec kube $IPVSADM -a -u 10.96.0.10:53 -r 10.244.1.5:53 -m
 $IP netns exec kube $IPVSADM -Ln >"$OUT/kube-ipvsadm.txt"
-# what the director rules compare with (earlier scenarios may have raised the global ones)
-for key in core/netdev_max_backlog ipv4/tcp_max_syn_backlog; do
-    $IP netns exec kube cat "/proc/sys/net/$key" >"$OUT/kube-$(basename "$key").txt"
-done
+# what tcp-max-syn-backlog compares with (it depends on the guest's memory); the global
+# net.core settings are not visible inside a namespace, so their rules are not evaluated there
+$IP netns exec kube cat /proc/sys/net/ipv4/tcp_max_syn_backlog >"$OUT/kube-tcp_max_syn_backlog.txt"
 
 lab_veth tunrs vtunrs tunrs0
 $IP -n tunrs addr add 10.5.8.2/24 dev tunrs0
