@@ -574,3 +574,66 @@ fn write_ipvs(out: &mut String, table: &IpvsTable) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::{Role, Strength};
+
+    fn advice() -> Advice {
+        Advice {
+            roles: vec![Role::DrRealServer],
+            evidence: vec![
+                Evidence {
+                    role: Role::DrRealServer,
+                    strength: Strength::Strong,
+                    detail: "192.0.2.10/32 on lo".into(),
+                    caveat: String::new(),
+                },
+                Evidence {
+                    role: Role::DrRealServer,
+                    strength: Strength::Weak,
+                    detail: "192.0.2.0/24 on lo".into(),
+                    caveat: "a whole prefix, not a single address (/32)".into(),
+                },
+            ],
+            disregarded: vec![Disregarded {
+                detail: "10.7.2.1/24 on wg0".into(),
+                reason: "a wireguard device".into(),
+            }],
+            ..Advice::default()
+        }
+    }
+
+    #[test]
+    fn every_format_prints_the_evidence_for_each_role() {
+        let snapshot = Snapshot::default();
+        let advice = advice();
+        let lines = [
+            "DR real server: 192.0.2.10/32 on lo",
+            "DR real server (weak evidence: a whole prefix, not a single address (/32)): \
+             192.0.2.0/24 on lo",
+            "not a role: 10.7.2.1/24 on wg0 (a wireguard device)",
+        ];
+        assert_eq!(evidence_lines(&advice), lines);
+        let text = render_text(&snapshot, &advice, false);
+        let markdown = render_markdown(&snapshot, &advice);
+        let html = render_html(&snapshot, &advice);
+        for line in lines {
+            assert!(text.contains(&format!("\n  {line}\n")), "text: {text}");
+            assert!(
+                markdown.contains(&format!("- {line}\n")),
+                "markdown: {markdown}"
+            );
+            assert!(
+                html.contains(&format!("<li>{}</li>", html_escape(line))),
+                "html: {html}"
+            );
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&snapshot, &advice)).unwrap_or_default();
+        assert_eq!(json["evidence"][1]["strength"], "weak");
+        assert_eq!(json["evidence"][0].get("caveat"), None);
+        assert_eq!(json["disregarded"][0]["reason"], "a wireguard device");
+    }
+}
