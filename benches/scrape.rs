@@ -3,7 +3,9 @@
 //! `cargo bench --bench scrape`.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 use std::hint::black_box;
 use std::sync::Arc;

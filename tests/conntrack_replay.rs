@@ -4,7 +4,9 @@
 //! parsed; both are compared with what `conntrack -S` printed then (conntrack-S.txt beside them).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 mod support;
 

@@ -6,7 +6,9 @@
 //! `tests/dashboards_host.rs` (they need jsonnet and Python).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 use ipvs_exporter::advisor::rules::RULES;
 use serde_json::{Value, json};

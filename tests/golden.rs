@@ -3,7 +3,9 @@
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the goldens; review the diff.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 mod support;
 

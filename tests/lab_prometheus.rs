@@ -18,7 +18,9 @@
 //! again without booting (Prometheus is started on its data).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,7 +4,9 @@
 //! tests/golden/rules/<rule>/. `UPDATE_GOLDEN=1 cargo test --test rules` rewrites them.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 mod support;
 
@@ -73,6 +75,24 @@ fn every_rule_fires_on_its_fixture_and_stays_silent_on_the_other() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_rules_explanation_says_why_it_has_its_severity() {
+    for rule in RULES {
+        let text = ipvs_exporter::report::explain(rule);
+        let part = text
+            .split("\n\n")
+            .find(|p| p.starts_with("Severity: "))
+            .unwrap_or_else(|| panic!("{} has no Severity part:\n{text}", rule.id));
+        let says = part.to_lowercase();
+        assert!(
+            says.contains(rule.severity.as_str()),
+            "{}: its Severity part does not name its severity ({}): {part}",
+            rule.id,
+            rule.severity.as_str()
+        );
+    }
 }
 
 #[test]

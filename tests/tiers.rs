@@ -3,7 +3,9 @@
 //! test file outside the plain tier is declared as such.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+#![allow(clippy::cast_possible_truncation)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
