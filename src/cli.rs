@@ -11,6 +11,7 @@ use clap::{
 
 use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
+use crate::source::interfaces::SharedInterfaces;
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
@@ -192,7 +193,7 @@ pub struct Cli {
     pub vrrp_listen: bool,
 
     /// The host's roles, instead of inferring them from the kernel (comma separated:
-    /// nat-director, dr-director, tun-director, director).
+    /// nat-director, dr-director, tun-director, director, dr-real-server, tun-real-server).
     #[arg(long = "role", value_name = "ROLE,...", value_delimiter = ',', value_parser = parse_role, global = true)]
     pub roles: Vec<Role>,
 
@@ -302,6 +303,7 @@ impl Settings {
                 notify_fifo: self.cli.keepalived_notify_fifo.clone(),
                 listen: self.cli.vrrp_listen,
             },
+            interfaces: SharedInterfaces::default(),
         }
     }
 

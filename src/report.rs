@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::advisor::rules::Rule;
-use crate::advisor::{Advice, Finding, Severity, Skipped};
+use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
 use crate::model::{IpvsTable, ServiceKey, SocketText};
 use crate::snapshot::{Outcome, Snapshot};
 
@@ -35,6 +35,10 @@ pub fn exit_code_for(advice: &Advice) -> u8 {
 #[derive(Debug, Serialize)]
 pub struct Report<'a> {
     pub role: Vec<&'static str>,
+    /// What shows each role.
+    pub evidence: &'a [Evidence],
+    /// Addresses that look like a real server's and are not taken as one, and why.
+    pub disregarded: &'a [Disregarded],
     pub findings: &'a [Finding],
     pub skipped: &'a [Skipped],
     pub rules_evaluated: usize,
@@ -83,6 +87,8 @@ impl<'a> Report<'a> {
     pub fn new(snapshot: &'a Snapshot, advice: &'a Advice) -> Self {
         Report {
             role: advice.roles.iter().map(|r| r.id()).collect(),
+            evidence: &advice.evidence,
+            disregarded: &advice.disregarded,
             findings: &advice.findings,
             skipped: &advice.skipped,
             rules_evaluated: advice.rules_evaluated,
@@ -162,6 +168,31 @@ pub fn render_json(snapshot: &Snapshot, advice: &Advice) -> String {
     }
 }
 
+/// One line per piece of evidence (`DR real server: 192.0.2.10/32 on lo`), then one per
+/// address set aside (`not a role: 10.0.0.1/24 on wg0 (a wireguard device)`).
+pub fn evidence_lines(advice: &Advice) -> Vec<String> {
+    let mut lines: Vec<String> = advice
+        .evidence
+        .iter()
+        .map(|e| match e.strength {
+            Strength::Strong => format!("{}: {}", e.role.title(), e.detail),
+            Strength::Weak => format!(
+                "{} (weak evidence: {}): {}",
+                e.role.title(),
+                e.caveat,
+                e.detail
+            ),
+        })
+        .collect();
+    lines.extend(
+        advice
+            .disregarded
+            .iter()
+            .map(|d| format!("not a role: {} ({})", d.detail, d.reason)),
+    );
+    lines
+}
+
 /// Whether text output gets colour: stdout is a terminal and `NO_COLOR` is not set.
 pub fn use_colour() -> bool {
     use std::io::IsTerminal;
@@ -199,6 +230,9 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String
         roles.join(", ")
     };
     let _ = writeln!(out, "Role: {role_text}");
+    for line in evidence_lines(advice) {
+        let _ = writeln!(out, "  {line}");
+    }
     let _ = writeln!(out);
 
     match &snapshot.ipvs {
@@ -288,6 +322,13 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
             roles.join(", ")
         }
     );
+    let lines = evidence_lines(advice);
+    for line in &lines {
+        let _ = writeln!(out, "- {}", line.replace('|', "\\|"));
+    }
+    if !lines.is_empty() {
+        let _ = writeln!(out);
+    }
     if let Some(table) = &snapshot.ipvs {
         let real_servers: usize = table.services.iter().map(|s| s.backends.len()).sum();
         let _ = writeln!(
@@ -370,6 +411,14 @@ pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
             roles.join(", ")
         })
     );
+    let lines = evidence_lines(advice);
+    if !lines.is_empty() {
+        out.push_str("<ul id=\"evidence\">\n");
+        for line in lines {
+            let _ = writeln!(out, "<li>{}</li>", e(&line));
+        }
+        out.push_str("</ul>\n");
+    }
     html_findings(&mut out, advice);
     html_ipvs(&mut out, snapshot);
     out.push_str("</body>\n</html>\n");
@@ -451,12 +500,14 @@ fn html_ipvs(out: &mut String, snapshot: &Snapshot) {
 /// A rule's full text, for `doctor --explain`.
 pub fn explain(rule: &Rule) -> String {
     format!(
-        "{id} ({severity}; applies to: {applies})\n\nWhat: {what}\n\nWhy: {why}\n\nFix: {fix}\n",
+        "{id} ({severity}; applies to: {applies})\n\nWhat: {what}\n\nWhy: {why}\n\n\
+         Severity: {severity_why}\n\nFix: {fix}\n",
         id = rule.id,
         severity = rule.severity.as_str(),
         applies = rule.applies_text(),
         what = rule.what,
         why = rule.why,
+        severity_why = rule.severity_why,
         fix = rule.fix
     )
 }
@@ -521,5 +572,68 @@ fn write_ipvs(out: &mut String, table: &IpvsTable) {
                 b.inactive_connections
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::{Role, Strength};
+
+    fn advice() -> Advice {
+        Advice {
+            roles: vec![Role::DrRealServer],
+            evidence: vec![
+                Evidence {
+                    role: Role::DrRealServer,
+                    strength: Strength::Strong,
+                    detail: "192.0.2.10/32 on lo".into(),
+                    caveat: String::new(),
+                },
+                Evidence {
+                    role: Role::DrRealServer,
+                    strength: Strength::Weak,
+                    detail: "192.0.2.0/24 on lo".into(),
+                    caveat: "a whole prefix, not a single address (/32)".into(),
+                },
+            ],
+            disregarded: vec![Disregarded {
+                detail: "10.7.2.1/24 on wg0".into(),
+                reason: "a wireguard device".into(),
+            }],
+            ..Advice::default()
+        }
+    }
+
+    #[test]
+    fn every_format_prints_the_evidence_for_each_role() {
+        let snapshot = Snapshot::default();
+        let advice = advice();
+        let lines = [
+            "DR real server: 192.0.2.10/32 on lo",
+            "DR real server (weak evidence: a whole prefix, not a single address (/32)): \
+             192.0.2.0/24 on lo",
+            "not a role: 10.7.2.1/24 on wg0 (a wireguard device)",
+        ];
+        assert_eq!(evidence_lines(&advice), lines);
+        let text = render_text(&snapshot, &advice, false);
+        let markdown = render_markdown(&snapshot, &advice);
+        let html = render_html(&snapshot, &advice);
+        for line in lines {
+            assert!(text.contains(&format!("\n  {line}\n")), "text: {text}");
+            assert!(
+                markdown.contains(&format!("- {line}\n")),
+                "markdown: {markdown}"
+            );
+            assert!(
+                html.contains(&format!("<li>{}</li>", html_escape(line))),
+                "html: {html}"
+            );
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&snapshot, &advice)).unwrap_or_default();
+        assert_eq!(json["evidence"][1]["strength"], "weak");
+        assert_eq!(json["evidence"][0].get("caveat"), None);
+        assert_eq!(json["disregarded"][0]["reason"], "a wireguard device");
     }
 }

@@ -78,6 +78,24 @@ fn every_rule_fires_on_its_fixture_and_stays_silent_on_the_other() {
 }
 
 #[test]
+fn every_rules_explanation_says_why_it_has_its_severity() {
+    for rule in RULES {
+        let text = ipvs_exporter::report::explain(rule);
+        let part = text
+            .split("\n\n")
+            .find(|p| p.starts_with("Severity: "))
+            .unwrap_or_else(|| panic!("{} has no Severity part:\n{text}", rule.id));
+        let says = part.to_lowercase();
+        assert!(
+            says.contains(rule.severity.as_str()),
+            "{}: its Severity part does not name its severity ({}): {part}",
+            rule.id,
+            rule.severity.as_str()
+        );
+    }
+}
+
+#[test]
 fn the_readme_lists_every_rule() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     for rule in RULES {

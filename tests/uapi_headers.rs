@@ -147,3 +147,34 @@ fn every_uapi_number_is_the_kernels() {
         numbers.len()
     );
 }
+
+#[test]
+fn link_kinds_hardware_types_and_routes_are_among_the_checked_numbers() {
+    let checked: Vec<&str> = NUMBERS.iter().chain(LAYOUTS).map(|c| c.c).collect();
+    for name in [
+        "IFLA_LINKINFO",
+        "IFLA_INFO_KIND",
+        "ARPHRD_PPP",
+        "ARPHRD_TUNNEL",
+        "ARPHRD_TUNNEL6",
+        "ARPHRD_NONE",
+        "RTM_NEWROUTE",
+        "RTM_GETROUTE",
+        "sizeof(struct rtmsg)",
+        "offsetof(struct rtmsg, rtm_table)",
+        "offsetof(struct rtmsg, rtm_type)",
+        "RTA_OIF",
+        "RTA_MULTIPATH",
+        "RTA_TABLE",
+        "sizeof(struct rtnexthop)",
+        "offsetof(struct rtnexthop, rtnh_ifindex)",
+        "RTN_UNICAST",
+        "RT_TABLE_LOCAL",
+    ] {
+        assert!(
+            checked.contains(&name),
+            "{name} is not checked against the headers"
+        );
+    }
+    assert!(HEADERS.contains(&"linux/if_arp.h"));
+}

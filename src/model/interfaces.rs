@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// A network interface as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub index: u32,
     pub name: String,
@@ -23,17 +23,66 @@ pub struct Link {
     /// The hardware type (`ARPHRD_*`): 768 is an IPv4-in-IPv4 tunnel, 769 an IPv6 one.
     #[serde(default)]
     pub hardware_type: u16,
+    /// The driver's kind from `IFLA_LINKINFO` (`dummy`, `ipip`, `wireguard`, `veth`...);
+    /// `None` for a device without one (physical NICs, `lo`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// How many unicast routes leave through this device; read only for IP-in-IP tunnel
+    /// devices that hold an address (`None` otherwise, or when the routes could not be read).
+    #[serde(default)]
+    pub routes_out: Option<u32>,
 }
 
-/// `ARPHRD_TUNNEL` and `ARPHRD_TUNNEL6`: ipip and ip6tnl devices.
-pub const ARPHRD_TUNNEL: u16 = 768;
-pub const ARPHRD_TUNNEL6: u16 = 769;
+pub use crate::netlink::uapi::{ARPHRD_NONE, ARPHRD_PPP, ARPHRD_TUNNEL, ARPHRD_TUNNEL6};
+
+/// Link kinds that carry traffic between hosts or containers, never a load balancer's
+/// virtual address: point-to-point and overlay tunnels, bridges and container pairs.
+pub const NOT_VIP_HOLDERS: &[&str] = &[
+    "wireguard",
+    "tun",
+    "ppp",
+    "gre",
+    "gretap",
+    "ip6gre",
+    "ip6gretap",
+    "erspan",
+    "vxlan",
+    "geneve",
+    "bridge",
+    "veth",
+];
+
+/// The dummy device kube-proxy in IPVS mode puts every service address on.
+pub const KUBE_IPVS_DUMMY: &str = "kube-ipvs0";
 
 impl Link {
     /// An IP-in-IP tunnel device (`tunl0`, `ipip`, `ip6tnl`), where TUN real servers get
     /// their traffic.
     pub fn is_tunnel(&self) -> bool {
         self.hardware_type == ARPHRD_TUNNEL || self.hardware_type == ARPHRD_TUNNEL6
+    }
+
+    /// A dummy device (`ip link add NAME type dummy`).
+    pub fn is_dummy(&self) -> bool {
+        self.kind.as_deref() == Some("dummy")
+    }
+
+    /// Why this device never holds a real server's virtual address, if it never does: its
+    /// kind ([`NOT_VIP_HOLDERS`]), a point-to-point hardware type, or kube-proxy's dummy.
+    pub fn not_a_vip_holder(&self) -> Option<String> {
+        if self.name == KUBE_IPVS_DUMMY {
+            return Some("kube-proxy's dummy for service addresses".into());
+        }
+        if let Some(kind) = self.kind.as_deref()
+            && NOT_VIP_HOLDERS.contains(&kind)
+        {
+            return Some(format!("a {kind} device"));
+        }
+        match self.hardware_type {
+            ARPHRD_PPP => Some("a point-to-point (PPP) device".into()),
+            ARPHRD_NONE => Some("a point-to-point device without link layer".into()),
+            _ => None,
+        }
     }
 }
 
@@ -44,6 +93,27 @@ pub struct InterfaceAddress {
     pub index: u32,
     pub address: IpAddr,
     pub prefix_len: u8,
+}
+
+impl InterfaceAddress {
+    /// A single host's address: /32 for IPv4, /128 for IPv6.
+    pub fn is_host(&self) -> bool {
+        self.prefix_len == if self.address.is_ipv4() { 32 } else { 128 }
+    }
+
+    /// Loopback (127.0.0.0/8, ::1) or link-local: never a virtual address.
+    pub fn is_special(&self) -> bool {
+        match self.address {
+            IpAddr::V4(a) => a.is_loopback() || a.is_link_local(),
+            IpAddr::V6(a) => a.is_loopback() || (a.segments()[0] & 0xffc0) == 0xfe80,
+        }
+    }
+}
+
+impl std::fmt::Display for InterfaceAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
 }
 
 /// The interfaces and their addresses in the exporter's network namespace.
@@ -82,6 +152,8 @@ mod tests {
             noarp: false,
             loopback: false,
             hardware_type,
+            kind: None,
+            routes_out: None,
         }
     }
 

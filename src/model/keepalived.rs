@@ -362,6 +362,8 @@ mod tests {
                 noarp: false,
                 loopback: false,
                 hardware_type: 1,
+                kind: None,
+                routes_out: None,
             }],
             addresses: vec![InterfaceAddress {
                 index: 2,

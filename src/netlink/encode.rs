@@ -7,7 +7,7 @@ use crate::parse::netlink::align;
 
 use super::uapi::{
     GENL_HDRLEN, IFADDRMSG_LEN, IFINFOMSG_LEN, NFNETLINK_V0, NLA_F_NESTED, NLA_HDRLEN, NLM_F_DUMP,
-    NLM_F_REQUEST, NLMSG_HDRLEN, RTM_GETLINK,
+    NLM_F_REQUEST, NLMSG_HDRLEN, RTM_GETLINK, RTM_GETROUTE, RTMSG_LEN,
 };
 
 /// Why a message could not be written.
@@ -202,13 +202,13 @@ pub fn netfilter_request(
     .finish()
 }
 
-/// An rtnetlink dump request (`RTM_GETLINK` or `RTM_GETADDR`) for every address family: the
-/// header and a zeroed `ifinfomsg` or `ifaddrmsg`.
+/// An rtnetlink dump request (`RTM_GETLINK`, `RTM_GETADDR` or `RTM_GETROUTE`) for every
+/// address family: the header and a zeroed `ifinfomsg`, `ifaddrmsg` or `rtmsg`.
 pub fn route_dump_request(kind: u16, sequence: u32) -> Result<Vec<u8>, EncodeError> {
-    let header = if kind == RTM_GETLINK {
-        [0u8; IFINFOMSG_LEN].as_slice()
-    } else {
-        [0u8; IFADDRMSG_LEN].as_slice()
+    let header = match kind {
+        RTM_GETLINK => [0u8; IFINFOMSG_LEN].as_slice(),
+        RTM_GETROUTE => [0u8; RTMSG_LEN].as_slice(),
+        _ => [0u8; IFADDRMSG_LEN].as_slice(),
     };
     MessageWriter::new(kind, request_flags(true), sequence)
         .header(header)

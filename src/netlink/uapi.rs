@@ -1,7 +1,7 @@
 //! The kernel interface numbers the exporter speaks, in one place and under their uapi names:
 //! netlink framing (`linux/netlink.h`, `linux/genetlink.h`), IPVS (`linux/ip_vs.h`),
 //! ctnetlink (`linux/netfilter/nfnetlink*.h`), rtnetlink (`linux/rtnetlink.h`,
-//! `linux/if_link.h`, `linux/if_addr.h`, `linux/if.h`) and the ethtool ioctl
+//! `linux/if_link.h`, `linux/if_addr.h`, `linux/if.h`, `linux/if_arp.h`) and the ethtool ioctl
 //! (`linux/ethtool.h`, with `#[repr(C)]` mirrors of the structures it reads).
 //!
 //! Each value is declared through a macro that also lists it in [`NUMBERS`], [`TEXTS`] or
@@ -249,6 +249,34 @@ numbers! {
     IFF_LOOPBACK: u32 = 0x8;
     IFF_RUNNING: u32 = 0x40;
     IFF_NOARP: u32 = 0x80;
+    /// The nested link information of an `RTM_NEWLINK` (if_link.h).
+    IFLA_LINKINFO: u16 = 18;
+    /// Inside `IFLA_LINKINFO`: the driver's kind (`dummy`, `ipip`, `wireguard`, ...).
+    IFLA_INFO_KIND: u16 = 1;
+    /// `ARPHRD_*` (if_arp.h): hardware types that never hold a real server's address.
+    ARPHRD_PPP: u16 = 512;
+    ARPHRD_TUNNEL: u16 = 768;
+    ARPHRD_TUNNEL6: u16 = 769;
+    ARPHRD_NONE: u16 = 0xfffe;
+
+    // linux/rtnetlink.h: routes, counted per output interface.
+    RTM_NEWROUTE: u16 = 24;
+    RTM_GETROUTE: u16 = 26;
+    /// `struct rtmsg`: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+    RTMSG_LEN: usize = 12 => "sizeof(struct rtmsg)";
+    RTMSG_FAMILY_OFFSET: usize = 0 => "offsetof(struct rtmsg, rtm_family)";
+    RTMSG_DST_LEN_OFFSET: usize = 1 => "offsetof(struct rtmsg, rtm_dst_len)";
+    RTMSG_TABLE_OFFSET: usize = 4 => "offsetof(struct rtmsg, rtm_table)";
+    RTMSG_TYPE_OFFSET: usize = 7 => "offsetof(struct rtmsg, rtm_type)";
+    RTA_DST: u16 = 1;
+    RTA_OIF: u16 = 4;
+    RTA_MULTIPATH: u16 = 9;
+    RTA_TABLE: u16 = 15;
+    /// `struct rtnexthop`: len, flags, hops, ifindex; one per path of `RTA_MULTIPATH`.
+    RTNEXTHOP_LEN: usize = 8 => "sizeof(struct rtnexthop)";
+    RTNEXTHOP_IFINDEX_OFFSET: usize = 4 => "offsetof(struct rtnexthop, rtnh_ifindex)";
+    RTN_UNICAST: u8 = 1;
+    RT_TABLE_LOCAL: u32 = 255;
 
     // linux/ethtool.h: the SIOCETHTOOL commands and values read.
     /// Legacy link settings (`struct ethtool_cmd`).
@@ -406,6 +434,7 @@ pub const HEADERS: &[&str] = &[
     "linux/if_link.h",
     "linux/if_addr.h",
     "linux/if.h",
+    "linux/if_arp.h",
     "linux/ethtool.h",
 ];
 

@@ -1,7 +1,8 @@
-//! rtnetlink (NETLINK_ROUTE) dumps of links and addresses, decoded from raw bytes: the
-//! `RTM_NEWLINK` / `RTM_NEWADDR` replies. Pure and bounds-checked, like [`super::netlink`],
+//! rtnetlink (NETLINK_ROUTE) dumps of links, addresses and routes, decoded from raw bytes: the
+//! `RTM_NEWLINK` / `RTM_NEWADDR` / `RTM_NEWROUTE` replies. Pure and bounds-checked, like [`super::netlink`],
 //! whose framing it reuses; the requests are written by [`crate::netlink::encode`].
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::netlink::{Control, DecodeError, Message, attributes, messages, read_u16, read_u32};
@@ -10,7 +11,10 @@ use crate::netlink::uapi::{
     AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFADDRMSG_FAMILY_OFFSET, IFADDRMSG_INDEX_OFFSET,
     IFADDRMSG_LEN, IFADDRMSG_PREFIXLEN_OFFSET, IFF_LOOPBACK, IFF_NOARP, IFF_RUNNING, IFF_UP,
     IFINFOMSG_FLAGS_OFFSET, IFINFOMSG_INDEX_OFFSET, IFINFOMSG_LEN, IFINFOMSG_TYPE_OFFSET,
-    IFLA_IFNAME, RTM_NEWADDR, RTM_NEWLINK,
+    IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, RT_TABLE_LOCAL, RTA_DST, RTA_MULTIPATH, RTA_OIF,
+    RTA_TABLE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTMSG_DST_LEN_OFFSET, RTMSG_FAMILY_OFFSET,
+    RTMSG_LEN, RTMSG_TABLE_OFFSET, RTMSG_TYPE_OFFSET, RTN_UNICAST, RTNEXTHOP_IFINDEX_OFFSET,
+    RTNEXTHOP_LEN,
 };
 
 /// The data messages of type `kind` in a dump's replies.
@@ -35,11 +39,20 @@ fn decode_link(message: &Message) -> Result<Link, DecodeError> {
     let hardware_type = read_u16(header, IFINFOMSG_TYPE_OFFSET).ok_or(truncated.clone())?;
     let index = read_u32(header, IFINFOMSG_INDEX_OFFSET).ok_or(truncated.clone())?;
     let flags = read_u32(header, IFINFOMSG_FLAGS_OFFSET).ok_or(truncated)?;
-    let mut name = None;
+    let (mut name, mut kind) = (None, None);
     for attribute in attributes(attrs) {
         let attribute = attribute?;
-        if attribute.kind == IFLA_IFNAME {
-            name = Some(attribute.text()?.to_string());
+        match attribute.kind {
+            IFLA_IFNAME => name = Some(attribute.text()?.to_string()),
+            IFLA_LINKINFO => {
+                for info in attribute.nested() {
+                    let info = info?;
+                    if info.kind == IFLA_INFO_KIND {
+                        kind = Some(info.text()?.to_string());
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(Link {
@@ -50,6 +63,8 @@ fn decode_link(message: &Message) -> Result<Link, DecodeError> {
         noarp: flags & IFF_NOARP != 0,
         loopback: flags & IFF_LOOPBACK != 0,
         hardware_type,
+        kind,
+        routes_out: None,
     })
 }
 
@@ -111,6 +126,66 @@ pub fn decode_addresses(replies: &[Vec<u8>]) -> Result<Vec<InterfaceAddress>, De
     }
     Ok(addresses)
 }
+
+/// The output interfaces of one `RTM_NEWROUTE` message, when it is a unicast route outside
+/// the local table and not to IPv6 link-local addresses (which the kernel gives every IPv6
+/// device): `RTA_OIF`, or each path's interface of `RTA_MULTIPATH`.
+fn route_interfaces(message: &Message) -> Result<Vec<u32>, DecodeError> {
+    let (header, attrs) = message.split_header(RTMSG_LEN, "rtmsg")?;
+    let truncated = || DecodeError::Truncated("rtmsg");
+    let byte = |at: usize| header.get(at).copied().ok_or_else(truncated);
+    let (family, dst_len) = (byte(RTMSG_FAMILY_OFFSET)?, byte(RTMSG_DST_LEN_OFFSET)?);
+    let (mut table, kind) = (
+        u32::from(byte(RTMSG_TABLE_OFFSET)?),
+        byte(RTMSG_TYPE_OFFSET)?,
+    );
+    let (mut destination, mut interfaces) = (None, Vec::new());
+    for attribute in attributes(attrs) {
+        let attribute = attribute?;
+        match attribute.kind {
+            RTA_TABLE => table = attribute.u32()?,
+            RTA_DST => destination = address(family, attribute.payload),
+            RTA_OIF => interfaces.push(attribute.u32()?),
+            RTA_MULTIPATH => interfaces.extend(next_hop_interfaces(attribute.payload)?),
+            _ => {}
+        }
+    }
+    let link_local = matches!(destination, Some(IpAddr::V6(a)) if dst_len >= 10 && (a.segments()[0] & 0xffc0) == 0xfe80);
+    if kind != RTN_UNICAST || table == RT_TABLE_LOCAL || link_local {
+        return Ok(Vec::new());
+    }
+    Ok(interfaces)
+}
+
+/// The interface of each `struct rtnexthop` in an `RTA_MULTIPATH` payload.
+fn next_hop_interfaces(mut payload: &[u8]) -> Result<Vec<u32>, DecodeError> {
+    let mut interfaces = Vec::new();
+    while !payload.is_empty() {
+        let truncated = DecodeError::Truncated("rtnexthop");
+        let length = usize::from(read_u16(payload, 0).ok_or(truncated.clone())?);
+        if length < RTNEXTHOP_LEN || length > payload.len() {
+            return Err(truncated);
+        }
+        interfaces.push(read_u32(payload, RTNEXTHOP_IFINDEX_OFFSET).ok_or(truncated)?);
+        let step = super::netlink::align(length).min(payload.len());
+        payload = payload.get(step..).unwrap_or_default();
+    }
+    Ok(interfaces)
+}
+
+/// Counts, per output interface index, the unicast routes in a `RTM_GETROUTE` dump's
+/// replies (every table but the local one; IPv6 link-local routes left out).
+pub fn count_routes_out(replies: &[Vec<u8>]) -> Result<BTreeMap<u32, u32>, DecodeError> {
+    let mut counts = BTreeMap::new();
+    for message in replies_of(replies, RTM_NEWROUTE) {
+        for index in route_interfaces(&message?)? {
+            let count: &mut u32 = counts.entry(index).or_default();
+            *count = count.saturating_add(1);
+        }
+    }
+    Ok(counts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

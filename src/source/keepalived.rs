@@ -4,6 +4,7 @@
 //! and never talks to it: the role of every VRRP instance comes from what the kernel shows.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use glob::{MatchOptions, Pattern};
@@ -11,9 +12,9 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::Pid;
 
-use super::interfaces::read_interfaces;
+pub use super::interfaces::Connect;
+use super::interfaces::SharedInterfaces;
 use super::keepalived_fifo::NotifyFifo;
-use super::netlink::{Protocol, SocketTransport, Transport, TransportError};
 use super::vrrp_listen::VrrpListener;
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
@@ -57,27 +58,25 @@ impl Default for KeepalivedOptions {
     }
 }
 
-/// Opens the rtnetlink connection (a real socket, or canned replies in tests).
-pub type Connect = fn() -> Result<Box<dyn Transport>, TransportError>;
-
-fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
-    Ok(Box::new(SocketTransport::connect_to(Protocol::Route)?))
-}
-
 pub struct KeepalivedCollector {
     paths: Paths,
     options: KeepalivedOptions,
-    connect: Connect,
+    interfaces: SharedInterfaces,
     fifo: Option<NotifyFifo>,
     listener: Option<VrrpListener>,
 }
 
 impl KeepalivedCollector {
     pub fn new(paths: Paths, options: KeepalivedOptions) -> Self {
-        Self::with_transport(paths, options, connect_route)
+        Self::sharing(paths, options, SharedInterfaces::default())
     }
 
     pub fn with_transport(paths: Paths, options: KeepalivedOptions, connect: Connect) -> Self {
+        Self::sharing(paths, options, SharedInterfaces::with_transport(connect))
+    }
+
+    /// Reads links and addresses through `interfaces`, shared with the interfaces collector.
+    pub fn sharing(paths: Paths, options: KeepalivedOptions, interfaces: SharedInterfaces) -> Self {
         let fifo = options
             .notify_fifo
             .as_ref()
@@ -86,7 +85,7 @@ impl KeepalivedCollector {
         KeepalivedCollector {
             paths,
             options,
-            connect,
+            interfaces,
             fifo,
             listener,
         }
@@ -273,9 +272,10 @@ pub const COLLECTOR: CollectorSpec = CollectorSpec {
 };
 
 fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
-    Box::new(KeepalivedCollector::new(
+    Box::new(KeepalivedCollector::sharing(
         paths.clone(),
         options.keepalived.clone(),
+        options.interfaces.clone(),
     ))
 }
 
@@ -316,10 +316,9 @@ impl Collector for KeepalivedCollector {
             }
         };
         let interfaces = if config.instances.is_empty() {
-            Interfaces::default()
+            Arc::new(Interfaces::default())
         } else {
-            let mut transport = (self.connect)().map_err(SourceError::Netlink)?;
-            read_interfaces(transport.as_mut()).map_err(SourceError::Netlink)?
+            self.interfaces.read().map_err(SourceError::Netlink)?
         };
         let peers = self.listener.as_ref().map(|listener| {
             let mut names: Vec<String> = config

@@ -192,6 +192,9 @@ pub struct CollectorOptions {
     pub conntrack_source: ipvs::SourceMode,
     pub netdev_devices: netdev::DeviceFilter,
     pub keepalived: keepalived::KeepalivedOptions,
+    /// The links-and-addresses reader that the interfaces and keepalived collectors built from
+    /// these options share, so that a scrape dumps links and addresses once.
+    pub interfaces: interfaces::SharedInterfaces,
 }
 
 impl Default for CollectorOptions {
@@ -202,6 +205,7 @@ impl Default for CollectorOptions {
             conntrack_source: ipvs::SourceMode::Auto,
             netdev_devices: netdev::DeviceFilter::default(),
             keepalived: keepalived::KeepalivedOptions::default(),
+            interfaces: interfaces::SharedInterfaces::default(),
         }
     }
 }

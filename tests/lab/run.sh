@@ -242,7 +242,7 @@ fi
 # the kernel modules the scenarios need, with what they depend on
 MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed
  ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_mh veth dummy ipip tunnel4
- ip6_tunnel tunnel6 sctp nf_conntrack nf_conntrack_netlink virtio_pci virtio_net"
+ ip6_tunnel tunnel6 tun wireguard sctp nf_conntrack nf_conntrack_netlink virtio_pci virtio_net"
 MODDIR=lib/modules/$KVER
 mkdir -p "$ROOT/$MODDIR"
 for m in $MODULES; do

@@ -1,6 +1,7 @@
 //! Backlogs and queues: what the kernel holds before it drops (the kernel's ip-sysctl and
 //! net sysctl documentation; softnet_stat).
 
+use super::ipvs::kernel_version;
 use super::{Applies, Check, Context, Rule};
 use crate::advisor::{Role, Severity};
 
@@ -11,16 +12,32 @@ fn number(context: &Context, key: &str) -> Result<i64, Check> {
         .ok_or_else(|| Check::Skipped(format!("{key} could not be read")))
 }
 
+/// The kernel's defaults, which a director should not go below.
+const KERNEL_DEFAULT_BACKLOG: i64 = 1000;
+const KERNEL_DEFAULT_BUDGET: i64 = 300;
+/// net.core.somaxconn's default from kernel 5.4 on (128 before).
+const KERNEL_DEFAULT_SOMAXCONN: i64 = 4096;
+
+fn is_director(context: &Context) -> bool {
+    context.roles.iter().any(|r| r.is_director())
+}
+
 pub static NETDEV_MAX_BACKLOG: Rule = Rule {
     id: "netdev-max-backlog",
     severity: Severity::Warning,
     applies: &[Applies::AnyHost],
     what: "net.core.netdev_max_backlog is at least 5000 where a CPU's backlog has \
-           overflowed (softnet dropped) and on directors.",
+           overflowed (softnet dropped) and on directors, and never below the kernel's default \
+           (1000) on a director.",
     why: "Packets wait in a per-CPU backlog of net.core.netdev_max_backlog (default 1000) \
           before the stack handles them; when it is full they are dropped and counted in \
           /proc/net/softnet_stat's second column. Load balancer guides raise it to 5000; \
           bpftune grows it when drops appear.",
+    severity_why: "A warning: a full backlog drops packets that the director has already accepted, \
+          but raising it is safe and only needs memory. Drops counted since boot, or a backlog \
+          under the kernel's default of 1000 on a director, are warnings; a backlog between 1000 \
+          and 5000 on a director that has not dropped yet is info, since the default is what most \
+          hosts run with.",
     fix: "sysctl -w net.core.netdev_max_backlog=5000 (or double what drops at), and the line \
           `net.core.netdev_max_backlog = 5000` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
@@ -43,13 +60,27 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
             .into();
         }
         if context.roles.iter().any(|r| r.is_director()) && backlog < 5000 {
+            // Below the kernel's own default a director is worse off than a stock host: a
+            // warning before anything is dropped. Between the default and 5000, advice.
+            let below_default = backlog < KERNEL_DEFAULT_BACKLOG;
             let mut finding = NETDEV_MAX_BACKLOG.sysctl_finding(
                 key,
                 &backlog.to_string(),
                 "5000",
-                "a short backlog for a director (no drops yet)".into(),
+                if below_default {
+                    format!(
+                        "a backlog below the kernel's default ({KERNEL_DEFAULT_BACKLOG}) on a \
+                         director (no drops yet)"
+                    )
+                } else {
+                    "a short backlog for a director (no drops yet)".into()
+                },
             );
-            finding.severity = Severity::Info;
+            finding.severity = if below_default {
+                Severity::Warning
+            } else {
+                Severity::Info
+            };
             return vec![finding].into();
         }
         Check::Pass
@@ -61,13 +92,39 @@ pub static NETDEV_BUDGET: Rule = Rule {
     severity: Severity::Info,
     applies: &[Applies::AnyHost],
     what: "net.core.netdev_budget is raised (600 or more) where the receive softirq has run \
-           out of budget (softnet time_squeezed above 0).",
+           out of budget (softnet time_squeezed above 0), and not below the kernel's default \
+           (300) on a director.",
     why: "Each softirq run handles at most net.core.netdev_budget packets (default 300) or \
           net.core.netdev_budget_usecs microseconds (2000); when work is left it stops and \
           counts a squeeze, and packets wait longer (or overflow the backlog).",
+    severity_why: "Info when the receive softirq has run out of budget at the kernel's default \
+          (300): squeezes delay packets rather than drop them. A budget set below the default on a \
+          director is a warning, even before any squeeze: someone shortened what the kernel ships \
+          with, and a director needs more of it, not less.",
     fix: "sysctl -w net.core.netdev_budget=600 and net.core.netdev_budget_usecs=4000, and \
           those lines in /etc/sysctl.d/90-ipvs.conf; watch ipvs_softnet_times_squeezed_total.",
     check: |context| {
+        let budget = context
+            .snapshot
+            .sysctl
+            .as_ref()
+            .and_then(|s| s.number("net.core.netdev_budget"));
+        if is_director(context)
+            && let Some(budget) = budget
+            && budget < KERNEL_DEFAULT_BUDGET
+        {
+            let mut finding = NETDEV_BUDGET.sysctl_finding(
+                "net.core.netdev_budget",
+                &budget.to_string(),
+                "600",
+                format!(
+                    "a receive budget below the kernel's default ({KERNEL_DEFAULT_BUDGET}) on a \
+                     director"
+                ),
+            );
+            finding.severity = Severity::Warning;
+            return vec![finding].into();
+        }
         if context.snapshot.softnet.is_empty() {
             return Check::Skipped("no softnet data".into());
         }
@@ -80,23 +137,21 @@ pub static NETDEV_BUDGET: Rule = Rule {
         if squeezed == 0 {
             return Check::Pass;
         }
-        let budget = context
-            .snapshot
-            .sysctl
-            .as_ref()
-            .and_then(|s| s.number("net.core.netdev_budget"))
-            .unwrap_or(300);
+        let budget = budget.unwrap_or(KERNEL_DEFAULT_BUDGET);
         // Squeezes count since boot: once the budget is raised, old ones say nothing more.
         if budget >= 600 {
             return Check::Pass;
         }
-        vec![NETDEV_BUDGET.sysctl_finding(
+        let mut finding = NETDEV_BUDGET.sysctl_finding(
             "net.core.netdev_budget",
             &budget.to_string(),
             "600",
             format!("the receive softirq ran out of budget {squeezed} times"),
-        )]
-        .into()
+        );
+        if budget < KERNEL_DEFAULT_BUDGET {
+            finding.severity = Severity::Warning;
+        }
+        vec![finding].into()
     },
 };
 
@@ -104,22 +159,43 @@ pub static SOMAXCONN: Rule = Rule {
     id: "somaxconn",
     severity: Severity::Warning,
     applies: &[Applies::Role(Role::NatDirector)],
-    what: "net.core.somaxconn is at least 1024 where local services listen.",
+    what: "net.core.somaxconn is at least 1024 where local services listen, and not below \
+           the kernel's own default (4096 from 5.4).",
     why: "It caps every listening socket's accept queue; under a burst a full queue drops \
           connections. The default is 4096 since kernel 5.4 and 128 before. It matters for \
           local listeners (real servers, health endpoints), not for IPVS forwarding itself.",
+    severity_why: "A warning: a short accept queue drops connections to local listeners under \
+          bursts, which clients see as timeouts, but it does not touch what IPVS forwards.",
     fix: "sysctl -w net.core.somaxconn=4096, and the line `net.core.somaxconn = 4096` in \
           /etc/sysctl.d/90-ipvs.conf (the service must also ask for a long backlog).",
-    check: |context| match number(context, "net.core.somaxconn") {
-        Err(check) => check,
-        Ok(n) if n >= 1024 => Check::Pass,
-        Ok(n) => vec![SOMAXCONN.sysctl_finding(
-            "net.core.somaxconn",
-            &n.to_string(),
-            "4096",
-            format!("listening sockets accept at most {n} pending connections"),
-        )]
-        .into(),
+    check: |context| {
+        let n = match number(context, "net.core.somaxconn") {
+            Err(check) => return check,
+            Ok(n) => n,
+        };
+        // From 5.4 the kernel's own default is 4096: less than that was set on purpose.
+        let release = context
+            .snapshot
+            .sysctl
+            .as_ref()
+            .and_then(|s| s.get("kernel.osrelease"))
+            .and_then(kernel_version);
+        let floor = match release {
+            Some(version) if version >= (5, 4) => KERNEL_DEFAULT_SOMAXCONN,
+            _ => 1024,
+        };
+        if n >= floor {
+            return Check::Pass;
+        }
+        let summary = if floor == KERNEL_DEFAULT_SOMAXCONN {
+            format!(
+                "listening sockets accept at most {n} pending connections, below this \
+                 kernel's default ({KERNEL_DEFAULT_SOMAXCONN})"
+            )
+        } else {
+            format!("listening sockets accept at most {n} pending connections")
+        };
+        vec![SOMAXCONN.sysctl_finding("net.core.somaxconn", &n.to_string(), "4096", summary)].into()
     },
 };
 
@@ -130,6 +206,8 @@ pub static TCP_MAX_SYN_BACKLOG: Rule = Rule {
     what: "net.ipv4.tcp_max_syn_backlog is at least 4096 where local services listen.",
     why: "Half-open connections of local listeners wait in the SYN backlog; a short one drops \
           SYNs under bursts (or falls back to SYN cookies). Guides for busy hosts use 4096.",
+    severity_why: "Info: under load SYN cookies take over when the SYN backlog is full, so a short \
+          one costs TCP options, not connections.",
     fix: "sysctl -w net.ipv4.tcp_max_syn_backlog=4096, and the line \
           `net.ipv4.tcp_max_syn_backlog = 4096` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| match number(context, "net.ipv4.tcp_max_syn_backlog") {
@@ -152,6 +230,8 @@ pub static TCP_SYNCOOKIES: Rule = Rule {
     what: "net.ipv4.tcp_syncookies is 1.",
     why: "SYN cookies keep a host's listeners answering when a SYN flood fills the SYN \
           backlog; without them the flood denies service (ip-sysctl documentation).",
+    severity_why: "A warning: without SYN cookies a SYN flood denies service to the host's \
+          listeners; with a normal load nothing is lost yet.",
     fix: "sysctl -w net.ipv4.tcp_syncookies=1, and the line `net.ipv4.tcp_syncookies = 1` in \
           /etc/sysctl.d/90-ipvs.conf.",
     check: |context| match number(context, "net.ipv4.tcp_syncookies") {
@@ -198,6 +278,71 @@ mod tests {
         snapshot.sysctl = Some(sysctls(&[(key, "5000")]));
         assert_eq!(
             run(&NETDEV_MAX_BACKLOG, &snapshot, &[Role::DrDirector]),
+            Check::Pass
+        );
+    }
+
+    fn severities(check: &Check) -> Vec<Severity> {
+        match check {
+            Check::Found(findings) => findings.iter().map(|f| f.severity).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn below_the_kernels_default_on_a_director_is_a_warning_before_any_drop() {
+        let director = [Role::NatDirector];
+        let at = |pairs: &[(&str, &str)]| Snapshot {
+            sysctl: Some(sysctls(pairs)),
+            softnet: vec![SoftnetCpu::default()],
+            ..Snapshot::default()
+        };
+        let backlog = "net.core.netdev_max_backlog";
+        assert_eq!(
+            severities(&run(
+                &NETDEV_MAX_BACKLOG,
+                &at(&[(backlog, "500")]),
+                &director
+            )),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            severities(&run(
+                &NETDEV_MAX_BACKLOG,
+                &at(&[(backlog, "1000")]),
+                &director
+            )),
+            vec![Severity::Info]
+        );
+        let budget = "net.core.netdev_budget";
+        assert_eq!(
+            severities(&run(&NETDEV_BUDGET, &at(&[(budget, "100")]), &director)),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            run(&NETDEV_BUDGET, &at(&[(budget, "300")]), &director),
+            Check::Pass
+        );
+        assert_eq!(
+            run(&NETDEV_BUDGET, &at(&[(budget, "100")]), &[]),
+            Check::Pass
+        );
+        let somaxconn = "net.core.somaxconn";
+        let release = "kernel.osrelease";
+        assert_eq!(
+            severities(&run(
+                &SOMAXCONN,
+                &at(&[(somaxconn, "2048"), (release, "6.1.0-56-cloud-amd64")]),
+                &director
+            )),
+            vec![Severity::Warning]
+        );
+        assert_eq!(
+            run(
+                &SOMAXCONN,
+                &at(&[(somaxconn, "2048"), (release, "4.19.0-21-amd64")]),
+                &director
+            ),
             Check::Pass
         );
     }

@@ -13,6 +13,9 @@ pub static CONNTRACK_USAGE: Rule = Rule {
           ('nf_conntrack: table full, dropping packet'). Common alerting thresholds: 75 % \
           (node-mixin), 80 % for 5 minutes (awesome-prometheus-alerts), 90-95 % critical \
           (Netdata).",
+    severity_why: "Critical from 90 % full, warning from 75 %: when the table is full the kernel \
+          drops new connections of every service on the host, so the closer it is the sooner an \
+          outage.",
     fix: "Raise the limit: sysctl -w net.netfilter.nf_conntrack_max=N (directors commonly run \
           262144 to 1000000; about 300 bytes each), and the line \
           `net.netfilter.nf_conntrack_max = N` in /etc/sysctl.d/90-ipvs.conf; or find what \
@@ -54,6 +57,8 @@ pub static CONNTRACK_DROPS: Rule = Rule {
     why: "Each of these counters is a connection lost: drop and early_drop when the table was \
           full, insert_failed on races or a full hash chain. Any of them above 0 since boot \
           means it has happened; the alert rules watch their rate.",
+    severity_why: "A warning: drops and insert failures have already cost connections, but the \
+          counters run since boot and may be old; the alert rules watch their rate.",
     fix: "Raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets) as for \
           conntrack-usage; check `conntrack -S` and the kernel log for 'table full'.",
     check: |context| {
@@ -89,6 +94,8 @@ pub static CONNTRACK_HASH_CHAINS: Rule = Rule {
     what: "nf_conntrack_max is at most 8 times nf_conntrack_buckets.",
     why: "A full table with many entries per bucket makes every lookup walk a long chain. \
           The kernel's default makes them equal; kube-proxy uses 4 entries per bucket.",
+    severity_why: "Info: long hash chains cost CPU on every packet that is looked up, nothing is \
+          dropped because of them.",
     fix: "Raise the buckets with the limit: sysctl -w net.netfilter.nf_conntrack_buckets=N \
           (N about nf_conntrack_max / 4), and the line `net.netfilter.nf_conntrack_buckets = N` \
           in /etc/sysctl.d/90-ipvs.conf (or `options nf_conntrack hashsize=N` in \

@@ -13,6 +13,8 @@ pub static NAT_IP_FORWARD: Rule = Rule {
           and forwards them; with forwarding off the kernel drops them and clients never get an \
           answer (LVS-NAT documentation; the kernel's ip-sysctl documentation). Hardening \
           guides that ask for ip_forward=0 are wrong for a NAT director.",
+    severity_why: "Critical: a NAT director that does not forward IPv4 cannot return the real \
+          servers' replies to the clients, so every NAT service is down.",
     fix: "sysctl -w net.ipv4.ip_forward=1, and the line `net.ipv4.ip_forward = 1` in \
           /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
@@ -42,6 +44,8 @@ pub static NAT_IPV6_FORWARDING: Rule = Rule {
     what: "net.ipv6.conf.all.forwarding is 1 on a NAT director with IPv6 services.",
     why: "The same as for IPv4: the replies of IPv6 NAT real servers are forwarded by the \
           director. IPv6 forwarding is a separate switch from net.ipv4.ip_forward.",
+    severity_why: "Critical: without IPv6 forwarding the replies of IPv6 NAT services never reach \
+          the clients, so those services are down.",
     fix: "sysctl -w net.ipv6.conf.all.forwarding=1, and the line \
           `net.ipv6.conf.all.forwarding = 1` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {

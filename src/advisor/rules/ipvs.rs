@@ -31,6 +31,8 @@ pub static RUN_ESTIMATION: Rule = Rule {
           kernel the project's lab runs, the per-service and per-real-server counters and the \
           host totals stop too (ipvsadm --stats shows 0 after traffic). Dashboards and alerts \
           then see a dead director.",
+    severity_why: "A warning: IPVS keeps forwarding, but the rates the exporter and ipvsadm show \
+          stay at zero, so load and its alerts go blind.",
     fix: "sysctl -w net.ipv4.vs.run_estimation=1, and the line \
           `net.ipv4.vs.run_estimation = 1` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
@@ -53,6 +55,8 @@ pub static IPVS_CONNTRACK: Rule = Rule {
           nf_conntrack_max bounds the director and conntrack's hashing costs CPU per packet \
           (ipvs-sysctl documentation). It is needed only when iptables rules (NAT, state \
           matches) must see IPVS traffic.",
+    severity_why: "Info: tracking IPVS connections in netfilter costs memory and CPU, and fills \
+          the conntrack table, but breaks nothing on its own.",
     fix: "If no netfilter rule needs IPVS flows: sysctl -w net.ipv4.vs.conntrack=0, and the \
           line `net.ipv4.vs.conntrack = 0` in /etc/sysctl.d/90-ipvs.conf. If one does, size \
           nf_conntrack_max for all IPVS connections.",
@@ -76,6 +80,8 @@ pub static EXPIRE_NODEST_CONN: Rule = Rule {
           stay in the table with 0 and their packets are dropped until they time out: clients \
           hang for the TCP timeout instead of reconnecting at once (ipvs-sysctl \
           documentation).",
+    severity_why: "A warning: connections to a removed real server hang until they time out \
+          instead of failing fast; clients retry, nothing else is lost.",
     fix: "sysctl -w net.ipv4.vs.expire_nodest_conn=1, and the line \
           `net.ipv4.vs.expire_nodest_conn = 1` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
@@ -98,6 +104,8 @@ pub static EXPIRE_QUIESCENT_TEMPLATE: Rule = Rule {
           server's weight is set to 0 to drain it, so draining never ends for returning \
           clients. With the setting on, templates of quiesced servers expire (ipvs-sysctl \
           documentation).",
+    severity_why: "A warning: persistent clients keep going to a quiesced real server until their \
+          template expires, which delays maintenance, not service.",
     fix: "sysctl -w net.ipv4.vs.expire_quiescent_template=1, and the line \
           `net.ipv4.vs.expire_quiescent_template = 1` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
@@ -136,6 +144,8 @@ pub static CONN_REUSE_MODE: Rule = Rule {
           port of one still in TIME_WAIT wait for a second-long SYN retransmit under load \
           (kube-proxy set 0 on such kernels; Kubernetes issues 81775 and 93297). From 5.9 the \
           default 1 is right.",
+    severity_why: "A warning: on kernels before 5.9 mode 1 adds a one-second stall to connections \
+          that reuse a port of an expired one under heavy load; slower, not down.",
     fix: "On a kernel before 5.9: sysctl -w net.ipv4.vs.conn_reuse_mode=0, and the line \
           `net.ipv4.vs.conn_reuse_mode = 0` in /etc/sysctl.d/90-ipvs.conf; better, run 5.9 \
           or later.",
@@ -171,6 +181,8 @@ pub static CONNECTION_TABLE_SIZE: Rule = Rule {
           4096). Held connections far above the bucket count make long chains that every \
           packet walks; each entry costs about 128 bytes, so a larger table is cheap \
           (ipvs-sysctl documentation; LVS knowledge base).",
+    severity_why: "A warning: a small hash table makes every lookup walk long chains (CPU per \
+          packet), and the table size can only change when ip_vs is loaded.",
     fix: "Load ip_vs with a larger table: `options ip_vs conn_tab_bits=N` in \
           /etc/modprobe.d/ipvs.conf (2^N near the connections held), then reload ip_vs in a \
           maintenance window.",

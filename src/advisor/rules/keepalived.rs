@@ -25,6 +25,8 @@ pub static NOT_RUNNING: Rule = Rule {
           VRRP and runs no health check: if this host was the master, its peer takes over only \
           if it runs; if it was the only one, the service is down. The pid file names no live \
           keepalived process.",
+    severity_why: "Critical: with keepalived configured but not running, this host neither holds \
+          its virtual addresses nor takes them over when the other router fails.",
     fix: "systemctl start keepalived (and systemctl enable keepalived so it starts at boot); \
           `keepalived --config-test` first, and journalctl -u keepalived for why it stopped.",
     check: |context| {
@@ -56,6 +58,8 @@ pub static VIPS_WHILE_BACKUP: Rule = Rule {
     why: "A backup that still holds the virtual address answers for it beside the master: \
           clients' traffic splits between two directors (ARP flapping) and connections break. \
           keepalived's own state comes from its JSON dump; the addresses from the kernel.",
+    severity_why: "Critical: a BACKUP holding its instance's virtual addresses means two hosts \
+          answer for the same address, so clients' traffic is split or lost.",
     fix: "Remove the stale address (ip addr del VIP/32 dev IFACE) and find why keepalived did \
           not (a second keepalived, a manual `ip addr add`, a network manager re-adding it).",
     check: |context| {
@@ -106,6 +110,8 @@ pub static TWO_MASTERS: Rule = Rule {
           this host holds its addresses is a split brain: both answer for the virtual \
           addresses. Usually VRRP (IP protocol 112 to 224.0.0.18) is blocked between them, or \
           two clusters share a virtual_router_id. Seen with --collector.vrrp.listen.",
+    severity_why: "Critical: two masters for one VRRP router both answer for the virtual addresses \
+          (split brain); traffic goes to either at random.",
     fix: "Let VRRP through between the peers (nft add rule inet filter input ip protocol vrrp \
           accept, or the iptables equivalent) and make virtual_router_id unique per network.",
     check: |context| {

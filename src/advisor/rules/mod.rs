@@ -75,6 +75,9 @@ pub struct Rule {
     pub what: &'static str,
     /// Why it matters, and where the advice comes from.
     pub why: &'static str,
+    /// Why its findings have the severity they have (and when a milder case gets a lower
+    /// one): the risk to traffic, for `doctor --explain`.
+    pub severity_why: &'static str,
     /// How to fix it: the command, and the file that makes it last.
     pub fix: &'static str,
     pub check: fn(&Context) -> Check,
@@ -228,7 +231,7 @@ mod tests {
                 "{}",
                 rule.id
             );
-            for text in [rule.what, rule.why, rule.fix] {
+            for text in [rule.what, rule.why, rule.severity_why, rule.fix] {
                 assert!(text.len() > 20, "{}: thin text {text:?}", rule.id);
             }
             assert!(!rule.applies.is_empty());

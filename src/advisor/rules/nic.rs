@@ -32,6 +32,8 @@ pub static IRQS_ON_ONE_CPU: Rule = Rule {
     why: "A director saturates on packets per second long before bandwidth; if every queue's \
           interrupt goes to one CPU, that CPU does all the receive work while the others idle \
           (RHEL performance tuning guide: spread queue IRQs over CPUs of the NIC's NUMA node).",
+    severity_why: "A warning: one CPU doing all of a multi-queue NIC's receive work caps \
+          throughput and drops under load, but forwards correctly until then.",
     fix: "Spread the IRQs: run irqbalance, or write a CPU per queue IRQ into \
           /proc/irq/N/smp_affinity_list (made lasting by a udev rule or a unit that runs at \
           boot).",
@@ -79,6 +81,8 @@ pub static FEW_QUEUES_WITHOUT_RPS: Rule = Rule {
           CPUs help only when Receive Packet Steering hashes flows to them (the kernel's \
           scaling.rst; RHEL performance tuning guide). With as many queues as CPUs, RPS is not \
           needed.",
+    severity_why: "Info: without RPS the few queues' CPUs do all the work; the host still \
+          forwards, with less headroom.",
     fix: "Enable RPS on each receive queue: echo a CPU mask (for example ff for CPUs 0-7) > \
           /sys/class/net/DEV/queues/rx-N/rps_cpus, with net.core.rps_sock_flow_entries=32768 \
           and rps_flow_cnt = 32768 / queues for RFS; make it last with a udev rule.",
@@ -133,6 +137,8 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
           are; the kernel turns LRO off on every device when forwarding is enabled \
           (dev_disable_lro), so LRO still on means a driver that cannot, and forwarded \
           traffic (NAT replies) breaks.",
+    severity_why: "A warning: LRO merges packets that a forwarding host must then send on larger \
+          than they came (or drop), which breaks some flows.",
     fix: "ethtool -K DEV lro off (made lasting in the interface's configuration, e.g. \
           `post-up ethtool -K DEV lro off` or a systemd .link file); use GRO instead.",
     check: |context| {
@@ -175,6 +181,7 @@ pub static GRO_OFF: Rule = Rule {
     why: "GRO merges segments of a flow in software before the stack sees them and splits them \
           again when forwarding, so the stack handles far fewer packets per byte; unlike LRO \
           it is safe for forwarding.",
+    severity_why: "Info: GRO off costs CPU per packet; nothing is dropped because of it.",
     fix: "ethtool -K DEV gro on (made lasting as for LRO).",
     check: |context| {
         let Some(net) = &context.snapshot.netdev else {

@@ -81,6 +81,9 @@ pub static ARP_IGNORE: Rule = Rule {
           arp_ignore 0 it answers ARP requests for that address on its other interfaces, so \
           the router may send clients' traffic straight to it, past the director. The \
           effective value is the larger of conf/all and conf/<interface>.",
+    severity_why: "Critical on a DR or TUN real server shown by strong evidence: answering ARP for \
+          the virtual address pulls clients' traffic past the director. A warning where the \
+          evidence for the role is weak, since the host may not be a real server at all.",
     fix: "sysctl -w net.ipv4.conf.all.arp_ignore=1, and the line \
           `net.ipv4.conf.all.arp_ignore = 1` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| arp_rule(&ARP_IGNORE, context, "arp_ignore", |v| v >= 1, "1"),
@@ -97,6 +100,9 @@ pub static ARP_ANNOUNCE: Rule = Rule {
     why: "With arp_announce below 2 the real server may use the virtual address as the source \
           of its own ARP requests, teaching neighbours that the VIP lives at its MAC address \
           and pulling clients' traffic away from the director.",
+    severity_why: "Critical on a DR or TUN real server shown by strong evidence: announcing the \
+          virtual address from this host's MAC address pulls traffic past the director. A warning \
+          where the evidence for the role is weak.",
     fix: "sysctl -w net.ipv4.conf.all.arp_announce=2, and the line \
           `net.ipv4.conf.all.arp_announce = 2` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| arp_rule(&ARP_ANNOUNCE, context, "arp_announce", |v| v == 2, "2"),
@@ -110,6 +116,8 @@ pub static VIP_PREFIX: Rule = Rule {
     why: "An address on lo with a shorter prefix makes the whole prefix local: the real server \
           then answers, or swallows, traffic for every address in it, including other real \
           servers and the director's own addresses.",
+    severity_why: "A warning: a whole prefix on lo swallows traffic for its other addresses, which \
+          breaks traffic to those hosts, not the virtual service itself.",
     fix: "ip addr del VIP/PREFIX dev lo; ip addr add VIP/32 dev lo (and the same in the \
           interface configuration that adds it at boot).",
     check: |context| {
@@ -143,17 +151,24 @@ pub static TUN_RP_FILTER: Rule = Rule {
           them all. The effective value is the larger of conf/all and conf/<device>, so `all` \
           must not be 1 either. Hardening guides that ask for rp_filter=1 break TUN real \
           servers.",
+    severity_why: "Critical on a TUN real server shown by strong evidence: strict reverse-path \
+          filtering drops every packet the tunnel delivers, so the service is down on this host. A \
+          warning where the evidence for the role is weak.",
     fix: "sysctl -w net.ipv4.conf.all.rp_filter=2 and net.ipv4.conf.tunl0.rp_filter=0 (the \
           tunnel device's name), and those lines in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
-        let (Some(interfaces), Some(_)) = (&context.snapshot.interfaces, &context.snapshot.sysctl)
-        else {
+        let (Some(_), Some(_)) = (&context.snapshot.interfaces, &context.snapshot.sysctl) else {
             return Check::Skipped("needs the interfaces and sysctl collectors".into());
         };
-        interfaces
-            .links
-            .iter()
+        let mut tunnels: Vec<&Link> = real_server_vips(context.snapshot)
+            .into_iter()
+            .map(|(link, _)| link)
             .filter(|l| l.is_tunnel() && l.up)
+            .collect();
+        tunnels.sort_by_key(|l| l.index);
+        tunnels.dedup_by_key(|l| l.index);
+        tunnels
+            .into_iter()
             .filter_map(|link| {
                 let value = effective(context, &link.name, "rp_filter")?;
                 (value == 1).then(|| {

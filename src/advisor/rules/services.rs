@@ -11,6 +11,8 @@ pub static SERVICE_WITHOUT_WEIGHT: Rule = Rule {
     why: "IPVS sends new connections only to real servers of weight above 0: a service whose \
           real servers are all quiesced or removed refuses every new client (ipvsadm(8)). \
           Usually a health checker took them all out.",
+    severity_why: "Critical: a virtual service whose real servers all have weight 0 refuses every \
+          new connection.",
     fix: "Find why the real servers failed their checks (keepalived's log), bring one back \
           (ipvsadm -e -t VIP:PORT -r RIP:PORT -w 1), or configure a sorry server.",
     check: |context| {
@@ -43,6 +45,8 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
           through their persistence templates until those expire \
           (net.ipv4.vs.expire_quiescent_template=0, the default), so the drain never ends. \
           Seen here in the kernel's connection rate estimate for the real server.",
+    severity_why: "A warning: a real server taken out of rotation still gets new connections \
+          (persistence or templates), so maintenance on it drops them.",
     fix: "sysctl -w net.ipv4.vs.expire_quiescent_template=1 (line \
           `net.ipv4.vs.expire_quiescent_template = 1` in /etc/sysctl.d/90-ipvs.conf), or \
           remove the real server when it must take nothing at all.",
