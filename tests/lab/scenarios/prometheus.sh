@@ -1,6 +1,6 @@
 #!/bin/sh
 # prometheus: a director and a keepalived pair, each with an exporter that a real Prometheus on
-# the host scrapes every second through qemu's user network (IPVS_LAB_HOSTFWD forwards host
+# the host scrapes every three seconds through qemu's user network (IPVS_LAB_HOSTFWD forwards host
 # ports to guest ports 9748, 9749 and 9750). The scenario goes through phases, each announced on
 # the console as "@@LAB-MARK <phase>" so that the host knows when it began:
 #
