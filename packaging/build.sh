@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds every package of the exporter into target/packaging/:
+#   ipvs_exporter_VERSION_amd64.deb        cargo-deb, from [package.metadata.deb]
+#   ipvs_exporter_VERSION+1_amd64.deb      the same files as a later version (for
+#                                          upgrade tests)
+#   container.tar                          the image's file system (podman export)
+#   container-command.txt                  the image's entrypoint and the DaemonSet's
+#                                          arguments, one per line
+# and the image itself, tagged localhost/ipvs_exporter:VERSION.
+#
+# The binary is one static release build (packaging/container/build.sh) used by
+# both the .deb and the image. cargo-deb is installed (pinned) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO_DEB_VERSION=3.8.0
+TRIPLE=x86_64-unknown-linux-gnu
+say() { echo "packaging: $*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+OUT=target/packaging
+mkdir -p "$OUT"
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+    say "installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked >&2 || die "cargo install cargo-deb"
+fi
+command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is missing (Debian package dpkg)"
+
+tag=$(bash packaging/container/build.sh) || die "the container image"
+
+rm -f "$OUT"/*.deb
+RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
+    -o "$OUT/ipvs_exporter_${version}_amd64.deb" >&2 || die "cargo deb"
+RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
+    --deb-version "${version}+1" -o "$OUT/ipvs_exporter_${version}+1_amd64.deb" >&2 ||
+    die "cargo deb (upgrade version)"
+
+cid=$(podman create "$tag") || die "podman create $tag"
+podman export -o "$OUT/container.tar" "$cid" || { podman rm "$cid" >/dev/null; die "podman export"; }
+podman rm "$cid" >/dev/null
+podman image inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}' "$tag" \
+    >"$OUT/container-command.txt" || die "podman image inspect"
+# the DaemonSet's args: the "- --flag" lines of its container
+sed -n '/^ *args:$/,/^ *ports:$/s/^ *- \(--.*\)$/\1/p' packaging/kubernetes/daemonset.yaml \
+    >>"$OUT/container-command.txt"
+[ "$(wc -l <"$OUT/container-command.txt")" -ge 3 ] || die "no entrypoint or DaemonSet arguments found"
+echo "$tag" >"$OUT/image-tag.txt"
+say "built $(cd "$OUT" && ls *.deb | tr '\n' ' ')and image $tag"
