@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every package of the exporter into target/packaging/:
-#   ipvs_exporter_VERSION_amd64.deb        cargo-deb, from [package.metadata.deb]
-#   ipvs_exporter_VERSION+1_amd64.deb      the same files as a later version (for
-#                                          upgrade tests)
+#   ipvs-exporter_VERSION-1_amd64.deb      cargo-deb, from [package.metadata.deb]
+#                                          (Debian's package names have no "_")
+#   ipvs-exporter_VERSION-2_amd64.deb      the same files as the next Debian
+#                                          revision (for upgrade tests)
 #   container.tar                          the image's file system (podman export)
 #   container-command.txt                  the image's entrypoint and the DaemonSet's
 #                                          arguments, one per line
@@ -30,16 +31,16 @@ tag=$(bash packaging/container/build.sh) || die "the container image"
 
 rm -f "$OUT"/*.deb
 RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
-    -o "$OUT/ipvs_exporter_${version}_amd64.deb" >&2 || die "cargo deb"
+    -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
 RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
-    --deb-version "${version}+1" -o "$OUT/ipvs_exporter_${version}+1_amd64.deb" >&2 ||
+    --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
     die "cargo deb (upgrade version)"
 
 cid=$(podman create "$tag") || die "podman create $tag"
 podman export -o "$OUT/container.tar" "$cid" || { podman rm "$cid" >/dev/null; die "podman export"; }
 podman rm "$cid" >/dev/null
 podman image inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}' "$tag" \
-    >"$OUT/container-command.txt" || die "podman image inspect"
+    | sed '/^$/d' >"$OUT/container-command.txt" || die "podman image inspect"
 # the DaemonSet's args: the "- --flag" lines of its container
 sed -n '/^ *args:$/,/^ *ports:$/s/^ *- \(--.*\)$/\1/p' packaging/kubernetes/daemonset.yaml \
     >>"$OUT/container-command.txt"

@@ -70,8 +70,8 @@ fn run_lab() -> Result<PathBuf, String> {
     let t = Instant::now();
     let status = Command::new("bash")
         .arg(root().join("tests/lab/debian/run.sh"))
-        .arg(pkg.join(format!("ipvs_exporter_{v}_amd64.deb")))
-        .arg(pkg.join(format!("ipvs_exporter_{v}+1_amd64.deb")))
+        .arg(pkg.join(format!("ipvs-exporter_{v}-1_amd64.deb")))
+        .arg(pkg.join(format!("ipvs-exporter_{v}-2_amd64.deb")))
         .arg(pkg.join("container.tar"))
         .arg(pkg.join("container-command.txt"))
         .arg(&out)
@@ -272,7 +272,7 @@ fn unit_verifies_and_security_is_rated() {
 
 #[test]
 fn upgrade_keeps_the_edited_conffile_and_restarts() {
-    let v = format!("{}+1", env!("CARGO_PKG_VERSION"));
+    let v = format!("{}-2", env!("CARGO_PKG_VERSION"));
     assert_eq!(read("version-after-upgrade.txt").trim(), v);
     let before = read("default-before-upgrade.txt");
     assert!(before.contains("--log.level=debug"));

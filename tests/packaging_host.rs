@@ -79,7 +79,7 @@ fn built() -> &'static Path {
 }
 
 fn deb() -> PathBuf {
-    built().join(format!("ipvs_exporter_{}_amd64.deb", version()))
+    built().join(format!("ipvs-exporter_{}-1_amd64.deb", version()))
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn deb_holds_the_binary_unit_defaults_and_copyright() {
         "sysusers.d file"
     );
     assert!(
-        has("./usr/share/doc/ipvs_exporter/copyright", "-rw-r--r--"),
+        has("./usr/share/doc/ipvs-exporter/copyright", "-rw-r--r--"),
         "copyright"
     );
 
@@ -118,7 +118,11 @@ fn deb_holds_the_binary_unit_defaults_and_copyright() {
     let conffiles = std::fs::read_to_string(dir.join("conffiles")).expect("conffiles");
     assert_eq!(conffiles.trim(), "/etc/default/ipvs_exporter");
     let postinst = std::fs::read_to_string(dir.join("postinst")).expect("postinst");
-    assert!(postinst.contains("systemd-sysusers ipvs_exporter.conf"));
+    assert!(
+        postinst.contains("ipvs_exporter.conf"),
+        "user created from the sysusers.d file"
+    );
+    assert!(postinst.contains("systemd-sysusers"));
     assert!(
         postinst.contains("deb-systemd-helper"),
         "unit enabled in postinst"
@@ -131,11 +135,12 @@ fn deb_holds_the_binary_unit_defaults_and_copyright() {
     assert!(postrm.contains("purge"), "postrm handles purge");
     let control = std::fs::read_to_string(dir.join("control")).expect("control");
     eprintln!("{control}");
-    assert!(control.contains(&format!("Version: {}\n", version())));
+    assert!(control.contains(&format!("Version: {}-1\n", version())));
+    assert!(control.contains("Package: ipvs-exporter\n"));
 
-    let up = built().join(format!("ipvs_exporter_{}+1_amd64.deb", version()));
+    let up = built().join(format!("ipvs-exporter_{}-2_amd64.deb", version()));
     let f = run(Command::new("dpkg-deb").arg("-f").arg(&up).arg("Version"));
-    assert_eq!(text(&f.stdout).trim(), format!("{}+1", version()));
+    assert_eq!(text(&f.stdout).trim(), format!("{}-2", version()));
 }
 
 #[test]

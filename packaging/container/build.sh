@@ -17,11 +17,12 @@ TRIPLE=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$TRIPLE" >&2 ||
     die "cargo build --release --target $TRIPLE"
 bin=target/$TRIPLE/release/ipvs_exporter
-# ldd exits non-zero and says "not a dynamic executable" for a static binary
-if ldd_out=$(ldd "$bin" 2>&1); then
-    die "$bin is dynamically linked: $ldd_out"
+# ldd says "statically linked" (static-pie) or "not a dynamic executable"; a
+# dynamically linked binary gets its libraries listed with "=>"
+ldd_out=$(ldd "$bin" 2>&1 || true)
+if grep -q "=>" <<<"$ldd_out" || ! grep -q "not a dynamic executable\|statically linked" <<<"$ldd_out"; then
+    die "$bin is not statically linked: ldd says: $ldd_out"
 fi
-grep -q "not a dynamic executable\|statically linked" <<<"$ldd_out" || die "ldd $bin: $ldd_out"
 ctx=target/container-context
 rm -rf "$ctx"
 mkdir -p "$ctx"

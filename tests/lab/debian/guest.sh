@@ -10,14 +10,42 @@
 set -u
 OUT=/lab/out
 mkdir -p "$OUT"
-exec 2>"$OUT/guest.log"
+# straight to the console: through the journal, lines would get a prefix
+exec >/dev/console 2>"$OUT/guest.log"
 set -x
 URL=http://127.0.0.1:9748/metrics
+BB=/lab/busybox
 STEP=start
 
 fail() {
     echo "$STEP: $*" >>"$OUT/failures.txt"
 }
+
+# step NAME: the console shows how far the guest got
+step() {
+    STEP=$1
+    echo "@@LAB-STEP $STEP $(cut -d' ' -f1 /proc/uptime)"
+}
+
+# every file under $OUT to the console, also when the script stops early
+send_results() {
+    status=$?
+    set +x
+    echo "$STEP $status" >"$OUT/finished.txt"
+    cd "$OUT" || return
+    : >/lab/MANIFEST
+    for f in $(find . -type f | sed 's|^\./||' | sort); do
+        echo "@@LAB-BEGIN $f"
+        base64 "$f"
+        echo "@@LAB-END $f"
+        echo "$(md5sum "$f" | cut -d' ' -f1) $f" >>/lab/MANIFEST
+    done
+    echo "@@LAB-BEGIN MANIFEST"
+    base64 /lab/MANIFEST
+    echo "@@LAB-END MANIFEST"
+    echo "@@LAB-DONE"
+}
+trap send_results EXIT
 
 # wait_for WHAT SECONDS CMD...: run CMD every half second until it succeeds
 wait_for() {
@@ -32,7 +60,7 @@ wait_for() {
     return 1
 }
 
-scrape() { busybox wget -q -T 10 -O "$1" "${2:-$URL}"; }
+scrape() { $BB wget -q -T 10 -O "$1" "${2:-$URL}"; }
 main_pid() { systemctl show -p MainPID --value ipvs_exporter.service; }
 identity() { # PID FILE
     grep -E '^(Name|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$1/status" >"$2"
@@ -53,7 +81,7 @@ checkpoint() { # DIR [URL]
 traffic() { # N: N HTTP requests from the client namespace to the VIP
     i=0
     while [ $i -lt "$1" ]; do
-        ip netns exec client busybox wget -q -T 5 -O /dev/null http://10.1.0.1/ || fail "request $i failed"
+        ip netns exec client $BB wget -q -T 5 -O /dev/null http://10.1.0.1/ || fail "request $i failed"
         i=$((i + 1))
     done
     # IPVS folds its per-CPU counters into the totals every 2 s
@@ -64,7 +92,7 @@ systemd-analyze time >"$OUT/boot-time.txt" 2>&1 || true
 uname -r >"$OUT/uname.txt"
 
 # ------------------------------------------------------------ the network
-STEP=network
+step network
 for m in ip_vs ip_vs_rr ip_vs_wrr veth; do modprobe "$m" || fail "modprobe $m"; done
 echo 1 >/proc/sys/net/ipv4/ip_forward
 mkdir -p /srv/www
@@ -86,7 +114,7 @@ for n in 1 2; do
     ip -n rs$n link set eth0 up
     ip -n rs$n link set lo up
     ip -n rs$n route add default via 10.2.$n.1
-    ip netns exec rs$n busybox httpd -p 80 -h /srv/www
+    ip netns exec rs$n $BB httpd -p 80 -h /srv/www
 done
 ipvsadm -A -t 10.1.0.1:80 -s wrr
 ipvsadm -a -t 10.1.0.1:80 -r 10.2.1.2:80 -m -w 1
@@ -95,7 +123,7 @@ ipvsadm -A -u 10.1.0.1:53 -s rr
 ipvsadm -a -u 10.1.0.1:53 -r 10.2.1.2:53 -m
 
 # keepalived with one VRRP instance alone on its link: it becomes MASTER
-STEP=keepalived
+step keepalived
 cat >/etc/keepalived/keepalived.conf <<'KA'
 global_defs {
     router_id lab-debian
@@ -115,12 +143,12 @@ systemctl restart keepalived || fail "keepalived did not start"
 wait_for "keepalived to hold the VIP" 30 sh -c 'ip addr show dev lb-c | grep -q 10.1.0.100'
 
 # ------------------------------------------------------------ install
-STEP=install
-dpkg -i /lab/ipvs_exporter_1.deb >"$OUT/dpkg-install.txt" 2>&1 || fail "dpkg -i failed"
+step install
+dpkg -i /lab/ipvs-exporter_1.deb >"$OUT/dpkg-install.txt" 2>&1 || fail "dpkg -i failed"
 getent passwd ipvs_exporter >"$OUT/user.txt" || fail "no ipvs_exporter user"
 systemctl is-enabled ipvs_exporter >"$OUT/is-enabled.txt" 2>&1
 systemctl is-active ipvs_exporter >"$OUT/is-active.txt" 2>&1
-dpkg-query -W -f='${Conffiles}\n' ipvs_exporter >"$OUT/conffiles.txt"
+dpkg-query -W -f='${Conffiles}\n' ipvs-exporter >"$OUT/conffiles.txt"
 wait_for "the exporter to answer" 60 scrape /dev/null
 systemd-analyze verify /lib/systemd/system/ipvs_exporter.service >"$OUT/verify.txt" 2>&1
 echo $? >"$OUT/verify-status.txt"
@@ -131,14 +159,14 @@ identity "$PID1" "$OUT/identity.txt"
 cat "/proc/$PID1/limits" >"$OUT/limits.txt"
 
 # ------------------------------------------------------------ counters
-STEP=counters
+step counters
 traffic 30
-ip netns exec client sh -c 'echo x | busybox nc -u -w 1 10.1.0.1 53' >/dev/null 2>&1 || true
+ip netns exec client sh -c "echo x | $BB nc -u -w 1 10.1.0.1 53" >/dev/null 2>&1 || true
 sleep 4
 checkpoint service
 
 # ------------------------------------------------------------ restarts
-STEP=restart
+step restart
 systemctl restart ipvs_exporter
 wait_for "the exporter after systemctl restart" 60 scrape /dev/null
 PID2=$(main_pid)
@@ -153,11 +181,11 @@ traffic 10
 checkpoint after-restart
 
 # ------------------------------------------------------------ upgrade
-STEP=upgrade
+step upgrade
 echo 'ARGS="--log.level=debug"' >>/etc/default/ipvs_exporter
 cp /etc/default/ipvs_exporter "$OUT/default-before-upgrade.txt"
-DEBIAN_FRONTEND=noninteractive dpkg -i /lab/ipvs_exporter_2.deb >"$OUT/dpkg-upgrade.txt" 2>&1 || fail "dpkg -i (upgrade) failed"
-dpkg-query -W -f='${Version}\n' ipvs_exporter >"$OUT/version-after-upgrade.txt"
+DEBIAN_FRONTEND=noninteractive dpkg -i /lab/ipvs-exporter_2.deb >"$OUT/dpkg-upgrade.txt" 2>&1 || fail "dpkg -i (upgrade) failed"
+dpkg-query -W -f='${Version}\n' ipvs-exporter >"$OUT/version-after-upgrade.txt"
 cp /etc/default/ipvs_exporter "$OUT/default-after-upgrade.txt"
 wait_for "the exporter after the upgrade" 60 scrape /dev/null
 PID4=$(main_pid)
@@ -169,16 +197,16 @@ tr '\0' ' ' <"/proc/$PID4/cmdline" >"$OUT/cmdline-upgrade.txt"
 # its entrypoint and the DaemonSet's arguments, on the image's own file system,
 # as uid 0 with NET_ADMIN alone, a read-only root and the host's /proc, /sys and
 # /etc/keepalived mounted read-only where the DaemonSet mounts them
-STEP=container
+step container
 if [ -d /srv/container ]; then
     mkdir -p /srv/container/host/proc /srv/container/host/sys /srv/container/host/root/etc/keepalived \
         /srv/container/host/root/run/keepalived
     cp /run/keepalived.pid /run/keepalived/keepalived.pid 2>/dev/null || {
         mkdir -p /run/keepalived && cp /run/keepalived.pid /run/keepalived/keepalived.pid
     }
-    set -- $(cat /lab/container-command.txt)
-    echo "$@" >"$OUT/container-command.txt"
     # the DaemonSet's port 9748 is taken by the service: listen elsewhere
+    set -- $(tr ' ' '\n' </lab/container-command.txt | grep -v '^--web.listen-address=')
+    echo "$@" >"$OUT/container-command.txt"
     systemd-run --unit=ctr-exporter --property=RootDirectory=/srv/container \
         --property=ReadOnlyPaths=/ \
         --property=BindReadOnlyPaths="/proc:/host/proc /sys:/host/sys /etc/keepalived:/host/root/etc/keepalived /run/keepalived:/host/root/run/keepalived" \
@@ -201,11 +229,11 @@ else
 fi
 
 # ------------------------------------------------------------ purge
-STEP=purge
+step purge
 journalctl -u ipvs_exporter --no-pager >"$OUT/journal.txt" 2>&1
-dpkg --purge ipvs_exporter >"$OUT/dpkg-purge.txt" 2>&1 || fail "dpkg --purge failed"
+dpkg --purge ipvs-exporter >"$OUT/dpkg-purge.txt" 2>&1 || fail "dpkg --purge failed"
 {
-    echo "status: $(dpkg-query -W -f='${db:Status-Status}' ipvs_exporter 2>&1)"
+    echo "status: $(dpkg-query -W -f='${db:Status-Status}' ipvs-exporter 2>&1)"
     echo "default: $(test -e /etc/default/ipvs_exporter && echo present || echo absent)"
     echo "unit: $(test -e /lib/systemd/system/ipvs_exporter.service && echo present || echo absent)"
     echo "binary: $(test -e /usr/bin/ipvs_exporter && echo present || echo absent)"
@@ -213,19 +241,4 @@ dpkg --purge ipvs_exporter >"$OUT/dpkg-purge.txt" 2>&1 || fail "dpkg --purge fai
     echo "user: $(getent passwd ipvs_exporter >/dev/null && echo kept || echo removed)"
 } >"$OUT/after-purge.txt"
 
-# ------------------------------------------------------------ results
-STEP=send
-set +x
-echo "done" >"$OUT/finished.txt"
-cd "$OUT"
-: >/lab/MANIFEST
-for f in $(find . -type f | sed 's|^\./||' | sort); do
-    echo "@@LAB-BEGIN $f"
-    base64 "$f"
-    echo "@@LAB-END $f"
-    echo "$(md5sum "$f" | cut -d' ' -f1) $f" >>/lab/MANIFEST
-done
-echo "@@LAB-BEGIN MANIFEST"
-base64 /lab/MANIFEST
-echo "@@LAB-END MANIFEST"
-echo "@@LAB-DONE"
+step done

@@ -89,14 +89,17 @@ for u in getty@tty1.service serial-getty@ttyS0.service getty.target systemd-time
     ln -sf /dev/null "$ROOT/etc/systemd/system/$u"
 done
 mkdir -p "$ROOT/lab" "$ROOT/srv/container" "$ROOT/etc/systemd/system/multi-user.target.wants"
-install -m 0644 "$DEB1" "$ROOT/lab/ipvs_exporter_1.deb"
-install -m 0644 "$DEB2" "$ROOT/lab/ipvs_exporter_2.deb"
+install -m 0644 "$DEB1" "$ROOT/lab/ipvs-exporter_1.deb"
+install -m 0644 "$DEB2" "$ROOT/lab/ipvs-exporter_2.deb"
 install -m 0644 "$HERE/guest.sh" "$ROOT/lab/guest.sh"
+# the host's static busybox for httpd, wget and nc: Debian's dynamic busybox wget
+# crashes in this guest
+install -m 0755 "$(command -v busybox)" "$ROOT/lab/busybox"
 tr '\n' ' ' <"$CCMD" >"$ROOT/lab/container-command.txt"
 tar -xf "$CTAR" -C "$ROOT/srv/container"
 install -m 0644 "$HERE/lab-debian.service" "$ROOT/etc/systemd/system/lab-debian.service"
 ln -sf ../lab-debian.service "$ROOT/etc/systemd/system/multi-user.target.wants/lab-debian.service"
-mke2fs -q -t ext4 -d "$ROOT" -F "$WORK/disk.ext4" 1600M || die "mke2fs -d failed"
+mke2fs -q -t ext4 -d "$ROOT" -F "$WORK/disk.ext4" 1600M >/dev/null || die "mke2fs -d failed"
 rm -rf "$ROOT"
 
 # ---------------------------------------------------------------- initramfs
@@ -117,6 +120,7 @@ for m in virtio_pci virtio_blk; do
         install -D -m 0644 "$ko" "$IR/$rel"
     done
 done
+cp "$KDIR/root/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} "$IR/lib/modules/$KVER/" 2>/dev/null || true
 depmod -b "$IR" "$KVER"
 install -m 0755 "$HERE/init" "$IR/init"
 (cd "$IR" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz"
@@ -145,7 +149,8 @@ say "guest ran for $((T2 - T1)) s (status $rc)"
 # ---------------------------------------------------------------- results
 B64=$WORK/b64
 mkdir -p "$B64"
-tr -d '\r' <"$CONSOLE" | sed 's/^.*\(@@LAB-\)/\1/' | awk -v dir="$B64" '
+# lines may carry the journal's "[ uptime] unit[pid]: " prefix, or kernel messages before a marker
+tr -d '\r' <"$CONSOLE" | sed -e 's/^.*\(@@LAB-\)/\1/' -e 's/^\[ *[0-9.]*\] [^ ]*\[[0-9]*\]: //' | awk -v dir="$B64" '
     /^@@LAB-BEGIN / {
         name = $2
         if (name ~ /(^|\/)\.\.(\/|$)/ || name ~ /^\//) { print "bad block name " name > "/dev/stderr"; exit 1 }
