@@ -9,12 +9,14 @@
 #                                          arguments, one per line
 # and the image itself, tagged localhost/ipvs_exporter:VERSION.
 #
-# The binary is one static release build (packaging/container/build.sh) used by
-# both the .deb and the image. cargo-deb is installed (pinned) when missing.
+# The .deb holds an ordinary (dynamically linked) release build, with the
+# libraries it needs as Depends; the image a static one
+# (packaging/container/build.sh): a static glibc program that resolves a host
+# name loads the host's NSS modules, which only works with the very glibc it
+# was linked with. cargo-deb is installed (pinned) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_DEB_VERSION=3.8.0
-TRIPLE=x86_64-unknown-linux-gnu
 say() { echo "packaging: $*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 OUT=target/packaging
@@ -30,10 +32,9 @@ command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is missing (Debian package 
 tag=$(bash packaging/container/build.sh) || die "the container image"
 
 rm -f "$OUT"/*.deb
-RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
-    -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
-RUSTFLAGS="-C target-feature=+crt-static" cargo deb --no-build --target "$TRIPLE" \
-    --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
+cargo build --release --locked >&2 || die "cargo build --release"
+cargo deb --no-build -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
+cargo deb --no-build --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
     die "cargo deb (upgrade version)"
 
 cid=$(podman create "$tag") || die "podman create $tag"

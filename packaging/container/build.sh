@@ -4,8 +4,7 @@
 # a context of its own and built FROM scratch with podman.
 #
 # usage: packaging/container/build.sh [TAG]   (default localhost/ipvs_exporter:VERSION)
-# prints the image's tag on stdout. The same static binary is what
-# `cargo deb --target x86_64-unknown-linux-gnu` packages.
+# prints the image's tag on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { echo "container: $*" >&2; }

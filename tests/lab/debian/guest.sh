@@ -60,7 +60,28 @@ wait_for() {
     return 1
 }
 
-scrape() { $BB wget -q -T 10 -O "$1" "${2:-$URL}"; }
+# http_get URL FILE: an HTTP/1.0 GET with perl-base alone; fails unless the status is 200.
+# (busybox wget, static or Debian's, crashes in this guest)
+cat >/lab/http-get.pl <<'PERL'
+use strict;
+use IO::Socket::INET;
+my ($url, $out) = @ARGV;
+$url =~ m{^http://([^/:]+):?(\d*)(/.*)?$} or die "bad url $url\n";
+my ($h, $p, $path) = ($1, $2 || 80, $3 || "/");
+my $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $p, Proto => "tcp", Timeout => 10)
+    or die "connect $h:$p: $!\n";
+print $s "GET $path HTTP/1.0\r\nHost: $h\r\n\r\n";
+local $/;
+my $r = <$s>;
+defined $r or die "no response\n";
+my ($head, $body) = split /\r\n\r\n/, $r, 2;
+$head =~ m{^HTTP/1\.[01] 200 } or die "status: " . (split /\r\n/, $head)[0] . "\n";
+open my $f, ">", $out or die "$out: $!\n";
+print $f $body;
+close $f or die "$out: $!\n";
+PERL
+http_get() { timeout 30 perl /lab/http-get.pl "$1" "$2"; }
+scrape() { http_get "${2:-$URL}" "$1"; }
 main_pid() { systemctl show -p MainPID --value ipvs_exporter.service; }
 identity() { # PID FILE
     grep -E '^(Name|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$1/status" >"$2"
@@ -81,7 +102,8 @@ checkpoint() { # DIR [URL]
 traffic() { # N: N HTTP requests from the client namespace to the VIP
     i=0
     while [ $i -lt "$1" ]; do
-        ip netns exec client $BB wget -q -T 5 -O /dev/null http://10.1.0.1/ || fail "request $i failed"
+        ip netns exec client timeout 30 perl /lab/http-get.pl http://10.1.0.1/ /dev/null ||
+            fail "request $i failed"
         i=$((i + 1))
     done
     # IPVS folds its per-CPU counters into the totals every 2 s
@@ -161,7 +183,9 @@ cat "/proc/$PID1/limits" >"$OUT/limits.txt"
 # ------------------------------------------------------------ counters
 step counters
 traffic 30
-ip netns exec client sh -c "echo x | $BB nc -u -w 1 10.1.0.1 53" >/dev/null 2>&1 || true
+ip netns exec client perl -MIO::Socket::INET -e \
+    'IO::Socket::INET->new(PeerAddr => "10.1.0.1", PeerPort => 53, Proto => "udp")->send("x") or die' ||
+    fail "the UDP datagram was not sent"
 sleep 4
 checkpoint service
 
