@@ -241,8 +241,10 @@ if [ -d /srv/container ]; then
     if wait_for "the container's exporter" 60 scrape /dev/null http://127.0.0.1:19748/metrics; then
         CPID=$(systemctl show -p MainPID --value ctr-exporter)
         identity "$CPID" "$OUT/container-identity.txt"
+        # systemd adds /bin, /dev, /proc... to a root directory; /usr/bin is the image's
         ls -l "/proc/$CPID/root/" >"$OUT/container-root.txt" 2>&1
-        readlink "/proc/$CPID/exe" >>"$OUT/container-root.txt" 2>&1
+        ls -A "/proc/$CPID/root/usr/bin/" >"$OUT/container-usr-bin.txt" 2>&1
+        readlink "/proc/$CPID/exe" >"$OUT/container-exe.txt" 2>&1
         traffic 10
         checkpoint container http://127.0.0.1:19748/metrics
     fi
