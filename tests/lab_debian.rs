@@ -286,6 +286,32 @@ fn upgrade_keeps_the_edited_conffile_and_restarts() {
     );
 }
 
+/// The unit as shipped cannot see keepalived's JSON dump (PrivateTmp, mode 0600); the
+/// drop-in shipped in the package's documentation makes it read it.
+#[test]
+fn json_dump_needs_the_drop_in_and_works_with_it() {
+    let plain = Metrics::parse(&read("service/metrics.txt")).expect("metrics");
+    assert!(
+        !plain.has_family("ipvs_keepalived_dump_age_seconds"),
+        "the hardened unit read the JSON dump"
+    );
+    let id = read("json/identity.txt");
+    say(&format!("with the JSON drop-in:\n{id}"));
+    // CAP_DAC_READ_SEARCH (2), CAP_KILL (5), CAP_NET_ADMIN (12)
+    for cap in ["CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(&id, cap), "0000000000001024", "{cap}");
+    }
+    let m = Metrics::parse(&read("json/metrics.txt")).expect("metrics");
+    let age = m
+        .value("ipvs_keepalived_dump_age_seconds", &[])
+        .unwrap_or_else(|e| panic!("{e}; dump file: {}", read("json/dump-file.txt")));
+    assert!((0.0..60.0).contains(&age), "dump age {age}");
+    assert_eq!(
+        m.value("ipvs_vrrp_effective_priority", &[("instance", "VI_1")]),
+        Ok(150.0)
+    );
+}
+
 #[test]
 fn container_entrypoint_reads_ipvs_with_net_admin_alone() {
     let id = read("container-identity.txt");

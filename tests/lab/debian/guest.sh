@@ -217,6 +217,26 @@ echo "$PID3 $PID4" >"$OUT/pids-upgrade.txt"
 systemctl is-active ipvs_exporter >"$OUT/is-active-upgrade.txt" 2>&1
 tr '\0' ' ' <"/proc/$PID4/cmdline" >"$OUT/cmdline-upgrade.txt"
 
+# ------------------------------------------------------------ keepalived's JSON dump
+# the drop-in the package ships as documentation: the host's /tmp, CAP_KILL to
+# signal keepalived, CAP_DAC_READ_SEARCH to read its 0600 dump
+step json
+mkdir -p /etc/systemd/system/ipvs_exporter.service.d
+cp /usr/share/doc/ipvs-exporter/keepalived-json.conf /etc/systemd/system/ipvs_exporter.service.d/
+cp /etc/default/ipvs_exporter /lab/default.saved
+echo 'ARGS="--keepalived.signal"' >>/etc/default/ipvs_exporter
+systemctl daemon-reload
+systemctl restart ipvs_exporter
+wait_for "the exporter with the JSON drop-in" 60 scrape /dev/null
+mkdir -p "$OUT/json"
+identity "$(main_pid)" "$OUT/json/identity.txt"
+scrape "$OUT/json/metrics.txt" || fail "scrape with the JSON drop-in failed"
+ls -l /tmp/keepalived.json >"$OUT/json/dump-file.txt" 2>&1
+rm /etc/systemd/system/ipvs_exporter.service.d/keepalived-json.conf
+cp /lab/default.saved /etc/default/ipvs_exporter
+systemctl daemon-reload
+systemctl restart ipvs_exporter
+
 # ------------------------------------------------------------ the container image
 # its entrypoint and the DaemonSet's arguments, on the image's own file system,
 # as uid 0 with NET_ADMIN alone, a read-only root and the host's /proc, /sys and
