@@ -2,6 +2,9 @@
 //! (20,000 backends), from recorded netlink replies to the text Prometheus receives.
 //! `cargo bench --bench scrape`.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -1,16 +1,17 @@
 //! Runs the subcommands: `serve` (the default) and `doctor`. Turns errors into exit codes.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use tokio::net::TcpListener;
+use anyhow::Context;
+use tokio::sync::Semaphore;
 
 use crate::cli::{CaptureSubject, Command, DoctorFormat, Settings};
 use crate::http::{self, App};
 use crate::report::{self, exit_code};
 use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
+use crate::web::conn::Limits;
+use crate::web::{WebConfig, listen};
 use crate::{advisor, build};
 
 /// Runs what the flags ask for and returns the process exit code.
@@ -113,10 +114,16 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // The web configuration is read before any port opens: a bad file stops here.
+    let web = match &settings.cli.web_config_file {
+        Some(path) => WebConfig::load(path).context("bad --web.config.file")?,
+        None => WebConfig::none(),
+    };
+    let limits = web_limits(settings);
     runtime.block_on(async {
         let mut listeners = Vec::new();
         for address in &settings.cli.listen_addresses {
-            let listener = bind(address).await?;
+            let listener = listen::bind(address)?;
             let local = listener
                 .local_addr()
                 .with_context(|| format!("cannot read the address bound for {address}"))?;
@@ -124,52 +131,40 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             listeners.push(listener);
         }
         tracing::info!(
+            tls = web.tls_enabled(),
             version = build::VERSION,
             revision = build::REVISION,
-            collectors = settings.enabled_collectors.join(","),
+            collectors = settings.enabled_names().join(","),
+            max_connections = limits.max_connections,
             "starting ipvs_exporter"
         );
+        let max_requests = settings.cli.web_max_requests;
         let app = Arc::new(App {
             gatherer: gatherer(settings),
             telemetry_path: settings.cli.telemetry_path.clone(),
             encode_options: settings.encode_options(),
+            web,
+            scrape_slots: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
         });
-        http::serve(listeners, app, shutdown_signal()).await;
+        http::serve(listeners, app, limits, shutdown_signal()).await;
         Ok(())
     })
 }
 
-/// Binds `host:port`; `:port` means every address (IPv6 and IPv4 where the host allows).
-async fn bind(address: &str) -> anyhow::Result<TcpListener> {
-    if let Some(port) = address.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("bad port in listen address {address:?}"))?;
-        let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-        return match TcpListener::bind(any6).await {
-            Ok(listener) => Ok(listener),
-            Err(v6_error) => {
-                let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-                TcpListener::bind(any4)
-                    .await
-                    .with_context(|| format!("cannot listen on {address} (IPv6: {v6_error})"))
-            }
-        };
-    }
-    let candidates: Vec<SocketAddr> = address
-        .to_socket_addrs()
-        .with_context(|| format!("bad listen address {address:?} (expected host:port)"))?
-        .collect();
-    let mut last_error = None;
-    for candidate in candidates {
-        match TcpListener::bind(candidate).await {
-            Ok(listener) => return Ok(listener),
-            Err(err) => last_error = Some((candidate, err)),
-        }
-    }
-    match last_error {
-        Some((candidate, err)) => Err(err).with_context(|| format!("cannot listen on {candidate}")),
-        None => bail!("listen address {address:?} resolves to nothing"),
+/// The HTTP limits from the flags; the connection cap from the open-files limit, raised to
+/// its hard value first, unless given.
+fn web_limits(settings: &Settings) -> Limits {
+    let nofile = listen::raise_nofile_limit();
+    let cli = &settings.cli;
+    Limits {
+        header_timeout: cli.web_header_read_timeout,
+        idle_timeout: cli.web_idle_timeout,
+        request_timeout: cli.web_request_timeout,
+        max_connections: match cli.web_max_connections {
+            0 => listen::connection_cap(nofile),
+            n => n,
+        },
+        max_header_bytes: usize::try_from(cli.web_max_header_bytes).unwrap_or(16384),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
 use crate::source::netdev::DeviceFilter;
-use crate::source::{COLLECTORS, CollectorOptions, Paths};
+use crate::source::{COLLECTORS, CollectorOptions, CollectorSpec, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
 #[derive(Debug, Parser)]
@@ -34,6 +34,37 @@ pub struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
+
+    /// Web configuration file (the Prometheus exporter-toolkit format): TLS, basic auth,
+    /// response headers. Re-read when it or the files it names change.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Scrapes (of metrics or the report) served at once; more get 503. 0 for no limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub web_max_requests: usize,
+
+    /// Open connections at most; beyond it the connection that has waited longest without a
+    /// request in progress is closed. 0 sizes it from the open-files limit (at most 1024).
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 0)]
+    pub web_max_connections: usize,
+
+    /// Time a client gets to send a request's headers (and to finish the TLS handshake),
+    /// from its connection or the request's first byte.
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    pub web_header_read_timeout: Duration,
+
+    /// Time a request gets from its headers to the end of its response.
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub web_request_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_positive_duration)]
+    pub web_idle_timeout: Duration,
+
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    #[arg(long = "web.max-header-bytes", value_name = "BYTES", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    pub web_max_header_bytes: u32,
 
     /// procfs mount point.
     #[arg(
@@ -239,10 +270,19 @@ pub enum LogFormat {
 #[derive(Debug)]
 pub struct Settings {
     pub cli: Cli,
-    pub enabled_collectors: Vec<&'static str>,
+    /// In [`COLLECTORS`]' order.
+    pub enabled_collectors: Vec<&'static CollectorSpec>,
 }
 
 impl Settings {
+    /// The enabled collectors' names.
+    pub fn enabled_names(&self) -> Vec<&'static str> {
+        self.enabled_collectors
+            .iter()
+            .map(|spec| spec.name)
+            .collect()
+    }
+
     pub fn collector_options(&self) -> CollectorOptions {
         CollectorOptions {
             ipvs_source: self.cli.ipvs_source,
@@ -347,7 +387,6 @@ where
                 spec.enabled_by_default
             }
         })
-        .map(|spec| spec.name)
         .collect();
     Ok(Settings {
         cli,
@@ -406,6 +445,13 @@ fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
 }
 
 /// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than zero".to_string()),
+        d => Ok(d),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -447,45 +493,40 @@ mod tests {
 
     #[test]
     fn collectors_are_on_by_default_and_can_be_turned_off_anywhere() {
-        let settings = parse_from(["ipvs_exporter"]).map(|s| s.enabled_collectors);
+        let enabled = |args: &[&str]| {
+            parse_from(std::iter::once("ipvs_exporter").chain(args.iter().copied()))
+                .map(|s| s.enabled_names())
+                .ok()
+        };
+        let defaults: Vec<&str> = COLLECTORS
+            .iter()
+            .filter(|spec| spec.enabled_by_default)
+            .map(|spec| spec.name)
+            .collect();
+        assert!(defaults.starts_with(&["ipvs", "conntrack", "softnet"]));
+        assert_eq!(enabled(&[]), Some(defaults.clone()));
+        let without =
+            |name: &str| -> Vec<&str> { defaults.iter().copied().filter(|n| *n != name).collect() };
+        assert_eq!(enabled(&["--no-collector.ipvs"]), Some(without("ipvs")));
         assert_eq!(
-            settings.ok(),
-            Some(vec![
-                "ipvs",
-                "conntrack",
-                "softnet",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
+            enabled(&["doctor", "--no-collector.softnet"]),
+            Some(without("softnet"))
         );
-        let off =
-            parse_from(["ipvs_exporter", "--no-collector.ipvs"]).map(|s| s.enabled_collectors);
-        assert_eq!(
-            off.ok(),
-            Some(vec![
-                "conntrack",
-                "softnet",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
-        );
-        let off_after = parse_from(["ipvs_exporter", "doctor", "--no-collector.softnet"])
-            .map(|s| s.enabled_collectors);
-        assert_eq!(
-            off_after.ok(),
-            Some(vec![
-                "ipvs",
-                "conntrack",
-                "netdev",
-                "sysctl",
-                "interfaces",
-                "keepalived"
-            ])
-        );
+        // Every collector answers to its flags, in registry order whatever the flags' order.
+        for spec in COLLECTORS {
+            let off = format!("--no-collector.{}", spec.name);
+            let on = format!("--collector.{}", spec.name);
+            let names = enabled(&[&off]).unwrap_or_default();
+            assert!(!names.contains(&spec.name), "{off}");
+            let names = enabled(&[&on]).unwrap_or_default();
+            assert!(names.contains(&spec.name), "{on}");
+            let registry_order: Vec<&str> = COLLECTORS
+                .iter()
+                .map(|s| s.name)
+                .filter(|n| names.contains(n))
+                .collect();
+            assert_eq!(names, registry_order);
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The HTTP server: `/metrics` (content-negotiated, gzip when asked), `/healthz`, a landing
-//! page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. Shuts down gracefully.
+//! page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
+//! extra headers from the web configuration; every connection under the limits of
+//! [`crate::web::conn`]; parallel scrapes capped. Shuts down gracefully.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -15,12 +17,16 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{self, EncodeOptions, Format};
 use crate::report;
 use crate::snapshot::Gatherer;
+use crate::web::WebConfig;
+use crate::web::conn::{Conn, Limits, Registration, Tracker, Watched, supervise};
 
 /// Every response body: a whole one, or one streamed from the encoder.
 type Body = BoxBody<Bytes, Infallible>;
@@ -30,6 +36,10 @@ pub struct App {
     pub gatherer: Gatherer,
     pub telemetry_path: String,
     pub encode_options: EncodeOptions,
+    /// TLS, users and extra headers, re-read when their files change.
+    pub web: WebConfig,
+    /// Scrapes (of metrics or the report) allowed at once; `None` for no limit.
+    pub scrape_slots: Option<Arc<Semaphore>>,
 }
 
 /// How long open connections get to finish after a shutdown signal.
@@ -39,62 +49,260 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Arc<App>,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
+    let graceful = Arc::new(GracefulShutdown::new());
+    let tracker = Tracker::new(limits);
     let mut acceptors = Vec::new();
     for listener in listeners {
-        let accepted_tx = accepted_tx.clone();
+        let app = Arc::clone(&app);
+        let tracker = Arc::clone(&tracker);
+        let graceful = Arc::clone(&graceful);
         acceptors.push(tokio::spawn(async move {
             loop {
                 match listener.accept().await {
-                    Ok(connection) => {
-                        if accepted_tx.send(connection).await.is_err() {
-                            return;
-                        }
+                    Ok((stream, peer)) => {
+                        // Beyond the cap, the longest-waiting connections without a request
+                        // in progress are closed; when there are none, this one is dropped.
+                        let Some(registration) = tracker.admit() else {
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(connection(
+                            stream,
+                            peer,
+                            registration,
+                            Arc::clone(&app),
+                            Arc::clone(&tracker),
+                            graceful.watcher(),
+                        ));
                     }
                     Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        // Out of descriptors (a cap set above the open-files limit, or
+                        // descriptors used elsewhere): idle connections make room.
+                        let out_of_files = matches!(
+                            err.raw_os_error(),
+                            Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE)
+                        );
+                        if out_of_files && tracker.make_room() > 0 {
+                            tracing::warn!(error = %err, "accept failed; closed idle connections to make room");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        } else {
+                            tracing::warn!(error = %err, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                     }
                 }
             }
         }));
     }
-    drop(accepted_tx);
-
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = accepted_rx.recv() => {
-                let Some((stream, peer)) = accepted else { break };
-                let app = Arc::clone(&app);
-                let service = service_fn(move |request| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(handle(&app, request, peer).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(err) = watched.await {
-                        tracing::debug!(error = %err, %peer, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    for acceptor in acceptors {
+    shutdown.await;
+    for acceptor in &acceptors {
         acceptor.abort();
     }
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
     tracing::info!("shutting down");
+    // The acceptors are gone, and with them every other reference.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// One connection: the TLS handshake when TLS is on, then HTTP/1.1 under the tracker's
+/// deadlines.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    registration: Registration,
+    app: Arc<App>,
+    tracker: Arc<Tracker>,
+    graceful: Watcher,
+) {
+    let conn = Arc::clone(&registration.conn);
+    let limits = &tracker.limits;
+    let tls = app.web.current().tls.clone();
+    let Some(tls) = tls else {
+        serve_http(Watched::new(stream, conn), peer, app, limits, graceful).await;
+        drop(registration);
+        return;
+    };
+    let handshake = async {
+        // A client speaking plain HTTP to the TLS port is told so, and gets nothing else.
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await.ok()? == 0 {
+            return None;
+        }
+        if first[0] != TLS_HANDSHAKE {
+            let mut stream = stream;
+            let _ = stream
+                .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                .await;
+            let _ = stream.shutdown().await;
+            return None;
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        match acceptor
+            .accept(Watched::new(stream, Arc::clone(&conn)))
+            .await
+        {
+            Ok(stream) => Some(stream),
+            Err(err) => {
+                tracing::debug!(error = %err, %peer, "TLS handshake failed");
+                None
+            }
+        }
+    };
+    if let Some(Some(stream)) = supervise(&conn, limits, handshake).await {
+        serve_http(stream, peer, app, limits, graceful).await;
+    }
+    drop(registration);
+}
+
+/// HTTP/1.1 on an established stream, until the client goes, a deadline passes, the
+/// connection is evicted, or the server shuts down.
+async fn serve_http<I>(io: I, peer: SocketAddr, app: Arc<App>, limits: &Limits, graceful: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: WatchedIo,
+{
+    let conn = io.conn();
+    let service_conn = Arc::clone(&conn);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let app = Arc::clone(&app);
+        let conn = Arc::clone(&service_conn);
+        conn.request_started();
+        async move {
+            let response = guarded(&app, request, peer).await;
+            Ok::<_, Infallible>(response.map(|body| {
+                FinishBody {
+                    inner: body,
+                    conn: Some(conn),
+                }
+                .boxed()
+            }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .header_read_timeout(None)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let watched = graceful.watch(connection);
+    if let Some(Err(err)) = supervise(&conn, limits, watched).await {
+        tracing::debug!(error = %err, %peer, "connection ended with an error");
+    }
+}
+
+/// Streams that know their tracked connection.
+trait WatchedIo {
+    fn conn(&self) -> Arc<Conn>;
+}
+
+impl<S> WatchedIo for Watched<S> {
+    fn conn(&self) -> Arc<Conn> {
+        Watched::conn(self)
+    }
+}
+
+impl<S> WatchedIo for tokio_rustls::server::TlsStream<Watched<S>> {
+    fn conn(&self) -> Arc<Conn> {
+        Watched::conn(self.get_ref().0)
+    }
+}
+
+/// A response body that marks its connection idle once it is written (or dropped).
+struct FinishBody {
+    inner: Body,
+    conn: Option<Arc<Conn>>,
+}
+
+impl Drop for FinishBody {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            conn.request_finished();
+        }
+    }
+}
+
+impl hyper::body::Body for FinishBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The handlers behind basic auth (when users are configured), with the configured headers.
+async fn guarded(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let web = app.web.current();
+    let mut response = match &web.auth {
+        Some(auth) => {
+            let auth = Arc::clone(auth);
+            let credentials = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.as_bytes().to_vec());
+            let allowed = match auth.cached(credentials.as_deref()) {
+                Some(known) => known,
+                None => tokio::task::spawn_blocking(move || auth.check(credentials.as_deref()))
+                    .await
+                    .unwrap_or(false),
+            };
+            if allowed {
+                handle(app, request, peer).await
+            } else {
+                tracing::debug!(%peer, "basic auth failed");
+                let mut response = text_response(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                response
+            }
+        }
+        None => handle(app, request, peer).await,
+    };
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// A slot for one scrape, or a 503 answer when all are taken.
+fn scrape_slot(app: &App) -> Result<Option<OwnedSemaphorePermit>, Box<Response<Body>>> {
+    match &app.scrape_slots {
+        None => Ok(None),
+        Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(Box::new(text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many scrapes in progress (--web.max-requests)\n",
+            ))),
+        },
     }
 }
 
@@ -115,12 +323,20 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
     }
     if path == app.telemetry_path {
         tracing::debug!(%peer, "scrape");
-        return metrics_response(app, request.headers()).await;
+        let slot = match scrape_slot(app) {
+            Ok(slot) => slot,
+            Err(busy) => return *busy,
+        };
+        return metrics_response(app, request.headers(), slot).await;
     }
     if path == "/healthz" {
         return text_response(StatusCode::OK, "ok\n");
     }
     if path == "/report" {
+        let _slot = match scrape_slot(app) {
+            Ok(slot) => slot,
+            Err(busy) => return *busy,
+        };
         return report_response(app, request.uri().query().unwrap_or(""), request.headers()).await;
     }
     let mut response =
@@ -179,7 +395,11 @@ async fn report_response(app: &App, query: &str, headers: &HeaderMap) -> Respons
 /// Chunks in flight between the encoder and the connection: bounds the memory of a scrape.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Body> {
+async fn metrics_response(
+    app: &App,
+    headers: &HeaderMap,
+    slot: Option<OwnedSemaphorePermit>,
+) -> Response<Body> {
     let format = negotiate_format(header_text(headers, header::ACCEPT));
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
@@ -188,6 +408,8 @@ async fn metrics_response(app: &App, headers: &HeaderMap) -> Response<Body> {
     // Encoding a large table takes milliseconds of CPU: it runs on a blocking thread and
     // hands the text on chunk by chunk, so the response starts before the encoding ends.
     tokio::task::spawn_blocking(move || {
+        // The scrape's slot is held until its text is encoded.
+        let _slot = slot;
         let mut compressor =
             gzip.then(|| flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
         let send = |chunk: Vec<u8>| chunks.blocking_send(Bytes::from(chunk)).is_ok();
@@ -347,6 +569,29 @@ mod tests {
             negotiate_format("application/openmetrics-text;q=0"),
             Format::Classic
         );
+    }
+
+    #[test]
+    fn scrapes_beyond_max_requests_get_503() {
+        let app = App {
+            gatherer: Gatherer::new(Vec::new(), Duration::from_secs(1)),
+            telemetry_path: "/metrics".into(),
+            encode_options: EncodeOptions::default(),
+            web: WebConfig::none(),
+            scrape_slots: Some(Arc::new(Semaphore::new(2))),
+        };
+        let first = scrape_slot(&app).expect("a slot");
+        let second = scrape_slot(&app).expect("a slot");
+        let refused = scrape_slot(&app).expect_err("no slot left");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop(first);
+        assert!(scrape_slot(&app).is_ok());
+        drop(second);
+        let unlimited = App {
+            scrape_slots: None,
+            ..app
+        };
+        assert!(scrape_slot(&unlimited).is_ok_and(|slot| slot.is_none()));
     }
 
     #[test]

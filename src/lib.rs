@@ -4,6 +4,9 @@
 //! them, and [`metrics`], [`advisor`] and [`report`] turn a snapshot into output. Only `source`
 //! does I/O; everything after the snapshot is pure.
 
+// Unit tests build small synthetic tables with narrowing casts; outside tests the lint holds.
+#![cfg_attr(test, allow(clippy::cast_possible_truncation))]
+
 pub mod advisor;
 pub mod app;
 pub mod cli;
@@ -11,12 +14,14 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod netlink;
 pub mod parse;
 pub mod report;
 pub mod snapshot;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod web;
 
 /// Build facts for `ipvs_exporter_build_info` and `--version`.
 pub mod build {

@@ -1,11 +1,13 @@
 //! Logging set-up: logfmt (`ts=... level=info msg="..." key=value`) or JSON lines on stderr.
 
 use std::fmt::{self, Write as _};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::format_description::StaticFormatDescription;
+use time::macros::format_description;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, UtcTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -24,12 +26,26 @@ pub fn init(level: LogLevel, format: LogFormat) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
+        LogFormat::Logfmt => builder.event_format(Logfmt::default()).try_init(),
     };
 }
 
+/// RFC 3339 in UTC with milliseconds: `2026-11-21T23:00:18.123Z`.
+const TIMESTAMP: StaticFormatDescription =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
 /// The logfmt event format.
-struct Logfmt;
+struct Logfmt {
+    timer: UtcTime<StaticFormatDescription>,
+}
+
+impl Default for Logfmt {
+    fn default() -> Self {
+        Logfmt {
+            timer: UtcTime::new(TIMESTAMP),
+        }
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for Logfmt
 where
@@ -44,7 +60,7 @@ where
     ) -> fmt::Result {
         let mut line = String::with_capacity(128);
         line.push_str("ts=");
-        write_rfc3339(&mut line, SystemTime::now())?;
+        self.timer.format_time(&mut Writer::new(&mut line))?;
         let level = event.metadata().level().as_str().to_ascii_lowercase();
         write!(line, " level={level}")?;
         let mut fields = LogfmtFields::default();
@@ -94,55 +110,41 @@ fn push_value(out: &mut String, value: &str) {
     }
 }
 
-/// Writes a UTC timestamp as `2026-11-21T23:00:18.123Z`.
-fn write_rfc3339(out: &mut String, time: SystemTime) -> fmt::Result {
-    let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    let days = (seconds / 86_400) as i64;
-    let second_of_day = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60,
-        since_epoch.subsec_millis()
-    )
-}
-
-/// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468; // days since 0000-03-01
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use time::OffsetDateTime;
+
+    fn at(unix_millis: i128) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(unix_millis * 1_000_000)
+            .expect("a time in range")
+            .format(TIMESTAMP)
+            .expect("formats")
+    }
 
     #[test]
-    fn timestamps_are_utc_rfc3339() {
+    fn timestamps_are_utc_rfc3339_with_milliseconds() {
+        // `date -u -d @1795302018.123 +%FT%T.%3NZ` and friends.
+        assert_eq!(at(1_795_302_018_123), "2026-11-21T23:00:18.123Z");
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400_007), "2000-02-29T00:00:00.007Z");
+        assert_eq!(at(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn the_logfmt_timer_writes_the_current_time_in_that_form() {
+        let now_millis = || OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let before = now_millis();
         let mut out = String::new();
-        let t = UNIX_EPOCH + Duration::from_millis(1_795_302_018_123);
-        assert!(write_rfc3339(&mut out, t).is_ok());
-        assert_eq!(out, "2026-11-21T23:00:18.123Z");
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert!(
+            Logfmt::default()
+                .timer
+                .format_time(&mut Writer::new(&mut out))
+                .is_ok()
+        );
+        let after = now_millis();
+        // Fixed-width timestamps sort as text.
+        assert!(at(before) <= out && out <= at(after), "{out}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ipvs_exporter::{app, cli, logging, report};
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only tunes the allocator; it runs before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
     }
 }
 

@@ -370,6 +370,15 @@ pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
             roles.join(", ")
         })
     );
+    html_findings(&mut out, advice);
+    html_ipvs(&mut out, snapshot);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The findings table and the rules that could not be evaluated.
+fn html_findings(out: &mut String, advice: &Advice) {
+    let e = html_escape;
     let _ = writeln!(
         out,
         "<h2>Findings</h2>\n<p>{} findings, {} rules evaluated.</p>",
@@ -400,6 +409,11 @@ pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
         }
         out.push_str("</ul>\n");
     }
+}
+
+/// The IPVS services and their real servers.
+fn html_ipvs(out: &mut String, snapshot: &Snapshot) {
+    let e = html_escape;
     out.push_str("<h2>IPVS</h2>\n");
     match &snapshot.ipvs {
         None => out.push_str("<p>Not available on this host.</p>\n"),
@@ -432,8 +446,6 @@ pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
             out.push_str("</table>\n");
         }
     }
-    out.push_str("</body>\n</html>\n");
-    out
 }
 
 /// A rule's full text, for `doctor --explain`.

@@ -16,7 +16,7 @@ use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
 use crate::model::softnet::SoftnetCpu;
 use crate::model::sysctl::Sysctls;
-use crate::source::{Collected, CollectedData, Collector, NamespaceTable};
+use crate::source::{Collected, CollectedData, Collector, Enabled, NamespaceTable};
 
 /// How one collector fared in a gather.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,7 +74,7 @@ pub struct Snapshot {
     /// The kernel settings the advisor checks; `None` when not collected.
     pub sysctl: Option<Sysctls>,
     /// Links and addresses of the exporter's network namespace; `None` when not collected.
-    pub interfaces: Option<crate::model::keepalived::Interfaces>,
+    pub interfaces: Option<crate::model::interfaces::Interfaces>,
     /// keepalived and its VRRP instances; `None` when not configured or not collected.
     pub keepalived: Option<Keepalived>,
     /// One report per enabled collector, in registration order.
@@ -91,41 +91,7 @@ impl Snapshot {
         duration: Duration,
     ) {
         let (outcome, problems) = match result {
-            Ok(Collected { data, problems }) => {
-                let outcome = match data {
-                    CollectedData::NoData { reason } => Outcome::NoData(reason),
-                    CollectedData::Ipvs(reading) => {
-                        self.ipvs = reading.table;
-                        self.ipvs_namespaces = reading.namespaces;
-                        Outcome::Ok
-                    }
-                    CollectedData::Conntrack(conntrack) => {
-                        self.conntrack = Some(*conntrack);
-                        Outcome::Ok
-                    }
-                    CollectedData::Softnet(cpus) => {
-                        self.softnet = cpus;
-                        Outcome::Ok
-                    }
-                    CollectedData::Netdev(devices) => {
-                        self.netdev = Some(*devices);
-                        Outcome::Ok
-                    }
-                    CollectedData::Sysctl(sysctls) => {
-                        self.sysctl = Some(*sysctls);
-                        Outcome::Ok
-                    }
-                    CollectedData::Interfaces(interfaces) => {
-                        self.interfaces = Some(*interfaces);
-                        Outcome::Ok
-                    }
-                    CollectedData::Keepalived(keepalived) => {
-                        self.keepalived = Some(*keepalived);
-                        Outcome::Ok
-                    }
-                };
-                (outcome, problems)
-            }
+            Ok(Collected { data, problems }) => (self.store(data), problems),
             Err(outcome) => (outcome, Vec::new()),
         };
         self.collectors.push(CollectorReport {
@@ -135,9 +101,29 @@ impl Snapshot {
             problems,
         });
     }
+
+    /// Puts what a collector read into its field. The match is exhaustive: a new
+    /// [`CollectedData`] variant does not compile until it has a field here.
+    fn store(&mut self, data: CollectedData) -> Outcome {
+        match data {
+            CollectedData::NoData { reason } => return Outcome::NoData(reason),
+            CollectedData::Ipvs(reading) => {
+                self.ipvs = reading.table;
+                self.ipvs_namespaces = reading.namespaces;
+            }
+            CollectedData::Conntrack(conntrack) => self.conntrack = Some(*conntrack),
+            CollectedData::Softnet(cpus) => self.softnet = cpus,
+            CollectedData::Netdev(devices) => self.netdev = Some(*devices),
+            CollectedData::Sysctl(sysctls) => self.sysctl = Some(*sysctls),
+            CollectedData::Interfaces(interfaces) => self.interfaces = Some(*interfaces),
+            CollectedData::Keepalived(keepalived) => self.keepalived = Some(*keepalived),
+        }
+        Outcome::Ok
+    }
 }
 
 struct Guarded {
+    name: &'static str,
     collector: Box<dyn Collector>,
     running: AtomicBool,
 }
@@ -152,11 +138,12 @@ pub struct Gatherer {
 }
 
 impl Gatherer {
-    pub fn new(collectors: Vec<Box<dyn Collector>>, timeout: Duration) -> Self {
+    pub fn new(collectors: Vec<Enabled>, timeout: Duration) -> Self {
         let collectors = collectors
             .into_iter()
-            .map(|collector| {
+            .map(|Enabled { name, collector }| {
                 Arc::new(Guarded {
+                    name,
                     collector,
                     running: AtomicBool::new(false),
                 })
@@ -192,7 +179,7 @@ impl Gatherer {
     fn start(&self) -> SharedGather {
         let collectors = Arc::clone(&self.collectors);
         let timeout = self.timeout;
-        let names: Vec<&'static str> = collectors.iter().map(|g| g.collector.name()).collect();
+        let names: Vec<&'static str> = collectors.iter().map(|g| g.name).collect();
         let task = tokio::spawn(gather_all(collectors, timeout));
         async move {
             match task.await {
@@ -220,7 +207,7 @@ async fn gather_all(collectors: Arc<Vec<Arc<Guarded>>>, timeout: Duration) -> Sn
     let runs = collectors.iter().map(|guarded| {
         let guarded = Arc::clone(guarded);
         async move {
-            let name = guarded.collector.name();
+            let name = guarded.name;
             let started = Instant::now();
             let result = run_one(guarded, timeout).await;
             (name, result, started.elapsed())

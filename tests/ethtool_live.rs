@@ -8,6 +8,11 @@
 //! series for it; when it answers, the exporter must have the same numbers. Running as root,
 //! the test also runs the exporter as `nobody` and expects the same series: these requests
 //! need no privileges.
+//!
+//! Tier `test-host`: `cargo test --features test-host --test ethtool_live`.
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

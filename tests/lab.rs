@@ -10,6 +10,11 @@
 //!
 //! `IPVS_LAB_RESULTS=DIR` checks the results of an earlier run in DIR instead of
 //! booting (for working on the checks).
+//!
+//! Tier `test-lab`: `cargo test --features test-lab --test lab`.
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "lab/check.rs"]
 mod check;
@@ -780,7 +785,7 @@ fn vrrp_state(m: &Metrics, state: &str) -> Result<f64, String> {
     m.value(
         "ipvs_vrrp_state",
         &[
-            ("instance", "VI_1"),
+            ("vrrp_instance", "VI_1"),
             ("interface", "eth0"),
             ("vrid", "51"),
             ("state", state),
@@ -806,7 +811,7 @@ fn vip_present(m: &Metrics) -> Result<f64, String> {
     m.value(
         "ipvs_vrrp_vip_present",
         &[
-            ("instance", "VI_1"),
+            ("vrrp_instance", "VI_1"),
             ("interface", "eth0"),
             ("address", "10.9.0.100"),
         ],
@@ -832,7 +837,7 @@ fn lab_keepalived_master_and_backup() {
         assert_eq!(m.value("ipvs_keepalived_up", &[]), Ok(1.0));
         assert_eq!(m.value("ipvs_keepalived_config_errors", &[]), Ok(0.0));
         assert_eq!(
-            m.value("ipvs_vrrp_priority", &[("instance", "VI_1")]),
+            m.value("ipvs_vrrp_priority", &[("vrrp_instance", "VI_1")]),
             Ok(priority)
         );
     }
@@ -913,7 +918,7 @@ fn lab_keepalived_roles_need_no_root() {
 fn transitions(m: &Metrics, state: &str) -> Result<f64, String> {
     m.value(
         "ipvs_vrrp_transitions_total",
-        &[("instance", "VI_1"), ("state", state)],
+        &[("vrrp_instance", "VI_1"), ("state", state)],
     )
 }
 
@@ -971,7 +976,7 @@ fn lab_keepalived_extras_notify_fifo_counts_transitions() {
     let last = after2
         .value(
             "ipvs_vrrp_last_transition_timestamp_seconds",
-            &[("instance", "VI_1")],
+            &[("vrrp_instance", "VI_1")],
         )
         .expect("lb2's last transition");
     assert!(
@@ -1006,19 +1011,28 @@ fn lab_keepalived_extras_json_dump_after_a_signal() {
             .expect("the signal made keepalived write a dump");
         assert!(age < 5.0, "the dump is fresh: {age} s");
         assert_eq!(
-            m.value("ipvs_vrrp_effective_priority", &[("instance", "VI_1")]),
+            m.value("ipvs_vrrp_effective_priority", &[("vrrp_instance", "VI_1")]),
             Ok(100.0)
         );
         assert_eq!(
-            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            m.value(
+                "ipvs_vrrp_become_master_total",
+                &[("vrrp_instance", "VI_1")]
+            ),
             Ok(master)
         );
         assert_eq!(
-            m.value("ipvs_vrrp_become_master_total", &[("instance", "VI_1")]),
+            m.value(
+                "ipvs_vrrp_become_master_total",
+                &[("vrrp_instance", "VI_1")]
+            ),
             Ok(dump_stat(&json, "become_master"))
         );
         let received = m
-            .value("ipvs_vrrp_adverts_received_total", &[("instance", "VI_1")])
+            .value(
+                "ipvs_vrrp_adverts_received_total",
+                &[("vrrp_instance", "VI_1")],
+            )
             .expect("adverts received");
         assert!(received >= 1.0, "lb2 heard lb1's adverts");
         assert_eq!(received, dump_stat(&json, "advert_rcvd"));
@@ -1026,7 +1040,7 @@ fn lab_keepalived_extras_json_dump_after_a_signal() {
     assert_eq!(
         after2.value(
             "ipvs_vrrp_priority_zero_adverts_received_total",
-            &[("instance", "VI_1")]
+            &[("vrrp_instance", "VI_1")]
         ),
         Ok(1.0),
         "lb1 said goodbye with a priority-0 advert"

@@ -3,6 +3,9 @@
 //! through the netlink reader, and what it decodes is compared with what `ipvsadm` printed at
 //! the same quiet moment (the files beside them).
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 #[path = "lab/check.rs"]
 mod check;
 

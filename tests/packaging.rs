@@ -6,6 +6,14 @@
 //! Building and installing the packages is in `tests/packaging_host.rs` (tier `test-host`)
 //! and `tests/lab_debian.rs` (tier `test-lab`).
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,6 +1,11 @@
 //! The HTML report in a real browser: headless Chromium (Debian's `chromium`, which the test
 //! command installs) loads `/report` from the exporter pointed at a fixture tree; the rendered
 //! page's text is checked, and a screenshot is left in the test's output directory to look at.
+//!
+//! Tier `test-browser`: `cargo test --features test-browser --test report_browser`.
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod support;
 

@@ -3,6 +3,9 @@
 //! roles to assume), and doctor's JSON and text for each compared with
 //! tests/golden/rules/<rule>/. `UPDATE_GOLDEN=1 cargo test --test rules` rewrites them.
 
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod support;
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@ pub mod rules;
 use serde::Serialize;
 
 use crate::model::ForwardMethod;
-use crate::model::keepalived::{InterfaceAddress, Link};
+use crate::model::interfaces::{InterfaceAddress, Link};
 use crate::snapshot::Snapshot;
 
 /// What the host does for IPVS, as far as the kernel shows.

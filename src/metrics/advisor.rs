@@ -1,5 +1,5 @@
 //! The advisor's findings as metrics, so that misconfiguration can be alerted on: one series
-//! per open finding, counts per severity, the rules evaluated, and the host's roles.
+//! per open finding, counts per severity, the rules evaluated and skipped, and the host's roles.
 
 use std::fmt;
 
@@ -63,5 +63,12 @@ pub(super) fn encode(
         "Advisor rules that applied to the host and had their data.",
         None,
         std::iter::once((NO_LABELS, advice.rules_evaluated as u64)),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_advisor_rule_skipped",
+        "An advisor rule that applies to the host but could not be evaluated, its data missing (doctor says why).",
+        None,
+        advice.skipped.iter().map(|s| ([("rule", s.rule)], 1)),
     )
 }

@@ -62,7 +62,28 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             ))
         }),
     )?;
+    encode_sizes(&devices, encoder)?;
+    encode_features(&devices, encoder)?;
+    gauges(
+        encoder,
+        "ipvs_netdev_link_speed_bytes_per_second",
+        "The link's speed (ethtool: Speed), in bytes per second; absent when unknown.",
+        None,
+        devices.iter().filter_map(|(device, e)| {
+            let mbps = e.speed_mbps?;
+            Some((
+                [("device", *device)],
+                u64::from(mbps) * BYTES_PER_SECOND_PER_MBPS,
+            ))
+        }),
+    )
+}
 
+/// The devices with ethtool settings, by name.
+type Devices<'a> = [(&'a str, &'a Ethtool)];
+
+/// Queue counts (ethtool -l) and ring sizes (ethtool -g), current and maximum.
+fn encode_sizes(devices: &Devices, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let channels: Vec<(&str, &Channels)> = devices
         .iter()
         .filter_map(|(device, e)| e.channels.as_ref().map(|c| (*device, c)))
@@ -113,8 +134,11 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         "The most descriptors each of the device's rings can be given (ethtool -g).",
         None,
         ring_series(|(_, max)| max),
-    )?;
+    )
+}
 
+/// Offload features (ethtool -k): on or off, and whether they can be changed.
+fn encode_features(devices: &Devices, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let features = || {
         devices.iter().flat_map(|(device, e)| {
             e.features
@@ -141,20 +165,6 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         None,
         features()
             .map(|(device, name, f)| ([("device", device), ("feature", name)], u32::from(f.fixed))),
-    )?;
-
-    gauges(
-        encoder,
-        "ipvs_netdev_link_speed_bytes_per_second",
-        "The link's speed (ethtool: Speed), in bytes per second; absent when unknown.",
-        None,
-        devices.iter().filter_map(|(device, e)| {
-            let mbps = e.speed_mbps?;
-            Some((
-                [("device", *device)],
-                u64::from(mbps) * BYTES_PER_SECOND_PER_MBPS,
-            ))
-        }),
     )
 }
 

@@ -13,10 +13,11 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Unit;
 
 use super::{
-    BACKEND_LABEL_NAMES, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels, counters, gauges,
+    BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels,
+    counters, gauges,
 };
 use crate::model::{
-    Backend, IpvsTable, Service, ServiceKey, Traffic, TrafficCounters, TrafficRates,
+    Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures, TrafficRates,
 };
 use crate::snapshot::Snapshot;
 
@@ -41,7 +42,10 @@ pub(super) fn encode(
         .iter()
         .map(|n| [("netns", n.netns.as_str())])
         .collect();
-    let collector_ran = snapshot.collectors.iter().any(|c| c.name == "ipvs");
+    let collector_ran = snapshot
+        .collectors
+        .iter()
+        .any(|c| c.name == crate::source::ipvs::COLLECTOR.name);
     let own_up = collector_ran.then(|| (NO_LABELS.as_slice(), snapshot.ipvs.is_some()));
     let others_up = snapshot
         .ipvs_namespaces
@@ -99,7 +103,8 @@ struct TrafficFamily {
     stem: &'static str,
     unit: Option<Unit>,
     what: &'static str,
-    read: fn(&Traffic) -> u64,
+    count: fn(&TrafficCounters) -> u64,
+    rate: fn(&TrafficRates) -> u64,
 }
 
 const TRAFFIC: [TrafficFamily; 5] = [
@@ -107,31 +112,36 @@ const TRAFFIC: [TrafficFamily; 5] = [
         stem: "connections",
         unit: None,
         what: "Connections scheduled",
-        read: |t| t.connections,
+        count: |t| t.connections,
+        rate: |r| r.connections_per_second,
     },
     TrafficFamily {
         stem: "incoming_packets",
         unit: None,
         what: "Packets received from clients",
-        read: |t| t.incoming_packets,
+        count: |t| t.incoming_packets,
+        rate: |r| r.incoming_packets_per_second,
     },
     TrafficFamily {
         stem: "outgoing_packets",
         unit: None,
         what: "Packets sent back to clients",
-        read: |t| t.outgoing_packets,
+        count: |t| t.outgoing_packets,
+        rate: |r| r.outgoing_packets_per_second,
     },
     TrafficFamily {
         stem: "incoming",
         unit: Some(Unit::Bytes),
         what: "Bytes received from clients",
-        read: |t| t.incoming_bytes,
+        count: |t| t.incoming_bytes,
+        rate: |r| r.incoming_bytes_per_second,
     },
     TrafficFamily {
         stem: "outgoing",
         unit: Some(Unit::Bytes),
         what: "Bytes sent back to clients",
-        read: |t| t.outgoing_bytes,
+        count: |t| t.outgoing_bytes,
+        rate: |r| r.outgoing_bytes_per_second,
     },
 ];
 
@@ -160,7 +170,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
             &format!("{prefix}{}", family.stem),
             &format!("{} {whose}.", family.what),
             family.unit.clone(),
-            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.read)(c)))),
+            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
         )?;
     }
     for family in &TRAFFIC {
@@ -172,7 +182,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
                 family.what
             ),
             None,
-            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.read)(r)))),
+            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(r)))),
         )?;
     }
     Ok(())
@@ -307,9 +317,9 @@ fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     }
 }
 
-fn add_traffic(sum: &mut Option<Traffic>, more: Option<Traffic>) {
+fn add_traffic<T: TrafficFigures>(sum: &mut Option<T>, more: Option<T>) {
     if let Some(more) = more {
-        sum.get_or_insert_with(Traffic::default).add(&more);
+        sum.get_or_insert_with(T::default).add(&more);
     }
 }
 
@@ -474,32 +484,53 @@ struct BackendSeries {
     rates: Option<TrafficRates>,
 }
 
+impl BackendSeries {
+    /// A series with one real server's figures, and none of the details that only an
+    /// individual real server has.
+    fn figures_of(labels: RenderedLabels, b: &BackendRow) -> Self {
+        BackendSeries {
+            labels,
+            forward: None,
+            thresholds: None,
+            weight: b.weight,
+            active: b.active,
+            inactive: b.inactive,
+            persistent: b.persistent,
+            counters: b.counters,
+            rates: b.rates,
+        }
+    }
+}
+
 fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
-    let keep = options.backend_labels;
     let each = rows
         .iter()
         .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
-    if keep.keeps_all() {
-        return each
-            .map(|(row, b)| {
-                let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
-                    ("remote_address", b.remote_address.as_str()),
-                    ("remote_port", b.remote_port.as_str()),
-                ]));
-                BackendSeries {
-                    labels,
-                    forward: Some(b.first.forward.as_str()),
-                    thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
-                    weight: b.weight,
-                    active: b.active,
-                    inactive: b.inactive,
-                    persistent: b.persistent,
-                    counters: b.counters,
-                    rates: b.rates,
-                }
-            })
-            .collect();
+    if options.backend_labels.keeps_all() {
+        each.map(|(row, b)| single_backend_series(row, b)).collect()
+    } else {
+        summed_backend_series(each, options.backend_labels)
     }
+}
+
+/// The series of one real server, with every label.
+fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
+    let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
+        ("remote_address", b.remote_address.as_str()),
+        ("remote_port", b.remote_port.as_str()),
+    ]));
+    BackendSeries {
+        forward: Some(b.first.forward.as_str()),
+        thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
+        ..BackendSeries::figures_of(labels, b)
+    }
+}
+
+/// Real servers with only the kept labels: those that coincide are summed into one series.
+fn summed_backend_series<'r>(
+    each: impl Iterator<Item = (&'r ServiceRow<'r>, &'r BackendRow<'r>)>,
+    keep: BackendLabels,
+) -> Vec<BackendSeries> {
     let mut sums: Vec<BackendSeries> = Vec::new();
     let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
     for (row, b) in each {
@@ -539,17 +570,7 @@ fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSe
                         .map(|(_, (name, value))| (*name, value)),
                 );
                 slot.insert(sums.len());
-                sums.push(BackendSeries {
-                    labels,
-                    forward: None,
-                    thresholds: None,
-                    weight: b.weight,
-                    active: b.active,
-                    inactive: b.inactive,
-                    persistent: b.persistent,
-                    counters: b.counters,
-                    rates: b.rates,
-                });
+                sums.push(BackendSeries::figures_of(labels, b));
             }
         }
     }

@@ -9,7 +9,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
-use crate::model::keepalived::{Keepalived, VrrpState};
+use crate::model::keepalived::{InstanceRole, Keepalived, VrrpState};
 use crate::snapshot::Snapshot;
 
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
@@ -44,7 +44,14 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         None,
         std::iter::once((NO_LABELS, keepalived.config.virtual_servers.len() as i64)),
     )?;
-    let roles = &keepalived.roles;
+    encode_roles(&keepalived.roles, encoder)?;
+    encode_dump(keepalived.dump.as_ref(), encoder)?;
+    encode_transitions(keepalived, encoder)?;
+    encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
+}
+
+/// Each VRRP instance's role as the kernel shows it: state, virtual addresses, priority.
+fn encode_roles(roles: &[InstanceRole], encoder: &mut DescriptorEncoder) -> fmt::Result {
     let vrids: Vec<String> = roles
         .iter()
         .map(|r| r.vrid.map(|v| v.to_string()).unwrap_or_default())
@@ -58,7 +65,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             VrrpState::ALL.into_iter().map(move |state| {
                 (
                     [
-                        ("instance", role.instance.as_str()),
+                        ("vrrp_instance", role.instance.as_str()),
                         ("interface", role.interface.as_str()),
                         ("vrid", vrid.as_str()),
                         ("state", state.as_str()),
@@ -81,7 +88,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             role.vips.iter().zip(texts).map(move |(vip, text)| {
                 (
                     [
-                        ("instance", role.instance.as_str()),
+                        ("vrrp_instance", role.instance.as_str()),
                         ("interface", vip.interface.as_str()),
                         ("address", text.as_str()),
                     ],
@@ -95,13 +102,13 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         "ipvs_vrrp_priority",
         "A VRRP instance's configured priority (keepalived's default 100 when unset).",
         None,
-        roles
-            .iter()
-            .map(|r| ([("instance", r.instance.as_str())], i64::from(r.priority))),
-    )?;
-    encode_dump(keepalived.dump.as_ref(), encoder)?;
-    encode_transitions(keepalived, encoder)?;
-    encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
+        roles.iter().map(|r| {
+            (
+                [("vrrp_instance", r.instance.as_str())],
+                i64::from(r.priority),
+            )
+        }),
+    )
 }
 
 fn encode_peers(
@@ -169,7 +176,10 @@ fn encode_transitions(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) 
             None,
             notify.transitions.iter().map(|(instance, state, n)| {
                 (
-                    [("instance", instance.as_str()), ("state", state.as_str())],
+                    [
+                        ("vrrp_instance", instance.as_str()),
+                        ("state", state.as_str()),
+                    ],
                     *n,
                 )
             }),
@@ -181,7 +191,7 @@ fn encode_transitions(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) 
         "Unix time of a VRRP instance's last state change (notify FIFO, else keepalived's JSON dump).",
         None,
         last.into_iter()
-            .map(|(instance, t)| ([("instance", instance)], t)),
+            .map(|(instance, t)| ([("vrrp_instance", instance)], t)),
     )
 }
 
@@ -253,7 +263,7 @@ fn encode_dump(
         None,
         instances.iter().filter_map(|i| {
             i.effective_priority
-                .map(|p| ([("instance", i.name.as_str())], p))
+                .map(|p| ([("vrrp_instance", i.name.as_str())], p))
         }),
     )?;
     let stat = |i: &crate::model::keepalived::DumpInstance, name: &str| {
@@ -267,7 +277,7 @@ fn encode_dump(
             None,
             instances
                 .iter()
-                .filter_map(|i| stat(i, key).map(|v| ([("instance", i.name.as_str())], v))),
+                .filter_map(|i| stat(i, key).map(|v| ([("vrrp_instance", i.name.as_str())], v))),
         )?;
     }
     counters(
@@ -277,7 +287,7 @@ fn encode_dump(
         None,
         instances.iter().flat_map(|i| {
             DUMP_ERRORS.iter().filter_map(move |(key, reason)| {
-                stat(i, key).map(|v| ([("instance", i.name.as_str()), ("reason", *reason)], v))
+                stat(i, key).map(|v| ([("vrrp_instance", i.name.as_str()), ("reason", *reason)], v))
             })
         }),
     )
@@ -339,11 +349,11 @@ mod tests {
         let text = snapshot(Some(dump()), None);
         for line in [
             "ipvs_keepalived_dump_age_seconds 1.5",
-            "ipvs_vrrp_effective_priority{instance=\"VI_1\"} 130",
-            "ipvs_vrrp_adverts_received_total{instance=\"VI_1\"} 12",
-            "ipvs_vrrp_become_master_total{instance=\"VI_1\"} 2",
-            "ipvs_vrrp_advert_errors_total{instance=\"VI_1\",reason=\"auth_failure\"} 3",
-            "ipvs_vrrp_last_transition_timestamp_seconds{instance=\"VI_1\"} 1700000000.5",
+            "ipvs_vrrp_effective_priority{vrrp_instance=\"VI_1\"} 130",
+            "ipvs_vrrp_adverts_received_total{vrrp_instance=\"VI_1\"} 12",
+            "ipvs_vrrp_become_master_total{vrrp_instance=\"VI_1\"} 2",
+            "ipvs_vrrp_advert_errors_total{vrrp_instance=\"VI_1\",reason=\"auth_failure\"} 3",
+            "ipvs_vrrp_last_transition_timestamp_seconds{vrrp_instance=\"VI_1\"} 1700000000.5",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
@@ -364,9 +374,9 @@ mod tests {
         let text = snapshot(Some(dump()), Some(notify));
         for line in [
             "ipvs_keepalived_notify_fifo_connected 1",
-            "ipvs_vrrp_transitions_total{instance=\"VI_1\",state=\"BACKUP\"} 1",
-            "ipvs_vrrp_transitions_total{instance=\"VI_1\",state=\"MASTER\"} 2",
-            "ipvs_vrrp_last_transition_timestamp_seconds{instance=\"VI_1\"} 1800000000.25",
+            "ipvs_vrrp_transitions_total{vrrp_instance=\"VI_1\",state=\"BACKUP\"} 1",
+            "ipvs_vrrp_transitions_total{vrrp_instance=\"VI_1\",state=\"MASTER\"} 2",
+            "ipvs_vrrp_last_transition_timestamp_seconds{vrrp_instance=\"VI_1\"} 1800000000.25",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

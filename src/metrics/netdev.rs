@@ -6,6 +6,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
+use crate::model::netdev::NetDevices;
 use crate::snapshot::Snapshot;
 
 /// How unevenly a device's interrupts fell on CPUs between two scrapes, from 0 (as evenly
@@ -51,6 +52,12 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
     let Some(net) = &snapshot.netdev else {
         return Ok(());
     };
+    encode_irqs(net, encoder)?;
+    encode_queues(net, encoder)
+}
+
+/// The families of the devices' IRQs: interrupts per CPU, affinity, imbalance.
+fn encode_irqs(net: &NetDevices, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let cpus: Vec<String> = net.cpus.iter().map(u32::to_string).collect();
     struct IrqRow<'a> {
         device: &'a str,
@@ -125,7 +132,11 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             interrupt_imbalance(&delta.per_cpu, delta.active_irqs)
                 .map(|ratio| ([("device", d.name.as_str())], ratio))
         }),
-    )?;
+    )
+}
+
+/// The families of the devices' queues and their packet steering (RPS, RFS, XPS).
+fn encode_queues(net: &NetDevices, encoder: &mut DescriptorEncoder) -> fmt::Result {
     gauges(
         encoder,
         "ipvs_netdev_queues",

@@ -1,6 +1,7 @@
 //! keepalived and VRRP: what keepalived's configuration declares (VRRP instances, sync groups,
 //! virtual servers), whether keepalived runs, and the role of each VRRP instance as the kernel
-//! shows it (its virtual addresses on its interface, the interface's link state).
+//! shows it (its virtual addresses on its interface, the interface's link state, both from
+//! [`super::interfaces`]).
 //!
 //! The role is worked out here, from plain data, by [`infer_state`]; the sources only read.
 
@@ -8,6 +9,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use super::interfaces::Interfaces;
 
 /// A VRRP instance's state, as keepalived names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -175,70 +178,6 @@ pub struct KeepalivedConfig {
     pub files: Vec<String>,
     /// Syntax errors and values that could not be read; what could be parsed is still used.
     pub errors: Vec<ConfigError>,
-}
-
-/// A network interface as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    pub index: u32,
-    pub name: String,
-    /// `IFF_UP`: administratively up.
-    pub up: bool,
-    /// `IFF_RUNNING`: the carrier is there (operationally up).
-    pub running: bool,
-    /// `IFF_NOARP`: the interface neither sends nor answers ARP.
-    #[serde(default)]
-    pub noarp: bool,
-    /// `IFF_LOOPBACK`.
-    #[serde(default)]
-    pub loopback: bool,
-    /// The hardware type (`ARPHRD_*`): 768 is an IPv4-in-IPv4 tunnel, 769 an IPv6 one.
-    #[serde(default)]
-    pub hardware_type: u16,
-}
-
-/// `ARPHRD_TUNNEL` and `ARPHRD_TUNNEL6`: ipip and ip6tnl devices.
-pub const ARPHRD_TUNNEL: u16 = 768;
-pub const ARPHRD_TUNNEL6: u16 = 769;
-
-impl Link {
-    /// An IP-in-IP tunnel device (`tunl0`, `ipip`, `ip6tnl`), where TUN real servers get
-    /// their traffic.
-    pub fn is_tunnel(&self) -> bool {
-        self.hardware_type == ARPHRD_TUNNEL || self.hardware_type == ARPHRD_TUNNEL6
-    }
-}
-
-/// An address on an interface, as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InterfaceAddress {
-    /// The interface's index.
-    pub index: u32,
-    pub address: IpAddr,
-    pub prefix_len: u8,
-}
-
-/// The interfaces and their addresses in the exporter's network namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Interfaces {
-    pub links: Vec<Link>,
-    pub addresses: Vec<InterfaceAddress>,
-}
-
-impl Interfaces {
-    pub fn link(&self, name: &str) -> Option<&Link> {
-        self.links.iter().find(|l| l.name == name)
-    }
-
-    /// Whether `address` is on the interface called `name`.
-    pub fn has_address(&self, name: &str, address: &IpAddr) -> bool {
-        self.link(name).is_some_and(|link| {
-            self.addresses
-                .iter()
-                .any(|a| a.index == link.index && a.address == *address)
-        })
-    }
 }
 
 /// Whether one virtual address is where its instance puts it.
@@ -411,6 +350,7 @@ pub fn infer_state(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::interfaces::{InterfaceAddress, Link};
 
     fn eth0(up: bool) -> Interfaces {
         Interfaces {

@@ -3,6 +3,7 @@
 //! file holds IPVS; the submodules hold the host's other subsystems.
 
 pub mod conntrack;
+pub mod interfaces;
 pub mod keepalived;
 pub mod netdev;
 pub mod softnet;
@@ -211,11 +212,31 @@ impl ForwardMethod {
     }
 }
 
-/// The five figures IPVS keeps for a service, a real server or the host: as counters since
-/// it was added, or as the kernel's per-second estimates (refreshed every 2 seconds).
+/// The five figures IPVS keeps for a service, a real server or the host, in their usual
+/// order: connections, packets in, packets out, bytes in, bytes out. Counters and rate
+/// estimates are both made of them; this is what the two share.
+pub trait TrafficFigures: Copy + Default {
+    /// The five figures in their usual order.
+    fn to_array(&self) -> [u64; 5];
+
+    /// The five figures from an array in their usual order.
+    fn from_array(figures: [u64; 5]) -> Self;
+
+    /// Adds another's figures (saturating: a sum never wraps round to a small number).
+    fn add(&mut self, other: &Self) {
+        let mut sum = self.to_array();
+        for (figure, more) in sum.iter_mut().zip(other.to_array()) {
+            *figure = figure.saturating_add(more);
+        }
+        *self = Self::from_array(sum);
+    }
+}
+
+/// Traffic counted since the service or real server was added (or IPVS was loaded): totals
+/// that only grow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Traffic {
+pub struct TrafficCounters {
     pub connections: u64,
     pub incoming_packets: u64,
     pub outgoing_packets: u64,
@@ -223,10 +244,18 @@ pub struct Traffic {
     pub outgoing_bytes: u64,
 }
 
-impl Traffic {
-    /// The five figures in their usual order: connections, packets in, packets out, bytes
-    /// in, bytes out.
-    pub fn from_array(
+impl TrafficFigures for TrafficCounters {
+    fn to_array(&self) -> [u64; 5] {
+        [
+            self.connections,
+            self.incoming_packets,
+            self.outgoing_packets,
+            self.incoming_bytes,
+            self.outgoing_bytes,
+        ]
+    }
+
+    fn from_array(
         [
             connections,
             incoming_packets,
@@ -235,7 +264,7 @@ impl Traffic {
             outgoing_bytes,
         ]: [u64; 5],
     ) -> Self {
-        Traffic {
+        TrafficCounters {
             connections,
             incoming_packets,
             outgoing_packets,
@@ -243,22 +272,49 @@ impl Traffic {
             outgoing_bytes,
         }
     }
-
-    /// Adds another's figures (saturating: a sum of counters never wraps to a small number).
-    pub fn add(&mut self, other: &Traffic) {
-        self.connections = self.connections.saturating_add(other.connections);
-        self.incoming_packets = self.incoming_packets.saturating_add(other.incoming_packets);
-        self.outgoing_packets = self.outgoing_packets.saturating_add(other.outgoing_packets);
-        self.incoming_bytes = self.incoming_bytes.saturating_add(other.incoming_bytes);
-        self.outgoing_bytes = self.outgoing_bytes.saturating_add(other.outgoing_bytes);
-    }
 }
 
-/// Traffic counted since the service or real server was added (or IPVS was loaded).
-pub type TrafficCounters = Traffic;
+/// The kernel's rate estimates, per second, as it gives them: whole numbers, refreshed every
+/// 2 seconds (and frozen when `net.ipv4.vs.run_estimation` is 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrafficRates {
+    pub connections_per_second: u64,
+    pub incoming_packets_per_second: u64,
+    pub outgoing_packets_per_second: u64,
+    pub incoming_bytes_per_second: u64,
+    pub outgoing_bytes_per_second: u64,
+}
 
-/// The kernel's per-second rate estimates.
-pub type TrafficRates = Traffic;
+impl TrafficFigures for TrafficRates {
+    fn to_array(&self) -> [u64; 5] {
+        [
+            self.connections_per_second,
+            self.incoming_packets_per_second,
+            self.outgoing_packets_per_second,
+            self.incoming_bytes_per_second,
+            self.outgoing_bytes_per_second,
+        ]
+    }
+
+    fn from_array(
+        [
+            connections_per_second,
+            incoming_packets_per_second,
+            outgoing_packets_per_second,
+            incoming_bytes_per_second,
+            outgoing_bytes_per_second,
+        ]: [u64; 5],
+    ) -> Self {
+        TrafficRates {
+            connections_per_second,
+            incoming_packets_per_second,
+            outgoing_packets_per_second,
+            incoming_bytes_per_second,
+            outgoing_bytes_per_second,
+        }
+    }
+}
 
 /// A real server behind a virtual service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

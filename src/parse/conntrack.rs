@@ -16,36 +16,17 @@
 
 use super::netlink::{Attribute, DecodeError, Message, attributes};
 use super::{LineProblem, Parsed, excerpt};
+use crate::netlink::uapi::{
+    CTA_STATS_CHAIN_TOOLONG, CTA_STATS_CLASH_RESOLVE, CTA_STATS_DELETE, CTA_STATS_DELETE_LIST,
+    CTA_STATS_DROP, CTA_STATS_EARLY_DROP, CTA_STATS_ERROR, CTA_STATS_FOUND, CTA_STATS_IGNORE,
+    CTA_STATS_INSERT, CTA_STATS_INSERT_FAILED, CTA_STATS_INVALID, CTA_STATS_NEW,
+    CTA_STATS_SEARCH_RESTART, CTA_STATS_SEARCHED, IPCTNL_MSG_CT_GET_STATS_CPU,
+    NFNL_SUBSYS_CTNETLINK,
+};
 
-/// `NFNL_SUBSYS_CTNETLINK` from `linux/netfilter/nfnetlink.h`: the high byte of the type.
-pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
-/// `IPCTNL_MSG_CT_GET_STATS_CPU` from `linux/netfilter/nfnetlink_conntrack.h`.
-pub const IPCTNL_MSG_CT_GET_STATS_CPU: u8 = 4;
-/// `NFNETLINK_V0`: the only version of the `nfgenmsg` header.
-pub const NFNETLINK_V0: u8 = 0;
-/// `AF_UNSPEC`: the statistics are not per address family.
-pub const AF_UNSPEC: u8 = 0;
 /// The netlink message type of a per-CPU statistics request and of each of its replies.
 pub const CT_STATS_CPU_MESSAGE: u16 =
     ((NFNL_SUBSYS_CTNETLINK as u16) << 8) | IPCTNL_MSG_CT_GET_STATS_CPU as u16;
-
-/// `enum ctattr_stats_cpu` from `linux/netfilter/nfnetlink_conntrack.h`. The ones the uapi
-/// header marks "no longer used" are only sent by old kernels.
-pub const CTA_STATS_SEARCHED: u16 = 1;
-pub const CTA_STATS_FOUND: u16 = 2;
-pub const CTA_STATS_NEW: u16 = 3;
-pub const CTA_STATS_INVALID: u16 = 4;
-pub const CTA_STATS_IGNORE: u16 = 5;
-pub const CTA_STATS_DELETE: u16 = 6;
-pub const CTA_STATS_DELETE_LIST: u16 = 7;
-pub const CTA_STATS_INSERT: u16 = 8;
-pub const CTA_STATS_INSERT_FAILED: u16 = 9;
-pub const CTA_STATS_DROP: u16 = 10;
-pub const CTA_STATS_EARLY_DROP: u16 = 11;
-pub const CTA_STATS_ERROR: u16 = 12;
-pub const CTA_STATS_SEARCH_RESTART: u16 = 13;
-pub const CTA_STATS_CLASH_RESOLVE: u16 = 14;
-pub const CTA_STATS_CHAIN_TOOLONG: u16 = 15;
 
 /// The name `conntrack -S` prints for a `CTA_STATS_*` attribute; `None` for one this program
 /// does not know (a newer kernel's), which is skipped.
@@ -158,6 +139,41 @@ const PROCFS_ENTRIES: &str = "entries";
 /// Names a statistic may not take because the conntrack families already use them.
 const TAKEN_NAMES: &[&str] = &["entries", "entries_limit", "buckets", "statistics_info"];
 
+/// The statistic each column of the header line (line `line`) stands for: `None` for
+/// `entries` and for a column whose name is unusable or taken (said in `problems`).
+fn header_columns<'a>(
+    header: &'a str,
+    line: usize,
+    problems: &mut Vec<LineProblem>,
+) -> Vec<Option<&'a str>> {
+    let mut columns: Vec<Option<&str>> = Vec::new();
+    for word in header.split_whitespace() {
+        let name = PROCFS_RENAMES
+            .iter()
+            .find(|(file, _)| *file == word)
+            .map_or(word, |(_, renamed)| *renamed);
+        let column = if word == PROCFS_ENTRIES {
+            None
+        } else if !is_metric_fragment(name) {
+            problems.push(LineProblem {
+                line,
+                reason: format!("column {} skipped: not a usable name", excerpt(word)),
+            });
+            None
+        } else if TAKEN_NAMES.contains(&name) || columns.contains(&Some(name)) {
+            problems.push(LineProblem {
+                line,
+                reason: format!("column {word:?} skipped: {name:?} is already taken"),
+            });
+            None
+        } else {
+            Some(name)
+        };
+        columns.push(column);
+    }
+    columns
+}
+
 /// Parses `/proc/net/stat/nf_conntrack`: the columns after `entries`, summed over the rows and
 /// named as `conntrack -S` names them, in the file's order. A row of the wrong width or with a
 /// word that is not hexadecimal is skipped and said; so is a column whose name cannot be part of
@@ -187,32 +203,8 @@ pub fn parse_stat_nf_conntrack(text: &str) -> Parsed<StatisticsSum> {
             problems,
         };
     }
-    let width = header.split_whitespace().count();
-    let mut columns: Vec<Option<&str>> = Vec::with_capacity(width);
-    for word in header.split_whitespace() {
-        let name = PROCFS_RENAMES
-            .iter()
-            .find(|(file, _)| *file == word)
-            .map_or(word, |(_, renamed)| *renamed);
-        let column = if word == PROCFS_ENTRIES {
-            None
-        } else if !is_metric_fragment(name) {
-            problems.push(LineProblem {
-                line: header_index + 1,
-                reason: format!("column {} skipped: not a usable name", excerpt(word)),
-            });
-            None
-        } else if TAKEN_NAMES.contains(&name) || columns.contains(&Some(name)) {
-            problems.push(LineProblem {
-                line: header_index + 1,
-                reason: format!("column {word:?} skipped: {name:?} is already taken"),
-            });
-            None
-        } else {
-            Some(name)
-        };
-        columns.push(column);
-    }
+    let columns = header_columns(header, header_index + 1, &mut problems);
+    let width = columns.len();
 
     let mut sum = StatisticsSum::default();
     for (index, line) in lines {
@@ -261,7 +253,9 @@ fn is_metric_fragment(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::netlink::{Control, NLM_F_MULTI, messages};
+    use crate::netlink::encode::MessageWriter;
+    use crate::netlink::uapi::{AF_UNSPEC, NFNETLINK_V0, NLM_F_MULTI};
+    use crate::parse::netlink::{Control, messages};
     use crate::source::netlink::{Exchange, read_capture};
 
     /// ctnetlink's reply on this machine (kernel 6.18, two CPUs) in a network namespace that
@@ -346,7 +340,10 @@ mod tests {
             .map(|message| {
                 let message = message.expect("framing");
                 let (header, _) = message.netfilter().expect("nfgenmsg");
-                assert_eq!((header.family, header.version), (AF_UNSPEC, NFNETLINK_V0));
+                assert_eq!(
+                    (u16::from(header.family), header.version),
+                    (AF_UNSPEC, NFNETLINK_V0)
+                );
                 let one = decode_stats_cpu([Ok(message)]).expect("decodes");
                 (header.res_id, value(&one, "invalid"), value(&one, "error"))
             })
@@ -367,31 +364,15 @@ mod tests {
         assert!(sum.statistics.iter().all(|(_, v)| *v == 0));
     }
 
-    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((payload.len() + 4) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
-            out.push(0);
+    /// One CPU's reply: an nfnetlink message of `kind` with `attrs`.
+    fn reply(kind: u16, cpu: u16, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let [subsystem, message] = kind.to_be_bytes();
+        let mut writer =
+            MessageWriter::netfilter(subsystem, message, NLM_F_MULTI, 1, AF_UNSPEC, cpu);
+        for (kind, payload) in attrs {
+            writer.attribute(*kind, payload);
         }
-        out
-    }
-
-    fn reply(kind: u16, cpu: u16, attrs: &[Vec<u8>]) -> Vec<u8> {
-        let mut payload = vec![AF_UNSPEC, NFNETLINK_V0];
-        payload.extend_from_slice(&cpu.to_be_bytes());
-        for a in attrs {
-            payload.extend_from_slice(a);
-        }
-        let mut out = Vec::new();
-        out.extend_from_slice(&((payload.len() + 16) as u32).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&NLM_F_MULTI.to_ne_bytes());
-        out.extend_from_slice(&1u32.to_ne_bytes());
-        out.extend_from_slice(&0u32.to_ne_bytes());
-        out.extend_from_slice(&payload);
-        out
+        writer.finish().expect("encodes")
     }
 
     #[test]
@@ -400,28 +381,28 @@ mod tests {
             CT_STATS_CPU_MESSAGE,
             0,
             &[
-                attr(CTA_STATS_FOUND, &5u32.to_be_bytes()),
-                attr(16, &9u32.to_be_bytes()),
-                attr(CTA_STATS_DROP, &[0, 1]),
+                (CTA_STATS_FOUND, 5u32.to_be_bytes().to_vec()),
+                (16, 9u32.to_be_bytes().to_vec()),
+                (CTA_STATS_DROP, vec![0, 1]),
                 // The byte-order flag some attributes carry is not part of the type.
-                attr(0x4000 | CTA_STATS_INVALID, &2u32.to_be_bytes()),
+                (0x4000 | CTA_STATS_INVALID, 2u32.to_be_bytes().to_vec()),
             ],
         );
         buffer.extend(reply(
             CT_STATS_CPU_MESSAGE,
             1,
             &[
-                attr(CTA_STATS_FOUND, &(1u64 << 33).to_be_bytes()),
-                attr(16, &1u32.to_be_bytes()),
-                attr(300, &[]),
+                (CTA_STATS_FOUND, (1u64 << 33).to_be_bytes().to_vec()),
+                (16, 1u32.to_be_bytes().to_vec()),
+                (300, vec![]),
                 // Old kernels send the statistics that are retired now.
-                attr(CTA_STATS_SEARCHED, &7u32.to_be_bytes()),
+                (CTA_STATS_SEARCHED, 7u32.to_be_bytes().to_vec()),
             ],
         ));
         buffer.extend(reply(
             0x0100,
             2,
-            &[attr(CTA_STATS_FOUND, &1u32.to_be_bytes())],
+            &[(CTA_STATS_FOUND, 1u32.to_be_bytes().to_vec())],
         ));
         let sum = decode_stats_cpu(messages(&buffer)).expect("decodes");
         assert_eq!(sum.cpus, 2, "the message of another type is not a CPU");

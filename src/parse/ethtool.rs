@@ -5,9 +5,10 @@
 //! how many bytes the kernel may write into each ([`reply_len`], which the source checks before
 //! every call), and decodes the replies into model types. Nothing here does I/O.
 //!
-//! The layouts are `#[repr(C)]` mirrors of the uapi structures in [`uapi`]; offsets and sizes
-//! are taken from them with `offset_of!` / `size_of` rather than counted by hand, and tests pin
-//! the sizes to the kernel's. Integers are in the host's byte order, as the kernel writes them.
+//! The layouts are `#[repr(C)]` mirrors of the uapi structures in [`crate::netlink::uapi`];
+//! offsets and sizes are taken from them with `offset_of!` / `size_of` rather than counted by
+//! hand, and the `uapi_headers` test compares every one with the kernel's headers. Integers
+//! are in the host's byte order, as the kernel writes them.
 //!
 //! Decoders never panic: a reply shorter than its structure decodes to `None`, and a count the
 //! kernel (or a test) claims beyond what the buffer holds is cut to what it does hold.
@@ -16,168 +17,17 @@ use std::collections::HashSet;
 use std::mem::{offset_of, size_of};
 
 use crate::model::netdev::{Channels, DriverInfo, Feature, Rings};
-
-/// `ETHTOOL_GSET`: legacy link settings (`struct ethtool_cmd`).
-pub const ETHTOOL_GSET: u32 = 0x01;
-/// `ETHTOOL_GDRVINFO`: driver information (`struct ethtool_drvinfo`).
-pub const ETHTOOL_GDRVINFO: u32 = 0x03;
-/// `ETHTOOL_GRINGPARAM`: ring sizes (`struct ethtool_ringparam`).
-pub const ETHTOOL_GRINGPARAM: u32 = 0x10;
-/// `ETHTOOL_GSTRINGS`: the strings of a string set (`struct ethtool_gstrings`).
-pub const ETHTOOL_GSTRINGS: u32 = 0x1b;
-/// `ETHTOOL_GSSET_INFO`: how many strings string sets have (`struct ethtool_sset_info`).
-pub const ETHTOOL_GSSET_INFO: u32 = 0x37;
-/// `ETHTOOL_GFEATURES`: offload feature bits (`struct ethtool_gfeatures`).
-pub const ETHTOOL_GFEATURES: u32 = 0x3a;
-/// `ETHTOOL_GCHANNELS`: queue counts (`struct ethtool_channels`).
-pub const ETHTOOL_GCHANNELS: u32 = 0x3c;
-/// `ETHTOOL_GLINKSETTINGS`: link settings (`struct ethtool_link_settings`).
-pub const ETHTOOL_GLINKSETTINGS: u32 = 0x4c;
-
-/// `ETH_SS_FEATURES`: the string set of netdev feature names.
-pub const ETH_SS_FEATURES: u32 = 4;
-/// `ETH_GSTRING_LEN`: each string of a set is a NUL-padded field of this many bytes.
-pub const ETH_GSTRING_LEN: usize = 32;
-/// `SPEED_UNKNOWN`.
-pub const SPEED_UNKNOWN: u32 = u32::MAX;
+use crate::netlink::uapi::{
+    ETH_GSTRING_LEN, ETHTOOL_GCHANNELS, ETHTOOL_GDRVINFO, ETHTOOL_GFEATURES, ETHTOOL_GLINKSETTINGS,
+    ETHTOOL_GRINGPARAM, ETHTOOL_GSET, ETHTOOL_GSSET_INFO, ETHTOOL_GSTRINGS, EthtoolChannels,
+    EthtoolCmd, EthtoolDrvinfo, EthtoolGetFeaturesBlock, EthtoolGfeatures, EthtoolGstrings,
+    EthtoolLinkSettings, EthtoolRingparam, EthtoolSsetInfo, SPEED_UNKNOWN,
+};
 
 /// The most strings this module asks for in one `ETHTOOL_GSTRINGS` request. The feature set
 /// has about 70 names (the kernel's `NETDEV_FEATURE_COUNT`); a count far beyond this is not
 /// believed and no buffer is sized from it.
 pub const MAX_STRINGS: u32 = 4096;
-
-/// Layouts of the uapi structures, field for field as in `<linux/ethtool.h>`. Only their
-/// offsets and sizes are used: replies are read from bytes.
-pub mod uapi {
-    /// `struct ethtool_drvinfo`.
-    #[repr(C)]
-    pub struct EthtoolDrvinfo {
-        pub cmd: u32,
-        pub driver: [u8; 32],
-        pub version: [u8; 32],
-        pub fw_version: [u8; 32],
-        pub bus_info: [u8; 32],
-        pub erom_version: [u8; 32],
-        pub reserved2: [u8; 12],
-        pub n_priv_flags: u32,
-        pub n_stats: u32,
-        pub testinfo_len: u32,
-        pub eedump_len: u32,
-        pub regdump_len: u32,
-    }
-
-    /// `struct ethtool_channels`.
-    #[repr(C)]
-    pub struct EthtoolChannels {
-        pub cmd: u32,
-        pub max_rx: u32,
-        pub max_tx: u32,
-        pub max_other: u32,
-        pub max_combined: u32,
-        pub rx_count: u32,
-        pub tx_count: u32,
-        pub other_count: u32,
-        pub combined_count: u32,
-    }
-
-    /// `struct ethtool_ringparam`.
-    #[repr(C)]
-    pub struct EthtoolRingparam {
-        pub cmd: u32,
-        pub rx_max_pending: u32,
-        pub rx_mini_max_pending: u32,
-        pub rx_jumbo_max_pending: u32,
-        pub tx_max_pending: u32,
-        pub rx_pending: u32,
-        pub rx_mini_pending: u32,
-        pub rx_jumbo_pending: u32,
-        pub tx_pending: u32,
-    }
-
-    /// `struct ethtool_sset_info`, without its trailing `__u32 data[]`: one count per bit set
-    /// in `sset_mask`, lowest bit first.
-    #[repr(C)]
-    pub struct EthtoolSsetInfo {
-        pub cmd: u32,
-        pub reserved: u32,
-        pub sset_mask: u64,
-    }
-
-    /// `struct ethtool_gstrings`, without its trailing `__u8 data[]`: `len` strings of
-    /// `ETH_GSTRING_LEN` bytes.
-    #[repr(C)]
-    pub struct EthtoolGstrings {
-        pub cmd: u32,
-        pub string_set: u32,
-        pub len: u32,
-    }
-
-    /// `struct ethtool_gfeatures`, without its trailing blocks: `size` of
-    /// [`EthtoolGetFeaturesBlock`].
-    #[repr(C)]
-    pub struct EthtoolGfeatures {
-        pub cmd: u32,
-        pub size: u32,
-    }
-
-    /// `struct ethtool_get_features_block`: 32 features, bit `i` of block `n` being feature
-    /// `32 * n + i` of the `ETH_SS_FEATURES` string set.
-    #[repr(C)]
-    pub struct EthtoolGetFeaturesBlock {
-        pub available: u32,
-        pub requested: u32,
-        pub active: u32,
-        pub never_changed: u32,
-    }
-
-    /// `struct ethtool_link_settings`, without its trailing `__u32 link_mode_masks[]`: three
-    /// bitmaps of `link_mode_masks_nwords` words each.
-    #[repr(C)]
-    pub struct EthtoolLinkSettings {
-        pub cmd: u32,
-        pub speed: u32,
-        pub duplex: u8,
-        pub port: u8,
-        pub phy_address: u8,
-        pub autoneg: u8,
-        pub mdio_support: u8,
-        pub eth_tp_mdix: u8,
-        pub eth_tp_mdix_ctrl: u8,
-        pub link_mode_masks_nwords: i8,
-        pub transceiver: u8,
-        pub master_slave_cfg: u8,
-        pub master_slave_state: u8,
-        pub rate_matching: u8,
-        pub reserved: [u32; 7],
-    }
-
-    /// `struct ethtool_cmd` (the deprecated `ETHTOOL_GSET`).
-    #[repr(C)]
-    pub struct EthtoolCmd {
-        pub cmd: u32,
-        pub supported: u32,
-        pub advertising: u32,
-        pub speed: u16,
-        pub duplex: u8,
-        pub port: u8,
-        pub phy_address: u8,
-        pub transceiver: u8,
-        pub autoneg: u8,
-        pub mdio_support: u8,
-        pub maxtxpkt: u32,
-        pub maxrxpkt: u32,
-        pub speed_hi: u16,
-        pub eth_tp_mdix: u8,
-        pub eth_tp_mdix_ctrl: u8,
-        pub lp_advertising: u32,
-        pub reserved: [u32; 2],
-    }
-}
-
-use uapi::{
-    EthtoolChannels, EthtoolCmd, EthtoolDrvinfo, EthtoolGetFeaturesBlock, EthtoolGfeatures,
-    EthtoolGstrings, EthtoolLinkSettings, EthtoolRingparam, EthtoolSsetInfo,
-};
 
 /// A zeroed command buffer of `len` bytes (at least 4) with `cmd` in its first word.
 fn command(cmd: u32, len: usize) -> Vec<u8> {
@@ -508,6 +358,7 @@ pub fn features(names: &[String], blocks: &[FeatureBlock]) -> Vec<Feature> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::uapi::ETH_SS_FEATURES;
 
     fn words(values: &[u32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_ne_bytes()).collect()

@@ -157,9 +157,10 @@ pub fn cpu_mask_to_list(mask: &str) -> Option<String> {
     let groups: Vec<&str> = mask.trim().split(',').collect();
     for (position, group) in groups.iter().rev().enumerate() {
         let bits = u32::from_str_radix(group, 16).ok()?;
+        let first = u32::try_from(position).ok()?.checked_mul(32)?;
         for bit in 0..32u32 {
             if bits & (1 << bit) != 0 {
-                cpus.push(position as u32 * 32 + bit);
+                cpus.push(first.checked_add(bit)?);
             }
         }
     }

@@ -10,96 +10,7 @@ use crate::model::{
     AddressFamily, Backend, ForwardMethod, Persistence, Protocol, Service, ServiceFlags,
     ServiceKey, SyncDaemon, Timeouts, TrafficCounters, TrafficRates, Tunnel, TunnelKind,
 };
-
-pub const IPVS_GENL_NAME: &str = "IPVS";
-pub const IPVS_GENL_VERSION: u8 = 0x1;
-
-// Commands.
-pub const IPVS_CMD_GET_SERVICE: u8 = 4;
-pub const IPVS_CMD_GET_DEST: u8 = 8;
-pub const IPVS_CMD_GET_DAEMON: u8 = 11;
-pub const IPVS_CMD_SET_CONFIG: u8 = 12;
-pub const IPVS_CMD_GET_CONFIG: u8 = 13;
-pub const IPVS_CMD_SET_INFO: u8 = 14;
-pub const IPVS_CMD_GET_INFO: u8 = 15;
-
-// First-level attributes.
-pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
-pub const IPVS_CMD_ATTR_DEST: u16 = 2;
-pub const IPVS_CMD_ATTR_DAEMON: u16 = 3;
-pub const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
-pub const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
-pub const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
-
-// Service attributes.
-pub const IPVS_SVC_ATTR_AF: u16 = 1;
-pub const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
-pub const IPVS_SVC_ATTR_ADDR: u16 = 3;
-pub const IPVS_SVC_ATTR_PORT: u16 = 4;
-pub const IPVS_SVC_ATTR_FWMARK: u16 = 5;
-pub const IPVS_SVC_ATTR_SCHED_NAME: u16 = 6;
-pub const IPVS_SVC_ATTR_FLAGS: u16 = 7;
-pub const IPVS_SVC_ATTR_TIMEOUT: u16 = 8;
-pub const IPVS_SVC_ATTR_NETMASK: u16 = 9;
-pub const IPVS_SVC_ATTR_STATS: u16 = 10;
-pub const IPVS_SVC_ATTR_PE_NAME: u16 = 11;
-pub const IPVS_SVC_ATTR_STATS64: u16 = 12;
-
-// Destination attributes.
-pub const IPVS_DEST_ATTR_ADDR: u16 = 1;
-pub const IPVS_DEST_ATTR_PORT: u16 = 2;
-pub const IPVS_DEST_ATTR_FWD_METHOD: u16 = 3;
-pub const IPVS_DEST_ATTR_WEIGHT: u16 = 4;
-pub const IPVS_DEST_ATTR_U_THRESH: u16 = 5;
-pub const IPVS_DEST_ATTR_L_THRESH: u16 = 6;
-pub const IPVS_DEST_ATTR_ACTIVE_CONNS: u16 = 7;
-pub const IPVS_DEST_ATTR_INACT_CONNS: u16 = 8;
-pub const IPVS_DEST_ATTR_PERSIST_CONNS: u16 = 9;
-pub const IPVS_DEST_ATTR_STATS: u16 = 10;
-pub const IPVS_DEST_ATTR_ADDR_FAMILY: u16 = 11;
-pub const IPVS_DEST_ATTR_STATS64: u16 = 12;
-pub const IPVS_DEST_ATTR_TUN_TYPE: u16 = 13;
-pub const IPVS_DEST_ATTR_TUN_PORT: u16 = 14;
-pub const IPVS_DEST_ATTR_TUN_FLAGS: u16 = 15;
-
-// Sync daemon attributes.
-pub const IPVS_DAEMON_ATTR_STATE: u16 = 1;
-pub const IPVS_DAEMON_ATTR_MCAST_IFN: u16 = 2;
-pub const IPVS_DAEMON_ATTR_SYNC_ID: u16 = 3;
-
-// Statistics attributes (32-bit in *_STATS, 64-bit in *_STATS64; bytes are 64-bit in both).
-pub const IPVS_STATS_ATTR_CONNS: u16 = 1;
-pub const IPVS_STATS_ATTR_INPKTS: u16 = 2;
-pub const IPVS_STATS_ATTR_OUTPKTS: u16 = 3;
-pub const IPVS_STATS_ATTR_INBYTES: u16 = 4;
-pub const IPVS_STATS_ATTR_OUTBYTES: u16 = 5;
-pub const IPVS_STATS_ATTR_CPS: u16 = 6;
-pub const IPVS_STATS_ATTR_INPPS: u16 = 7;
-pub const IPVS_STATS_ATTR_OUTPPS: u16 = 8;
-pub const IPVS_STATS_ATTR_INBPS: u16 = 9;
-pub const IPVS_STATS_ATTR_OUTBPS: u16 = 10;
-
-// GET_INFO reply attributes.
-pub const IPVS_INFO_ATTR_VERSION: u16 = 1;
-pub const IPVS_INFO_ATTR_CONN_TAB_SIZE: u16 = 2;
-
-// Flag and method values.
-pub const IP_VS_SVC_F_PERSISTENT: u32 = 0x0001;
-pub const IP_VS_SVC_F_ONEPACKET: u32 = 0x0004;
-pub const IP_VS_SVC_F_SCHED1: u32 = 0x0008;
-pub const IP_VS_SVC_F_SCHED2: u32 = 0x0010;
-pub const IP_VS_SVC_F_SCHED3: u32 = 0x0020;
-pub const IP_VS_CONN_F_FWD_MASK: u32 = 0x0007;
-pub const IP_VS_CONN_F_MASQ: u32 = 0x0000;
-pub const IP_VS_CONN_F_LOCALNODE: u32 = 0x0001;
-pub const IP_VS_CONN_F_TUNNEL: u32 = 0x0002;
-pub const IP_VS_CONN_F_DROUTE: u32 = 0x0003;
-pub const IP_VS_CONN_F_BYPASS: u32 = 0x0004;
-pub const IP_VS_STATE_MASTER: u32 = 0x0001;
-pub const IP_VS_STATE_BACKUP: u32 = 0x0002;
-
-pub const AF_INET: u16 = 2;
-pub const AF_INET6: u16 = 10;
+use crate::netlink::uapi::*;
 
 /// The IPVS statistics block: counters and rate estimates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -138,11 +49,11 @@ pub fn decode_stats(block: &Attribute) -> Result<Stats, DecodeError> {
             IPVS_STATS_ATTR_OUTPKTS => stats.counters.outgoing_packets = value()?,
             IPVS_STATS_ATTR_INBYTES => stats.counters.incoming_bytes = value()?,
             IPVS_STATS_ATTR_OUTBYTES => stats.counters.outgoing_bytes = value()?,
-            IPVS_STATS_ATTR_CPS => stats.rates.connections = value()?,
-            IPVS_STATS_ATTR_INPPS => stats.rates.incoming_packets = value()?,
-            IPVS_STATS_ATTR_OUTPPS => stats.rates.outgoing_packets = value()?,
-            IPVS_STATS_ATTR_INBPS => stats.rates.incoming_bytes = value()?,
-            IPVS_STATS_ATTR_OUTBPS => stats.rates.outgoing_bytes = value()?,
+            IPVS_STATS_ATTR_CPS => stats.rates.connections_per_second = value()?,
+            IPVS_STATS_ATTR_INPPS => stats.rates.incoming_packets_per_second = value()?,
+            IPVS_STATS_ATTR_OUTPPS => stats.rates.outgoing_packets_per_second = value()?,
+            IPVS_STATS_ATTR_INBPS => stats.rates.incoming_bytes_per_second = value()?,
+            IPVS_STATS_ATTR_OUTBPS => stats.rates.outgoing_bytes_per_second = value()?,
             _ => {} // padding and attributes of newer kernels
         }
         Ok(())
@@ -198,112 +109,196 @@ pub struct ServiceIdentity {
     pub fwmark: u32,
 }
 
-/// Decodes the contents of an `IPVS_CMD_ATTR_SERVICE` block.
-pub fn decode_service(block: &Attribute) -> Result<(Service, ServiceIdentity), DecodeError> {
-    let mut af = None;
-    let mut protocol = None;
-    let mut address_attr = None;
-    let mut port = None;
-    let mut fwmark = 0u32;
-    let mut scheduler = String::new();
-    let mut flags_bits = 0u32;
-    let mut timeout = None;
-    let mut netmask = None;
-    let mut engine = None;
-    let mut stats32 = None;
-    let mut stats64 = None;
-    each(block.nested(), |a| {
-        match a.kind {
-            IPVS_SVC_ATTR_AF => af = Some(a.u16()?),
-            IPVS_SVC_ATTR_PROTOCOL => protocol = Some(a.u16()?),
-            IPVS_SVC_ATTR_ADDR => address_attr = Some(a),
-            IPVS_SVC_ATTR_PORT => port = Some(a.u16_be()?),
-            IPVS_SVC_ATTR_FWMARK => fwmark = a.u32()?,
-            IPVS_SVC_ATTR_SCHED_NAME => scheduler = a.text()?.to_string(),
-            IPVS_SVC_ATTR_FLAGS => {
-                // struct ip_vs_flags { __u32 flags; __u32 mask; }
-                let bytes = a.payload.get(..4).ok_or(DecodeError::AttributeSize {
-                    attribute: a.kind,
-                    got: a.payload.len(),
-                    expected: "8",
-                })?;
-                let mut raw = [0u8; 4];
-                raw.copy_from_slice(bytes);
-                flags_bits = u32::from_ne_bytes(raw);
-            }
-            IPVS_SVC_ATTR_TIMEOUT => timeout = Some(a.u32()?),
-            IPVS_SVC_ATTR_NETMASK => netmask = Some(a.u32_be()?),
-            IPVS_SVC_ATTR_PE_NAME => engine = Some(a.text()?.to_string()),
-            IPVS_SVC_ATTR_STATS => stats32 = Some(decode_stats(&a)?),
-            IPVS_SVC_ATTR_STATS64 => stats64 = Some(decode_stats(&a)?),
-            _ => {}
-        }
-        Ok(())
-    })?;
+/// The attributes of an `IPVS_CMD_ATTR_SERVICE` block, as the kernel sent them.
+#[derive(Default)]
+struct ServiceAttributes<'a> {
+    af: Option<u16>,
+    protocol: Option<u16>,
+    address: Option<Attribute<'a>>,
+    port: Option<u16>,
+    fwmark: u32,
+    scheduler: String,
+    flags: u32,
+    timeout: Option<u32>,
+    netmask: Option<u32>,
+    engine: Option<String>,
+    stats32: Option<Stats>,
+    stats64: Option<Stats>,
+}
 
-    let af_number = af.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_AF"))?;
-    let af = family(af_number)?;
-    let mut raw_address = [0u8; 16];
-    let key = if fwmark != 0 {
-        ServiceKey::FirewallMark {
-            mark: fwmark,
-            family: Some(af),
+impl<'a> ServiceAttributes<'a> {
+    fn decode(block: &Attribute<'a>) -> Result<Self, DecodeError> {
+        let mut s = ServiceAttributes::default();
+        each(block.nested(), |a| {
+            match a.kind {
+                IPVS_SVC_ATTR_AF => s.af = Some(a.u16()?),
+                IPVS_SVC_ATTR_PROTOCOL => s.protocol = Some(a.u16()?),
+                IPVS_SVC_ATTR_ADDR => s.address = Some(a),
+                IPVS_SVC_ATTR_PORT => s.port = Some(a.u16_be()?),
+                IPVS_SVC_ATTR_FWMARK => s.fwmark = a.u32()?,
+                IPVS_SVC_ATTR_SCHED_NAME => s.scheduler = a.text()?.to_string(),
+                IPVS_SVC_ATTR_FLAGS => s.flags = service_flags(&a)?,
+                IPVS_SVC_ATTR_TIMEOUT => s.timeout = Some(a.u32()?),
+                IPVS_SVC_ATTR_NETMASK => s.netmask = Some(a.u32_be()?),
+                IPVS_SVC_ATTR_PE_NAME => s.engine = Some(a.text()?.to_string()),
+                IPVS_SVC_ATTR_STATS => s.stats32 = Some(decode_stats(&a)?),
+                IPVS_SVC_ATTR_STATS64 => s.stats64 = Some(decode_stats(&a)?),
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(s)
+    }
+
+    /// The service's key, and its address as the kernel's 16 bytes (zero for a mark).
+    fn key(&self, af: AddressFamily) -> Result<(ServiceKey, [u8; 16]), DecodeError> {
+        let mut raw_address = [0u8; 16];
+        if self.fwmark != 0 {
+            let key = ServiceKey::FirewallMark {
+                mark: self.fwmark,
+                family: Some(af),
+            };
+            return Ok((key, raw_address));
         }
-    } else {
-        let address_attr = address_attr.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_ADDR"))?;
+        let address_attr = self
+            .address
+            .ok_or(DecodeError::Missing("IPVS_SVC_ATTR_ADDR"))?;
         for (slot, byte) in raw_address.iter_mut().zip(address_attr.payload) {
             *slot = *byte;
         }
-        ServiceKey::Address {
+        let protocol = self
+            .protocol
+            .ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PROTOCOL"))?;
+        let key = ServiceKey::Address {
             protocol: Protocol::from_number(
-                u8::try_from(protocol.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PROTOCOL"))?)
+                u8::try_from(protocol)
                     .map_err(|_| DecodeError::Invalid("protocol number above 255".into()))?,
             ),
             address: address(&address_attr, af)?,
-            port: port.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PORT"))?,
-        }
-    };
+            port: self
+                .port
+                .ok_or(DecodeError::Missing("IPVS_SVC_ATTR_PORT"))?,
+        };
+        Ok((key, raw_address))
+    }
+}
+
+/// `IPVS_SVC_ATTR_FLAGS`: `struct ip_vs_flags { __u32 flags; __u32 mask; }`, of which the
+/// flags are used.
+fn service_flags(a: &Attribute) -> Result<u32, DecodeError> {
+    let bytes = a.payload.get(..4).ok_or(DecodeError::AttributeSize {
+        attribute: a.kind,
+        got: a.payload.len(),
+        expected: "8",
+    })?;
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(bytes);
+    Ok(u32::from_ne_bytes(raw))
+}
+
+/// Decodes the contents of an `IPVS_CMD_ATTR_SERVICE` block.
+pub fn decode_service(block: &Attribute) -> Result<(Service, ServiceIdentity), DecodeError> {
+    let attrs = ServiceAttributes::decode(block)?;
+    let af_number = attrs.af.ok_or(DecodeError::Missing("IPVS_SVC_ATTR_AF"))?;
+    let (key, raw_address) = attrs.key(family(af_number)?)?;
+    let flags_bits = attrs.flags;
     let persistent = flags_bits & IP_VS_SVC_F_PERSISTENT != 0;
-    let stats = stats64.or(stats32);
+    let stats = attrs.stats64.or(attrs.stats32);
     let identity = ServiceIdentity {
         family: af_number,
-        protocol: protocol.unwrap_or(0),
+        protocol: attrs.protocol.unwrap_or(0),
         address: raw_address,
-        port_be: port.unwrap_or(0).to_be_bytes(),
-        fwmark,
+        port_be: attrs.port.unwrap_or(0).to_be_bytes(),
+        fwmark: attrs.fwmark,
     };
-    Ok((
-        Service {
-            key,
-            scheduler: if scheduler.is_empty() {
-                "none".to_string()
-            } else {
-                scheduler
-            },
-            flags: ServiceFlags {
-                persistent,
-                one_packet: flags_bits & IP_VS_SVC_F_ONEPACKET != 0,
-                scheduler_flags: [
-                    flags_bits & IP_VS_SVC_F_SCHED1 != 0,
-                    flags_bits & IP_VS_SVC_F_SCHED2 != 0,
-                    flags_bits & IP_VS_SVC_F_SCHED3 != 0,
-                ],
-            },
-            persistence: if persistent {
-                Some(Persistence {
-                    timeout_seconds: timeout.unwrap_or(0),
-                    netmask: netmask.unwrap_or(0),
-                })
-            } else {
-                None
-            },
-            persistence_engine: engine.filter(|e| !e.is_empty()),
-            counters: stats.map(|s| s.counters),
-            rates: stats.map(|s| s.rates),
-            backends: Vec::new(),
+    let service = Service {
+        key,
+        scheduler: if attrs.scheduler.is_empty() {
+            "none".to_string()
+        } else {
+            attrs.scheduler
         },
-        identity,
-    ))
+        flags: ServiceFlags {
+            persistent,
+            one_packet: flags_bits & IP_VS_SVC_F_ONEPACKET != 0,
+            scheduler_flags: [
+                flags_bits & IP_VS_SVC_F_SCHED1 != 0,
+                flags_bits & IP_VS_SVC_F_SCHED2 != 0,
+                flags_bits & IP_VS_SVC_F_SCHED3 != 0,
+            ],
+        },
+        persistence: persistent.then(|| Persistence {
+            timeout_seconds: attrs.timeout.unwrap_or(0),
+            netmask: attrs.netmask.unwrap_or(0),
+        }),
+        persistence_engine: attrs.engine.filter(|e| !e.is_empty()),
+        counters: stats.map(|s| s.counters),
+        rates: stats.map(|s| s.rates),
+        backends: Vec::new(),
+    };
+    Ok((service, identity))
+}
+
+/// The attributes of an `IPVS_CMD_ATTR_DEST` block, as the kernel sent them.
+#[derive(Default)]
+struct DestAttributes<'a> {
+    address: Option<Attribute<'a>>,
+    af: Option<u16>,
+    port: Option<u16>,
+    forward: Option<u32>,
+    weight: Option<u32>,
+    upper: Option<u32>,
+    lower: Option<u32>,
+    active: Option<u32>,
+    inactive: Option<u32>,
+    persistent: Option<u32>,
+    stats32: Option<Stats>,
+    stats64: Option<Stats>,
+    tunnel_kind: Option<u8>,
+    tunnel_port: u16,
+    tunnel_flags: u16,
+}
+
+impl<'a> DestAttributes<'a> {
+    fn decode(block: &Attribute<'a>) -> Result<Self, DecodeError> {
+        let mut d = DestAttributes::default();
+        each(block.nested(), |a| {
+            match a.kind {
+                IPVS_DEST_ATTR_ADDR => d.address = Some(a),
+                IPVS_DEST_ATTR_PORT => d.port = Some(a.u16_be()?),
+                IPVS_DEST_ATTR_FWD_METHOD => d.forward = Some(a.u32()?),
+                IPVS_DEST_ATTR_WEIGHT => d.weight = Some(a.u32()?),
+                IPVS_DEST_ATTR_U_THRESH => d.upper = Some(a.u32()?),
+                IPVS_DEST_ATTR_L_THRESH => d.lower = Some(a.u32()?),
+                IPVS_DEST_ATTR_ACTIVE_CONNS => d.active = Some(a.u32()?),
+                IPVS_DEST_ATTR_INACT_CONNS => d.inactive = Some(a.u32()?),
+                IPVS_DEST_ATTR_PERSIST_CONNS => d.persistent = Some(a.u32()?),
+                IPVS_DEST_ATTR_STATS => d.stats32 = Some(decode_stats(&a)?),
+                IPVS_DEST_ATTR_ADDR_FAMILY => d.af = Some(a.u16()?),
+                IPVS_DEST_ATTR_STATS64 => d.stats64 = Some(decode_stats(&a)?),
+                IPVS_DEST_ATTR_TUN_TYPE => d.tunnel_kind = Some(a.u8()?),
+                IPVS_DEST_ATTR_TUN_PORT => d.tunnel_port = a.u16_be()?,
+                IPVS_DEST_ATTR_TUN_FLAGS => d.tunnel_flags = a.u16()?,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Ok(d)
+    }
+}
+
+/// The forwarding method in `IPVS_DEST_ATTR_FWD_METHOD`'s low bits.
+fn forward_method(bits: u32) -> Result<ForwardMethod, DecodeError> {
+    match bits & IP_VS_CONN_F_FWD_MASK {
+        IP_VS_CONN_F_MASQ => Ok(ForwardMethod::Masq),
+        IP_VS_CONN_F_LOCALNODE => Ok(ForwardMethod::Local),
+        IP_VS_CONN_F_TUNNEL => Ok(ForwardMethod::Tunnel),
+        IP_VS_CONN_F_DROUTE => Ok(ForwardMethod::Route),
+        IP_VS_CONN_F_BYPASS => Ok(ForwardMethod::Bypass),
+        other => Err(DecodeError::Invalid(format!(
+            "unknown forwarding method {other}"
+        ))),
+    }
 }
 
 /// Decodes the contents of an `IPVS_CMD_ATTR_DEST` block; `service_family` is used when the
@@ -312,81 +307,38 @@ pub fn decode_dest(
     block: &Attribute,
     service_family: AddressFamily,
 ) -> Result<Backend, DecodeError> {
-    let mut address_attr = None;
-    let mut af = None;
-    let mut port = None;
-    let mut forward = None;
-    let mut weight = None;
-    let mut upper = None;
-    let mut lower = None;
-    let mut active = None;
-    let mut inactive = None;
-    let mut persistent = None;
-    let mut stats32 = None;
-    let mut stats64 = None;
-    let mut tunnel_kind = None;
-    let mut tunnel_port = 0u16;
-    let mut tunnel_flags = 0u16;
-    each(block.nested(), |a| {
-        match a.kind {
-            IPVS_DEST_ATTR_ADDR => address_attr = Some(a),
-            IPVS_DEST_ATTR_PORT => port = Some(a.u16_be()?),
-            IPVS_DEST_ATTR_FWD_METHOD => forward = Some(a.u32()?),
-            IPVS_DEST_ATTR_WEIGHT => weight = Some(a.u32()?),
-            IPVS_DEST_ATTR_U_THRESH => upper = Some(a.u32()?),
-            IPVS_DEST_ATTR_L_THRESH => lower = Some(a.u32()?),
-            IPVS_DEST_ATTR_ACTIVE_CONNS => active = Some(a.u32()?),
-            IPVS_DEST_ATTR_INACT_CONNS => inactive = Some(a.u32()?),
-            IPVS_DEST_ATTR_PERSIST_CONNS => persistent = Some(a.u32()?),
-            IPVS_DEST_ATTR_STATS => stats32 = Some(decode_stats(&a)?),
-            IPVS_DEST_ATTR_ADDR_FAMILY => af = Some(a.u16()?),
-            IPVS_DEST_ATTR_STATS64 => stats64 = Some(decode_stats(&a)?),
-            IPVS_DEST_ATTR_TUN_TYPE => tunnel_kind = Some(a.u8()?),
-            IPVS_DEST_ATTR_TUN_PORT => tunnel_port = a.u16_be()?,
-            IPVS_DEST_ATTR_TUN_FLAGS => tunnel_flags = a.u16()?,
-            _ => {}
-        }
-        Ok(())
-    })?;
-    let af = match af {
+    let d = DestAttributes::decode(block)?;
+    let af = match d.af {
         Some(number) => family(number)?,
         None => service_family,
     };
-    let address_attr = address_attr.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_ADDR"))?;
-    let forward = match forward.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_FWD_METHOD"))?
-        & IP_VS_CONN_F_FWD_MASK
-    {
-        IP_VS_CONN_F_MASQ => ForwardMethod::Masq,
-        IP_VS_CONN_F_LOCALNODE => ForwardMethod::Local,
-        IP_VS_CONN_F_TUNNEL => ForwardMethod::Tunnel,
-        IP_VS_CONN_F_DROUTE => ForwardMethod::Route,
-        IP_VS_CONN_F_BYPASS => ForwardMethod::Bypass,
-        other => {
-            return Err(DecodeError::Invalid(format!(
-                "unknown forwarding method {other}"
-            )));
-        }
-    };
+    let address_attr = d
+        .address
+        .ok_or(DecodeError::Missing("IPVS_DEST_ATTR_ADDR"))?;
+    let forward = forward_method(
+        d.forward
+            .ok_or(DecodeError::Missing("IPVS_DEST_ATTR_FWD_METHOD"))?,
+    )?;
     // The kernel keeps these as signed atomics and sends them as u32.
     let signed = |v: Option<u32>| v.map(|v| i64::from(v as i32));
-    let stats = stats64.or(stats32);
+    let stats = d.stats64.or(d.stats32);
     Ok(Backend {
         address: address(&address_attr, af)?,
-        port: port.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_PORT"))?,
+        port: d.port.ok_or(DecodeError::Missing("IPVS_DEST_ATTR_PORT"))?,
         forward,
-        weight: signed(weight).unwrap_or(0),
-        active_connections: signed(active).unwrap_or(0),
-        inactive_connections: signed(inactive).unwrap_or(0),
+        weight: signed(d.weight).unwrap_or(0),
+        active_connections: signed(d.active).unwrap_or(0),
+        inactive_connections: signed(d.inactive).unwrap_or(0),
         counters: stats.map(|s| s.counters),
         rates: stats.map(|s| s.rates),
-        persistent_connections: signed(persistent),
-        upper_threshold: upper,
-        lower_threshold: lower,
-        tunnel: match (forward, tunnel_kind) {
+        persistent_connections: signed(d.persistent),
+        upper_threshold: d.upper,
+        lower_threshold: d.lower,
+        tunnel: match (forward, d.tunnel_kind) {
             (ForwardMethod::Tunnel, Some(kind)) => Some(Tunnel {
                 kind: TunnelKind::from_number(kind),
-                port: tunnel_port,
-                flags: tunnel_flags,
+                port: d.tunnel_port,
+                flags: d.tunnel_flags,
             }),
             _ => None,
         },

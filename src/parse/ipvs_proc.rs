@@ -20,8 +20,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{LineProblem, Parsed, excerpt};
 use crate::model::{
-    AddressFamily, Backend, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey, Traffic,
-    TrafficCounters, TrafficRates,
+    AddressFamily, Backend, ForwardMethod, Protocol, Service, ServiceFlags, ServiceKey,
+    TrafficCounters, TrafficFigures, TrafficRates,
 };
 
 /// What `/proc/net/ip_vs` tells.
@@ -276,8 +276,8 @@ pub fn parse_ip_vs_stats(text: &str) -> Parsed<IpVsStatsProc> {
         }
     }
     let mut rows = rows.into_iter();
-    let totals = rows.next().map(Traffic::from_array);
-    let rates = rows.next().map(Traffic::from_array);
+    let totals = rows.next().map(TrafficCounters::from_array);
+    let rates = rows.next().map(TrafficRates::from_array);
     if totals.is_none() || rates.is_none() {
         problems.push(LineProblem {
             line: text.lines().count(),
@@ -379,9 +379,9 @@ mod tests {
         let rates = parsed.value.rates.expect("rates");
         assert_eq!(
             (
-                rates.connections,
-                rates.incoming_packets,
-                rates.incoming_bytes
+                rates.connections_per_second,
+                rates.incoming_packets_per_second,
+                rates.incoming_bytes_per_second
             ),
             (3, 17, 1194)
         );

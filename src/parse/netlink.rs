@@ -5,24 +5,10 @@
 
 use std::fmt;
 
-/// `NLMSG_NOOP`, `NLMSG_ERROR`, `NLMSG_DONE` from `linux/netlink.h`.
-pub const NLMSG_NOOP: u16 = 1;
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
-/// `NLM_F_MULTI`: part of a multipart (dump) reply.
-pub const NLM_F_MULTI: u16 = 0x2;
-/// The generic netlink controller (`GENL_ID_CTRL`) and its command and attributes.
-pub const GENL_ID_CTRL: u16 = 0x10;
-pub const CTRL_CMD_GETFAMILY: u8 = 3;
-pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
-pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
-/// Attribute type bits that are flags, not part of the type (`NLA_F_NESTED`, byte order).
-const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
-
-const NLMSG_HEADER_LEN: usize = 16;
-const GENL_HEADER_LEN: usize = 4;
-const NFGEN_HEADER_LEN: usize = 4;
-const NLA_HEADER_LEN: usize = 4;
+use crate::netlink::uapi::{
+    GENL_HDRLEN, NFGENMSG_LEN, NLA_ALIGNTO, NLA_HDRLEN, NLA_TYPE_MASK, NLM_F_DUMP, NLMSG_DONE,
+    NLMSG_ERROR, NLMSG_HDRLEN,
+};
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,20 +63,23 @@ pub enum Control<'a> {
     Error(i32),
 }
 
-fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at + 2)?;
+/// A native-endian `u16` at `at`, if the bytes reach that far.
+pub fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at.checked_add(2)?)?;
     Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b = bytes.get(at..at + 4)?;
+/// A native-endian `u32` at `at`, if the bytes reach that far.
+pub fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
     let mut raw = [0u8; 4];
     raw.copy_from_slice(b);
     Some(u32::from_ne_bytes(raw))
 }
 
-const fn align4(len: usize) -> usize {
-    (len + 3) & !3
+/// `len` rounded up to the alignment of netlink messages and attributes.
+pub const fn align(len: usize) -> usize {
+    (len + NLA_ALIGNTO - 1) & !(NLA_ALIGNTO - 1)
 }
 
 /// Iterates over the netlink messages in one `recv` buffer.
@@ -112,7 +101,7 @@ impl<'a> Iterator for Messages<'a> {
         let parsed = (|| {
             let len =
                 read_u32(self.rest, 0).ok_or(DecodeError::Truncated("message header"))? as usize;
-            if len < NLMSG_HEADER_LEN || len > self.rest.len() {
+            if len < NLMSG_HDRLEN || len > self.rest.len() {
                 return Err(DecodeError::Truncated("message length"));
             }
             let message = Message {
@@ -122,10 +111,10 @@ impl<'a> Iterator for Messages<'a> {
                 port: read_u32(self.rest, 12).ok_or(DecodeError::Truncated("port"))?,
                 payload: self
                     .rest
-                    .get(NLMSG_HEADER_LEN..len)
+                    .get(NLMSG_HDRLEN..len)
                     .ok_or(DecodeError::Truncated("payload"))?,
             };
-            Ok((message, align4(len).min(self.rest.len())))
+            Ok((message, align(len).min(self.rest.len())))
         })();
         match parsed {
             Ok((message, consumed)) => {
@@ -158,6 +147,27 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Whether the message asks for a dump (`NLM_F_DUMP`): the reply is multipart and ends
+    /// with `NLMSG_DONE`.
+    pub fn is_dump(&self) -> bool {
+        self.flags & NLM_F_DUMP == NLM_F_DUMP
+    }
+
+    /// Splits the payload into a family's fixed header of `len` bytes (`ifinfomsg`,
+    /// `ifaddrmsg`, ...) and the attribute bytes after it (aligned).
+    pub fn split_header(
+        &self,
+        len: usize,
+        what: &'static str,
+    ) -> Result<(&'a [u8], &'a [u8]), DecodeError> {
+        let header = self
+            .payload
+            .get(..len)
+            .ok_or(DecodeError::Truncated(what))?;
+        let attributes = self.payload.get(align(len)..).unwrap_or(&[]);
+        Ok((header, attributes))
+    }
+
     /// Splits a generic netlink payload into its command and its attribute bytes.
     pub fn generic(&self) -> Result<(u8, &'a [u8]), DecodeError> {
         let command = *self
@@ -166,7 +176,7 @@ impl<'a> Message<'a> {
             .ok_or(DecodeError::Truncated("genl header"))?;
         let attributes = self
             .payload
-            .get(GENL_HEADER_LEN..)
+            .get(GENL_HDRLEN..)
             .ok_or(DecodeError::Truncated("genl header"))?;
         Ok((command, attributes))
     }
@@ -187,7 +197,7 @@ impl<'a> Message<'a> {
     pub fn netfilter(&self) -> Result<(NfGenHeader, &'a [u8]), DecodeError> {
         let header = self
             .payload
-            .get(..NFGEN_HEADER_LEN)
+            .get(..NFGENMSG_LEN)
             .ok_or(DecodeError::Truncated("nfgenmsg header"))?;
         let (family, version, res_id) = match header {
             [family, version, high, low] => (*family, *version, u16::from_be_bytes([*high, *low])),
@@ -195,7 +205,7 @@ impl<'a> Message<'a> {
         };
         let attributes = self
             .payload
-            .get(NFGEN_HEADER_LEN..)
+            .get(NFGENMSG_LEN..)
             .ok_or(DecodeError::Truncated("nfgenmsg header"))?;
         Ok((
             NfGenHeader {
@@ -229,17 +239,17 @@ impl<'a> Iterator for Attributes<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         // Trailing bytes shorter than a header are padding.
-        if self.rest.len() < NLA_HEADER_LEN {
+        if self.rest.len() < NLA_HDRLEN {
             return None;
         }
         let len = read_u16(self.rest, 0).map(usize::from);
         let kind = read_u16(self.rest, 2);
         match (len, kind) {
-            (Some(len), Some(kind)) if len >= NLA_HEADER_LEN && len <= self.rest.len() => {
-                let payload = self.rest.get(NLA_HEADER_LEN..len).unwrap_or(&[]);
+            (Some(len), Some(kind)) if len >= NLA_HDRLEN && len <= self.rest.len() => {
+                let payload = self.rest.get(NLA_HDRLEN..len).unwrap_or(&[]);
                 self.rest = self
                     .rest
-                    .get(align4(len).min(self.rest.len())..)
+                    .get(align(len).min(self.rest.len())..)
                     .unwrap_or(&[]);
                 Some(Ok(Attribute {
                     kind: kind & NLA_TYPE_MASK,
@@ -321,41 +331,27 @@ impl<'a> Attribute<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::encode::MessageWriter;
+    use crate::netlink::uapi::NLM_F_MULTI;
 
-    fn attr(kind: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((payload.len() + 4) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        out
-    }
-
+    /// A message whose payload is `payload` as given (padded), sequence 7.
     fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&((payload.len() + 16) as u32).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&flags.to_ne_bytes());
-        out.extend_from_slice(&7u32.to_ne_bytes());
-        out.extend_from_slice(&0u32.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
-            out.push(0);
-        }
-        out
+        MessageWriter::new(kind, flags, 7)
+            .header(payload)
+            .finish()
+            .expect("encodes")
     }
 
     #[test]
     fn messages_attributes_and_nesting() {
-        let inner = attr(1, &42u32.to_ne_bytes());
-        let mut attrs = attr(0x8000 | 5, &inner);
-        attrs.extend(attr(2, b"wlc\0"));
-        attrs.extend(attr(3, &[1, 2, 3]));
-        let mut genl = vec![4u8, 1, 0, 0];
-        genl.extend(&attrs);
-        let mut buffer = message(0x20, NLM_F_MULTI, &genl);
+        let mut buffer = MessageWriter::generic(0x20, NLM_F_MULTI, 7, 4, 1)
+            .begin_nested(5)
+            .attribute(1, &42u32.to_ne_bytes())
+            .end_nested()
+            .attribute(2, b"wlc\0")
+            .attribute(3, &[1, 2, 3])
+            .finish()
+            .expect("encodes");
         buffer.extend(message(NLMSG_DONE, NLM_F_MULTI, &0u32.to_ne_bytes()));
 
         let all: Vec<Message> = messages(&buffer)
@@ -392,9 +388,10 @@ mod tests {
 
     #[test]
     fn nfgenmsg_header_has_a_big_endian_resource_id() {
-        let mut payload = vec![0u8, 0, 0x01, 0x02];
-        payload.extend(attr(2, &7u32.to_be_bytes()));
-        let buffer = message(0x0104, NLM_F_MULTI, &payload);
+        let buffer = MessageWriter::netfilter(1, 4, NLM_F_MULTI, 7, 0, 0x0102)
+            .attribute(2, &7u32.to_be_bytes())
+            .finish()
+            .expect("encodes");
         let parsed = messages(&buffer).next().expect("one").expect("ok");
         let (header, body) = parsed.netfilter().expect("nfgenmsg");
         assert_eq!(
@@ -407,9 +404,13 @@ mod tests {
         );
         let decoded: Vec<Attribute> = attributes(body).collect::<Result<_, _>>().expect("attrs");
         assert_eq!(decoded[0].u32_be(), Ok(7));
-        let short = message(0x0104, 0, &[0, 0, 1]);
+        // A message that claims one byte less than its four-byte header.
+        let mut short = message(0x0104, 0, &[0, 0, 1]);
+        short[..4].copy_from_slice(&19u32.to_ne_bytes());
         let parsed = messages(&short).next().expect("one").expect("ok");
         assert!(parsed.netfilter().is_err());
+        assert!(parsed.split_header(4, "nfgenmsg").is_err());
+        assert_eq!(parsed.split_header(3, "three").map(|(h, _)| h.len()), Ok(3));
     }
 
     #[test]
@@ -422,9 +423,11 @@ mod tests {
         let tiny = [2u8, 0, 1, 0];
         assert!(attributes(&tiny).next().expect("item").is_err());
         // Every prefix of a valid buffer decodes or fails cleanly.
-        let mut attrs = attr(1, &[1, 2, 3, 4, 5]);
-        attrs.extend(attr(2, &[]));
-        let buffer = message(0x20, 0, &[[4u8, 1, 0, 0].as_slice(), &attrs].concat());
+        let buffer = MessageWriter::generic(0x20, 0, 7, 4, 1)
+            .attribute(1, &[1, 2, 3, 4, 5])
+            .attribute(2, &[])
+            .finish()
+            .expect("encodes");
         for end in 0..buffer.len() {
             for m in messages(&buffer[..end]).flatten() {
                 if let Ok((_, body)) = m.generic() {

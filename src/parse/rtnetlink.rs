@@ -1,172 +1,121 @@
 //! rtnetlink (NETLINK_ROUTE) dumps of links and addresses, decoded from raw bytes: the
-//! requests that ask for them and the `RTM_NEWLINK` / `RTM_NEWADDR` replies. Pure and
-//! bounds-checked, like [`super::netlink`], whose framing it reuses.
+//! `RTM_NEWLINK` / `RTM_NEWADDR` replies. Pure and bounds-checked, like [`super::netlink`],
+//! whose framing it reuses; the requests are written by [`crate::netlink::encode`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::netlink::{Control, DecodeError, attributes, messages};
-use crate::model::keepalived::{InterfaceAddress, Link};
+use super::netlink::{Control, DecodeError, Message, attributes, messages, read_u16, read_u32};
+use crate::model::interfaces::{InterfaceAddress, Link};
+use crate::netlink::uapi::{
+    AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFADDRMSG_FAMILY_OFFSET, IFADDRMSG_INDEX_OFFSET,
+    IFADDRMSG_LEN, IFADDRMSG_PREFIXLEN_OFFSET, IFF_LOOPBACK, IFF_NOARP, IFF_RUNNING, IFF_UP,
+    IFINFOMSG_FLAGS_OFFSET, IFINFOMSG_INDEX_OFFSET, IFINFOMSG_LEN, IFINFOMSG_TYPE_OFFSET,
+    IFLA_IFNAME, RTM_NEWADDR, RTM_NEWLINK,
+};
 
-pub const RTM_NEWLINK: u16 = 16;
-pub const RTM_GETLINK: u16 = 18;
-pub const RTM_NEWADDR: u16 = 20;
-pub const RTM_GETADDR: u16 = 22;
-
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-
-/// `struct ifinfomsg`: family, pad, type, index, flags, change.
-const IFINFOMSG_LEN: usize = 16;
-/// `struct ifaddrmsg`: family, prefixlen, flags, scope, index.
-const IFADDRMSG_LEN: usize = 8;
-
-const IFLA_IFNAME: u16 = 3;
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-
-const IFF_UP: u32 = 0x1;
-const IFF_RUNNING: u32 = 0x40;
-const IFF_LOOPBACK: u32 = 0x8;
-const IFF_NOARP: u32 = 0x80;
-
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
-
-/// A dump request (`RTM_GETLINK` or `RTM_GETADDR`) for every family.
-pub fn dump_request(kind: u16, sequence: u32) -> Vec<u8> {
-    let header_len = if kind == RTM_GETLINK {
-        IFINFOMSG_LEN
-    } else {
-        IFADDRMSG_LEN
-    };
-    let len = 16 + header_len;
-    let mut bytes = Vec::with_capacity(len);
-    bytes.extend_from_slice(&(len as u32).to_ne_bytes());
-    bytes.extend_from_slice(&kind.to_ne_bytes());
-    bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    bytes.extend_from_slice(&sequence.to_ne_bytes());
-    bytes.extend_from_slice(&0u32.to_ne_bytes());
-    bytes.resize(len, 0);
-    bytes
+/// The data messages of type `kind` in a dump's replies.
+fn replies_of(
+    replies: &[Vec<u8>],
+    kind: u16,
+) -> impl Iterator<Item = Result<Message<'_>, DecodeError>> {
+    replies
+        .iter()
+        .flat_map(|buffer| messages(buffer))
+        .filter_map(move |message| match message.and_then(|m| m.control()) {
+            Ok(Control::Data(message)) if message.kind == kind => Some(Ok(message)),
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        })
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    let b = bytes.get(at..at + 4)?;
-    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+/// Decodes one `RTM_NEWLINK` message.
+fn decode_link(message: &Message) -> Result<Link, DecodeError> {
+    let truncated = DecodeError::Truncated("ifinfomsg");
+    let (header, attrs) = message.split_header(IFINFOMSG_LEN, "ifinfomsg")?;
+    let hardware_type = read_u16(header, IFINFOMSG_TYPE_OFFSET).ok_or(truncated.clone())?;
+    let index = read_u32(header, IFINFOMSG_INDEX_OFFSET).ok_or(truncated.clone())?;
+    let flags = read_u32(header, IFINFOMSG_FLAGS_OFFSET).ok_or(truncated)?;
+    let mut name = None;
+    for attribute in attributes(attrs) {
+        let attribute = attribute?;
+        if attribute.kind == IFLA_IFNAME {
+            name = Some(attribute.text()?.to_string());
+        }
+    }
+    Ok(Link {
+        index,
+        name: name.ok_or(DecodeError::Missing("IFLA_IFNAME"))?,
+        up: flags & IFF_UP != 0,
+        running: flags & IFF_RUNNING != 0,
+        noarp: flags & IFF_NOARP != 0,
+        loopback: flags & IFF_LOOPBACK != 0,
+        hardware_type,
+    })
 }
 
 /// Decodes the links in a `RTM_GETLINK` dump's replies.
 pub fn decode_links(replies: &[Vec<u8>]) -> Result<Vec<Link>, DecodeError> {
-    let mut links = Vec::new();
-    for buffer in replies {
-        for message in messages(buffer) {
-            let Control::Data(message) = message?.control()? else {
-                continue;
-            };
-            if message.kind != RTM_NEWLINK {
-                continue;
-            }
-            let hardware_type = message
-                .payload
-                .get(2..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u16::from_ne_bytes)
-                .ok_or(DecodeError::Truncated("ifinfomsg"))?;
-            let index = u32_at(message.payload, 4).ok_or(DecodeError::Truncated("ifinfomsg"))?;
-            let flags = u32_at(message.payload, 8).ok_or(DecodeError::Truncated("ifinfomsg"))?;
-            let attrs = message
-                .payload
-                .get(IFINFOMSG_LEN..)
-                .ok_or(DecodeError::Truncated("ifinfomsg"))?;
-            let mut name = None;
-            for attribute in attributes(attrs) {
-                let attribute = attribute?;
-                if attribute.kind == IFLA_IFNAME {
-                    let text = attribute
-                        .payload
-                        .split(|b| *b == 0)
-                        .next()
-                        .unwrap_or_default();
-                    name = Some(
-                        std::str::from_utf8(text)
-                            .map_err(|_| DecodeError::NotText {
-                                attribute: IFLA_IFNAME,
-                            })?
-                            .to_string(),
-                    );
-                }
-            }
-            links.push(Link {
-                index,
-                name: name.ok_or(DecodeError::Missing("IFLA_IFNAME"))?,
-                up: flags & IFF_UP != 0,
-                running: flags & IFF_RUNNING != 0,
-                noarp: flags & IFF_NOARP != 0,
-                loopback: flags & IFF_LOOPBACK != 0,
-                hardware_type,
-            });
-        }
-    }
-    Ok(links)
+    replies_of(replies, RTM_NEWLINK)
+        .map(|message| decode_link(&message?))
+        .collect()
 }
 
-/// Decodes the IPv4 and IPv6 addresses in a `RTM_GETADDR` dump's replies. The local address
-/// (`IFA_LOCAL`) is preferred: on a point-to-point link `IFA_ADDRESS` is the peer's.
+/// An address attribute of the message's family; `None` for another size or family.
+fn address(family: u8, payload: &[u8]) -> Option<IpAddr> {
+    match u16::from(family) {
+        AF_INET => <[u8; 4]>::try_from(payload)
+            .ok()
+            .map(|raw| IpAddr::V4(Ipv4Addr::from(raw))),
+        AF_INET6 => <[u8; 16]>::try_from(payload)
+            .ok()
+            .map(|raw| IpAddr::V6(Ipv6Addr::from(raw))),
+        _ => None,
+    }
+}
+
+/// Decodes one `RTM_NEWADDR` message; `None` when it carries no address of its family.
+/// The local address (`IFA_LOCAL`) is preferred: on a point-to-point link `IFA_ADDRESS` is
+/// the peer's.
+fn decode_address(message: &Message) -> Result<Option<InterfaceAddress>, DecodeError> {
+    let (header, attrs) = message.split_header(IFADDRMSG_LEN, "ifaddrmsg")?;
+    let truncated = DecodeError::Truncated("ifaddrmsg");
+    let family = *header
+        .get(IFADDRMSG_FAMILY_OFFSET)
+        .ok_or(truncated.clone())?;
+    let prefix_len = *header
+        .get(IFADDRMSG_PREFIXLEN_OFFSET)
+        .ok_or(truncated.clone())?;
+    let index = read_u32(header, IFADDRMSG_INDEX_OFFSET).ok_or(truncated)?;
+    let (mut local, mut peer) = (None, None);
+    for attribute in attributes(attrs) {
+        let attribute = attribute?;
+        let decoded = address(family, attribute.payload);
+        match attribute.kind {
+            IFA_LOCAL => local = decoded.or(local),
+            IFA_ADDRESS => peer = decoded.or(peer),
+            _ => {}
+        }
+    }
+    Ok(local.or(peer).map(|address| InterfaceAddress {
+        index,
+        address,
+        prefix_len,
+    }))
+}
+
+/// Decodes the IPv4 and IPv6 addresses in a `RTM_GETADDR` dump's replies.
 pub fn decode_addresses(replies: &[Vec<u8>]) -> Result<Vec<InterfaceAddress>, DecodeError> {
     let mut addresses = Vec::new();
-    for buffer in replies {
-        for message in messages(buffer) {
-            let Control::Data(message) = message?.control()? else {
-                continue;
-            };
-            if message.kind != RTM_NEWADDR {
-                continue;
-            }
-            let header = message
-                .payload
-                .get(..IFADDRMSG_LEN)
-                .ok_or(DecodeError::Truncated("ifaddrmsg"))?;
-            let &[family, prefix_len, ..] = header else {
-                return Err(DecodeError::Truncated("ifaddrmsg"));
-            };
-            let index = u32_at(header, 4).ok_or(DecodeError::Truncated("ifaddrmsg"))?;
-            let (mut local, mut address) = (None, None);
-            for attribute in attributes(message.payload.get(IFADDRMSG_LEN..).unwrap_or(&[])) {
-                let attribute = attribute?;
-                let decoded = match (family, attribute.payload.len()) {
-                    (AF_INET, 4) => {
-                        let mut raw = [0u8; 4];
-                        raw.copy_from_slice(attribute.payload);
-                        Some(IpAddr::V4(Ipv4Addr::from(raw)))
-                    }
-                    (AF_INET6, 16) => {
-                        let mut raw = [0u8; 16];
-                        raw.copy_from_slice(attribute.payload);
-                        Some(IpAddr::V6(Ipv6Addr::from(raw)))
-                    }
-                    _ => None,
-                };
-                match attribute.kind {
-                    IFA_LOCAL => local = decoded.or(local),
-                    IFA_ADDRESS => address = decoded.or(address),
-                    _ => {}
-                }
-            }
-            if let Some(address) = local.or(address) {
-                addresses.push(InterfaceAddress {
-                    index,
-                    address,
-                    prefix_len,
-                });
-            }
-        }
+    for message in replies_of(replies, RTM_NEWADDR) {
+        addresses.extend(decode_address(&message?)?);
     }
     Ok(addresses)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::encode::route_dump_request;
+    use crate::netlink::uapi::{RTM_GETADDR, RTM_GETLINK};
     use crate::source::netlink::read_capture;
 
     const CAPTURE: &str = include_str!("../../tests/fixtures/netlink/rtnetlink/exchanges.txt");
@@ -180,11 +129,11 @@ mod tests {
         let captured = exchanges();
         assert_eq!(
             captured.first().map(|e| e.0.clone()),
-            Some(dump_request(RTM_GETLINK, 1))
+            route_dump_request(RTM_GETLINK, 1).ok()
         );
         assert_eq!(
             captured.get(1).map(|e| e.0.clone()),
-            Some(dump_request(RTM_GETADDR, 1))
+            route_dump_request(RTM_GETADDR, 1).ok()
         );
     }
 

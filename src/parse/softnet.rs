@@ -49,7 +49,7 @@ pub fn parse_softnet_stat(text: &str) -> Parsed<Vec<SoftnetCpu>> {
             }
         };
         let column = |n: usize| columns.get(n).copied();
-        let position = cpus.len() as u32;
+        let position = u32::try_from(cpus.len()).unwrap_or(u32::MAX);
         cpus.push(SoftnetCpu {
             cpu: column(12)
                 .and_then(|c| u32::try_from(c).ok())

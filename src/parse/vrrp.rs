@@ -49,8 +49,11 @@ pub fn parse_advert(packet: &[u8]) -> Result<Advert, AdvertError> {
     if protocol != IPPROTO_VRRP {
         return Err(AdvertError::NotVrrp(protocol));
     }
-    let source = packet.get(12..16).ok_or_else(short)?;
-    let source = Ipv4Addr::new(source[0], source[1], source[2], source[3]);
+    let source: [u8; 4] = packet
+        .get(12..16)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(short)?;
+    let source = Ipv4Addr::from(source);
     let header_len = usize::from(version_ihl & 0x0f) * 4;
     let vrrp = packet.get(header_len..).ok_or_else(short)?;
     let &[version_type, vrid, priority, _count, ..] = vrrp else {

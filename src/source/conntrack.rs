@@ -10,19 +10,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use neli::consts::socket::NlFamily;
-
 use super::ipvs::SourceMode;
 use super::netlink::{
-    Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
-    nfnetlink_request, write_capture,
+    Protocol, Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
+    write_capture,
 };
-use super::{Collected, CollectedData, Collector, SourceError, read_optional};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    read_optional,
+};
 use crate::model::conntrack::{Conntrack, StatisticsSource};
-use crate::parse::conntrack::{
-    AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK, StatisticsSum, decode_stats_cpu,
-    parse_stat_nf_conntrack,
-};
+use crate::netlink::encode::netfilter_request;
+use crate::netlink::uapi::{AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK};
+use crate::parse::conntrack::{StatisticsSum, decode_stats_cpu, parse_stat_nf_conntrack};
 
 /// The sequence number of the one request a read sends.
 const SEQUENCE: u32 = 1;
@@ -94,11 +94,22 @@ impl ConntrackCollector {
     }
 }
 
-impl Collector for ConntrackCollector {
-    fn name(&self) -> &'static str {
-        "conntrack"
-    }
+/// The `conntrack` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "conntrack",
+    help: "netfilter connection tracking: table usage and statistics",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(ConntrackCollector::new(
+        paths.procfs.clone(),
+        options.conntrack_source,
+    ))
+}
+
+impl Collector for ConntrackCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let mut problems = Vec::new();
         let mut number = |file: &str| -> Result<Option<u64>, SourceError> {
@@ -152,17 +163,22 @@ impl Collector for ConntrackCollector {
     }
 }
 
-/// Reads the per-CPU statistics over ctnetlink (`IPCTNL_MSG_CT_GET_STATS_CPU`, a dump with one
-/// reply per CPU), summed. A dump without a single CPU in it is an error.
-pub fn read_statistics(transport: &mut dyn Transport) -> Result<StatisticsSum, TransportError> {
-    let request = nfnetlink_request(
+/// The one request a read sends: a dump of every CPU's statistics, for no address family.
+fn statistics_request() -> Result<Vec<u8>, TransportError> {
+    Ok(netfilter_request(
         NFNL_SUBSYS_CTNETLINK,
         IPCTNL_MSG_CT_GET_STATS_CPU,
         true,
         SEQUENCE,
         AF_UNSPEC,
         0,
-    );
+    )?)
+}
+
+/// Reads the per-CPU statistics over ctnetlink (`IPCTNL_MSG_CT_GET_STATS_CPU`, a dump with one
+/// reply per CPU), summed. A dump without a single CPU in it is an error.
+pub fn read_statistics(transport: &mut dyn Transport) -> Result<StatisticsSum, TransportError> {
+    let request = statistics_request()?;
     let replies = transport.exchange(&request)?;
     check_replies(&replies)?;
     let sum = decode_stats_cpu(data_messages(&replies))?;
@@ -175,7 +191,7 @@ pub fn read_statistics(transport: &mut dyn Transport) -> Result<StatisticsSum, T
 }
 
 fn read_netlink() -> Result<StatisticsSum, TransportError> {
-    let mut transport = SocketTransport::connect_to(NlFamily::Netfilter)?;
+    let mut transport = SocketTransport::connect_to(Protocol::Netfilter)?;
     read_statistics(&mut transport)
 }
 
@@ -213,7 +229,7 @@ fn name_values(statistics: &[(String, u64)]) -> String {
 /// decoded sums in a comment (for test fixtures and bug reports).
 pub fn capture() -> Result<String, TransportError> {
     let mut recording = Recording {
-        inner: SocketTransport::connect_to(NlFamily::Netfilter)?,
+        inner: SocketTransport::connect_to(Protocol::Netfilter)?,
         exchanges: Vec::new(),
     };
     let sum = read_statistics(&mut recording)?;
@@ -255,8 +271,11 @@ pub fn capture() -> Result<String, TransportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::encode::MessageWriter;
+    use crate::netlink::uapi::{NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR};
     use crate::parse::netlink::DecodeError;
-    use crate::source::netlink::{Replay, libc_errno, read_capture};
+    use crate::source::netlink::{Replay, read_capture};
+    use nix::errno::Errno;
 
     fn fixture(scenario: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -272,7 +291,7 @@ mod tests {
     }
 
     fn refused() -> Result<StatisticsSum, TransportError> {
-        Err(TransportError::Kernel(libc_errno::EPERM))
+        Err(TransportError::Kernel(Errno::EPERM))
     }
 
     fn replayed() -> Result<StatisticsSum, TransportError> {
@@ -340,29 +359,15 @@ mod tests {
 
     /// A reply message to the collector's request: header, then payload.
     fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&(16 + payload.len() as u32).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(&flags.to_ne_bytes());
-        out.extend_from_slice(&SEQUENCE.to_ne_bytes());
-        out.extend_from_slice(&0u32.to_ne_bytes());
-        out.extend_from_slice(payload);
-        out
+        MessageWriter::new(kind, flags, SEQUENCE)
+            .header(payload)
+            .finish()
+            .expect("encodes")
     }
 
     #[test]
     fn a_refusal_or_an_empty_dump_is_an_error() {
-        const NLMSG_ERROR: u16 = 2;
-        const NLMSG_DONE: u16 = 3;
-        const NLM_F_MULTI: u16 = 2;
-        let request = nfnetlink_request(
-            NFNL_SUBSYS_CTNETLINK,
-            IPCTNL_MSG_CT_GET_STATS_CPU,
-            true,
-            SEQUENCE,
-            AF_UNSPEC,
-            0,
-        );
+        let request = statistics_request().expect("encodes");
         // -EPERM, then the request's header, as nfnetlink answers without CAP_NET_ADMIN.
         let refusal = message(
             NLMSG_ERROR,

@@ -16,6 +16,7 @@ use nix::libc;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 
 use crate::model::netdev::{Ethtool, Feature};
+use crate::netlink::uapi::{ETH_SS_FEATURES, IFNAMSIZ};
 use crate::parse::ethtool as decode;
 
 /// Asks the driver of `device` for its settings; `None` when it answers no request, when the
@@ -38,9 +39,6 @@ pub fn read(device: &str) -> Option<Ethtool> {
 
 /// The device is gone (`ENODEV`).
 struct Vanished;
-
-/// `IFNAMSIZ`: a device name and its NUL.
-const IFNAMSIZ: usize = 16;
 
 /// A device name as `struct ifreq` holds it: at most 15 bytes, NUL-padded.
 struct DeviceName([u8; IFNAMSIZ]);
@@ -195,7 +193,7 @@ impl EthtoolSocket {
     /// Feature names (`ETHTOOL_GSSET_INFO`, `ETHTOOL_GSTRINGS`) and their state
     /// (`ETHTOOL_GFEATURES`); `None` when a step is refused.
     fn features(&self, device: &DeviceName) -> Result<Option<Vec<Feature>>, Vanished> {
-        let set = decode::ETH_SS_FEATURES;
+        let set = ETH_SS_FEATURES;
         let mut info = decode::sset_info_request(set);
         if !self.answered(device, "ETHTOOL_GSSET_INFO", &mut info)? {
             return Ok(None);

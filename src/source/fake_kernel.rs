@@ -5,13 +5,15 @@
 //!
 //! [`read_table`]: crate::source::ipvs_netlink::read_table
 
+// A test double: its synthetic addresses and counts wrap on purpose, and it indexes only
+// buffers it has just built.
+#![allow(clippy::cast_possible_truncation, clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 
-use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{
-    CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL, NLM_F_MULTI,
-    NLMSG_DONE, NLMSG_ERROR, attributes, messages,
-};
+use crate::netlink::encode::{MessageWriter, push_attribute};
+use crate::netlink::uapi::*;
+use crate::parse::netlink::{attributes, messages};
 use crate::source::netlink::{Transport, TransportError};
 
 /// The family id the fake kernel gives IPVS.
@@ -21,15 +23,14 @@ const DUMP_BUFFER: usize = 16 * 1024;
 /// An attribute type no kernel sends today, added to every record to check it is skipped.
 const FUTURE_ATTRIBUTE: u16 = 0x7f;
 
-/// Appends one attribute (header, payload, padding).
+/// Appends one attribute (header, payload, padding). The fake kernel's payloads are a few
+/// bytes each, far below the 64 KiB an attribute can hold, so writing cannot fail here.
 pub fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    let len = 4 + payload.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(payload);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
+    let written = push_attribute(out, kind, payload);
+    debug_assert!(
+        written.is_ok(),
+        "attribute {kind} too long for the fake kernel"
+    );
 }
 
 /// Appends one netlink message carrying a generic netlink payload.
@@ -41,23 +42,26 @@ pub fn put_message(
     command: u8,
     body: &[u8],
 ) {
-    let len = 16 + 4 + body.len();
-    out.extend_from_slice(&(len as u32).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&sequence.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&[command, IPVS_GENL_VERSION, 0, 0]);
-    out.extend_from_slice(body);
+    append(
+        out,
+        MessageWriter::generic(kind, flags, sequence, command, IPVS_GENL_VERSION).attributes(body),
+    );
 }
 
+/// Appends a `NLMSG_DONE` or `NLMSG_ERROR` message carrying `code`.
 fn put_control(out: &mut Vec<u8>, kind: u16, sequence: u32, code: i32) {
-    out.extend_from_slice(&20u32.to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&NLM_F_MULTI.to_ne_bytes());
-    out.extend_from_slice(&sequence.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(&code.to_ne_bytes());
+    append(
+        out,
+        MessageWriter::new(kind, NLM_F_MULTI, sequence).header(&code.to_ne_bytes()),
+    );
+}
+
+fn append(out: &mut Vec<u8>, message: &mut MessageWriter) {
+    let finished = message.finish();
+    debug_assert!(finished.is_ok(), "fake kernel message too long");
+    if let Ok(bytes) = finished {
+        out.extend_from_slice(&bytes);
+    }
 }
 
 fn stats64(base: u64) -> Vec<u8> {
@@ -112,6 +116,72 @@ fn identity_key(service_block: &[u8]) -> Vec<u8> {
     key
 }
 
+/// Service `s` of a synthetic table: its identifying attributes, and its whole block.
+fn synthetic_service(s: usize) -> (Vec<u8>, Vec<u8>) {
+    let address = [10, 0, (s >> 8) as u8, s as u8];
+    let mut identity = Vec::new();
+    put(&mut identity, IPVS_SVC_ATTR_AF, &AF_INET.to_ne_bytes());
+    put(&mut identity, IPVS_SVC_ATTR_PROTOCOL, &6u16.to_ne_bytes());
+    let mut raw_address = [0u8; 16];
+    raw_address[..4].copy_from_slice(&address);
+    put(&mut identity, IPVS_SVC_ATTR_ADDR, &raw_address);
+    put(&mut identity, IPVS_SVC_ATTR_PORT, &80u16.to_be_bytes());
+    let mut block = identity.clone();
+    put(&mut block, IPVS_SVC_ATTR_SCHED_NAME, b"wlc\0");
+    put(&mut block, IPVS_SVC_ATTR_FLAGS, &[0u8; 8]);
+    put(&mut block, IPVS_SVC_ATTR_TIMEOUT, &0u32.to_ne_bytes());
+    put(&mut block, IPVS_SVC_ATTR_NETMASK, &u32::MAX.to_be_bytes());
+    put(&mut block, IPVS_SVC_ATTR_STATS, &[]);
+    put(&mut block, IPVS_SVC_ATTR_STATS64, &stats64(1000 + s as u64));
+    put(&mut block, FUTURE_ATTRIBUTE, &[1, 2, 3]);
+    (identity, block)
+}
+
+/// Real server `d` of service `s` in a synthetic table of `dests` real servers per service.
+fn synthetic_dest(s: usize, d: usize, dests: usize) -> Vec<u8> {
+    let mut dest = Vec::new();
+    let mut raw = [0u8; 16];
+    raw[..4].copy_from_slice(&[10, 128 + (d as u8 % 100), (s >> 8) as u8, s as u8]);
+    put(&mut dest, IPVS_DEST_ATTR_ADDR, &raw);
+    put(&mut dest, IPVS_DEST_ATTR_PORT, &8080u16.to_be_bytes());
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_FWD_METHOD,
+        &IP_VS_CONN_F_MASQ.to_ne_bytes(),
+    );
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_WEIGHT,
+        &((d as u32 % 5) + 1).to_ne_bytes(),
+    );
+    put(&mut dest, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
+    put(&mut dest, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_ACTIVE_CONNS,
+        &(d as u32 * 3).to_ne_bytes(),
+    );
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_INACT_CONNS,
+        &(d as u32 * 11).to_ne_bytes(),
+    );
+    put(&mut dest, IPVS_DEST_ATTR_PERSIST_CONNS, &0u32.to_ne_bytes());
+    put(&mut dest, IPVS_DEST_ATTR_STATS, &[]);
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_ADDR_FAMILY,
+        &AF_INET.to_ne_bytes(),
+    );
+    put(
+        &mut dest,
+        IPVS_DEST_ATTR_STATS64,
+        &stats64((s * dests + d) as u64),
+    );
+    put(&mut dest, FUTURE_ATTRIBUTE, &[9]);
+    dest
+}
+
 impl FakeIpvsKernel {
     /// `services` IPv4 TCP NAT services of `dests` real servers each, every number distinct.
     pub fn synthetic(services: usize, dests: usize) -> Self {
@@ -121,67 +191,8 @@ impl FakeIpvsKernel {
             vanished: Vec::new(),
         };
         for s in 0..services {
-            let address = [10, 0, (s >> 8) as u8, s as u8];
-            let mut identity = Vec::new();
-            put(&mut identity, IPVS_SVC_ATTR_AF, &AF_INET.to_ne_bytes());
-            put(&mut identity, IPVS_SVC_ATTR_PROTOCOL, &6u16.to_ne_bytes());
-            let mut raw_address = [0u8; 16];
-            raw_address[..4].copy_from_slice(&address);
-            put(&mut identity, IPVS_SVC_ATTR_ADDR, &raw_address);
-            put(&mut identity, IPVS_SVC_ATTR_PORT, &80u16.to_be_bytes());
-            let mut block = identity.clone();
-            put(&mut block, IPVS_SVC_ATTR_SCHED_NAME, b"wlc\0");
-            put(&mut block, IPVS_SVC_ATTR_FLAGS, &[0u8; 8]);
-            put(&mut block, IPVS_SVC_ATTR_TIMEOUT, &0u32.to_ne_bytes());
-            put(&mut block, IPVS_SVC_ATTR_NETMASK, &u32::MAX.to_be_bytes());
-            put(&mut block, IPVS_SVC_ATTR_STATS, &[]);
-            put(&mut block, IPVS_SVC_ATTR_STATS64, &stats64(1000 + s as u64));
-            put(&mut block, FUTURE_ATTRIBUTE, &[1, 2, 3]);
-            let dest_blocks = (0..dests)
-                .map(|d| {
-                    let mut dest = Vec::new();
-                    let mut raw = [0u8; 16];
-                    raw[..4].copy_from_slice(&[10, 128 + (d as u8 % 100), (s >> 8) as u8, s as u8]);
-                    put(&mut dest, IPVS_DEST_ATTR_ADDR, &raw);
-                    put(&mut dest, IPVS_DEST_ATTR_PORT, &8080u16.to_be_bytes());
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_FWD_METHOD,
-                        &IP_VS_CONN_F_MASQ.to_ne_bytes(),
-                    );
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_WEIGHT,
-                        &((d as u32 % 5) + 1).to_ne_bytes(),
-                    );
-                    put(&mut dest, IPVS_DEST_ATTR_U_THRESH, &0u32.to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_L_THRESH, &0u32.to_ne_bytes());
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_ACTIVE_CONNS,
-                        &(d as u32 * 3).to_ne_bytes(),
-                    );
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_INACT_CONNS,
-                        &(d as u32 * 11).to_ne_bytes(),
-                    );
-                    put(&mut dest, IPVS_DEST_ATTR_PERSIST_CONNS, &0u32.to_ne_bytes());
-                    put(&mut dest, IPVS_DEST_ATTR_STATS, &[]);
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_ADDR_FAMILY,
-                        &AF_INET.to_ne_bytes(),
-                    );
-                    put(
-                        &mut dest,
-                        IPVS_DEST_ATTR_STATS64,
-                        &stats64((s * dests + d) as u64),
-                    );
-                    put(&mut dest, FUTURE_ATTRIBUTE, &[9]);
-                    dest
-                })
-                .collect();
+            let (identity, block) = synthetic_service(s);
+            let dest_blocks = (0..dests).map(|d| synthetic_dest(s, d, dests)).collect();
             kernel.by_identity.insert(identity_key(&identity), s);
             kernel.services.push(FakeService {
                 block,
@@ -189,6 +200,19 @@ impl FakeIpvsKernel {
             });
         }
         kernel
+    }
+
+    /// The service a real-server dump asks for, unless it vanished.
+    fn service_asked_for(&self, body: &[u8]) -> Option<&FakeService> {
+        let service_block = attributes(body)
+            .flatten()
+            .find(|a| a.kind == IPVS_CMD_ATTR_SERVICE)
+            .map(|a| a.payload)
+            .unwrap_or(&[]);
+        self.by_identity
+            .get(&identity_key(service_block))
+            .filter(|index| !self.vanished.contains(index))
+            .and_then(|index| self.services.get(*index))
     }
 
     /// Dump replies: one message per block, packed into buffers, then NLMSG_DONE.
@@ -231,34 +255,8 @@ impl Transport for FakeIpvsKernel {
         let sequence = message.sequence;
         let mut reply = Vec::new();
         match (message.kind, command) {
-            (GENL_ID_CTRL, CTRL_CMD_GETFAMILY) => {
-                let mut attrs = Vec::new();
-                put(&mut attrs, CTRL_ATTR_FAMILY_NAME, b"IPVS\0");
-                put(&mut attrs, CTRL_ATTR_FAMILY_ID, &FAMILY_ID.to_ne_bytes());
-                put_message(&mut reply, GENL_ID_CTRL, NLM_F_MULTI, sequence, 1, &attrs);
-                put_control(&mut reply, NLMSG_DONE, sequence, 0);
-            }
-            (FAMILY_ID, IPVS_CMD_GET_INFO) => {
-                let mut attrs = Vec::new();
-                put(
-                    &mut attrs,
-                    IPVS_INFO_ATTR_VERSION,
-                    &0x010201u32.to_ne_bytes(),
-                );
-                put(
-                    &mut attrs,
-                    IPVS_INFO_ATTR_CONN_TAB_SIZE,
-                    &4096u32.to_ne_bytes(),
-                );
-                put_message(
-                    &mut reply,
-                    FAMILY_ID,
-                    0,
-                    sequence,
-                    IPVS_CMD_SET_INFO,
-                    &attrs,
-                );
-            }
+            (GENL_ID_CTRL, CTRL_CMD_GETFAMILY) => family_reply(&mut reply, sequence),
+            (FAMILY_ID, IPVS_CMD_GET_INFO) => info_reply(&mut reply, sequence),
             (FAMILY_ID, IPVS_CMD_GET_SERVICE) => {
                 return Ok(Self::dump(
                     sequence,
@@ -267,50 +265,59 @@ impl Transport for FakeIpvsKernel {
                     self.services.iter().map(|s| &s.block),
                 ));
             }
-            (FAMILY_ID, IPVS_CMD_GET_DEST) => {
-                let service_block = attributes(body)
-                    .flatten()
-                    .find(|a| a.kind == IPVS_CMD_ATTR_SERVICE)
-                    .map(|a| a.payload)
-                    .unwrap_or(&[]);
-                let found = self
-                    .by_identity
-                    .get(&identity_key(service_block))
-                    .filter(|index| !self.vanished.contains(index))
-                    .and_then(|index| self.services.get(*index));
-                match found {
-                    Some(service) => {
-                        return Ok(Self::dump(
-                            sequence,
-                            IPVS_CMD_GET_DEST,
-                            IPVS_CMD_ATTR_DEST,
-                            service.dests.iter(),
-                        ));
-                    }
-                    None => put_control(&mut reply, NLMSG_ERROR, sequence, -3),
+            (FAMILY_ID, IPVS_CMD_GET_DEST) => match self.service_asked_for(body) {
+                Some(service) => {
+                    return Ok(Self::dump(
+                        sequence,
+                        IPVS_CMD_GET_DEST,
+                        IPVS_CMD_ATTR_DEST,
+                        service.dests.iter(),
+                    ));
                 }
-            }
-            (FAMILY_ID, IPVS_CMD_GET_CONFIG) => {
-                let mut attrs = Vec::new();
-                put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_TCP, &900u32.to_ne_bytes());
-                put(
-                    &mut attrs,
-                    IPVS_CMD_ATTR_TIMEOUT_TCP_FIN,
-                    &120u32.to_ne_bytes(),
-                );
-                put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_UDP, &300u32.to_ne_bytes());
-                put_message(
-                    &mut reply,
-                    FAMILY_ID,
-                    0,
-                    sequence,
-                    IPVS_CMD_SET_CONFIG,
-                    &attrs,
-                );
-            }
+                None => put_control(&mut reply, NLMSG_ERROR, sequence, -3),
+            },
+            (FAMILY_ID, IPVS_CMD_GET_CONFIG) => config_reply(&mut reply, sequence),
             (FAMILY_ID, IPVS_CMD_GET_DAEMON) => put_control(&mut reply, NLMSG_DONE, sequence, 0),
             _ => put_control(&mut reply, NLMSG_ERROR, sequence, -22),
         }
         Ok(vec![reply])
     }
+}
+
+/// The generic netlink controller's answer: IPVS's family id.
+fn family_reply(reply: &mut Vec<u8>, sequence: u32) {
+    let mut attrs = Vec::new();
+    put(&mut attrs, CTRL_ATTR_FAMILY_NAME, b"IPVS\0");
+    put(&mut attrs, CTRL_ATTR_FAMILY_ID, &FAMILY_ID.to_ne_bytes());
+    put_message(reply, GENL_ID_CTRL, NLM_F_MULTI, sequence, 1, &attrs);
+    put_control(reply, NLMSG_DONE, sequence, 0);
+}
+
+/// IPVS_CMD_GET_INFO's answer: the version and the connection table size.
+fn info_reply(reply: &mut Vec<u8>, sequence: u32) {
+    let mut attrs = Vec::new();
+    put(
+        &mut attrs,
+        IPVS_INFO_ATTR_VERSION,
+        &0x010201u32.to_ne_bytes(),
+    );
+    put(
+        &mut attrs,
+        IPVS_INFO_ATTR_CONN_TAB_SIZE,
+        &4096u32.to_ne_bytes(),
+    );
+    put_message(reply, FAMILY_ID, 0, sequence, IPVS_CMD_SET_INFO, &attrs);
+}
+
+/// IPVS_CMD_GET_CONFIG's answer: the TCP, TCP FIN and UDP timeouts.
+fn config_reply(reply: &mut Vec<u8>, sequence: u32) {
+    let mut attrs = Vec::new();
+    put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_TCP, &900u32.to_ne_bytes());
+    put(
+        &mut attrs,
+        IPVS_CMD_ATTR_TIMEOUT_TCP_FIN,
+        &120u32.to_ne_bytes(),
+    );
+    put(&mut attrs, IPVS_CMD_ATTR_TIMEOUT_UDP, &300u32.to_ne_bytes());
+    put_message(reply, FAMILY_ID, 0, sequence, IPVS_CMD_SET_CONFIG, &attrs);
 }

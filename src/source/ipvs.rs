@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::netlink::{SocketTransport, TransportError};
 use super::{
-    Collected, CollectedData, Collector, IpvsReading, NamespaceTable, SourceError, read_optional,
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, IpvsReading,
+    NamespaceTable, Paths, SourceError, read_optional,
 };
 use crate::model::{IpvsSource, IpvsTable};
 use crate::parse::ipvs_proc::{IpVsStatsProc, parse_ip_vs, parse_ip_vs_stats};
@@ -155,11 +156,27 @@ fn enter_namespace(path: &Path) -> Result<(), SourceError> {
     })
 }
 
-impl Collector for IpvsCollector {
-    fn name(&self) -> &'static str {
-        "ipvs"
-    }
+/// The `ipvs` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "ipvs",
+    help: "IPVS services, real servers and host totals",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(IpvsCollector::new(
+        paths.procfs.clone(),
+        options.ipvs_source,
+        options
+            .ipvs_namespaces
+            .iter()
+            .map(|n| NetnsTarget::parse(n, &paths.rootfs))
+            .collect(),
+    ))
+}
+
+impl Collector for IpvsCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let own_net = self.procfs.join("net");
         let (table, mut problems) = self.read_here(&own_net)?;

@@ -2,15 +2,16 @@
 //! GET_INFO, a dump of services, a dump of each service's destinations, GET_CONFIG and the sync
 //! daemons. Runs over any [`Transport`], so tests replay captured kernel replies.
 
+use nix::errno::Errno;
+
 use crate::model::{IpvsSource, IpvsTable, Service, ServiceKey};
+use crate::netlink::encode::{MessageWriter, request_flags};
+use crate::netlink::uapi::*;
 use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{
-    Attribute, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL,
-    attributes,
-};
+use crate::parse::netlink::{Attribute, DecodeError, attributes};
 use crate::source::netlink::{
-    Recording, SocketTransport, Transport, TransportError, attribute, check_replies, data_messages,
-    genl_request, libc_errno, nested, write_capture,
+    Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
+    write_capture,
 };
 
 /// The controller's version field in GETFAMILY requests.
@@ -38,68 +39,11 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
         source: IpvsSource::Netlink,
         ..IpvsTable::default()
     };
-
-    let info = client.request(family, IPVS_CMD_GET_INFO, false, Vec::new())?;
-    for message in data_messages(&info) {
-        let (_, body) = message?.generic()?;
-        let (version, size) = decode_info(attributes(body))?;
-        table.version = version;
-        table.connection_table_buckets = size;
-    }
-
-    let services = client.request(family, IPVS_CMD_GET_SERVICE, true, Vec::new())?;
-    let mut identities = Vec::new();
-    for message in data_messages(&services) {
-        let (_, body) = message?.generic()?;
-        for block in attributes(body) {
-            let block = block?;
-            if block.kind != IPVS_CMD_ATTR_SERVICE {
-                continue;
-            }
-            match decode_service(&block) {
-                Ok((service, identity)) => {
-                    table.services.push(service);
-                    identities.push(identity);
-                }
-                Err(err) => problems.push(format!("service skipped: {err}")),
-            }
-        }
-    }
-
-    let mut kept = Vec::with_capacity(table.services.len());
-    for (mut service, identity) in table.services.drain(..).zip(identities) {
-        match client.destinations(family, &service, &identity) {
-            Ok((backends, skipped)) => {
-                service.backends = backends;
-                problems.extend(skipped);
-                kept.push(service);
-            }
-            // Removed between the two dumps: it is gone, so it is not reported.
-            Err(TransportError::Kernel(libc_errno::ESRCH)) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    table.services = kept;
-
-    let config = client.request(family, IPVS_CMD_GET_CONFIG, false, Vec::new())?;
-    for message in data_messages(&config) {
-        let (_, body) = message?.generic()?;
-        table.timeouts = Some(decode_config(attributes(body))?);
-    }
-
-    let daemons = client.request(family, IPVS_CMD_GET_DAEMON, true, Vec::new())?;
-    for message in data_messages(&daemons) {
-        let (_, body) = message?.generic()?;
-        for block in attributes(body) {
-            let block = block?;
-            if block.kind == IPVS_CMD_ATTR_DAEMON {
-                match decode_daemon(&block) {
-                    Ok(daemon) => table.sync_daemons.push(daemon),
-                    Err(err) => problems.push(format!("sync daemon skipped: {err}")),
-                }
-            }
-        }
-    }
+    client.info(family, &mut table)?;
+    let services = client.services(family, &mut problems)?;
+    table.services = client.with_destinations(family, services, &mut problems)?;
+    client.config(family, &mut table)?;
+    table.sync_daemons = client.daemons(family, &mut problems)?;
     Ok(Some(NetlinkRead { table, problems }))
 }
 
@@ -109,12 +53,13 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
+    /// Sends one request; `write_attributes` adds its attributes, if any.
     fn request(
         &mut self,
         family: u16,
         command: u8,
         dump: bool,
-        attrs: Vec<neli::genl::Nlattr<u16, neli::types::Buffer>>,
+        write_attributes: impl FnOnce(&mut MessageWriter),
     ) -> Result<Vec<Vec<u8>>, TransportError> {
         self.sequence = self.sequence.wrapping_add(1);
         let version = if family == GENL_ID_CTRL {
@@ -122,14 +67,94 @@ impl Client<'_> {
         } else {
             IPVS_GENL_VERSION
         };
-        let request = genl_request(family, command, version, dump, self.sequence, attrs)?;
+        let mut writer =
+            MessageWriter::generic(family, request_flags(dump), self.sequence, command, version);
+        write_attributes(&mut writer);
+        let request = writer.finish()?;
         let replies = self.transport.exchange(&request)?;
         check_replies(&replies)?;
         Ok(replies)
     }
 
+    /// GET_INFO: the version and the connection table's size.
+    fn info(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
+        let info = self.request(family, IPVS_CMD_GET_INFO, false, |_| {})?;
+        for message in data_messages(&info) {
+            let (_, body) = message?.generic()?;
+            let (version, size) = decode_info(attributes(body))?;
+            table.version = version;
+            table.connection_table_buckets = size;
+        }
+        Ok(())
+    }
+
+    /// A dump of the services, each with the identity to ask for its destinations by.
+    fn services(
+        &mut self,
+        family: u16,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<(Service, ServiceIdentity)>, TransportError> {
+        let replies = self.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
+        decode_records(
+            &replies,
+            IPVS_CMD_ATTR_SERVICE,
+            decode_service,
+            problems,
+            |err| format!("service skipped: {err}"),
+        )
+    }
+
+    /// Each service with its destinations; a service removed between the two dumps is gone,
+    /// so it is not reported.
+    fn with_destinations(
+        &mut self,
+        family: u16,
+        services: Vec<(Service, ServiceIdentity)>,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Service>, TransportError> {
+        let mut kept = Vec::with_capacity(services.len());
+        for (mut service, identity) in services {
+            match self.destinations(family, &service, &identity) {
+                Ok((backends, skipped)) => {
+                    service.backends = backends;
+                    problems.extend(skipped);
+                    kept.push(service);
+                }
+                Err(TransportError::Kernel(Errno::ESRCH)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(kept)
+    }
+
+    /// GET_CONFIG: the timeouts.
+    fn config(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
+        let config = self.request(family, IPVS_CMD_GET_CONFIG, false, |_| {})?;
+        for message in data_messages(&config) {
+            let (_, body) = message?.generic()?;
+            table.timeouts = Some(decode_config(attributes(body))?);
+        }
+        Ok(())
+    }
+
+    /// A dump of the sync daemons.
+    fn daemons(
+        &mut self,
+        family: u16,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<crate::model::SyncDaemon>, TransportError> {
+        let replies = self.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
+        decode_records(
+            &replies,
+            IPVS_CMD_ATTR_DAEMON,
+            decode_daemon,
+            problems,
+            |err| format!("sync daemon skipped: {err}"),
+        )
+    }
+
     fn resolve_family(&mut self) -> Result<Option<u16>, TransportError> {
-        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, true, Vec::new())?;
+        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, true, |_| {})?;
         for message in data_messages(&replies) {
             let (_, body) = message?.generic()?;
             let mut name = None;
@@ -155,49 +180,67 @@ impl Client<'_> {
         service: &Service,
         identity: &ServiceIdentity,
     ) -> Result<(Vec<crate::model::Backend>, Vec<String>), TransportError> {
-        let mut fields = vec![attribute(
-            IPVS_SVC_ATTR_AF,
-            identity.family.to_ne_bytes().to_vec(),
-        )?];
-        if identity.fwmark != 0 {
-            fields.push(attribute(
-                IPVS_SVC_ATTR_FWMARK,
-                identity.fwmark.to_ne_bytes().to_vec(),
-            )?);
-        } else {
-            fields.push(attribute(
-                IPVS_SVC_ATTR_PROTOCOL,
-                identity.protocol.to_ne_bytes().to_vec(),
-            )?);
-            fields.push(attribute(IPVS_SVC_ATTR_ADDR, identity.address.to_vec())?);
-            fields.push(attribute(IPVS_SVC_ATTR_PORT, identity.port_be.to_vec())?);
-        }
-        let request = vec![nested(IPVS_CMD_ATTR_SERVICE, &fields)?];
-        let replies = self.request(family, IPVS_CMD_GET_DEST, true, request)?;
+        let replies = self.request(family, IPVS_CMD_GET_DEST, true, |writer| {
+            write_service_identity(writer, identity)
+        })?;
         let service_family = service
             .key
             .family()
             .unwrap_or(crate::model::AddressFamily::Inet);
-        let mut backends = Vec::new();
         let mut problems = Vec::new();
-        for message in data_messages(&replies) {
-            let (_, body) = message?.generic()?;
-            for block in attributes(body) {
-                let block = block?;
-                if block.kind != IPVS_CMD_ATTR_DEST {
-                    continue;
-                }
-                match decode_dest(&block, service_family) {
-                    Ok(backend) => backends.push(backend),
-                    Err(err) => problems.push(format!(
-                        "real server of {} skipped: {err}",
-                        describe(&service.key)
-                    )),
-                }
-            }
-        }
+        let backends = decode_records(
+            &replies,
+            IPVS_CMD_ATTR_DEST,
+            |block| decode_dest(block, service_family),
+            &mut problems,
+            |err| format!("real server of {} skipped: {err}", describe(&service.key)),
+        )?;
         Ok((backends, problems))
     }
+}
+
+/// Decodes the records of a generic netlink dump: the top-level attributes of type `kind` in
+/// its data messages (attributes of other types are skipped). A record that does not decode
+/// is left out and said in `problems`; framing that does not decode fails the whole read.
+fn decode_records<T>(
+    replies: &[Vec<u8>],
+    kind: u16,
+    decode: impl Fn(&Attribute) -> Result<T, DecodeError>,
+    problems: &mut Vec<String>,
+    skipped: impl Fn(DecodeError) -> String,
+) -> Result<Vec<T>, TransportError> {
+    let mut records = Vec::new();
+    for message in data_messages(replies) {
+        let (_, body) = message?.generic()?;
+        for block in attributes(body) {
+            let block = block?;
+            if block.kind != kind {
+                continue;
+            }
+            match decode(&block) {
+                Ok(record) => records.push(record),
+                Err(err) => problems.push(skipped(err)),
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The service a GET_DEST request asks about: its family, then its firewall mark or its
+/// protocol, address and port, nested in `IPVS_CMD_ATTR_SERVICE`.
+fn write_service_identity(writer: &mut MessageWriter, identity: &ServiceIdentity) {
+    writer
+        .begin_nested(IPVS_CMD_ATTR_SERVICE)
+        .attribute(IPVS_SVC_ATTR_AF, &identity.family.to_ne_bytes());
+    if identity.fwmark != 0 {
+        writer.attribute(IPVS_SVC_ATTR_FWMARK, &identity.fwmark.to_ne_bytes());
+    } else {
+        writer
+            .attribute(IPVS_SVC_ATTR_PROTOCOL, &identity.protocol.to_ne_bytes())
+            .attribute(IPVS_SVC_ATTR_ADDR, &identity.address)
+            .attribute(IPVS_SVC_ATTR_PORT, &identity.port_be);
+    }
+    writer.end_nested();
 }
 
 fn describe(key: &ServiceKey) -> String {
@@ -237,7 +280,7 @@ fn annotate(request: &[u8]) -> String {
     let Some(Ok(message)) = crate::parse::netlink::messages(request).next() else {
         return "undecodable request".to_string();
     };
-    let dump = message.flags & 0x300 == 0x300;
+    let dump = message.is_dump();
     let command = message.payload.first().copied().unwrap_or(0);
     let name = match (message.kind, command) {
         (GENL_ID_CTRL, CTRL_CMD_GETFAMILY) => "CTRL_CMD_GETFAMILY".to_string(),
@@ -255,6 +298,7 @@ fn annotate(request: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::model::ForwardMethod;
+    use crate::parse::netlink::messages;
     use crate::source::fake_kernel::FakeIpvsKernel;
     use crate::source::netlink::{Replay, read_capture};
 
@@ -290,7 +334,7 @@ mod tests {
             (3, 6, 22)
         );
         assert_eq!(dest.counters.map(|c| c.connections), Some(6));
-        assert_eq!(dest.rates.map(|r| r.connections), Some(6));
+        assert_eq!(dest.rates.map(|r| r.connections_per_second), Some(6));
     }
 
     #[test]
@@ -336,14 +380,16 @@ mod tests {
         let (family_request, family_replies) = exchanges[0].clone();
         let (info_request, _) = exchanges[1].clone();
         // NLMSG_ERROR with -EPERM, as the kernel answers a process without CAP_NET_ADMIN.
-        let mut refusal = Vec::new();
-        refusal.extend_from_slice(&36u32.to_ne_bytes());
-        refusal.extend_from_slice(&2u16.to_ne_bytes());
-        refusal.extend_from_slice(&0u16.to_ne_bytes());
-        refusal.extend_from_slice(&info_request[8..12]);
-        refusal.extend_from_slice(&0u32.to_ne_bytes());
-        refusal.extend_from_slice(&(-1i32).to_ne_bytes());
-        refusal.extend_from_slice(&info_request[..16]);
+        let sequence = messages(&info_request)
+            .next()
+            .expect("one")
+            .expect("ok")
+            .sequence;
+        let refusal = MessageWriter::new(NLMSG_ERROR, 0, sequence)
+            .header(&(-1i32).to_ne_bytes())
+            .header(&info_request[..16])
+            .finish()
+            .expect("encodes");
         let mut replay = Replay::new(vec![
             (family_request, family_replies),
             (info_request, vec![refusal]),

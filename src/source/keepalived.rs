@@ -6,16 +6,23 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use glob::{MatchOptions, Pattern};
+use nix::errno::Errno;
+use nix::libc;
+use nix::unistd::Pid;
+
+use super::interfaces::read_interfaces;
 use super::keepalived_fifo::NotifyFifo;
-use super::netlink::{SocketTransport, Transport, TransportError, check_replies};
+use super::netlink::{Protocol, SocketTransport, Transport, TransportError};
 use super::vrrp_listen::VrrpListener;
-use super::{Collected, CollectedData, Collector, Paths, SourceError, read_optional};
-use crate::model::keepalived::{Dump, Interfaces, Keepalived, KeepalivedProcess, infer_state};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    read_optional,
+};
+use crate::model::interfaces::Interfaces;
+use crate::model::keepalived::{Dump, Keepalived, KeepalivedProcess, infer_state};
 use crate::parse::keepalived::{Included, parse_config};
 use crate::parse::keepalived_json::parse_dump;
-use crate::parse::rtnetlink::{
-    RTM_GETADDR, RTM_GETLINK, decode_addresses, decode_links, dump_request,
-};
 
 /// The `--keepalived.*` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +61,7 @@ impl Default for KeepalivedOptions {
 pub type Connect = fn() -> Result<Box<dyn Transport>, TransportError>;
 
 fn connect_route() -> Result<Box<dyn Transport>, TransportError> {
-    Ok(Box::new(SocketTransport::connect_to(
-        neli::consts::socket::NlFamily::Route,
-    )?))
+    Ok(Box::new(SocketTransport::connect_to(Protocol::Route)?))
 }
 
 pub struct KeepalivedCollector {
@@ -97,25 +102,16 @@ fn under_root(rootfs: &Path, path: &Path) -> PathBuf {
     rootfs.join(relative)
 }
 
-/// Whether a file name matches a shell pattern with `*` and `?` (no brackets).
-fn matches_pattern(pattern: &[char], name: &[char]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some(('*', rest)) => (0..=name.len()).any(|skip| {
-            name.get(skip..)
-                .is_some_and(|tail| matches_pattern(rest, tail))
-        }),
-        Some(('?', rest)) => name
-            .split_first()
-            .is_some_and(|(_, tail)| matches_pattern(rest, tail)),
-        Some((c, rest)) => name
-            .split_first()
-            .is_some_and(|(n, tail)| n == c && matches_pattern(rest, tail)),
-    }
-}
+/// How keepalived's glob(3) matches a name: a leading dot only by a literal dot.
+const GLOB_OPTIONS: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
 
-/// The files an include pattern names, sorted as a shell would; wildcards in the last
-/// component only. Relative patterns are taken from the including file's directory.
+/// The files an include pattern names, sorted as glob(3) sorts them; wildcards (`*`, `?`,
+/// `[...]`) in the last component only. Relative patterns are taken from the including
+/// file's directory. A pattern glob(3) would read literally (an unclosed `[`) names one file.
 fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
     let pattern_path = Path::new(pattern);
     let host_path = if pattern_path.is_absolute() {
@@ -134,13 +130,15 @@ fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
         let text = std::fs::read_to_string(under_root(rootfs, &host)).map_err(|e| e.to_string());
         (host.to_string_lossy().into_owned(), text)
     };
-    if !file_pattern.contains(['*', '?']) {
-        if under_root(rootfs, &host_path).exists() {
-            return vec![read(host_path)];
+    let wanted = match Pattern::new(file_pattern) {
+        Ok(wanted) if Pattern::escape(file_pattern) != file_pattern => wanted,
+        _ => {
+            if under_root(rootfs, &host_path).exists() {
+                return vec![read(host_path)];
+            }
+            return Vec::new();
         }
-        return Vec::new();
-    }
-    let wanted: Vec<char> = file_pattern.chars().collect();
+    };
     let Ok(entries) = std::fs::read_dir(under_root(rootfs, &directory)) else {
         return Vec::new();
     };
@@ -148,8 +146,7 @@ fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|e| e.file_name().to_str().map(String::from))
-        .filter(|name| !name.starts_with('.') || file_pattern.starts_with('.'))
-        .filter(|name| matches_pattern(&wanted, &name.chars().collect::<Vec<_>>()))
+        .filter(|name| wanted.matches_with(name, GLOB_OPTIONS))
         .collect();
     names.sort();
     names
@@ -168,18 +165,6 @@ fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, So
         None => false,
     };
     Ok(KeepalivedProcess { pid, running })
-}
-
-/// Dumps the links and addresses of the exporter's network namespace.
-pub fn read_interfaces(transport: &mut dyn Transport) -> Result<Interfaces, TransportError> {
-    let links = transport.exchange(&dump_request(RTM_GETLINK, 1))?;
-    check_replies(&links)?;
-    let addresses = transport.exchange(&dump_request(RTM_GETADDR, 1))?;
-    check_replies(&addresses)?;
-    Ok(Interfaces {
-        links: decode_links(&links)?,
-        addresses: decode_addresses(&addresses)?,
-    })
 }
 
 /// How often a dump that looks half-written is read again, and how long apart.
@@ -245,18 +230,24 @@ pub fn dump_signal() -> i32 {
 /// How long to wait for keepalived to write its dump after the signal.
 const DUMP_WAIT: Duration = Duration::from_secs(1);
 
+/// Sends keepalived its dump signal. `nix::sys::signal::kill` only takes the standard
+/// signals of its `Signal` enum, which has no real-time ones (rustix refuses the C library's
+/// real-time range too), so this one call stays on kill(2); nix types the pid and the error.
+fn send_dump_signal(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    Errno::result(unsafe { libc::kill(pid.as_raw(), dump_signal()) }).map(drop)
+}
+
 /// Asks keepalived for a fresh dump and waits until the file changes (or a second passes).
 fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
     let before = modified(path).ok();
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Ok(pid) = libc::pid_t::try_from(pid).map(Pid::from_raw) else {
         return Err(format!("pid {pid} is out of range"));
     };
-    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
-    let sent = unsafe { libc::kill(pid, dump_signal()) };
-    if sent != 0 {
+    if let Err(errno) = send_dump_signal(pid) {
         return Err(format!(
             "cannot signal keepalived (pid {pid}) for its JSON dump: {}",
-            std::io::Error::last_os_error()
+            std::io::Error::from(errno)
         ));
     }
     let started = std::time::Instant::now();
@@ -273,11 +264,22 @@ fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
     ))
 }
 
-impl Collector for KeepalivedCollector {
-    fn name(&self) -> &'static str {
-        "keepalived"
-    }
+/// The `keepalived` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "keepalived",
+    help: "keepalived's configuration and the VRRP role of each instance",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(KeepalivedCollector::new(
+        paths.clone(),
+        options.keepalived.clone(),
+    ))
+}
+
+impl Collector for KeepalivedCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let config_name = self.options.config_file.to_string_lossy().into_owned();
         let config_path = under_root(&self.paths.rootfs, &self.options.config_file);
@@ -355,20 +357,6 @@ mod tests {
     use super::*;
     use crate::testing::Scratch;
 
-    fn chars(s: &str) -> Vec<char> {
-        s.chars().collect()
-    }
-
-    #[test]
-    fn shell_patterns() {
-        assert!(matches_pattern(&chars("*.conf"), &chars("a.conf")));
-        assert!(matches_pattern(&chars("*.conf"), &chars(".conf")));
-        assert!(!matches_pattern(&chars("*.conf"), &chars("a.conf.bak")));
-        assert!(matches_pattern(&chars("vi_?.conf"), &chars("vi_1.conf")));
-        assert!(!matches_pattern(&chars("vi_?.conf"), &chars("vi_10.conf")));
-        assert!(matches_pattern(&chars("*"), &chars("")));
-    }
-
     #[test]
     fn paths_stay_under_the_root() {
         assert_eq!(
@@ -395,6 +383,77 @@ mod tests {
         );
         assert!(found.iter().all(|f| f.1.is_ok()));
         assert!(expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf").is_empty());
+    }
+
+    /// A directory holding `names` as empty files (and `sub.conf` as a directory).
+    fn include_dir(name: &str, names: &[&str]) -> Scratch {
+        let dir = Scratch::new("keepalived-include", name, "keepalived.conf");
+        let parent = dir.parent().expect("a scratch file has a directory");
+        std::fs::create_dir_all(parent.join("sub.conf")).expect("make a directory");
+        for name in names {
+            std::fs::write(parent.join(name), "").expect("write an include");
+        }
+        dir
+    }
+
+    fn expanded(dir: &Scratch, pattern: &str) -> Vec<String> {
+        let root = dir.parent().unwrap_or(Path::new("/"));
+        expand_include(root, "/keepalived.conf", pattern)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    #[test]
+    fn include_patterns_match_as_glob_3_does() {
+        let dir = include_dir(
+            "glob",
+            &[
+                "vi_1.conf",
+                "vi_2.conf",
+                "vi_3.conf",
+                "vi_a.conf",
+                "vi_10.conf",
+                ".vi_1.conf",
+                "vi_[1].conf",
+                "a.conf.bak",
+            ],
+        );
+        let files = |pattern| expanded(&dir, pattern);
+        assert_eq!(
+            files("vi_[12].conf"),
+            vec!["/vi_1.conf", "/vi_2.conf"],
+            "a class"
+        );
+        assert_eq!(
+            files("vi_[0-9].conf"),
+            vec!["/vi_1.conf", "/vi_2.conf", "/vi_3.conf"],
+            "a range"
+        );
+        assert_eq!(
+            files("vi_[!0-9].conf"),
+            vec!["/vi_a.conf"],
+            "a negated range"
+        );
+        assert_eq!(files("vi_?.conf").len(), 4, "one character, not two");
+        assert_eq!(
+            files("*.conf").len(),
+            6,
+            "no hidden file, no directory, no .bak: {:?}",
+            files("*.conf")
+        );
+        assert_eq!(
+            files(".*.conf"),
+            vec!["/.vi_1.conf"],
+            "a literal leading dot"
+        );
+        assert_eq!(
+            files("vi_[1.conf"),
+            Vec::<String>::new(),
+            "an unclosed bracket is read literally"
+        );
+        assert_eq!(files("vi_3.conf"), vec!["/vi_3.conf"], "no wildcard");
+        assert_eq!(files("sub/*.conf"), Vec::<String>::new());
     }
 
     const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
@@ -469,5 +528,22 @@ mod tests {
         assert!(libc::SIGRTMIN() >= 32);
         assert_eq!(dump_signal(), libc::SIGRTMIN() + 2);
         assert!(dump_signal() <= libc::SIGRTMAX());
+    }
+
+    #[test]
+    fn the_dump_signal_reaches_the_process_as_that_number() {
+        use std::os::unix::process::ExitStatusExt;
+        // A process that does not handle SIGRTMIN+2 dies of it: its wait status names the
+        // signal the kernel delivered.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep(1) runs");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+        assert_eq!(send_dump_signal(pid), Ok(()));
+        let status = child.wait().expect("wait for sleep");
+        assert_eq!(status.signal(), Some(dump_signal()));
+        // No pid reaches i32::MAX (pid_max is at most 2^22): the kernel's error, typed.
+        assert_eq!(send_dump_signal(Pid::from_raw(i32::MAX)), Err(Errno::ESRCH));
     }
 }

@@ -81,6 +81,7 @@ impl NotifyFifo {
     }
 
     /// Waits until `done` holds for the reading, or `timeout` passes; whether it held.
+    #[cfg(test)]
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&NotifyReading) -> bool) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         loop {

@@ -3,6 +3,7 @@
 
 pub mod conntrack;
 pub mod ethtool;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake_kernel;
 pub mod interfaces;
 pub mod ipvs;
@@ -77,7 +78,7 @@ pub enum CollectedData {
     Softnet(Vec<SoftnetCpu>),
     Netdev(Box<NetDevices>),
     Sysctl(Box<Sysctls>),
-    Interfaces(Box<crate::model::keepalived::Interfaces>),
+    Interfaces(Box<crate::model::interfaces::Interfaces>),
     Keepalived(Box<Keepalived>),
 }
 
@@ -99,7 +100,6 @@ pub struct Collected {
 
 /// One named source of data; `collect` does blocking I/O and runs on a blocking thread.
 pub trait Collector: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
     fn collect(&self) -> Result<Collected, SourceError>;
 }
 
@@ -158,51 +158,30 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, SourceError> 
     })
 }
 
-/// A collector the exporter knows, for `--collector.<name>` / `--no-collector.<name>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A collector the exporter knows: declared once, as a `pub const COLLECTOR` in its own
+/// module, and listed in [`COLLECTORS`]. The `--collector.<name>` / `--no-collector.<name>`
+/// flags, the gather, doctor's collector list and the README's collector table all follow
+/// this declaration.
+#[derive(Debug, Clone, Copy)]
 pub struct CollectorSpec {
+    /// The name in flags, in `ipvs_scrape_collector_*{collector=...}` and in doctor.
     pub name: &'static str,
+    /// One line for `--help`.
     pub help: &'static str,
     pub enabled_by_default: bool,
+    /// Makes the collector from the `--path.*` and per-collector flags.
+    pub build: fn(&Paths, &CollectorOptions) -> Box<dyn Collector>,
 }
 
-/// Every collector, in the order their results appear.
+/// Every collector, in the order their results appear. A collector is added here with one line.
 pub const COLLECTORS: &[CollectorSpec] = &[
-    CollectorSpec {
-        name: "ipvs",
-        help: "IPVS services, real servers and host totals",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "conntrack",
-        help: "netfilter connection tracking: table usage and statistics",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "softnet",
-        help: "per-CPU packet processing from /proc/net/softnet_stat",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "netdev",
-        help: "NIC interrupts per CPU, RPS/XPS, and ethtool settings",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "sysctl",
-        help: "the kernel settings the advisor checks",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "interfaces",
-        help: "links and addresses over rtnetlink, for the advisor's real-server roles",
-        enabled_by_default: true,
-    },
-    CollectorSpec {
-        name: "keepalived",
-        help: "keepalived's configuration and the VRRP role of each instance",
-        enabled_by_default: true,
-    },
+    ipvs::COLLECTOR,
+    conntrack::COLLECTOR,
+    softnet::COLLECTOR,
+    netdev::COLLECTOR,
+    sysctl::COLLECTOR,
+    interfaces::COLLECTOR,
+    keepalived::COLLECTOR,
 ];
 
 /// Per-collector options from the command line.
@@ -227,44 +206,84 @@ impl Default for CollectorOptions {
     }
 }
 
-/// Builds the named collectors (names must come from [`COLLECTORS`]).
+/// A collector built for a run, under its registered name.
+pub struct Enabled {
+    pub name: &'static str,
+    pub collector: Box<dyn Collector>,
+}
+
+/// Builds the given collectors, in the order given.
 pub fn build_collectors(
-    enabled: &[&'static str],
+    enabled: &[&'static CollectorSpec],
     paths: &Paths,
     options: &CollectorOptions,
-) -> Vec<Box<dyn Collector>> {
+) -> Vec<Enabled> {
     enabled
         .iter()
-        .filter_map(|name| -> Option<Box<dyn Collector>> {
-            match *name {
-                "ipvs" => Some(Box::new(ipvs::IpvsCollector::new(
-                    paths.procfs.clone(),
-                    options.ipvs_source,
-                    options
-                        .ipvs_namespaces
-                        .iter()
-                        .map(|n| ipvs::NetnsTarget::parse(n, &paths.rootfs))
-                        .collect(),
-                ))),
-                "conntrack" => Some(Box::new(conntrack::ConntrackCollector::new(
-                    paths.procfs.clone(),
-                    options.conntrack_source,
-                ))),
-                "softnet" => Some(Box::new(softnet::SoftnetCollector::new(
-                    paths.procfs.clone(),
-                ))),
-                "sysctl" => Some(Box::new(sysctl::SysctlCollector::new(paths.procfs.clone()))),
-                "interfaces" => Some(Box::new(interfaces::InterfacesCollector)),
-                "netdev" => Some(Box::new(netdev::NetdevCollector::new(
-                    paths.clone(),
-                    options.netdev_devices.clone(),
-                ))),
-                "keepalived" => Some(Box::new(keepalived::KeepalivedCollector::new(
-                    paths.clone(),
-                    options.keepalived.clone(),
-                ))),
-                _ => None,
-            }
+        .map(|spec| Enabled {
+            name: spec.name,
+            collector: (spec.build)(paths, options),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_names_are_unique_and_flag_safe() {
+        for (index, spec) in COLLECTORS.iter().enumerate() {
+            assert!(
+                !spec.name.is_empty()
+                    && spec
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{:?} cannot be a flag name",
+                spec.name
+            );
+            assert!(!spec.help.is_empty() && !spec.help.contains('\n'));
+            let first = COLLECTORS.iter().position(|other| other.name == spec.name);
+            assert_eq!(first, Some(index), "{} is declared twice", spec.name);
+        }
+    }
+
+    #[test]
+    fn every_collector_builds_from_default_options() {
+        let specs: Vec<&'static CollectorSpec> = COLLECTORS.iter().collect();
+        let built = build_collectors(&specs, &Paths::default(), &CollectorOptions::default());
+        let names: Vec<&str> = built.iter().map(|e| e.name).collect();
+        let expected: Vec<&str> = COLLECTORS.iter().map(|s| s.name).collect();
+        assert_eq!(names, expected);
+    }
+
+    /// The README's collector table lists every collector, in order, with its default.
+    #[test]
+    fn readme_collector_table_is_the_registry() {
+        let readme = include_str!("../../README.md");
+        let table: Vec<(String, String)> = readme
+            .split_once("Collectors:\n")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .lines()
+            .skip_while(|line| line.trim().is_empty())
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .filter_map(|row| {
+                let mut cells = row.split('|').map(str::trim).skip(1);
+                let name = cells.next()?.trim_matches('`').to_string();
+                let default = cells.next()?.to_string();
+                Some((name, default))
+            })
+            .collect();
+        let registry: Vec<(String, String)> = COLLECTORS
+            .iter()
+            .map(|spec| {
+                let default = if spec.enabled_by_default { "on" } else { "off" };
+                (spec.name.to_string(), default.to_string())
+            })
+            .collect();
+        assert_eq!(table, registry, "README.md's collector table");
+    }
 }

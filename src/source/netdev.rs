@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{Collected, CollectedData, Collector, Paths, SourceError, entry_names, read_optional};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    entry_names, read_optional,
+};
 use crate::model::netdev::{DeviceIrq, InterruptsDelta, NetDevice, NetDevices, RxQueue, TxQueue};
 use crate::parse::interrupts::{InterruptTable, cpu_mask_to_list, parse_interrupts, queue_of};
 
@@ -204,11 +207,22 @@ fn queue_order(name: &str) -> (String, u32) {
     }
 }
 
-impl Collector for NetdevCollector {
-    fn name(&self) -> &'static str {
-        "netdev"
-    }
+/// The `netdev` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "netdev",
+    help: "NIC interrupts per CPU, RPS/XPS, and ethtool settings",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(NetdevCollector::new(
+        paths.clone(),
+        options.netdev_devices.clone(),
+    ))
+}
+
+impl Collector for NetdevCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let net_dir = self.sysfs.join("class/net");
         let mut names: Vec<String> = match entry_names(&net_dir) {

@@ -1,22 +1,22 @@
-//! Netlink requests and replies: generic netlink (IPVS) and nfnetlink (conntrack). [`Transport`]
-//! is the seam: [`SocketTransport`] talks to the kernel through a neli socket, [`Replay`] serves
-//! replies captured earlier (tests), and [`Recording`] keeps what a real exchange carried (for
-//! new captures). Generic netlink requests are built with neli, the few bytes of an nfnetlink
-//! request by hand; replies are decoded by the pure [`crate::parse::netlink`].
+//! Netlink exchanges with the kernel: generic netlink (IPVS), nfnetlink (conntrack) and
+//! rtnetlink (links, addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the
+//! kernel through a netlink socket, `Replay` serves replies captured earlier (tests and benches
+//! only, feature `test-support`), and [`Recording`] keeps what a real exchange carried (for new
+//! captures). Requests are written by [`crate::netlink::encode`], replies read by the pure
+//! [`crate::parse::netlink`].
 
+#[cfg(any(test, feature = "test-support"))]
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::Cursor;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use neli::consts::nl::NlmF;
-use neli::consts::socket::{Msg, NlFamily};
-use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, Nlattr, NlattrBuilder, NoUserHeader};
-use neli::nl::{NlPayload, NlmsghdrBuilder};
-use neli::socket::NlSocket;
-use neli::types::{Buffer, GenlBuffer};
-use neli::utils::Groups;
-use neli::{Size, ToBytes};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, bind, recv, send,
+    socket,
+};
 
+use crate::netlink::encode::EncodeError;
 use crate::parse::netlink::{Control, DecodeError, Message, messages};
 
 /// What can go wrong in one request/reply exchange.
@@ -24,35 +24,32 @@ use crate::parse::netlink::{Control, DecodeError, Message, messages};
 pub enum TransportError {
     #[error("netlink socket: {0}")]
     Io(#[from] std::io::Error),
-    #[error("the kernel refused the request: {}", std::io::Error::from_raw_os_error(*.0))]
-    Kernel(i32),
+    #[error("the kernel refused the request: {}", std::io::Error::from(*.0))]
+    Kernel(Errno),
     #[error("cannot decode the kernel's reply: {0}")]
     Decode(#[from] DecodeError),
     #[error("cannot build the request: {0}")]
     Build(String),
+    #[cfg(any(test, feature = "test-support"))]
     #[error("no recorded reply left for this request")]
     ReplayExhausted,
+}
+
+impl From<EncodeError> for TransportError {
+    fn from(err: EncodeError) -> Self {
+        TransportError::Build(err.to_string())
+    }
 }
 
 impl TransportError {
     /// Whether the kernel refused for lack of privilege (CAP_NET_ADMIN).
     pub fn is_permission(&self) -> bool {
         match self {
-            TransportError::Kernel(errno) => {
-                *errno == libc_errno::EPERM || *errno == libc_errno::EACCES
-            }
+            TransportError::Kernel(errno) => matches!(errno, Errno::EPERM | Errno::EACCES),
             TransportError::Io(err) => err.kind() == std::io::ErrorKind::PermissionDenied,
             _ => false,
         }
     }
-}
-
-/// errno values the decoders care about (Linux numbering).
-pub mod libc_errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const EACCES: i32 = 13;
 }
 
 /// A request and the reply buffers it got.
@@ -65,19 +62,12 @@ pub trait Transport {
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError>;
 }
 
-const NLM_F_DUMP: u16 = 0x300;
-
-/// Reads the sequence number and whether a request is a dump, from its header bytes.
+/// Reads the sequence number and whether a request is a dump, from its header.
 fn request_header(request: &[u8]) -> (u32, bool) {
-    let flags = request
-        .get(6..8)
-        .map(|b| u16::from_ne_bytes([b[0], b[1]]))
-        .unwrap_or(0);
-    let sequence = request
-        .get(8..12)
-        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0);
-    (sequence, flags & NLM_F_DUMP == NLM_F_DUMP)
+    match messages(request).next() {
+        Some(Ok(message)) => (message.sequence, message.is_dump()),
+        _ => (0, false),
+    }
 }
 
 /// Whether a received buffer ends the exchange (done, acknowledged, refused, or the one reply
@@ -102,32 +92,63 @@ pub fn check_replies(replies: &[Vec<u8>]) -> Result<(), TransportError> {
     for buffer in replies {
         for message in messages(buffer) {
             if let Control::Error(errno) = message?.control()? {
-                return Err(TransportError::Kernel(errno));
+                return Err(TransportError::Kernel(Errno::from_raw(errno)));
             }
         }
     }
     Ok(())
 }
 
+/// The netlink protocols the exporter speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `NETLINK_ROUTE`: links and addresses.
+    Route,
+    /// `NETLINK_GENERIC`: IPVS.
+    Generic,
+    /// `NETLINK_NETFILTER`: ctnetlink.
+    Netfilter,
+}
+
+impl Protocol {
+    fn socket_protocol(self) -> SockProtocol {
+        match self {
+            Protocol::Route => SockProtocol::NetlinkRoute,
+            Protocol::Generic => SockProtocol::NetlinkGeneric,
+            Protocol::Netfilter => SockProtocol::NetlinkNetFilter,
+        }
+    }
+}
+
+/// How much one `recv` takes: the kernel sizes its dump buffers to fit in this.
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
 /// A netlink socket in the calling thread's network namespace.
 pub struct SocketTransport {
-    socket: NlSocket,
+    socket: OwnedFd,
     buffer: Vec<u8>,
 }
 
 impl SocketTransport {
     /// A generic netlink socket.
     pub fn connect() -> Result<Self, TransportError> {
-        Self::connect_to(NlFamily::Generic)
+        Self::connect_to(Protocol::Generic)
     }
 
-    /// A socket of another netlink protocol (`NlFamily::Netfilter` for ctnetlink).
-    pub fn connect_to(protocol: NlFamily) -> Result<Self, TransportError> {
-        let socket = NlSocket::connect(protocol, None, Groups::empty())?;
-        socket.block()?;
+    /// A socket of another netlink protocol (`Protocol::Netfilter` for ctnetlink). Bound to
+    /// port 0: the kernel picks the socket's port.
+    pub fn connect_to(protocol: Protocol) -> Result<Self, TransportError> {
+        let socket = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            protocol.socket_protocol(),
+        )
+        .map_err(std::io::Error::from)?;
+        bind(socket.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(std::io::Error::from)?;
         Ok(SocketTransport {
             socket,
-            buffer: vec![0; 64 * 1024],
+            buffer: vec![0; RECEIVE_BUFFER],
         })
     }
 }
@@ -135,10 +156,11 @@ impl SocketTransport {
 impl Transport for SocketTransport {
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
         let (sequence, dump) = request_header(request);
-        self.socket.send(request, Msg::empty())?;
+        send(self.socket.as_raw_fd(), request, MsgFlags::empty()).map_err(std::io::Error::from)?;
         let mut replies = Vec::new();
         loop {
-            let (received, _) = self.socket.recv(&mut self.buffer[..], Msg::empty())?;
+            let received = recv(self.socket.as_raw_fd(), &mut self.buffer, MsgFlags::empty())
+                .map_err(std::io::Error::from)?;
             let buffer = self.buffer.get(..received).unwrap_or(&[]).to_vec();
             let done = ends_exchange(&buffer, sequence, dump)?;
             replies.push(buffer);
@@ -151,10 +173,12 @@ impl Transport for SocketTransport {
 
 /// Serves replies recorded earlier, in order; checks that each request asks for the same
 /// command as the one recorded.
+#[cfg(any(test, feature = "test-support"))]
 pub struct Replay {
     exchanges: VecDeque<Exchange>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Replay {
     pub fn new(exchanges: Vec<Exchange>) -> Self {
         Replay {
@@ -163,6 +187,7 @@ impl Replay {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Transport for Replay {
     fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
         let (recorded_request, replies) = self
@@ -190,102 +215,6 @@ impl<T: Transport> Transport for Recording<T> {
         self.exchanges.push((request.to_vec(), replies.clone()));
         Ok(replies)
     }
-}
-
-/// Builds a generic netlink request.
-pub fn genl_request(
-    family: u16,
-    command: u8,
-    version: u8,
-    dump: bool,
-    sequence: u32,
-    attributes: Vec<Nlattr<u16, Buffer>>,
-) -> Result<Vec<u8>, TransportError> {
-    let build = |e: &dyn std::fmt::Display| TransportError::Build(e.to_string());
-    let genl = GenlmsghdrBuilder::<u8, u16, NoUserHeader>::default()
-        .cmd(command)
-        .version(version)
-        .attrs(attributes.into_iter().collect::<GenlBuffer<u16, Buffer>>())
-        .build()
-        .map_err(|e| build(&e))?;
-    let flags = if dump {
-        NlmF::REQUEST | NlmF::DUMP
-    } else {
-        NlmF::REQUEST
-    };
-    let message = NlmsghdrBuilder::default()
-        .nl_type(family)
-        .nl_flags(flags)
-        .nl_seq(sequence)
-        .nl_payload(NlPayload::Payload(genl))
-        .build()
-        .map_err(|e| build(&e))?;
-    let mut bytes = Cursor::new(Vec::with_capacity(message.padded_size()));
-    message.to_bytes(&mut bytes).map_err(|e| build(&e))?;
-    Ok(bytes.into_inner())
-}
-
-/// Builds an nfnetlink request without attributes: a netlink header of type
-/// `(subsystem << 8) | message` and a `struct nfgenmsg` (address family, `NFNETLINK_V0`,
-/// resource id in network byte order).
-pub fn nfnetlink_request(
-    subsystem: u8,
-    message: u8,
-    dump: bool,
-    sequence: u32,
-    family: u8,
-    res_id: u16,
-) -> Vec<u8> {
-    const NLMSG_HEADER_LEN: u32 = 16;
-    const NFGENMSG_LEN: u32 = 4;
-    const NLM_F_REQUEST: u16 = 0x1;
-    const NFNETLINK_V0: u8 = 0;
-    let kind = (u16::from(subsystem) << 8) | u16::from(message);
-    let flags = if dump {
-        NLM_F_REQUEST | NLM_F_DUMP
-    } else {
-        NLM_F_REQUEST
-    };
-    let mut bytes = Vec::with_capacity((NLMSG_HEADER_LEN + NFGENMSG_LEN) as usize);
-    bytes.extend_from_slice(&(NLMSG_HEADER_LEN + NFGENMSG_LEN).to_ne_bytes());
-    bytes.extend_from_slice(&kind.to_ne_bytes());
-    bytes.extend_from_slice(&flags.to_ne_bytes());
-    bytes.extend_from_slice(&sequence.to_ne_bytes());
-    // Port 0: the kernel fills in the sender's.
-    bytes.extend_from_slice(&0u32.to_ne_bytes());
-    bytes.push(family);
-    bytes.push(NFNETLINK_V0);
-    bytes.extend_from_slice(&res_id.to_be_bytes());
-    bytes
-}
-
-/// An attribute with a payload of raw bytes.
-pub fn attribute(kind: u16, payload: Vec<u8>) -> Result<Nlattr<u16, Buffer>, TransportError> {
-    let build = |e: &dyn std::fmt::Display| TransportError::Build(e.to_string());
-    NlattrBuilder::default()
-        .nla_type(
-            AttrTypeBuilder::default()
-                .nla_type(kind)
-                .build()
-                .map_err(|e| build(&e))?,
-        )
-        .nla_payload(Buffer::from(payload))
-        .build()
-        .map_err(|e| build(&e))
-}
-
-/// An attribute holding other attributes.
-pub fn nested(
-    kind: u16,
-    children: &[Nlattr<u16, Buffer>],
-) -> Result<Nlattr<u16, Buffer>, TransportError> {
-    let mut parent = attribute(kind, Vec::new())?;
-    for child in children {
-        parent = parent
-            .nest(child)
-            .map_err(|e| TransportError::Build(e.to_string()))?;
-    }
-    Ok(parent)
 }
 
 /// The data messages of an exchange's replies (errors were already turned into `Err`).
@@ -316,6 +245,7 @@ pub fn write_capture(exchanges: &[Exchange], annotate: impl Fn(usize, &[u8]) -> 
 }
 
 /// Reads what [`write_capture`] wrote.
+#[cfg(any(test, feature = "test-support"))]
 pub fn read_capture(text: &str) -> Result<Vec<Exchange>, String> {
     let mut exchanges: Vec<Exchange> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -349,6 +279,7 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if !digits.len().is_multiple_of(2) {
@@ -363,4 +294,50 @@ fn unhex(text: &str) -> Result<Vec<u8>, String> {
                 .ok_or_else(|| "not hexadecimal".to_string())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netlink::encode::{MessageWriter, generic_request};
+    use crate::netlink::uapi::{
+        NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
+    };
+
+    #[test]
+    fn protocols_are_the_uapi_numbers() {
+        assert_eq!(Protocol::Route.socket_protocol() as i32, NETLINK_ROUTE);
+        assert_eq!(Protocol::Generic.socket_protocol() as i32, NETLINK_GENERIC);
+        assert_eq!(
+            Protocol::Netfilter.socket_protocol() as i32,
+            NETLINK_NETFILTER
+        );
+    }
+
+    #[test]
+    fn a_dump_ends_at_done_and_a_refusal_is_the_kernels_errno() {
+        let request = generic_request(0x20, 4, 1, true, 9).expect("encodes");
+        assert_eq!(request_header(&request), (9, true));
+        let data = MessageWriter::generic(0x20, NLM_F_MULTI, 9, 4, 1)
+            .finish()
+            .expect("encodes");
+        let done = MessageWriter::new(NLMSG_DONE, NLM_F_MULTI, 9)
+            .header(&0u32.to_ne_bytes())
+            .finish()
+            .expect("encodes");
+        assert_eq!(ends_exchange(&data, 9, true), Ok(false));
+        assert_eq!(ends_exchange(&data, 9, false), Ok(true));
+        assert_eq!(ends_exchange(&done, 8, true), Ok(false), "another sequence");
+        assert_eq!(ends_exchange(&done, 9, true), Ok(true));
+
+        let refusal = MessageWriter::new(NLMSG_ERROR, 0, 9)
+            .header(&(-(Errno::ESRCH as i32)).to_ne_bytes())
+            .header(&request)
+            .finish()
+            .expect("encodes");
+        let err = check_replies(&[data, refusal]).expect_err("refused");
+        assert!(matches!(err, TransportError::Kernel(Errno::ESRCH)), "{err}");
+        assert!(!err.is_permission());
+        assert!(TransportError::Kernel(Errno::EACCES).is_permission());
+    }
 }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{Collected, CollectedData, Collector, SourceError, read_optional};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    read_optional,
+};
 use crate::parse::softnet::parse_softnet_stat;
 
 pub struct SoftnetCollector {
@@ -15,11 +18,19 @@ impl SoftnetCollector {
     }
 }
 
-impl Collector for SoftnetCollector {
-    fn name(&self) -> &'static str {
-        "softnet"
-    }
+/// The `softnet` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "softnet",
+    help: "per-CPU packet processing from /proc/net/softnet_stat",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, _options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(SoftnetCollector::new(paths.procfs.clone()))
+}
+
+impl Collector for SoftnetCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let path = self.procfs.join("net/softnet_stat");
         let Some(text) = read_optional(&path)? else {

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::{Collected, CollectedData, Collector, SourceError, entry_names};
+use super::{
+    Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
+    entry_names,
+};
 use crate::model::sysctl::Sysctls;
 
 /// Host-wide settings, by dotted name.
@@ -54,11 +57,19 @@ impl SysctlCollector {
     }
 }
 
-impl Collector for SysctlCollector {
-    fn name(&self) -> &'static str {
-        "sysctl"
-    }
+/// The `sysctl` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
+pub const COLLECTOR: CollectorSpec = CollectorSpec {
+    name: "sysctl",
+    help: "the kernel settings the advisor checks",
+    enabled_by_default: true,
+    build: build_collector,
+};
 
+fn build_collector(paths: &Paths, _options: &CollectorOptions) -> Box<dyn Collector> {
+    Box::new(SysctlCollector::new(paths.procfs.clone()))
+}
+
+impl Collector for SysctlCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let mut sysctls = Sysctls::default();
         let mut problems = Vec::new();

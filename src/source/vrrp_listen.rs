@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 
-use crate::model::keepalived::{Interfaces, VrrpPeer};
+use crate::model::interfaces::Interfaces;
+use crate::model::keepalived::VrrpPeer;
 use crate::parse::vrrp::{IPPROTO_VRRP, VRRP_GROUP, parse_advert};
 
 type PeerKey = (String, u8, Ipv4Addr);

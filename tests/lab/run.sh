@@ -19,6 +19,11 @@
 #                         plus what the scenarios' lab-timeout lines ask for)
 #   IPVS_LAB_KERNEL_META  meta package naming the kernel
 #                         (default linux-image-cloud-amd64)
+#   IPVS_LAB_HOSTFWD      optional, comma separated qemu user-network port
+#                         forwards from the host's loopback into the guest,
+#                         each tcp:127.0.0.1:HOSTPORT-:GUESTPORT (a scenario
+#                         gives the guest's NIC 10.0.2.15/24 itself); unset,
+#                         the guest's network is what it always was
 #
 # A scenario may ask for more than the others need with lines of its own:
 #   # lab-needs: node-exporter  also put Debian's prometheus-node-exporter in the
@@ -72,6 +77,17 @@ else
     EXPORTER=${IPVS_EXPORTER_BIN:-}
     [ -n "$EXPORTER" ] || die "IPVS_EXPORTER_BIN is not set (set IPVS_LAB_NO_EXPORTER=1 for raw captures only)"
     [ -x "$EXPORTER" ] || die "IPVS_EXPORTER_BIN=$EXPORTER is not an executable file"
+fi
+
+NIC=user,model=virtio-net-pci
+if [ -n "${IPVS_LAB_HOSTFWD:-}" ]; then
+    IFS=, read -r -a fwds <<<"$IPVS_LAB_HOSTFWD"
+    for f in "${fwds[@]}"; do
+        # loopback only: nothing else on the host may reach the guest
+        [[ $f =~ ^tcp:127\.0\.0\.1:[0-9]+-:[0-9]+$ ]] ||
+            die "IPVS_LAB_HOSTFWD: '$f' is not tcp:127.0.0.1:HOSTPORT-:GUESTPORT"
+        NIC+=",hostfwd=$f"
+    done
 fi
 
 T0=$(date +%s)
@@ -269,7 +285,7 @@ say "booting qemu (TCG, ${MEMORY} MB, timeout ${TIMEOUT} s), scenarios: $(tr '\n
 rc=0
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
     -accel tcg -cpu max -m "$MEMORY" -smp 1 -nographic -no-reboot \
-    -nic user,model=virtio-net-pci \
+    -nic "$NIC" \
     -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet loglevel=1" \
     </dev/null >"$CONSOLE" 2>"$WORK/qemu.err" || rc=$?

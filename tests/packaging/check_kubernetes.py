@@ -113,6 +113,9 @@ def main(d):
         for k in ("interval", "scrapeTimeout"):
             if k in ep:
                 need(bool(DURATION.match(str(ep[k]))), f"{where}.{k}: {ep[k]!r} is not a duration")
+        jobs = [r.get("replacement") for r in ep.get("relabelings", [])
+                if r.get("targetLabel") == "job" and not r.get("sourceLabels")]
+        job = jobs[-1] if jobs else None
         for j, r in enumerate(ep.get("relabelings", [])):
             check_keys(r, {"action", "sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement"},
                        f"{where}.relabelings[{j}]")
@@ -130,6 +133,11 @@ def main(d):
         need(isinstance(groups, list) and groups, "PrometheusRule: no groups")
         names = [g.get("name") for g in groups]
         need(len(names) == len(set(names)), f"PrometheusRule: group names repeat: {names}")
+        # the rules select the job the ServiceMonitor gives its targets
+        selected = set(re.findall(r'job="([^"]*)"', pr_path.read_text()))
+        need(selected, "PrometheusRule: no rule selects a job")
+        for s in selected:
+            need(s == job, f"PrometheusRule selects job {s!r}, the ServiceMonitor sets {job!r}")
         for g in groups:
             where = f"PrometheusRule group {g.get('name')}"
             check_keys(g, {"name", "interval", "rules", "limit", "partial_response_strategy", "query_offset", "labels"}, where)

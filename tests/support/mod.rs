@@ -307,3 +307,13 @@ pub fn metric_values(body: &str) -> std::collections::HashMap<String, f64> {
         .filter_map(|(series, value)| Some((series.to_string(), value.parse().ok()?)))
         .collect()
 }
+
+/// The value of one series (`name{labels}` exactly as written) in an exposition text.
+pub fn sample_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}

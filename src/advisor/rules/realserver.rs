@@ -6,7 +6,7 @@
 
 use super::{Applies, Check, Context, Rule};
 use crate::advisor::{Role, Severity, real_server_vips};
-use crate::model::keepalived::Link;
+use crate::model::interfaces::Link;
 
 /// The effective value of a per-interface IPv4 setting: the larger of `all` and the interface.
 fn effective(context: &Context, interface: &str, setting: &str) -> Option<i64> {

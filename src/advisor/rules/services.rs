@@ -62,9 +62,9 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
             .services
             .iter()
             .flat_map(|s| s.backends.iter().map(move |b| (s, b)))
-            .filter(|(_, b)| b.weight == 0 && b.rates.is_some_and(|r| r.connections > 0))
+            .filter(|(_, b)| b.weight == 0 && b.rates.is_some_and(|r| r.connections_per_second > 0))
             .map(|(s, b)| {
-                let cps = b.rates.map_or(0, |r| r.connections);
+                let cps = b.rates.map_or(0, |r| r.connections_per_second);
                 QUIESCED_SERVER_GETS_CONNECTIONS.finding(
                     format!(
                         "{} -> {}",
@@ -85,7 +85,7 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
 mod tests {
     use super::*;
     use crate::advisor::rules::testing::{found_subjects, run};
-    use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey, Traffic};
+    use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey, TrafficRates};
     use crate::snapshot::Snapshot;
 
     fn table(weights: &[i64], cps: Option<u64>) -> Snapshot {
@@ -100,9 +100,9 @@ mod tests {
                         .iter()
                         .map(|w| Backend {
                             weight: *w,
-                            rates: cps.map(|c| Traffic {
-                                connections: c,
-                                ..Traffic::default()
+                            rates: cps.map(|c| TrafficRates {
+                                connections_per_second: c,
+                                ..TrafficRates::default()
                             }),
                             ..Backend::new([10, 0, 0, 9].into(), 0, ForwardMethod::Route)
                         })

@@ -41,7 +41,7 @@ keepalived_start lb2
 ka_wait "lb2 to enter BACKUP" 30 ka_logged lb2 "Entering BACKUP STATE"
 # a few adverts from lb1 reach lb2
 sleep 3
-ka_fifo_saw() { ka_scrape "$1" /tmp/scrape.txt && grep -q "ipvs_vrrp_transitions_total{instance=\"VI_1\",state=\"$2\"} 1" /tmp/scrape.txt; }
+ka_fifo_saw() { ka_scrape "$1" /tmp/scrape.txt && grep -q "ipvs_vrrp_transitions_total{vrrp_instance=\"VI_1\",state=\"$2\"} 1" /tmp/scrape.txt; }
 ka_wait "lb1's FIFO to tell MASTER" 20 ka_fifo_saw lb1 MASTER
 ka_wait "lb2's FIFO to tell BACKUP" 20 ka_fifo_saw lb2 BACKUP
 

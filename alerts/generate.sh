@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Renders the Prometheus rule files from the jsonnet sources in alerts/:
+#
+#   alerts/generate.sh              rewrite alerts/ipvs_exporter.{alerts,rules}.yaml
+#   alerts/generate.sh OUTDIR       write them into OUTDIR instead (the sync test compares)
+#   alerts/generate.sh --lab OUTDIR the lab's variant: the same rules with short for: and
+#                                   windows (alerts/lab.libsonnet), for a Prometheus that
+#                                   scrapes every second
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+lab=false
+if [ "${1:-}" = "--lab" ]; then
+    lab=true
+    shift
+    [ $# -eq 1 ] || { echo "usage: $0 --lab OUTDIR" >&2; exit 2; }
+fi
+out=${1:-$here}
+command -v jsonnet >/dev/null || { echo "generate.sh: jsonnet not found (Debian package jsonnet)" >&2; exit 1; }
+mkdir -p "$out"
+jsonnet -S -m "$out" -J "$here" --tla-code "lab=$lab" "$here/files.jsonnet" >/dev/null

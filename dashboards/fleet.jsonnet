@@ -1,0 +1,128 @@
+// Fleet: every director the job scrapes, its VRRP roles, its services and traffic, the
+// advisor's open findings per host, and the alerts firing.
+local c = import 'lib/common.libsonnet';
+local g = import 'lib/grafana.libsonnet';
+local s = c.sel;
+local alertsSel = 'alertname=~"%s.*"' % c.config.alertNamePrefix;
+// every alert of the rules, by the `for:` table that names them all
+local alertNames = [c.config.alertNamePrefix + n for n in std.objectFields(c.config.forDurations)];
+
+c.dashboard(
+  'fleet',
+  'Fleet',
+  'Every IPVS director the job scrapes: whether IPVS is there, its VRRP roles, services, traffic, the tuning advisor\'s open findings and the alerts firing.',
+  c.variables(instanceMulti=true),
+  [
+    g.row('Overview'),
+    g.stat('Directors up', 'Exporters that answered their last scrape (Prometheus\'s up).', 'short',
+           [g.query('sum(up{%s})' % s, instant=true)]),
+    g.stat('Directors with IPVS', 'Hosts whose kernel has an IPVS table (ipvs_up is 1).', 'short',
+           [g.query('sum(ipvs_up{%s})' % s, instant=true)]),
+    g.stat('Virtual services', 'Virtual services across the selected hosts.', 'short',
+           [g.query('sum(instance:ipvs_services:count{%s})' % s, instant=true)]),
+    g.stat('Real servers', 'Real servers across the selected hosts.', 'short',
+           [g.query('sum(instance:ipvs_backends:count{%s})' % s, instant=true)]),
+    g.stat('New connections', 'Connections IPVS scheduled per second over 5 minutes, all selected hosts.', 'cps',
+           [g.query('sum(instance:ipvs_connections:rate5m{%s})' % s, instant=true)]),
+    g.stat('Alerts firing', 'Alerts of this project firing now (the ALERTS series of Prometheus).', 'short',
+           [g.query('count(ALERTS{%s, alertstate="firing"}) or vector(0)' % alertsSel, instant=true)],
+           thresholds=[{ color: 'green', value: null }, { color: 'red', value: 1 }]),
+
+    g.row('Directors'),
+    g.table(
+      'Directors',
+      'One line per host: IPVS present, services, real servers, new connections per second, VRRP instances it is MASTER of, and the advisor\'s open findings by severity.',
+      'short',
+      [
+        g.query('max by (instance) (ipvs_up{%s})' % s, instant=true, format='table'),
+        g.query('sum by (instance) (instance:ipvs_services:count{%s})' % s, instant=true, format='table'),
+        g.query('sum by (instance) (instance:ipvs_backends:count{%s})' % s, instant=true, format='table'),
+        g.query('sum by (instance) (instance:ipvs_connections:rate5m{%s})' % s, instant=true, format='table'),
+        g.query('count by (instance) (ipvs_vrrp_state{%s, state="MASTER"} == 1)' % s, instant=true, format='table'),
+        g.query('sum by (instance) (ipvs_advisor_findings{%s, severity="critical"})' % s, instant=true, format='table'),
+        g.query('sum by (instance) (ipvs_advisor_findings{%s, severity="warning"})' % s, instant=true, format='table'),
+      ],
+      [
+        ['instance', 'Instance'],
+        ['Value #A', 'IPVS'],
+        ['Value #B', 'Services'],
+        ['Value #C', 'Real servers'],
+        ['Value #D', 'New conn/s'],
+        ['Value #E', 'VRRP MASTER of'],
+        ['Value #F', 'Critical findings'],
+        ['Value #G', 'Warning findings'],
+      ],
+      h=8,
+      overrides=[
+        { matcher: { id: 'byName', options: 'New conn/s' }, properties: [{ id: 'unit', value: 'cps' }] },
+        {
+          matcher: { id: 'byRegexp', options: '.* findings' },
+          properties: [
+            { id: 'custom.cellOptions', value: { type: 'color-background' } },
+            { id: 'thresholds', value: { mode: 'absolute', steps: [{ color: 'transparent', value: null }, { color: 'red', value: 1 }] } },
+          ],
+        },
+      ],
+    ),
+    g.table(
+      'VRRP roles',
+      'The state of each keepalived VRRP instance on each host, as the exporter infers it from the kernel (virtual addresses present, interface up, keepalived running).',
+      'short',
+      [g.query('ipvs_vrrp_state{%s} == 1' % s, instant=true, format='table')],
+      [['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['interface', 'Interface'], ['vrid', 'VRID'], ['state', 'State']],
+      w=12,
+      overrides=[{
+        matcher: { id: 'byName', options: 'State' },
+        properties: [
+          { id: 'custom.cellOptions', value: { type: 'color-text' } },
+          { id: 'mappings', value: [{ type: 'value', options: {
+            MASTER: { color: 'green', index: 0 },
+            BACKUP: { color: 'blue', index: 1 },
+            FAULT: { color: 'red', index: 2 },
+            STOP: { color: 'red', index: 3 },
+            INIT: { color: 'orange', index: 4 },
+          } }] },
+        ],
+      }],
+    ),
+    g.table(
+      'Alerts firing and pending',
+      'This project\'s alerts that are pending or firing now, with their labels; the runbook of each is linked from the alert\'s runbook_url annotation.',
+      'short',
+      // "runbook" is a copy of the alert name that value mappings turn into its runbook's address
+      [g.query('label_replace(ALERTS{%s}, "runbook", "$1", "alertname", "(.*)")' % alertsSel, instant=true, format='table')],
+      [['alertname', 'Alert'], ['alertstate', 'State'], ['severity', 'Severity'], ['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['vrid', 'VRID'], ['rule', 'Advisor rule'], ['runbook', 'Runbook']],
+      w=12,
+      overrides=[{
+        matcher: { id: 'byName', options: 'Runbook' },
+        properties: [
+          { id: 'mappings', value: [{ type: 'value', options: {
+            [alert]: { text: '%s#%s' % [c.config.runbookURLBase, std.asciiLower(alert)], index: i }
+            for i in std.range(0, std.length(alertNames) - 1)
+            for alert in [alertNames[i]]
+          } }] },
+          { id: 'links', value: [{ title: 'Runbook', url: '${__value.text}', targetBlank: true }] },
+        ],
+      }],
+    ),
+
+    g.row('Traffic'),
+    g.timeseries('New connections per host', 'Connections IPVS scheduled per second on each host (5-minute rate), all services.', 'cps',
+                 [g.query('sum by (instance) (instance:ipvs_connections:rate5m{%s})' % s, '{{instance}}')], stack=true),
+    g.timeseries('Bytes per host', 'Bytes per second through IPVS on each host (5-minute rate), in (from clients) above zero and out below.', 'Bps',
+                 [
+                   g.query('sum by (instance) (instance:ipvs_incoming_bytes:rate5m{%s})' % s, '{{instance}} in'),
+                   g.query('-sum by (instance) (instance:ipvs_outgoing_bytes:rate5m{%s})' % s, '{{instance}} out'),
+                 ]),
+    g.timeseries('Virtual services per host', 'Virtual services in each host\'s IPVS table.', 'short',
+                 [g.query('sum by (instance) (instance:ipvs_services:count{%s})' % s, '{{instance}}')]),
+    g.timeseries('Active connections per host', 'Connections IPVS holds in the established state, summed over real servers.', 'short',
+                 [g.query('sum by (instance) (service:ipvs_backend_connections_active:sum{%s})' % s, '{{instance}}')], stack=true),
+
+    g.row('Advisor and alerts'),
+    g.timeseries('Open advisor findings per host', 'Findings of the tuning advisor (ipvs_exporter doctor) open on each host, by severity.', 'short',
+                 [g.query('sum by (instance, severity) (ipvs_advisor_findings{%s}) > 0' % s, '{{instance}} {{severity}}')]),
+    g.timeseries('Alerts', 'This project\'s alerts pending or firing over time, by name and state.', 'short',
+                 [g.query('count by (alertname, alertstate) (ALERTS{%s})' % alertsSel, '{{alertname}} ({{alertstate}})')], stack=true),
+  ],
+)

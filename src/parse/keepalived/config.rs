@@ -1,0 +1,479 @@
+//! keepalived.conf's meaning: the statements the exporter needs (VRRP instances, sync
+//! groups, virtual servers and their real servers) read into the model. A bad value is
+//! recorded with its place and leaves the rest of its block in use; other keywords are skipped.
+
+use std::net::IpAddr;
+
+use super::Diagnostics;
+use super::tree::Node;
+use crate::model::keepalived::{
+    KeepalivedConfig, RealServer, SyncGroup, TrackedInterface, VirtualAddress, VirtualServer,
+    VirtualServerTarget, VrrpInstance, VrrpState,
+};
+
+/// Reads the top-level statements; `files` and `errors` are left for the caller to fill.
+pub(super) fn read(statements: &[Node], diagnostics: &mut Diagnostics) -> KeepalivedConfig {
+    let mut reader = Reader { diagnostics };
+    let mut config = KeepalivedConfig::default();
+    for node in statements {
+        match node.keyword() {
+            Some("vrrp_instance") => config.instances.extend(reader.instance(node)),
+            Some("vrrp_sync_group") => config.sync_groups.extend(reader.sync_group(node)),
+            Some("virtual_server") => config.virtual_servers.extend(reader.virtual_server(node)),
+            _ => {}
+        }
+    }
+    config
+}
+
+struct Reader<'a> {
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, node: &Node, message: String) {
+        self.diagnostics.error(node.file, node.line, message);
+    }
+
+    /// The `index`th word of a statement, or an error naming what is missing.
+    fn word<'n>(&mut self, node: &'n Node, index: usize, what: &str) -> Option<&'n str> {
+        let word = node.words.get(index).map(String::as_str);
+        if word.is_none() {
+            let keyword = node.words.first().cloned().unwrap_or_default();
+            self.error(node, format!("{keyword} needs {what}"));
+        }
+        word
+    }
+
+    fn number<T: std::str::FromStr>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        valid: impl Fn(&T) -> bool,
+    ) -> Option<T> {
+        let text = self.word(node, 1, what)?;
+        match text.parse::<T>() {
+            Ok(value) if valid(&value) => Some(value),
+            _ => {
+                let keyword = node.words.first().cloned().unwrap_or_default();
+                self.error(node, format!("{keyword} {text:?} is not {what}"));
+                None
+            }
+        }
+    }
+
+    fn block<'n>(&mut self, node: &'n Node) -> &'n [Node] {
+        match &node.block {
+            Some(children) => children,
+            None => {
+                let keyword = node.words.first().cloned().unwrap_or_default();
+                self.error(node, format!("{keyword} needs a {{ }} block"));
+                &[]
+            }
+        }
+    }
+
+    fn instance(&mut self, node: &Node) -> Option<VrrpInstance> {
+        let name = self.word(node, 1, "a name")?.to_string();
+        let mut instance = VrrpInstance {
+            name,
+            ..VrrpInstance::default()
+        };
+        for child in self.block(node) {
+            match child.keyword() {
+                Some("interface") => {
+                    instance.interface = self.word(child, 1, "an interface").map(String::from);
+                }
+                // A bad value is reported and leaves an earlier good one in place.
+                Some("virtual_router_id") => {
+                    let vrid = self.number(child, "a router id from 1 to 255", |v: &u8| *v >= 1);
+                    instance.virtual_router_id = vrid.or(instance.virtual_router_id);
+                }
+                Some("priority") => {
+                    let priority = self.number(child, "a priority from 1 to 255", |v: &u8| *v >= 1);
+                    instance.priority = priority.or(instance.priority);
+                }
+                Some("state") => {
+                    instance.initial_state = self.initial_state(child).or(instance.initial_state);
+                }
+                Some("nopreempt") => instance.nopreempt = true,
+                Some("virtual_ipaddress" | "virtual_ipaddress_excluded") => {
+                    for entry in self.block(child) {
+                        if let Some(vip) = self.virtual_address(entry) {
+                            instance.virtual_addresses.push(vip);
+                        }
+                    }
+                }
+                Some("track_interface") => {
+                    for entry in self.block(child) {
+                        if let Some(tracked) = self.tracked_interface(entry) {
+                            instance.track_interfaces.push(tracked);
+                        }
+                    }
+                }
+                Some("track_script") => {
+                    for entry in self.block(child) {
+                        if let Some(name) = entry.words.first() {
+                            instance.track_scripts.push(name.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(instance)
+    }
+
+    /// `state MASTER` or `state BACKUP`: the state an instance starts in.
+    fn initial_state(&mut self, node: &Node) -> Option<VrrpState> {
+        let text = self.word(node, 1, "MASTER or BACKUP")?;
+        match VrrpState::from_name(text) {
+            Some(state @ (VrrpState::Master | VrrpState::Backup)) => Some(state),
+            _ => {
+                self.error(node, format!("state {text:?} is not MASTER or BACKUP"));
+                None
+            }
+        }
+    }
+
+    /// A `track_interface` entry: a name, and `weight N` when given.
+    fn tracked_interface(&mut self, entry: &Node) -> Option<TrackedInterface> {
+        let name = entry.words.first()?.clone();
+        let weight = match keyword_value(entry, "weight") {
+            Some(w) => match w.parse::<i32>() {
+                Ok(w) => Some(w),
+                Err(_) => {
+                    self.error(entry, format!("weight {w:?} is not a number"));
+                    None
+                }
+            },
+            None => None,
+        };
+        Some(TrackedInterface { name, weight })
+    }
+
+    fn virtual_address(&mut self, entry: &Node) -> Option<VirtualAddress> {
+        let text = entry.words.first()?;
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.as_str(), None),
+        };
+        let Ok(address) = address.parse::<IpAddr>() else {
+            self.error(entry, format!("{text:?} is not an IP address"));
+            return None;
+        };
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix.map(str::parse::<u8>) {
+            None => None,
+            Some(Ok(p)) if p <= max => Some(p),
+            Some(_) => {
+                self.error(entry, format!("{text:?} has a bad prefix length"));
+                return None;
+            }
+        };
+        Some(VirtualAddress {
+            address,
+            prefix_len,
+            device: keyword_value(entry, "dev").map(String::from),
+        })
+    }
+
+    fn sync_group(&mut self, node: &Node) -> Option<SyncGroup> {
+        let name = self.word(node, 1, "a name")?.to_string();
+        let mut group = SyncGroup {
+            name,
+            instances: Vec::new(),
+        };
+        for child in self.block(node) {
+            if child.keyword() == Some("group") {
+                for entry in self.block(child) {
+                    group.instances.extend(entry.words.iter().cloned());
+                }
+            }
+        }
+        Some(group)
+    }
+
+    fn virtual_server(&mut self, node: &Node) -> Option<VirtualServer> {
+        let first = self.word(node, 1, "an address and port, fwmark N or group NAME")?;
+        let target = match first {
+            "fwmark" => {
+                let text = self.word(node, 2, "a mark")?;
+                match text.parse::<u32>() {
+                    Ok(mark) => VirtualServerTarget::Fwmark { mark },
+                    Err(_) => {
+                        self.error(node, format!("fwmark {text:?} is not a number"));
+                        return None;
+                    }
+                }
+            }
+            "group" => VirtualServerTarget::Group {
+                name: self.word(node, 2, "a group name")?.to_string(),
+            },
+            address => {
+                let Ok(address) = address.parse::<IpAddr>() else {
+                    self.error(
+                        node,
+                        format!("virtual_server {address:?} is not an IP address"),
+                    );
+                    return None;
+                };
+                let text = self.word(node, 2, "a port")?;
+                let Ok(port) = text.parse::<u16>() else {
+                    self.error(node, format!("port {text:?} is not a port number"));
+                    return None;
+                };
+                VirtualServerTarget::Address { address, port }
+            }
+        };
+        let mut server = VirtualServer {
+            target,
+            protocol: None,
+            lb_algo: None,
+            lb_kind: None,
+            persistence_timeout: None,
+            real_servers: Vec::new(),
+        };
+        for child in self.block(node) {
+            match child.keyword() {
+                Some("protocol") => {
+                    server.protocol = self.word(child, 1, "a protocol").map(str::to_uppercase);
+                }
+                Some("lb_algo" | "lvs_sched") => {
+                    server.lb_algo = self.word(child, 1, "a scheduler").map(String::from);
+                }
+                Some("lb_kind" | "lvs_method") => {
+                    server.lb_kind = self.word(child, 1, "NAT, DR or TUN").map(str::to_uppercase);
+                }
+                Some("persistence_timeout") => {
+                    server.persistence_timeout =
+                        self.number(child, "a number of seconds", |_: &u32| true);
+                }
+                Some("real_server") => {
+                    if let Some(real) = self.real_server(child) {
+                        server.real_servers.push(real);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(server)
+    }
+
+    fn real_server(&mut self, node: &Node) -> Option<RealServer> {
+        let text = self.word(node, 1, "an address")?;
+        let Ok(address) = text.parse::<IpAddr>() else {
+            self.error(node, format!("real_server {text:?} is not an IP address"));
+            return None;
+        };
+        let port = match node.words.get(2) {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) => Some(port),
+                Err(_) => {
+                    self.error(node, format!("port {p:?} is not a port number"));
+                    None
+                }
+            },
+        };
+        let mut real = RealServer {
+            address,
+            port,
+            weight: None,
+            checkers: Vec::new(),
+        };
+        for child in node.block.as_deref().unwrap_or(&[]) {
+            match child.keyword() {
+                Some("weight") => {
+                    real.weight = self.number(child, "a weight", |_: &i32| true);
+                }
+                Some(keyword)
+                    if child.block.is_some()
+                        && (keyword.ends_with("_CHECK") || keyword.ends_with("_GET")) =>
+                {
+                    real.checkers.push(keyword.to_string());
+                }
+                _ => {}
+            }
+        }
+        Some(real)
+    }
+}
+
+/// The word after `keyword` in a statement (`dev eth0`, `weight -20`).
+fn keyword_value<'n>(node: &'n Node, keyword: &str) -> Option<&'n str> {
+    let position = node.words.iter().position(|w| w == keyword)?;
+    node.words.get(position + 1).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_single;
+    use super::*;
+
+    #[test]
+    fn bad_values_are_reported_with_their_line() {
+        let config = parse_single(
+            "k.conf",
+            "vrrp_instance A {\n priority high\n virtual_router_id 0\n state LEADER\n virtual_ipaddress {\n  10.0.0.300\n  10.0.0.1\n }\n}\n",
+        );
+        let lines: Vec<usize> = config.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 6]);
+        let instance = config.instances.first().cloned().unwrap_or_default();
+        assert_eq!(instance.priority, None);
+        assert_eq!(instance.virtual_addresses.len(), 1);
+    }
+
+    // Configurations in the shape of operators' guides. Each passes `keepalived --config-test`
+    // (2.2.7) apart from naming interfaces the test host lacks; broken.conf is broken on purpose.
+    type RealSummary = (IpAddr, Option<u16>, Option<i32>, Vec<String>);
+
+    const NAT: &str = include_str!("../../../tests/fixtures/keepalived-conf/nat-director.conf");
+    const DR: &str = include_str!("../../../tests/fixtures/keepalived-conf/dr-director.conf");
+    const BROKEN: &str = include_str!("../../../tests/fixtures/keepalived-conf/broken.conf");
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    #[test]
+    fn nat_director_with_a_sync_group_and_tcp_checks() {
+        let config = parse_single("nat-director.conf", NAT);
+        assert_eq!(config.errors, Vec::new());
+        assert_eq!(
+            config.sync_groups,
+            vec![SyncGroup {
+                name: "VG1".into(),
+                instances: vec!["VI_PUBLIC".into(), "VI_GATEWAY".into()],
+            }]
+        );
+        let public = config.instances.first().cloned().unwrap_or_default();
+        assert_eq!(public.name, "VI_PUBLIC");
+        assert_eq!(public.interface.as_deref(), Some("eth0"));
+        assert_eq!(public.virtual_router_id, Some(51));
+        assert_eq!(public.priority, Some(150));
+        assert_eq!(public.initial_state, Some(VrrpState::Master));
+        assert_eq!(public.track_scripts, vec!["chk_haproxy".to_string()]);
+        assert_eq!(
+            public.track_interfaces,
+            vec![TrackedInterface {
+                name: "eth1".into(),
+                weight: None
+            }]
+        );
+        assert_eq!(
+            public.virtual_addresses,
+            vec![
+                VirtualAddress {
+                    address: ip("192.168.1.100"),
+                    prefix_len: Some(24),
+                    device: Some("eth0".into()),
+                },
+                VirtualAddress {
+                    address: ip("192.168.1.101"),
+                    prefix_len: Some(24),
+                    device: None,
+                },
+            ]
+        );
+        assert_eq!(config.instances.len(), 2);
+        let server = config.virtual_servers.first().cloned();
+        let server = server.as_ref();
+        assert_eq!(
+            server.map(|s| &s.target),
+            Some(&VirtualServerTarget::Address {
+                address: ip("192.168.1.100"),
+                port: 80
+            })
+        );
+        assert_eq!(server.and_then(|s| s.lb_kind.as_deref()), Some("NAT"));
+        assert_eq!(server.and_then(|s| s.lb_algo.as_deref()), Some("wlc"));
+        assert_eq!(server.and_then(|s| s.protocol.as_deref()), Some("TCP"));
+        assert_eq!(server.and_then(|s| s.persistence_timeout), Some(50));
+        let reals: Vec<RealSummary> = server
+            .map(|s| s.real_servers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.address, r.port, r.weight, r.checkers))
+            .collect();
+        assert_eq!(
+            reals,
+            vec![
+                (
+                    ip("10.10.10.2"),
+                    Some(80),
+                    Some(1),
+                    vec!["TCP_CHECK".into()]
+                ),
+                (
+                    ip("10.10.10.3"),
+                    Some(80),
+                    Some(2),
+                    vec!["TCP_CHECK".into()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn dr_director_with_http_checks_ipv6_and_a_firewall_mark() {
+        let config = parse_single("dr-director.conf", DR);
+        assert_eq!(config.errors, Vec::new());
+        let instance = config.instances.first().cloned().unwrap_or_default();
+        assert!(instance.nopreempt);
+        assert_eq!(instance.initial_state, Some(VrrpState::Backup));
+        assert_eq!(
+            instance
+                .virtual_addresses
+                .iter()
+                .map(|v| v.address)
+                .collect::<Vec<_>>(),
+            vec![ip("203.0.113.10"), ip("2001:db8::10")]
+        );
+        assert_eq!(config.virtual_servers.len(), 2);
+        let http = config.virtual_servers.first();
+        assert_eq!(http.and_then(|s| s.lb_kind.as_deref()), Some("DR"));
+        assert_eq!(
+            http.map(|s| s
+                .real_servers
+                .iter()
+                .map(|r| r.checkers.clone())
+                .collect::<Vec<_>>()),
+            Some(vec![vec!["HTTP_GET".to_string()], vec!["HTTP_GET".into()]])
+        );
+        let fwm = config.virtual_servers.get(1);
+        assert_eq!(
+            fwm.map(|s| &s.target),
+            Some(&VirtualServerTarget::Fwmark { mark: 7 })
+        );
+        assert_eq!(fwm.and_then(|s| s.persistence_timeout), Some(300));
+        assert_eq!(
+            fwm.and_then(|s| s.real_servers.first())
+                .map(|r| (r.port, r.checkers.clone())),
+            Some((None, vec!["MISC_CHECK".to_string()]))
+        );
+    }
+
+    #[test]
+    fn a_broken_configuration_reports_its_errors_and_keeps_the_rest() {
+        let config = parse_single("broken.conf", BROKEN);
+        let messages: Vec<String> = config.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("broken.conf:12: virtual_router_id"))
+        );
+        assert!(messages.iter().any(|m| m.contains("never closed")));
+        let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, vec!["VI_OK", "VI_BAD"]);
+        assert_eq!(
+            config.instances.get(1).and_then(|i| i.virtual_router_id),
+            None
+        );
+        assert_eq!(
+            config.virtual_servers.first().map(|s| s.real_servers.len()),
+            Some(1)
+        );
+    }
+}

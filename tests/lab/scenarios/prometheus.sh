@@ -1,0 +1,192 @@
+#!/bin/sh
+# prometheus: a director and a keepalived pair, each with an exporter that a real Prometheus on
+# the host scrapes every second through qemu's user network (IPVS_LAB_HOSTFWD forwards host
+# ports to guest ports 9748, 9749 and 9750). The scenario goes through phases, each announced on
+# the console as "@@LAB-MARK <phase>" so that the host knows when it began:
+#
+#   ready     everything is up, well configured (what doctor --emit-sysctl asks for), no traffic
+#   traffic   HTTP requests through a wrr service; two held TCP connections on an rr service
+#   drain     one real server of the held service set to weight 0 while it holds its connection
+#   misconfig net.ipv4.vs.expire_nodest_conn=0 and net.ipv4.vs.run_estimation=0 (advisor
+#             warnings; estimation off; counters frozen while connections are held) and a
+#             service whose only real server has weight 0 (no usable real server; advisor critical)
+#   failover  lb1's keepalived stopped: lb2 becomes MASTER, lb1 is configured but not running
+#   end       the phases are over (the exporters still answer until the guest powers off)
+#
+# Guest ports: 9748 the director's exporter (root namespace); 9749 and 9750 relays (busybox nc)
+# into lb1's and lb2's namespaces, where their exporters listen on 9748.
+#
+#   client 10.0.0.2 -- 10.0.0.1 director -- 10.1.N.2 rsN (N = 1..3, busybox httpd on 80,
+#                                                          a held-connection listener on 9000)
+#   lb1 eth0 10.9.0.1/24 ---- veth ---- 10.9.0.2/24 eth0 lb2   (VRRP VI_1, VRID 51)
+#
+# lab-timeout: 240
+. /lab/lib.sh
+
+PHASE_SECONDS=${PHASE_SECONDS:-35}
+mark() {
+    echo "@@LAB-MARK $1" >/dev/console
+    echo "$1 $(date +%s)" >>"$OUT/marks.txt"
+}
+
+lab_ipvs_reset
+$MODPROBE -a virtio_pci virtio_net nf_conntrack
+i=0
+until [ -e /sys/class/net/eth0 ] || [ $i -ge 50 ]; do
+    usleep 100000
+    i=$((i + 1))
+done
+$IP link set eth0 up
+$IP addr replace 10.0.2.15/24 dev eth0
+echo 1 >/proc/sys/net/ipv4/ip_forward
+
+# ------------------------------------------------------------------ the NAT director
+lab_veth client vcl cl0
+$IP addr add 10.0.0.1/24 dev vcl
+$IP -n client addr add 10.0.0.2/24 dev cl0
+$IP -n client route add default via 10.0.0.1
+for n in 1 2 3; do
+    lab_veth "rs$n" "vrs$n" rs0
+    $IP addr add "10.1.$n.1/24" dev "vrs$n"
+    $IP -n "rs$n" addr add "10.1.$n.2/24" dev rs0
+    $IP -n "rs$n" route add default via "10.1.$n.1"
+    mkdir -p "/srv/rs$n"
+    echo "rs$n" >"/srv/rs$n/index.html"
+    $IP netns exec "rs$n" httpd -p 80 -h "/srv/rs$n"
+    # a listener that keeps every connection open (cat echoes, the client never sends)
+    $IP netns exec "rs$n" nc -ll -p 9000 -e cat &
+done
+$IPVSADM -A -t 10.0.0.1:80 -s wrr
+$IPVSADM -a -t 10.0.0.1:80 -r 10.1.1.2:80 -m -w 1
+$IPVSADM -a -t 10.0.0.1:80 -r 10.1.2.2:80 -m -w 2
+$IPVSADM -a -t 10.0.0.1:80 -r 10.1.3.2:80 -m -w 3
+$IPVSADM -A -t 10.0.0.1:9000 -s rr
+$IPVSADM -a -t 10.0.0.1:9000 -r 10.1.1.2:9000 -m -w 1
+$IPVSADM -a -t 10.0.0.1:9000 -r 10.1.2.2:9000 -m -w 1
+
+# a well configured director to start from: what doctor asks for
+$EXPORTER doctor --emit-sysctl >"$OUT/good.sysctl" 2>"$OUT/good.sysctl.err" || true
+sysctl -p "$OUT/good.sysctl" >"$OUT/sysctl-applied.txt"
+set +e
+$EXPORTER doctor >"$OUT/doctor-ready.txt" 2>&1
+set -e
+
+# the NIC only: ethtool on a dozen veth devices would double the guest's work per scrape
+$EXPORTER --collector.netdev.device-include '^eth0$' >/dev/null 2>>"$OUT/exporter-director.log" &
+echo $! >/tmp/exporter-director.pid
+
+# ------------------------------------------------------------------ the keepalived pair
+lab_vrrp_pair
+vrrp_conf() { # NAME STATE PRIORITY
+    mkdir -p /etc/keepalived "/run/$1"
+    cat >"/etc/keepalived/$1.conf" <<CONF
+global_defs {
+    router_id $1
+    enable_script_security
+    script_user root
+    notify_fifo /run/$1/notify.fifo
+}
+
+vrrp_instance VI_1 {
+    state $2
+    interface eth0
+    virtual_router_id 51
+    priority $3
+    advert_int 1
+    virtual_ipaddress {
+        10.9.0.100/24
+    }
+}
+CONF
+    cp "/etc/keepalived/$1.conf" "$OUT/$1.conf"
+}
+vrrp_conf lb1 MASTER 150
+vrrp_conf lb2 BACKUP 100
+rm -f /tmp/keepalived.json
+# lb2's exporter alone signals keepalived for its JSON dump: both share the guest's /tmp.
+# Inside a network namespace net.core.netdev_max_backlog is not visible, and lb1 has no dump to
+# tell keepalived's own view of its role: the rules that need them are turned off there, as an
+# operator would, so that they are not reported as rules that cannot be evaluated.
+$IP netns exec lb1 $EXPORTER --keepalived.config-file /etc/keepalived/lb1.conf \
+    --keepalived.pid-file /run/lb1/keepalived.pid --keepalived.notify-fifo /run/lb1/notify.fifo \
+    --keepalived.json-file /run/lb1/no-dump.json --collector.vrrp.listen \
+    --collector.netdev.device-include '^eth0$' \
+    --advisor.disable netdev-max-backlog,keepalived-vips-while-backup \
+    >/dev/null 2>>"$OUT/exporter-lb1.log" &
+$IP netns exec lb2 $EXPORTER --keepalived.config-file /etc/keepalived/lb2.conf \
+    --keepalived.pid-file /run/lb2/keepalived.pid --keepalived.notify-fifo /run/lb2/notify.fifo \
+    --keepalived.signal --collector.vrrp.listen --collector.netdev.device-include '^eth0$' \
+    --advisor.disable netdev-max-backlog \
+    >/dev/null 2>>"$OUT/exporter-lb2.log" &
+keepalived_start lb1
+ka_wait "lb1 to hold the VIP" 30 ka_has_vip lb1
+keepalived_start lb2
+ka_wait "lb2 to enter BACKUP" 30 ka_logged lb2 "Entering BACKUP STATE"
+
+# relays from the root namespace's ports into the namespaces' exporters
+nc -ll -p 9749 -e $IP netns exec lb1 nc 127.0.0.1 9748 &
+echo $! >/tmp/relay-lb1.pid
+nc -ll -p 9750 -e $IP netns exec lb2 nc 127.0.0.1 9748 &
+echo $! >/tmp/relay-lb2.pid
+
+ka_wait "the director's exporter" 120 timeout 5 wget -q -O /dev/null http://127.0.0.1:9748/metrics
+ka_wait "lb1's exporter through its relay" 120 timeout 5 wget -q -O /dev/null http://127.0.0.1:9749/metrics
+ka_wait "lb2's exporter through its relay" 120 timeout 5 wget -q -O /dev/null http://127.0.0.1:9750/metrics
+for n in 1 2 3; do
+    ka_wait "rs$n to answer" 20 $IP netns exec client timeout 2 wget -q -O /dev/null "http://10.1.$n.2/"
+done
+
+mark ready
+sleep "$PHASE_SECONDS"
+
+# ------------------------------------------------------------------ traffic
+mark traffic
+# about 1.5 requests a second through the wrr service, until the end (each request starts a
+# process, which the emulated CPU pays dearly for: more would starve the exporters' scrapes)
+$IP netns exec client sh -c 'while :; do wget -q -O /dev/null http://10.0.0.1/; usleep 600000; done' &
+echo $! >/tmp/traffic.pid
+# two connections held open: rr puts one on each real server of :9000. They come once the
+# requests have been counted (IPVS folds its counters every 2 s): active connections beside
+# counters that have not moved yet would be what IpvsCountersFrozen looks for
+sleep 5
+$IP netns exec client sh -c 'sleep 1000 | nc 10.0.0.1 9000' &
+sleep 1
+$IP netns exec client sh -c 'sleep 1000 | nc 10.0.0.1 9000' &
+sleep "$PHASE_SECONDS"
+$IPVSADM -Ln --stats >"$OUT/ipvsadm-traffic.txt"
+
+# ------------------------------------------------------------------ drain
+mark drain
+$IPVSADM -e -t 10.0.0.1:9000 -r 10.1.2.2:9000 -m -w 0
+sleep "$PHASE_SECONDS"
+$IPVSADM -Ln >"$OUT/ipvsadm-drain.txt"
+
+# ------------------------------------------------------------------ misconfiguration
+mark misconfig
+echo 0 >/proc/sys/net/ipv4/vs/expire_nodest_conn
+# the kernel stops its rate estimates and, on this kernel, its counters too
+echo 0 >/proc/sys/net/ipv4/vs/run_estimation
+$IPVSADM -A -t 10.0.0.1:8081 -s rr
+$IPVSADM -a -t 10.0.0.1:8081 -r 10.1.3.2:80 -m -w 0
+sleep "$PHASE_SECONDS"
+set +e
+$EXPORTER doctor >"$OUT/doctor-misconfig.txt" 2>&1
+set -e
+
+# ------------------------------------------------------------------ VRRP failover
+mark failover
+kill "$(cat /run/lb1/keepalived.pid)"
+ka_wait "lb2 to hold the VIP" 30 ka_has_vip lb2
+sleep "$PHASE_SECONDS"
+
+mark end
+$IPVSADM -Ln --stats >"$OUT/ipvsadm-end.txt"
+# a few more scrapes of the final state before the guest goes away
+sleep 5
+kill "$(cat /tmp/traffic.pid)" 2>/dev/null || true
+for f in /tmp/relay-lb1.pid /tmp/relay-lb2.pid /tmp/exporter-director.pid; do
+    kill "$(cat "$f")" 2>/dev/null || true
+done
+kill "$(cat /run/lb2/keepalived.pid)" 2>/dev/null || true
+rm -f /tmp/keepalived.json
+cat "$OUT"/exporter-*.log >"$OUT/exporter.log"

@@ -1,0 +1,79 @@
+//! The test tiers hold together: every test target Cargo.toml puts behind a tier feature is run
+//! by name in tests/run.sh with that feature, so the full run cannot leave one out, and every
+//! test file outside the plain tier is declared as such.
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const TIERS: &[&str] = &["test-host", "test-browser", "test-lab"];
+
+fn read(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `[[test]]` name -> its required features, from Cargo.toml.
+fn tiered_targets() -> BTreeMap<String, Vec<String>> {
+    let manifest = read("Cargo.toml");
+    let mut targets = BTreeMap::new();
+    for block in manifest.split("[[test]]").skip(1) {
+        let block = block.split("\n[").next().unwrap_or_default();
+        let value = |key: &str| {
+            block
+                .lines()
+                .find_map(|line| line.trim().strip_prefix(key)?.trim().strip_prefix('='))
+                .map(str::trim)
+        };
+        let name = value("name")
+            .expect("a [[test]] has a name")
+            .trim_matches('"');
+        let features: Vec<String> = value("required-features")
+            .unwrap_or("[]")
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|f| f.trim().trim_matches('"').to_string())
+            .filter(|f| !f.is_empty())
+            .collect();
+        targets.insert(name.to_string(), features);
+    }
+    targets
+}
+
+#[test]
+fn every_tiered_target_runs_in_run_sh() {
+    let targets = tiered_targets();
+    assert!(
+        targets.contains_key("lab"),
+        "Cargo.toml has no [[test]] lab: {targets:?}"
+    );
+    let script = read("tests/run.sh");
+    for (name, features) in &targets {
+        let [tier] = features.as_slice() else {
+            panic!("[[test]] {name} needs exactly one tier feature, has {features:?}");
+        };
+        assert!(TIERS.contains(&tier.as_str()), "{name}: {tier} is no tier");
+        let line = format!("cargo test --locked --features {tier} --test {name}\n");
+        assert!(script.contains(&line), "tests/run.sh lacks: {line}");
+    }
+}
+
+#[test]
+fn files_that_need_more_than_plain_cargo_test_are_tiered() {
+    let targets = tiered_targets();
+    for name in [
+        "lab",
+        "conntrack_live",
+        "ethtool_live",
+        "host_live",
+        "report_browser",
+        "golden_promtool",
+    ] {
+        assert!(
+            targets.get(name).is_some_and(|f| !f.is_empty()),
+            "tests/{name}.rs must be a tiered [[test]] target"
+        );
+    }
+}
