@@ -28,6 +28,12 @@ needed=(
   "prlimit util-linux"
   "jsonnet jsonnet"
   "python3 python3"
+  "podman podman"
+  "lintian lintian"
+  "dpkg-deb dpkg"
+  "systemd-analyze systemd"
+  "mmdebstrap mmdebstrap"
+  "mke2fs e2fsprogs"
 )
 missing=()
 for pair in "${needed[@]}"; do
@@ -68,6 +74,10 @@ cargo test --locked --features test-host --test alerts
 # Dashboards: generated from their sources, and loaded through Grafana's typed schema.
 cargo test --locked --features test-host --test dashboards_host
 
+# Packages: the .deb (cargo-deb, lintian), the FROM scratch image (podman), the unit
+# (systemd-analyze) and the Kubernetes manifests (kubernetes-validate).
+cargo test --locked --features test-host --test packaging_host
+
 # test-browser: headless Chromium.
 cargo test --locked --features test-browser --test report_browser
 
@@ -76,3 +86,6 @@ cargo test --locked --features test-lab --test lab
 # A real Prometheus scraping the lab while it makes traffic, a drain, a misconfiguration and a
 # VRRP failover: the dashboards' queries, the recording rules and the alerts.
 cargo test --locked --features test-lab --test lab_prometheus
+# The packages in a booted Debian system: dpkg, systemd, the unit's privileges, the image's
+# entrypoint, against a real IPVS table.
+cargo test --locked --features test-lab --test lab_debian

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds every package of the exporter into target/packaging/:
+#   ipvs-exporter_VERSION-1_amd64.deb      cargo-deb, from [package.metadata.deb]
+#                                          (Debian's package names have no "_")
+#   ipvs-exporter_VERSION-2_amd64.deb      the same files as the next Debian
+#                                          revision (for upgrade tests)
+#   container.tar                          the image's file system (podman export)
+#   container-command.txt                  the image's entrypoint and the DaemonSet's
+#                                          arguments, one per line
+# and the image itself, tagged localhost/ipvs_exporter:VERSION.
+#
+# The .deb holds an ordinary (dynamically linked) release build, with the
+# libraries it needs as Depends; the image a static one
+# (packaging/container/build.sh): a static glibc program that resolves a host
+# name loads the host's NSS modules, which only works with the very glibc it
+# was linked with. cargo-deb is installed (pinned) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO_DEB_VERSION=3.8.0
+say() { echo "packaging: $*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+OUT=target/packaging
+mkdir -p "$OUT"
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+    say "installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked >&2 || die "cargo install cargo-deb"
+fi
+command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is missing (Debian package dpkg)"
+
+tag=$(bash packaging/container/build.sh) || die "the container image"
+
+rm -f "$OUT"/*.deb
+cargo build --release --locked >&2 || die "cargo build --release"
+cargo deb --no-build -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
+cargo deb --no-build --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
+    die "cargo deb (upgrade version)"
+
+cid=$(podman create "$tag") || die "podman create $tag"
+podman export -o "$OUT/container.tar" "$cid" || { podman rm "$cid" >/dev/null; die "podman export"; }
+podman rm "$cid" >/dev/null
+podman image inspect --format '{{range .Config.Entrypoint}}{{println .}}{{end}}' "$tag" \
+    | sed '/^$/d' >"$OUT/container-command.txt" || die "podman image inspect"
+# the DaemonSet's args: the "- --flag" lines of its container
+sed -n '/^ *args:$/,/^ *ports:$/s/^ *- \(--.*\)$/\1/p' packaging/kubernetes/daemonset.yaml \
+    >>"$OUT/container-command.txt"
+[ "$(wc -l <"$OUT/container-command.txt")" -ge 3 ] || die "no entrypoint or DaemonSet arguments found"
+echo "$tag" >"$OUT/image-tag.txt"
+say "built $(cd "$OUT" && ls *.deb | tr '\n' ' ')and image $tag"

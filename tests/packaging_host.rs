@@ -1,0 +1,287 @@
+//! The packages built and checked on the host (tier `test-host`): `packaging/build.sh` makes
+//! the static binary, the `.deb` (cargo-deb) and its upgrade twin, and the `FROM scratch`
+//! image (podman); then lintian, dpkg-deb, ldd, `systemd-analyze verify` and `security`, and
+//! kubernetes-validate judge them. Installing the `.deb` on a booted Debian system, running
+//! the unit and the image's entrypoint against a real IPVS table is `tests/lab_debian.rs`.
+//!
+//! Needs root (podman, cargo install), podman, lintian, dpkg-deb, systemd-analyze and
+//! python3 with venv; tests/run.sh installs them. A missing tool fails the test, naming it.
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn out_dir() -> PathBuf {
+    root().join("target/packaging")
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let shown = format!("{cmd:?}");
+    match cmd.output() {
+        Ok(o) => o,
+        Err(e) => {
+            panic!("cannot run {shown}: {e} (is the tool installed? tests/run.sh installs it)")
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn need_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is missing: install the Debian package {package}"
+    );
+}
+
+/// Runs packaging/build.sh once for all tests of this file.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let r = BUILT.get_or_init(|| {
+        need_tool("podman", "podman");
+        need_tool("dpkg-deb", "dpkg");
+        let t = std::time::Instant::now();
+        let status = Command::new("bash")
+            .arg(root().join("packaging/build.sh"))
+            .status()
+            .map_err(|e| format!("cannot run packaging/build.sh: {e}"))?;
+        eprintln!("packaging/build.sh took {:.0} s", t.elapsed().as_secs_f64());
+        if status.success() {
+            Ok(out_dir())
+        } else {
+            Err(format!(
+                "packaging/build.sh failed ({status}); see its stderr"
+            ))
+        }
+    });
+    match r {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn deb() -> PathBuf {
+    built().join(format!("ipvs-exporter_{}-1_amd64.deb", version()))
+}
+
+#[test]
+fn deb_holds_the_binary_unit_defaults_and_copyright() {
+    let deb = deb();
+    let list = run(Command::new("dpkg-deb").arg("-c").arg(&deb));
+    assert!(list.status.success(), "dpkg-deb -c: {}", text(&list.stderr));
+    let list = text(&list.stdout);
+    eprintln!("{list}");
+    let has = |path: &str, mode: &str| {
+        list.lines()
+            .any(|l| l.starts_with(mode) && l.trim_end().ends_with(path))
+    };
+    assert!(has("./usr/bin/ipvs_exporter", "-rwxr-xr-x"), "binary");
+    assert!(
+        has("/systemd/system/ipvs_exporter.service", "-rw-r--r--"),
+        "systemd unit"
+    );
+    assert!(
+        has("./etc/default/ipvs_exporter", "-rw-r--r--"),
+        "defaults file"
+    );
+    assert!(
+        has("./usr/lib/sysusers.d/ipvs_exporter.conf", "-rw-r--r--"),
+        "sysusers.d file"
+    );
+    assert!(
+        has("./usr/share/doc/ipvs-exporter/copyright", "-rw-r--r--"),
+        "copyright"
+    );
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deb-control");
+    let _ = std::fs::remove_dir_all(&dir);
+    let ctl = run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&dir));
+    assert!(ctl.status.success(), "dpkg-deb -e: {}", text(&ctl.stderr));
+    let conffiles = std::fs::read_to_string(dir.join("conffiles")).expect("conffiles");
+    assert_eq!(conffiles.trim(), "/etc/default/ipvs_exporter");
+    let postinst = std::fs::read_to_string(dir.join("postinst")).expect("postinst");
+    assert!(
+        postinst.contains("ipvs_exporter.conf"),
+        "user created from the sysusers.d file"
+    );
+    assert!(postinst.contains("systemd-sysusers"));
+    assert!(
+        postinst.contains("deb-systemd-helper"),
+        "unit enabled in postinst"
+    );
+    assert!(
+        postinst.find("systemd-sysusers") < postinst.find("deb-systemd-invoke"),
+        "the user must exist before the unit starts"
+    );
+    let postrm = std::fs::read_to_string(dir.join("postrm")).expect("postrm");
+    assert!(postrm.contains("purge"), "postrm handles purge");
+    let control = std::fs::read_to_string(dir.join("control")).expect("control");
+    eprintln!("{control}");
+    assert!(control.contains(&format!("Version: {}-1\n", version())));
+    assert!(control.contains("Package: ipvs-exporter\n"));
+
+    let up = built().join(format!("ipvs-exporter_{}-2_amd64.deb", version()));
+    let f = run(Command::new("dpkg-deb").arg("-f").arg(&up).arg("Version"));
+    assert_eq!(text(&f.stdout).trim(), format!("{}-2", version()));
+}
+
+#[test]
+fn lintian_finds_no_error() {
+    need_tool("lintian", "lintian");
+    let out = run(Command::new("lintian")
+        .args(["--fail-on", "error", "--tag-display-limit", "0"])
+        .arg(deb()));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("lintian said:\n{said}");
+    assert!(
+        out.status.success() && !said.lines().any(|l| l.starts_with("E:")),
+        "lintian reports errors"
+    );
+}
+
+#[test]
+fn binary_is_static() {
+    built();
+    let bin = root().join(format!("target/{TRIPLE}/release/ipvs_exporter"));
+    let out = run(Command::new("ldd").arg(&bin));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        said.contains("not a dynamic executable") || said.contains("statically linked"),
+        "ldd {}: {said}",
+        bin.display()
+    );
+}
+
+#[test]
+fn image_holds_the_binary_alone() {
+    let dir = built();
+    let tar = run(Command::new("tar")
+        .arg("-tvf")
+        .arg(dir.join("container.tar")));
+    assert!(tar.status.success());
+    let listing = text(&tar.stdout);
+    eprintln!("the image's file system:\n{listing}");
+    let files: Vec<&str> = listing
+        .lines()
+        .filter(|l| !l.starts_with('d'))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    // podman export adds the empty files a runtime bind-mounts over
+    let allowed = [
+        "usr/bin/ipvs_exporter",
+        "etc/hosts",
+        "etc/resolv.conf",
+        "run/.containerenv",
+    ];
+    assert!(files.contains(&"usr/bin/ipvs_exporter"), "{files:?}");
+    for f in &files {
+        assert!(allowed.contains(f), "unexpected file in the image: {f}");
+    }
+    let cmd = std::fs::read_to_string(dir.join("container-command.txt")).expect("command");
+    let words: Vec<&str> = cmd.lines().collect();
+    assert_eq!(words.first(), Some(&"/usr/bin/ipvs_exporter"), "entrypoint");
+    assert!(words.contains(&"--path.procfs=/host/proc"), "{words:?}");
+}
+
+#[test]
+fn unit_verifies_and_rates_ok() {
+    need_tool("systemd-analyze", "systemd");
+    // verify wants the ExecStart binary to exist: the built one, in a copy of the unit
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unit");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let unit = std::fs::read_to_string(root().join("packaging/systemd/ipvs_exporter.service"))
+        .expect("unit")
+        .replace(
+            "/usr/bin/ipvs_exporter",
+            env!("CARGO_BIN_EXE_ipvs_exporter"),
+        );
+    let path = dir.join("ipvs_exporter.service");
+    std::fs::write(&path, unit).expect("write");
+    let out = run(Command::new("systemd-analyze").arg("verify").arg(&path));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    let out = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&path));
+    let said = text(&out.stdout);
+    let overall = said
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure level in: {said}{}", text(&out.stderr)));
+    eprintln!("{overall}");
+    let level: f64 = overall
+        .split(':')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read the level in {overall}"));
+    assert!(level <= 2.5, "exposure {level}: {overall}");
+}
+
+/// kubernetes-validate (pinned, in a venv under target/) with --strict against the
+/// Kubernetes schemas for the built-in kinds; tests/packaging/check_kubernetes.py for the
+/// Prometheus Operator's kinds, which it has no schema for, and for how the files fit.
+#[test]
+fn kubernetes_manifests_validate() {
+    need_tool("python3", "python3");
+    let venv = root().join("target/packaging-venv");
+    let py = venv.join("bin/python");
+    let kv = venv.join("bin/kubernetes-validate");
+    if !kv.exists() {
+        let out = run(Command::new("python3").arg("-m").arg("venv").arg(&venv));
+        assert!(
+            out.status.success(),
+            "python3 -m venv failed (install python3-venv): {}",
+            text(&out.stderr)
+        );
+        let out = run(Command::new(&py).args(["-m", "pip", "install", "-q", KUBERNETES_VALIDATE]));
+        assert!(
+            out.status.success(),
+            "pip install {KUBERNETES_VALIDATE}: {}",
+            text(&out.stderr)
+        );
+    }
+    let k8s = root().join("packaging/kubernetes");
+    let out = run(Command::new(&kv)
+        .arg("--strict")
+        .args(["namespace.yaml", "daemonset.yaml", "service.yaml"].map(|f| k8s.join(f))));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("{said}");
+    assert!(out.status.success(), "kubernetes-validate: {said}");
+    assert_eq!(said.matches("passed for resource").count(), 3, "{said}");
+    let out = run(Command::new(&py)
+        .arg(root().join("tests/packaging/check_kubernetes.py"))
+        .arg(&k8s));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    eprintln!("{said}");
+    assert!(out.status.success(), "check_kubernetes.py: {said}");
+}
