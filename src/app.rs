@@ -92,6 +92,8 @@ fn doctor(
         .context("cannot start the async runtime")?;
     let gatherer = gatherer(settings);
     let snapshot = runtime.block_on(gatherer.gather());
+    // A collector that outlived its timeout still holds a blocking thread: do not wait for it.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
     let advice = advisor::advise(&snapshot, &settings.advice_options(disable));
     let output = if emit_sysctl {
         report::render_sysctl_file(&advice)
@@ -113,7 +115,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut listeners = Vec::new();
         for address in &settings.cli.listen_addresses {
             let listener = bind(address).await?;
@@ -136,8 +138,15 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         });
         http::serve(listeners, app, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking thread, and a stuck collector's
+    // never ends: give them a moment, then leave them to the process exit.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    served
 }
+
+/// How long, once serving or a doctor run is over, collectors still running are waited for.
+const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Binds `host:port`; `:port` means every address (IPv6 and IPv4 where the host allows).
 async fn bind(address: &str) -> anyhow::Result<TcpListener> {
