@@ -253,6 +253,50 @@ fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, So
     Ok(KeepalivedProcess { pid, running })
 }
 
+/// The largest JSON dump read (keepalived writes a few KiB per instance).
+const MAX_DUMP_BYTES: usize = 16 << 20;
+
+/// Whether a dump with this owner and mode may be believed: keepalived writes it as root (or
+/// as the user it runs as); a file someone else owns, or anyone may write, could say anything.
+fn dump_owner_trusted(uid: u32, mode: u32, keepalived_uid: Option<u32>) -> Result<(), String> {
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "it is writable by every user (mode {:o})",
+            mode & 0o7777
+        ));
+    }
+    if uid != 0 && Some(uid) != keepalived_uid {
+        return Err(format!(
+            "it is owned by uid {uid}, neither root nor keepalived's user"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the dump's owner and mode ([`dump_owner_trusted`]); a missing dump passes (the
+/// read then finds none). Symbolic links are not followed for the check: the link's target
+/// must itself be trusted, so the target is checked.
+fn check_dump_owner(path: &Path, keepalived_uid: Option<u32>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => dump_owner_trusted(meta.uid(), meta.mode(), keepalived_uid).map_err(|why| {
+            format!(
+                "keepalived's JSON dump {} is not used: {why}",
+                path.display()
+            )
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The user keepalived runs as: the owner of its /proc/PID directory.
+fn process_uid(procfs: &Path, pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(procfs.join(pid.to_string()))
+        .ok()
+        .map(|m| m.uid())
+}
+
 /// How often a dump that looks half-written is read again, and how long apart.
 const DUMP_ATTEMPTS: usize = 4;
 const DUMP_RETRY: Duration = Duration::from_millis(50);
@@ -283,7 +327,7 @@ pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String>
             tracing::debug!(path = %path.display(), age = ?age, "keepalived's JSON dump is stale; not used");
             return Ok(None);
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_bounded(path, MAX_DUMP_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -395,7 +439,12 @@ impl Collector for KeepalivedCollector {
         {
             problems.push(problem);
         }
-        let dump = match read_dump(&json_path, self.options.json_max_age) {
+        let keepalived_uid = process
+            .pid
+            .filter(|_| process.running)
+            .and_then(|pid| process_uid(&self.paths.procfs, pid));
+        let trusted = check_dump_owner(&json_path, keepalived_uid);
+        let dump = match trusted.and_then(|()| read_dump(&json_path, self.options.json_max_age)) {
             Ok(dump) => dump,
             Err(problem) => {
                 problems.push(problem);
@@ -652,6 +701,37 @@ mod tests {
         assert!(
             messages.iter().any(|m| m.contains("/big.conf")),
             "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_json_dump_is_used_only_when_root_or_keepalived_owns_it_and_others_cannot_write_it() {
+        assert_eq!(dump_owner_trusted(0, 0o100644, None), Ok(()));
+        assert_eq!(dump_owner_trusted(998, 0o100600, Some(998)), Ok(()));
+        assert!(dump_owner_trusted(1000, 0o100644, Some(998)).is_err());
+        assert!(dump_owner_trusted(1000, 0o100644, None).is_err());
+        assert!(dump_owner_trusted(0, 0o100666, None).is_err());
+        assert!(dump_owner_trusted(0, 0o100602, Some(0)).is_err());
+        // The file-level check, on a file this test writes and then opens to everyone.
+        let path = scratch("dump-mode");
+        std::fs::write(&*path, DUMP).expect("write the dump");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let me = std::fs::metadata(&*path)
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .ok();
+        let refused = check_dump_owner(&path, me);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("writable by every user")),
+            "{refused:?}"
+        );
+        std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(check_dump_owner(&path, me), Ok(()));
+        assert_eq!(
+            check_dump_owner(&path.with_extension("missing"), me),
+            Ok(())
         );
     }
 
