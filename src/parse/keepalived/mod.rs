@@ -47,6 +47,16 @@ impl Diagnostics {
         });
     }
 
+    /// Records an error even past [`MAX_ERRORS`] (a bound reached: said once).
+    fn error_listed(&mut self, file: usize, line: usize, message: String) {
+        let file = self.files.get(file).cloned().unwrap_or_default();
+        self.errors.push(ConfigError {
+            file,
+            line,
+            message,
+        });
+    }
+
     /// Records an error, or only counts it once [`MAX_ERRORS`] are listed.
     fn push(&mut self, error: ConfigError) {
         if self.errors.len() < MAX_ERRORS {
