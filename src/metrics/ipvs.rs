@@ -3,6 +3,8 @@
 //! Services or real servers whose labels coincide (a firewall mark used by an IPv4 and an IPv6
 //! service, or real servers told apart only by labels dropped with
 //! `--collector.ipvs.backend-labels`) are summed into one series: no series is ever repeated.
+//! `ipvs_service_info` is the exception that keeps them apart: one series per kernel service,
+//! so an IPv4 and an IPv6 service sharing a mark each show their own family and scheduler.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -276,6 +278,8 @@ struct ServiceRow<'a> {
     labels: ServiceLabelValues,
     rendered: RenderedLabels,
     first: &'a Service,
+    /// Every kernel service of the row (two when an IPv4 and an IPv6 service share a mark).
+    members: Vec<&'a Service>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
     backends: Vec<BackendRow<'a>>,
@@ -336,6 +340,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
             Entry::Occupied(seen) => {
                 let index = *seen.get();
                 if let Some(row) = rows.get_mut(index) {
+                    row.members.push(service);
                     add_traffic(&mut row.counters, service.counters);
                     add_traffic(&mut row.rates, service.rates);
                 }
@@ -347,6 +352,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
                     rendered: RenderedLabels::new(service_label_pairs(slot.key())),
                     labels: slot.key().clone(),
                     first: service,
+                    members: vec![service],
                     counters: service.counters,
                     rates: service.rates,
                     backends: Vec::with_capacity(service.backends.len()),
@@ -424,26 +430,33 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         "ipvs_service_info",
         "A virtual service, with its scheduler, address family, flags and persistence.",
         None,
-        each().map(|(netns, row)| {
-            let service = row.first;
-            let info = [
-                ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
-                (
-                    "family",
-                    Cow::Borrowed(service.key.family().map(|f| f.as_str()).unwrap_or("")),
-                ),
-                ("flags", Cow::Owned(service.flags.label(&service.scheduler))),
-                (
-                    "persistent",
-                    Cow::Borrowed(if service.flags.persistent {
-                        "true"
-                    } else {
-                        "false"
-                    }),
-                ),
-            ];
-            (((&row.rendered, info), netns), 1)
-        }),
+        // One per kernel service: an IPv4 and an IPv6 service with the same mark keep their
+        // own family and scheduler (their traffic is summed below).
+        each()
+            .flat_map(|(netns, row)| {
+                row.members
+                    .iter()
+                    .map(move |service| (netns, row, *service))
+            })
+            .map(|(netns, row, service)| {
+                let info = [
+                    ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
+                    (
+                        "family",
+                        Cow::Borrowed(service.key.family().map(|f| f.as_str()).unwrap_or("")),
+                    ),
+                    ("flags", Cow::Owned(service.flags.label(&service.scheduler))),
+                    (
+                        "persistent",
+                        Cow::Borrowed(if service.flags.persistent {
+                            "true"
+                        } else {
+                            "false"
+                        }),
+                    ),
+                ];
+                (((&row.rendered, info), netns), 1)
+            }),
     )?;
     gauges(
         encoder,
@@ -682,7 +695,10 @@ mod tests {
             ipvs: Some(IpvsTable {
                 services: vec![
                     fwm_service(AddressFamily::Inet, "10.0.0.2", 5),
-                    fwm_service(AddressFamily::Inet6, "2001:db8::2", 7),
+                    Service {
+                        scheduler: "wlc".into(),
+                        ..fwm_service(AddressFamily::Inet6, "2001:db8::2", 7)
+                    },
                 ],
                 ..IpvsTable::default()
             }),
@@ -697,7 +713,14 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("ipvs_service_info{"))
             .collect();
-        assert_eq!(info.len(), 1, "{text}");
+        assert_eq!(
+            info,
+            vec![
+                "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"rr\",family=\"inet\",flags=\"\",persistent=\"false\"} 1",
+                "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"wlc\",family=\"inet6\",flags=\"\",persistent=\"false\"} 1",
+            ],
+            "the IPv4 and the IPv6 service keep their own family and scheduler: {text}"
+        );
         assert!(text.contains("ipvs_service_connections_total{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\"} 12\n"));
         let backends = text
             .lines()
