@@ -19,7 +19,8 @@ use super::{
     counters, gauges,
 };
 use crate::model::{
-    Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures, TrafficRates,
+    Backend, DepartedBackend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures,
+    TrafficRates,
 };
 use crate::snapshot::Snapshot;
 
@@ -84,7 +85,7 @@ pub(super) fn encode(
             table,
             services,
             backends: if options.backends {
-                backend_series(services, options)
+                backend_series(services, &table.departed, options)
             } else {
                 Vec::new()
             },
@@ -512,14 +513,18 @@ impl BackendSeries {
     }
 }
 
-fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
+fn backend_series(
+    rows: &[ServiceRow],
+    departed: &[DepartedBackend],
+    options: &EncodeOptions,
+) -> Vec<BackendSeries> {
     let each = rows
         .iter()
         .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
     if options.backend_labels.keeps_all() {
         each.map(|(row, b)| single_backend_series(row, b)).collect()
     } else {
-        summed_backend_series(each, options.backend_labels)
+        summed_backend_series(each, departed, options.backend_labels)
     }
 }
 
@@ -537,10 +542,30 @@ fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
 }
 
 /// Real servers with only the kept labels: those that coincide are summed into one series.
+/// The counters of real servers that left are added to the series they belonged to while it
+/// has a member still there, so that it never goes back (see `source::ipvs_ledger`).
 fn summed_backend_series<'r>(
     each: impl Iterator<Item = (&'r ServiceRow<'r>, &'r BackendRow<'r>)>,
+    departed: &[DepartedBackend],
     keep: BackendLabels,
 ) -> Vec<BackendSeries> {
+    let departed_values: Vec<([String; 6], &TrafficCounters)> = departed
+        .iter()
+        .map(|d| {
+            let [proto, address, port, mark] = service_label_values(&d.service);
+            (
+                [
+                    proto,
+                    address,
+                    port,
+                    mark,
+                    d.address.to_string(),
+                    d.port.to_string(),
+                ],
+                &d.counters,
+            )
+        })
+        .collect();
     let mut sums: Vec<BackendSeries> = Vec::new();
     let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
     for (row, b) in each {
@@ -582,6 +607,17 @@ fn summed_backend_series<'r>(
                 slot.insert(sums.len());
                 sums.push(BackendSeries::figures_of(labels, b));
             }
+        }
+    }
+    for (values, counters) in &departed_values {
+        let kept: Vec<&str> = values
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| keep.keeps(*index))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if let Some(sum) = index_of.get(&kept).and_then(|i| sums.get_mut(*i)) {
+            add_traffic(&mut sum.counters, Some(**counters));
         }
     }
     sums
@@ -803,6 +839,98 @@ mod tests {
             },
         );
         assert!(text.contains("ipvs_backend_connections_active{remote_address=\"10.1.0.1\"} 2\n"));
+    }
+
+    /// A summed series over successive collections, through the ledger the ipvs collector
+    /// keeps: a real server leaving, coming back from zero, and one removed and added again
+    /// between two collections never make the sum go back.
+    #[test]
+    fn a_summed_counter_never_decreases_when_real_servers_leave_or_come_back() {
+        use crate::source::ipvs_ledger::Ledger;
+        let mut keep = crate::metrics::BackendLabels::none();
+        for label in ["proto", "local_address", "local_port"] {
+            assert!(keep.keep(label));
+        }
+        let options = EncodeOptions {
+            backend_labels: keep,
+            ..EncodeOptions::default()
+        };
+        let table_of = |members: &[(&str, u64)]| {
+            let key = ServiceKey::Address {
+                protocol: crate::model::Protocol::Tcp,
+                address: "10.0.0.1".parse().expect("address"),
+                port: 80,
+            };
+            IpvsTable {
+                services: vec![Service {
+                    backends: members
+                        .iter()
+                        .map(|(address, connections)| Backend {
+                            counters: Some(TrafficCounters {
+                                connections: *connections,
+                                ..TrafficCounters::default()
+                            }),
+                            ..Backend::new(
+                                address.parse().expect("address"),
+                                80,
+                                ForwardMethod::Masq,
+                            )
+                        })
+                        .collect(),
+                    ..Service::new(key, "wlc")
+                }],
+                ..IpvsTable::default()
+            }
+        };
+        let steps: [&[(&str, u64)]; 5] = [
+            &[("10.1.0.1", 100), ("10.1.0.2", 50)],
+            &[("10.1.0.1", 110)],                  // .2 left
+            &[("10.1.0.1", 110), ("10.1.0.2", 5)], // .2 back, from zero
+            &[("10.1.0.1", 1), ("10.1.0.2", 6)],   // .1 removed and added again
+            &[("10.1.0.2", 6)],                    // .1 left again
+        ];
+        let mut ledger = Ledger::default();
+        let mut sums = Vec::new();
+        for members in steps {
+            let mut table = table_of(members);
+            ledger.update(Some(&mut table));
+            let snapshot = Snapshot {
+                ipvs: Some(table),
+                ..Snapshot::default()
+            };
+            let text = encode_snapshot(Arc::new(snapshot), Format::Classic, &options);
+            let sum = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("ipvs_backend_connections_total{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"80\"} ")
+                })
+                .and_then(|v| v.parse::<u64>().ok());
+            sums.push(sum);
+        }
+        assert_eq!(
+            sums,
+            vec![Some(150), Some(160), Some(165), Some(167), Some(167)]
+        );
+        // With every label kept, each real server's own series is shown as the kernel has it.
+        let mut table = table_of(&[("10.1.0.2", 6)]);
+        ledger.update(Some(&mut table));
+        let text = encode_snapshot(
+            Arc::new(Snapshot {
+                ipvs: Some(table),
+                ..Snapshot::default()
+            }),
+            Format::Classic,
+            &EncodeOptions::default(),
+        );
+        assert!(
+            text.contains("remote_address=\"10.1.0.2\",remote_port=\"80\"} 6\n"),
+            "{text}"
+        );
+        // ip_vs unloaded: every kernel counter starts again, and so does the ledger.
+        ledger.update(None);
+        let mut table = table_of(&[("10.1.0.2", 1)]);
+        ledger.update(Some(&mut table));
+        assert!(table.departed.is_empty());
     }
 
     #[test]
