@@ -77,6 +77,15 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The number of threads of a process (/proc/PID/status).
+fn threads(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The most memory the exporter may use on any of these inputs.
 const MEMORY_BUDGET_KIB: u64 = 200 * 1024;
 
@@ -185,10 +194,22 @@ fn sigterm_ends_the_server_while_a_collector_is_stuck() {
         "{}",
         first.body
     );
-    // Scrapes while it stays stuck start no second run of it.
-    for _ in 0..3 {
-        assert_eq!(http_get(exporter.address, "/metrics", &[]).status, 200);
+    // Scrapes while it stays stuck start no second run of it: no thread more, and each
+    // says the previous run is still in progress.
+    let pid = exporter.pid().expect("a pid");
+    let threads_before = threads(pid);
+    for _ in 0..5 {
+        let response = http_get(exporter.address, "/metrics", &[]);
+        assert_eq!(response.status, 200);
+        assert!(
+            response
+                .body
+                .contains("ipvs_scrape_collector_success{collector=\"softnet\"} 0"),
+            "{}",
+            response.body
+        );
     }
+    assert_eq!(threads(pid), threads_before, "a stuck collector runs once");
     let stopping = Instant::now();
     assert_eq!(exporter.stop(), Some(0));
     let took = stopping.elapsed();
