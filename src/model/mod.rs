@@ -491,8 +491,8 @@ pub struct IpvsTable {
     pub estimation_enabled: Option<bool>,
     /// Real servers that left (or whose counters started again from zero), with the traffic
     /// they had counted, kept by the collector (bounded) so that series summed over dropped
-    /// labels never go back. Never shown as series of their own.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// labels never go back. Never shown as series of their own, nor in reports.
+    #[serde(skip)]
     pub departed: Vec<DepartedBackend>,
 }
 
