@@ -93,6 +93,8 @@ fn doctor(
         .context("cannot start the async runtime")?;
     let gatherer = gatherer(settings);
     let snapshot = runtime.block_on(gatherer.gather());
+    // A collector that outlived its timeout still holds a blocking thread: do not wait for it.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
     let advice = advisor::advise(&snapshot, &settings.advice_options(disable));
     let output = if emit_sysctl {
         report::render_sysctl_file(&advice)
@@ -120,7 +122,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         None => WebConfig::none(),
     };
     let limits = web_limits(settings);
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut listeners = Vec::new();
         for address in &settings.cli.listen_addresses {
             let listener = listen::bind(address)?;
@@ -148,8 +150,15 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
         });
         http::serve(listeners, app, limits, shutdown_signal()).await;
         Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking thread, and a stuck collector's
+    // never ends: give them a moment, then leave them to the process exit.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
+    served
 }
+
+/// How long, once serving or a doctor run is over, collectors still running are waited for.
+const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The HTTP limits from the flags; the connection cap from the open-files limit, raised to
 /// its hard value first, unless given.

@@ -63,7 +63,7 @@ fn add_interrupts(root: &Path, extra: &BTreeMap<u32, [u64; 4]>) {
 }
 
 #[test]
-fn interrupt_imbalance_follows_the_interrupts_between_scrapes() {
+fn interrupt_imbalance_follows_the_interrupts_over_the_exporters_window() {
     let root = fixture_copy("imbalance");
     let procfs = root.join("proc");
     let sysfs = root.join("sys");
@@ -94,7 +94,10 @@ fn interrupt_imbalance_follows_the_interrupts_between_scrapes() {
     ]
     .into();
     add_interrupts(&root, &spread);
-    assert_eq!(value(&scrape(), series), Some(0.0));
+    // The window runs from the first scrape (the exporter has run less than a minute):
+    // CPU 0 took 4000 + 1000 of 8000, the others 1000 each: (5/8 - 1/4) / (3/4).
+    let ratio = value(&scrape(), series).expect("imbalance");
+    assert!((ratio - 0.5).abs() < 1e-9, "{ratio}");
 
     // Half on CPU 0, half on CPU 1.
     let halves: BTreeMap<u32, [u64; 4]> = [
@@ -105,11 +108,14 @@ fn interrupt_imbalance_follows_the_interrupts_between_scrapes() {
     ]
     .into();
     add_interrupts(&root, &halves);
+    // 7000, 3000, 1000, 1000 of 12000: (7/12 - 1/4) / (3/4).
     let ratio = value(&scrape(), series).expect("imbalance");
-    assert!((ratio - 1.0 / 3.0).abs() < 1e-9, "{ratio}");
+    assert!((ratio - 4.0 / 9.0).abs() < 1e-9, "{ratio}");
 
-    // No interrupts at all in between: nothing to say.
-    assert_eq!(value(&scrape(), series), None);
+    // Another scraper in between (a second Prometheus, a curl) changes nothing: the window
+    // is the exporter's, not the previous scrape's.
+    let again = value(&scrape(), series).expect("imbalance");
+    assert!((again - 4.0 / 9.0).abs() < 1e-9, "{again}");
     exporter.stop();
     let _ = std::fs::remove_dir_all(root);
 }

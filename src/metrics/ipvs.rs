@@ -3,6 +3,8 @@
 //! Services or real servers whose labels coincide (a firewall mark used by an IPv4 and an IPv6
 //! service, or real servers told apart only by labels dropped with
 //! `--collector.ipvs.backend-labels`) are summed into one series: no series is ever repeated.
+//! `ipvs_service_info` is the exception that keeps them apart: one series per kernel service,
+//! so an IPv4 and an IPv6 service sharing a mark each show their own family and scheduler.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -17,7 +19,8 @@ use super::{
     counters, gauges,
 };
 use crate::model::{
-    Backend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures, TrafficRates,
+    Backend, DepartedBackend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures,
+    TrafficRates,
 };
 use crate::snapshot::Snapshot;
 
@@ -85,7 +88,7 @@ pub(super) fn encode(
             table,
             services,
             backends: if options.backends {
-                backend_series(services, options)
+                backend_series(services, &table.departed, options)
             } else {
                 Vec::new()
             },
@@ -279,6 +282,8 @@ struct ServiceRow<'a> {
     labels: ServiceLabelValues,
     rendered: RenderedLabels,
     first: &'a Service,
+    /// Every kernel service of the row (two when an IPv4 and an IPv6 service share a mark).
+    members: Vec<&'a Service>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
     backends: Vec<BackendRow<'a>>,
@@ -339,6 +344,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
             Entry::Occupied(seen) => {
                 let index = *seen.get();
                 if let Some(row) = rows.get_mut(index) {
+                    row.members.push(service);
                     add_traffic(&mut row.counters, service.counters);
                     add_traffic(&mut row.rates, service.rates);
                 }
@@ -350,6 +356,7 @@ fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
                     rendered: RenderedLabels::new(service_label_pairs(slot.key())),
                     labels: slot.key().clone(),
                     first: service,
+                    members: vec![service],
                     counters: service.counters,
                     rates: service.rates,
                     backends: Vec::with_capacity(service.backends.len()),
@@ -427,26 +434,33 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         "ipvs_service_info",
         "A virtual service, with its scheduler, address family, flags and persistence.",
         None,
-        each().map(|(netns, row)| {
-            let service = row.first;
-            let info = [
-                ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
-                (
-                    "family",
-                    Cow::Borrowed(service.key.family().map(|f| f.as_str()).unwrap_or("")),
-                ),
-                ("flags", Cow::Owned(service.flags.label(&service.scheduler))),
-                (
-                    "persistent",
-                    Cow::Borrowed(if service.flags.persistent {
-                        "true"
-                    } else {
-                        "false"
-                    }),
-                ),
-            ];
-            (((&row.rendered, info), netns), 1)
-        }),
+        // One per kernel service: an IPv4 and an IPv6 service with the same mark keep their
+        // own family and scheduler (their traffic is summed below).
+        each()
+            .flat_map(|(netns, row)| {
+                row.members
+                    .iter()
+                    .map(move |service| (netns, row, *service))
+            })
+            .map(|(netns, row, service)| {
+                let info = [
+                    ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
+                    (
+                        "family",
+                        Cow::Borrowed(service.key.family().map(|f| f.as_str()).unwrap_or("")),
+                    ),
+                    ("flags", Cow::Owned(service.flags.label(&service.scheduler))),
+                    (
+                        "persistent",
+                        Cow::Borrowed(if service.flags.persistent {
+                            "true"
+                        } else {
+                            "false"
+                        }),
+                    ),
+                ];
+                (((&row.rendered, info), netns), 1)
+            }),
     )?;
     gauges(
         encoder,
@@ -502,14 +516,18 @@ impl BackendSeries {
     }
 }
 
-fn backend_series(rows: &[ServiceRow], options: &EncodeOptions) -> Vec<BackendSeries> {
+fn backend_series(
+    rows: &[ServiceRow],
+    departed: &[DepartedBackend],
+    options: &EncodeOptions,
+) -> Vec<BackendSeries> {
     let each = rows
         .iter()
         .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
     if options.backend_labels.keeps_all() {
         each.map(|(row, b)| single_backend_series(row, b)).collect()
     } else {
-        summed_backend_series(each, options.backend_labels)
+        summed_backend_series(each, departed, options.backend_labels)
     }
 }
 
@@ -527,10 +545,30 @@ fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
 }
 
 /// Real servers with only the kept labels: those that coincide are summed into one series.
+/// The counters of real servers that left are added to the series they belonged to while it
+/// has a member still there, so that it never goes back (see `source::ipvs_ledger`).
 fn summed_backend_series<'r>(
     each: impl Iterator<Item = (&'r ServiceRow<'r>, &'r BackendRow<'r>)>,
+    departed: &[DepartedBackend],
     keep: BackendLabels,
 ) -> Vec<BackendSeries> {
+    let departed_values: Vec<([String; 6], &TrafficCounters)> = departed
+        .iter()
+        .map(|d| {
+            let [proto, address, port, mark] = service_label_values(&d.service);
+            (
+                [
+                    proto,
+                    address,
+                    port,
+                    mark,
+                    d.address.to_string(),
+                    d.port.to_string(),
+                ],
+                &d.counters,
+            )
+        })
+        .collect();
     let mut sums: Vec<BackendSeries> = Vec::new();
     let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
     for (row, b) in each {
@@ -572,6 +610,17 @@ fn summed_backend_series<'r>(
                 slot.insert(sums.len());
                 sums.push(BackendSeries::figures_of(labels, b));
             }
+        }
+    }
+    for (values, counters) in &departed_values {
+        let kept: Vec<&str> = values
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| keep.keeps(*index))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if let Some(sum) = index_of.get(&kept).and_then(|i| sums.get_mut(*i)) {
+            add_traffic(&mut sum.counters, Some(**counters));
         }
     }
     sums
@@ -685,7 +734,10 @@ mod tests {
             ipvs: Some(IpvsTable {
                 services: vec![
                     fwm_service(AddressFamily::Inet, "10.0.0.2", 5),
-                    fwm_service(AddressFamily::Inet6, "2001:db8::2", 7),
+                    Service {
+                        scheduler: "wlc".into(),
+                        ..fwm_service(AddressFamily::Inet6, "2001:db8::2", 7)
+                    },
                 ],
                 ..IpvsTable::default()
             }),
@@ -700,7 +752,14 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("ipvs_service_info{"))
             .collect();
-        assert_eq!(info.len(), 1, "{text}");
+        assert_eq!(
+            info,
+            vec![
+                "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"rr\",family=\"inet\",flags=\"\",persistent=\"false\"} 1",
+                "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"wlc\",family=\"inet6\",flags=\"\",persistent=\"false\"} 1",
+            ],
+            "the IPv4 and the IPv6 service keep their own family and scheduler: {text}"
+        );
         assert!(text.contains("ipvs_service_connections_total{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\"} 12\n"));
         let backends = text
             .lines()
@@ -783,6 +842,98 @@ mod tests {
             },
         );
         assert!(text.contains("ipvs_backend_connections_active{remote_address=\"10.1.0.1\"} 2\n"));
+    }
+
+    /// A summed series over successive collections, through the ledger the ipvs collector
+    /// keeps: a real server leaving, coming back from zero, and one removed and added again
+    /// between two collections never make the sum go back.
+    #[test]
+    fn a_summed_counter_never_decreases_when_real_servers_leave_or_come_back() {
+        use crate::source::ipvs_ledger::Ledger;
+        let mut keep = crate::metrics::BackendLabels::none();
+        for label in ["proto", "local_address", "local_port"] {
+            assert!(keep.keep(label));
+        }
+        let options = EncodeOptions {
+            backend_labels: keep,
+            ..EncodeOptions::default()
+        };
+        let table_of = |members: &[(&str, u64)]| {
+            let key = ServiceKey::Address {
+                protocol: crate::model::Protocol::Tcp,
+                address: "10.0.0.1".parse().expect("address"),
+                port: 80,
+            };
+            IpvsTable {
+                services: vec![Service {
+                    backends: members
+                        .iter()
+                        .map(|(address, connections)| Backend {
+                            counters: Some(TrafficCounters {
+                                connections: *connections,
+                                ..TrafficCounters::default()
+                            }),
+                            ..Backend::new(
+                                address.parse().expect("address"),
+                                80,
+                                ForwardMethod::Masq,
+                            )
+                        })
+                        .collect(),
+                    ..Service::new(key, "wlc")
+                }],
+                ..IpvsTable::default()
+            }
+        };
+        let steps: [&[(&str, u64)]; 5] = [
+            &[("10.1.0.1", 100), ("10.1.0.2", 50)],
+            &[("10.1.0.1", 110)],                  // .2 left
+            &[("10.1.0.1", 110), ("10.1.0.2", 5)], // .2 back, from zero
+            &[("10.1.0.1", 1), ("10.1.0.2", 6)],   // .1 removed and added again
+            &[("10.1.0.2", 6)],                    // .1 left again
+        ];
+        let mut ledger = Ledger::default();
+        let mut sums = Vec::new();
+        for members in steps {
+            let mut table = table_of(members);
+            ledger.update(Some(&mut table));
+            let snapshot = Snapshot {
+                ipvs: Some(table),
+                ..Snapshot::default()
+            };
+            let text = encode_snapshot(Arc::new(snapshot), Format::Classic, &options);
+            let sum = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("ipvs_backend_connections_total{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"80\"} ")
+                })
+                .and_then(|v| v.parse::<u64>().ok());
+            sums.push(sum);
+        }
+        assert_eq!(
+            sums,
+            vec![Some(150), Some(160), Some(165), Some(167), Some(167)]
+        );
+        // With every label kept, each real server's own series is shown as the kernel has it.
+        let mut table = table_of(&[("10.1.0.2", 6)]);
+        ledger.update(Some(&mut table));
+        let text = encode_snapshot(
+            Arc::new(Snapshot {
+                ipvs: Some(table),
+                ..Snapshot::default()
+            }),
+            Format::Classic,
+            &EncodeOptions::default(),
+        );
+        assert!(
+            text.contains("remote_address=\"10.1.0.2\",remote_port=\"80\"} 6\n"),
+            "{text}"
+        );
+        // ip_vs unloaded: every kernel counter starts again, and so does the ledger.
+        ledger.update(None);
+        let mut table = table_of(&[("10.1.0.2", 1)]);
+        ledger.update(Some(&mut table));
+        assert!(table.departed.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::{NO_LABELS, counters, gauges};
 use crate::model::netdev::NetDevices;
 use crate::snapshot::Snapshot;
 
-/// How unevenly a device's interrupts fell on CPUs between two scrapes, from 0 (as evenly
+/// How unevenly a device's interrupts fell on CPUs over the collector's window, from 0 (as evenly
 /// as its queues allow) to 1 (all on one CPU).
 ///
 /// With `n` = the smaller of the number of CPUs and the number of the device's IRQs that
@@ -125,7 +125,7 @@ fn encode_irqs(net: &NetDevices, encoder: &mut DescriptorEncoder) -> fmt::Result
     gauges(
         encoder,
         "ipvs_netdev_interrupt_imbalance_ratio",
-        "How unevenly the device's interrupts fell on CPUs since the previous scrape: 0 as even as its queues allow, 1 all on one CPU.",
+        "How unevenly the device's interrupts fell on CPUs over the last minute or so (a window the exporter keeps, the same for every scraper): 0 as even as its queues allow, 1 all on one CPU.",
         None,
         net.devices.iter().filter_map(|d| {
             let delta = d.since_last_scrape.as_ref()?;

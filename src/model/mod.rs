@@ -489,4 +489,18 @@ pub struct IpvsTable {
     pub sync_daemons: Vec<SyncDaemon>,
     /// The `net.ipv4.vs.run_estimation` sysctl: whether the kernel updates rate estimates.
     pub estimation_enabled: Option<bool>,
+    /// Real servers that left (or whose counters started again from zero), with the traffic
+    /// they had counted, kept by the collector (bounded) so that series summed over dropped
+    /// labels never go back. Never shown as series of their own, nor in reports.
+    #[serde(skip)]
+    pub departed: Vec<DepartedBackend>,
+}
+
+/// What a real server that left had counted (see [`IpvsTable::departed`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartedBackend {
+    pub service: ServiceKey,
+    pub address: IpAddr,
+    pub port: u16,
+    pub counters: TrafficCounters,
 }

@@ -59,6 +59,9 @@ pub struct IpvsCollector {
     mode: SourceMode,
     namespaces: Vec<NetnsTarget>,
     fallback_logged: AtomicBool,
+    /// Per table ("" for the exporter's namespace, else the netns name): what departed real
+    /// servers had counted.
+    ledgers: std::sync::Mutex<std::collections::HashMap<String, super::ipvs_ledger::Ledger>>,
 }
 
 impl IpvsCollector {
@@ -68,6 +71,7 @@ impl IpvsCollector {
             mode,
             namespaces,
             fallback_logged: AtomicBool::new(false),
+            ledgers: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -179,11 +183,23 @@ fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collect
 impl Collector for IpvsCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let own_net = self.procfs.join("net");
-        let (table, mut problems) = self.read_here(&own_net)?;
+        let (mut table, mut problems) = self.read_here(&own_net)?;
+        let mut ledgers = match self.ledgers.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ledgers
+            .entry(String::new())
+            .or_default()
+            .update(table.as_mut());
         let mut namespaces = Vec::with_capacity(self.namespaces.len());
         for target in &self.namespaces {
             match self.read_namespace(target) {
-                Ok((table, skipped)) => {
+                Ok((mut table, skipped)) => {
+                    ledgers
+                        .entry(target.name.clone())
+                        .or_default()
+                        .update(table.as_mut());
                     problems.extend(
                         skipped
                             .into_iter()
@@ -256,6 +272,7 @@ fn read_procfs(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), Sourc
         timeouts: None,
         sync_daemons: Vec::new(),
         estimation_enabled: None,
+        departed: Vec::new(),
     };
     Ok((Some(table), problems))
 }

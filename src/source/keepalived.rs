@@ -22,7 +22,7 @@ use super::{
 };
 use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::{Dump, Keepalived, KeepalivedProcess, infer_state};
-use crate::parse::keepalived::{Included, parse_config};
+use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
 use crate::parse::keepalived_json::parse_dump;
 
 /// The `--keepalived.*` flags.
@@ -92,13 +92,30 @@ impl KeepalivedCollector {
     }
 }
 
-/// A path as the host names it, under the root the exporter was given.
+/// A host path with `.` and `..` resolved as the kernel resolves them in a path without
+/// symbolic links: `..` goes up one directory, never above `/`.
+fn normalize(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => normal.push(part),
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    normal
+}
+
+/// A path as the host names it, under the root the exporter was given: `..` is resolved as
+/// keepalived resolves it, and never leaves the root.
 fn under_root(rootfs: &Path, path: &Path) -> PathBuf {
-    let relative: PathBuf = path
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect();
-    rootfs.join(relative)
+    let normal = normalize(path);
+    match normal.strip_prefix("/") {
+        Ok(relative) => rootfs.join(relative),
+        Err(_) => rootfs.to_path_buf(),
+    }
 }
 
 /// How keepalived's glob(3) matches a name: a leading dot only by a literal dot.
@@ -108,50 +125,122 @@ const GLOB_OPTIONS: MatchOptions = MatchOptions {
     require_literal_leading_dot: true,
 };
 
+/// The longest include pattern matched against directory entries (a file name is at most
+/// 255 bytes; a longer pattern can only cost time).
+const MAX_PATTERN_BYTES: usize = 1024;
+/// How many entries of one directory are looked at for one include pattern.
+const MAX_DIRECTORY_ENTRIES: usize = 65_536;
+
 /// The files an include pattern names, sorted as glob(3) sorts them; wildcards (`*`, `?`,
 /// `[...]`) in the last component only. Relative patterns are taken from the including
-/// file's directory. A pattern glob(3) would read literally (an unclosed `[`) names one file.
-fn expand_include(rootfs: &Path, including: &str, pattern: &str) -> Included {
+/// file's directory; `..` is resolved (without leaving the root). A pattern glob(3) would read
+/// literally (an unclosed `[`) names one file. At most `max` names.
+fn expand_include(
+    rootfs: &Path,
+    including: &str,
+    pattern: &str,
+    max: usize,
+) -> Result<Vec<String>, String> {
     let pattern_path = Path::new(pattern);
-    let host_path = if pattern_path.is_absolute() {
+    let host_path = normalize(&if pattern_path.is_absolute() {
         pattern_path.to_path_buf()
     } else {
         Path::new(including)
             .parent()
             .unwrap_or(Path::new("/"))
             .join(pattern_path)
-    };
+    });
     let Some(file_pattern) = host_path.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
+    if file_pattern.len() > MAX_PATTERN_BYTES {
+        return Err(format!(
+            "the pattern is longer than {MAX_PATTERN_BYTES} bytes"
+        ));
+    }
     let directory = host_path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let read = |host: PathBuf| -> (String, Result<String, String>) {
-        let text = std::fs::read_to_string(under_root(rootfs, &host)).map_err(|e| e.to_string());
-        (host.to_string_lossy().into_owned(), text)
-    };
     let wanted = match Pattern::new(file_pattern) {
         Ok(wanted) if Pattern::escape(file_pattern) != file_pattern => wanted,
         _ => {
             if under_root(rootfs, &host_path).exists() {
-                return vec![read(host_path)];
+                return Ok(vec![host_path.to_string_lossy().into_owned()]);
             }
-            return Vec::new();
+            return Ok(Vec::new());
         }
     };
     let Ok(entries) = std::fs::read_dir(under_root(rootfs, &directory)) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
-        .filter_map(|e| e.file_name().to_str().map(String::from))
-        .filter(|name| wanted.matches_with(name, GLOB_OPTIONS))
-        .collect();
+    let mut names = Vec::new();
+    for (seen, entry) in entries.filter_map(Result::ok).enumerate() {
+        if seen >= MAX_DIRECTORY_ENTRIES {
+            return Err(format!(
+                "{} has more than {MAX_DIRECTORY_ENTRIES} entries",
+                directory.display()
+            ));
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(name) = entry.file_name().to_str()
+            && wanted.matches_with(name, GLOB_OPTIONS)
+        {
+            names.push(name.to_string());
+        }
+    }
     names.sort();
-    names
+    names.truncate(max);
+    Ok(names
         .into_iter()
-        .map(|name| read(directory.join(name)))
-        .collect()
+        .map(|name| directory.join(name).to_string_lossy().into_owned())
+        .collect())
+}
+
+/// Reads at most `max_bytes` of a file as text: a longer file is an error, and so is one that
+/// is not a regular file (a FIFO or a device would block or never end).
+fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without blocking: opening a FIFO for reading would wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = Vec::new();
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    file.take(limit).read_to_end(&mut text)?;
+    if text.len() > max_bytes {
+        return Err(std::io::Error::other(format!(
+            "longer than {max_bytes} bytes"
+        )));
+    }
+    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Included files, listed and read under `--path.rootfs`.
+struct RootedIncludes<'a> {
+    rootfs: &'a Path,
+}
+
+impl IncludeSource for RootedIncludes<'_> {
+    fn expand(
+        &mut self,
+        including: &str,
+        pattern: &str,
+        max: usize,
+    ) -> Result<Vec<String>, String> {
+        expand_include(self.rootfs, including, pattern, max)
+    }
+
+    fn read(&mut self, name: &str, max_bytes: usize) -> Result<String, String> {
+        read_bounded(&under_root(self.rootfs, Path::new(name)), max_bytes)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Reads the pid file and checks that the pid is a live keepalived.
@@ -164,6 +253,50 @@ fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, So
         None => false,
     };
     Ok(KeepalivedProcess { pid, running })
+}
+
+/// The largest JSON dump read (keepalived writes a few KiB per instance).
+const MAX_DUMP_BYTES: usize = 16 << 20;
+
+/// Whether a dump with this owner and mode may be believed: keepalived writes it as root (or
+/// as the user it runs as); a file someone else owns, or anyone may write, could say anything.
+fn dump_owner_trusted(uid: u32, mode: u32, keepalived_uid: Option<u32>) -> Result<(), String> {
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "it is writable by every user (mode {:o})",
+            mode & 0o7777
+        ));
+    }
+    if uid != 0 && Some(uid) != keepalived_uid {
+        return Err(format!(
+            "it is owned by uid {uid}, neither root nor keepalived's user"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the dump's owner and mode ([`dump_owner_trusted`]); a missing dump passes (the
+/// read then finds none). Symbolic links are not followed for the check: the link's target
+/// must itself be trusted, so the target is checked.
+fn check_dump_owner(path: &Path, keepalived_uid: Option<u32>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => dump_owner_trusted(meta.uid(), meta.mode(), keepalived_uid).map_err(|why| {
+            format!(
+                "keepalived's JSON dump {} is not used: {why}",
+                path.display()
+            )
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The user keepalived runs as: the owner of its /proc/PID directory.
+fn process_uid(procfs: &Path, pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(procfs.join(pid.to_string()))
+        .ok()
+        .map(|m| m.uid())
 }
 
 /// How often a dump that looks half-written is read again, and how long apart.
@@ -196,7 +329,7 @@ pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String>
             tracing::debug!(path = %path.display(), age = ?age, "keepalived's JSON dump is stale; not used");
             return Ok(None);
         }
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_bounded(path, MAX_DUMP_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
@@ -283,18 +416,30 @@ impl Collector for KeepalivedCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let config_name = self.options.config_file.to_string_lossy().into_owned();
         let config_path = under_root(&self.paths.rootfs, &self.options.config_file);
-        let Some(text) = read_optional(&config_path)? else {
-            return Ok(Collected {
-                data: CollectedData::NoData {
-                    reason: format!("{} does not exist", config_path.display()),
-                },
-                problems: Vec::new(),
-            });
+        let text = match read_bounded(&config_path, MAX_CONFIG_BYTES) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Collected {
+                    data: CollectedData::NoData {
+                        reason: format!("{} does not exist", config_path.display()),
+                    },
+                    problems: Vec::new(),
+                });
+            }
+            Err(e) => {
+                return Err(SourceError::Read {
+                    path: config_path,
+                    source: e,
+                });
+            }
         };
-        let rootfs = self.paths.rootfs.clone();
-        let config = parse_config(&config_name, &text, &mut |including, pattern| {
-            expand_include(&rootfs, including, pattern)
-        });
+        let config = parse_config_from(
+            &config_name,
+            &text,
+            &mut RootedIncludes {
+                rootfs: &self.paths.rootfs,
+            },
+        );
         let mut problems: Vec<String> = config
             .errors
             .iter()
@@ -308,7 +453,12 @@ impl Collector for KeepalivedCollector {
         {
             problems.push(problem);
         }
-        let dump = match read_dump(&json_path, self.options.json_max_age) {
+        let keepalived_uid = process
+            .pid
+            .filter(|_| process.running)
+            .and_then(|pid| process_uid(&self.paths.procfs, pid));
+        let trusted = check_dump_owner(&json_path, keepalived_uid);
+        let dump = match trusted.and_then(|()| read_dump(&json_path, self.options.json_max_age)) {
             Ok(dump) => dump,
             Err(problem) => {
                 problems.push(problem);
@@ -360,7 +510,14 @@ mod tests {
     fn paths_stay_under_the_root() {
         assert_eq!(
             under_root(Path::new("/fx"), Path::new("/etc/../../k.conf")),
-            PathBuf::from("/fx/etc/k.conf")
+            PathBuf::from("/fx/k.conf")
+        );
+        assert_eq!(
+            under_root(
+                Path::new("/fx"),
+                Path::new("/etc/keepalived/conf.d/../common.conf")
+            ),
+            PathBuf::from("/fx/etc/keepalived/common.conf")
         );
     }
 
@@ -371,17 +528,20 @@ mod tests {
             &root,
             "/keepalived-conf/with-includes.conf",
             "conf.d/*.conf",
-        );
-        let names: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
+            10,
+        )
+        .expect("listed");
         assert_eq!(
-            names,
+            found,
             vec![
                 "/keepalived-conf/conf.d/10-vrrp.conf",
                 "/keepalived-conf/conf.d/20-lvs.conf"
             ]
         );
-        assert!(found.iter().all(|f| f.1.is_ok()));
-        assert!(expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf").is_empty());
+        assert_eq!(
+            expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf", 10),
+            Ok(Vec::new())
+        );
     }
 
     /// A directory holding `names` as empty files (and `sub.conf` as a directory).
@@ -397,10 +557,7 @@ mod tests {
 
     fn expanded(dir: &Scratch, pattern: &str) -> Vec<String> {
         let root = dir.parent().unwrap_or(Path::new("/"));
-        expand_include(root, "/keepalived.conf", pattern)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
+        expand_include(root, "/keepalived.conf", pattern, 100).expect("listed")
     }
 
     #[test]
@@ -453,6 +610,142 @@ mod tests {
         );
         assert_eq!(files("vi_3.conf"), vec!["/vi_3.conf"], "no wildcard");
         assert_eq!(files("sub/*.conf"), Vec::<String>::new());
+    }
+
+    /// A root holding `files` (host path, text), as `--path.rootfs` would.
+    fn rootfs_with(name: &str, files: &[(&str, &str)]) -> Scratch {
+        let dir = Scratch::new("keepalived-rootfs", name, "root");
+        for (path, text) in files {
+            let at = under_root(&dir, Path::new(path));
+            if let Some(parent) = at.parent() {
+                std::fs::create_dir_all(parent).expect("make a directory");
+            }
+            std::fs::write(at, text).expect("write a file");
+        }
+        dir
+    }
+
+    fn parse_under(root: &Path, main: &str) -> crate::model::keepalived::KeepalivedConfig {
+        let text = read_bounded(&under_root(root, Path::new(main)), MAX_CONFIG_BYTES)
+            .expect("the main file");
+        parse_config_from(main, &text, &mut RootedIncludes { rootfs: root })
+    }
+
+    #[test]
+    fn include_dot_dot_resolves_as_keepalived_does_but_stays_under_the_root() {
+        let root = rootfs_with(
+            "dotdot",
+            &[
+                ("/etc/keepalived/keepalived.conf", "include conf.d/a.conf\n"),
+                (
+                    "/etc/keepalived/conf.d/a.conf",
+                    "include ../common.conf\ninclude ../../../../../../outside.conf\n",
+                ),
+                ("/etc/keepalived/common.conf", "vrrp_instance COMMON {\n}\n"),
+                ("/outside.conf", "vrrp_instance TOP {\n}\n"),
+            ],
+        );
+        // A file beside the root, which `..` from the top of the root must not reach.
+        let beside = root
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join("outside.conf"));
+        let config = parse_under(&root, "/etc/keepalived/keepalived.conf");
+        assert_eq!(
+            config.files,
+            vec![
+                "/etc/keepalived/keepalived.conf",
+                "/etc/keepalived/conf.d/a.conf",
+                "/etc/keepalived/common.conf",
+                "/outside.conf",
+            ]
+        );
+        let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, vec!["COMMON", "TOP"], "{:?}", config.errors);
+        assert!(beside.is_some_and(|b| !b.exists()));
+    }
+
+    /// The shape that made doctor time out at about 1 GB: thirty-one files in one directory,
+    /// each including the whole directory.
+    #[test]
+    fn thirty_one_files_that_include_their_directory_are_read_in_bounded_time() {
+        let text = "include /etc/keepalived/*.conf\nvrrp_instance VI {\n}\n";
+        let names: Vec<String> = (0..31)
+            .map(|i| format!("/etc/keepalived/{i:02}.conf"))
+            .chain(std::iter::once(
+                "/etc/keepalived/keepalived.conf".to_string(),
+            ))
+            .collect();
+        let files: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), text)).collect();
+        let root = rootfs_with("fanout", &files);
+        let started = std::time::Instant::now();
+        let config = parse_under(&root, "/etc/keepalived/keepalived.conf");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(config.files.len() <= crate::parse::keepalived::MAX_CONFIG_FILES);
+        assert!(!config.errors.is_empty());
+    }
+
+    #[test]
+    fn an_include_of_a_fifo_or_a_huge_file_is_an_error_not_a_hang() {
+        let root = rootfs_with(
+            "special",
+            &[("/k.conf", "include /big.conf\ninclude /dev/zero\n")],
+        );
+        let big = under_root(&root, Path::new("/big.conf"));
+        std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES + 1]).expect("write");
+        let dev = under_root(&root, Path::new("/dev"));
+        std::fs::create_dir_all(&dev).expect("mkdir");
+        let made = std::process::Command::new("mkfifo")
+            .arg(dev.join("zero"))
+            .status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let config = parse_under(&root, "/k.conf");
+        let messages: Vec<String> = config.errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("/dev/zero") && m.contains("not a regular file")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("/big.conf")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn a_json_dump_is_used_only_when_root_or_keepalived_owns_it_and_others_cannot_write_it() {
+        assert_eq!(dump_owner_trusted(0, 0o100644, None), Ok(()));
+        assert_eq!(dump_owner_trusted(998, 0o100600, Some(998)), Ok(()));
+        assert!(dump_owner_trusted(1000, 0o100644, Some(998)).is_err());
+        assert!(dump_owner_trusted(1000, 0o100644, None).is_err());
+        assert!(dump_owner_trusted(0, 0o100666, None).is_err());
+        assert!(dump_owner_trusted(0, 0o100602, Some(0)).is_err());
+        // The file-level check, on a file this test writes and then opens to everyone.
+        let path = scratch("dump-mode");
+        std::fs::write(&*path, DUMP).expect("write the dump");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let me = std::fs::metadata(&*path)
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .ok();
+        let refused = check_dump_owner(&path, me);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("writable by every user")),
+            "{refused:?}"
+        );
+        std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(check_dump_owner(&path, me), Ok(()));
+        assert_eq!(
+            check_dump_owner(&path.with_extension("missing"), me),
+            Ok(())
+        );
     }
 
     const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");

@@ -19,6 +19,68 @@ use crate::parse::keepalived_notify::{NotifyLine, parse_notify_line};
 /// How long to wait before trying again to open a FIFO that is missing or not a FIFO.
 const REOPEN_DELAY: Duration = Duration::from_secs(1);
 
+/// The longest line kept: keepalived's lines are an instance name (a few tens of bytes) and a
+/// few words. A longer line is counted as malformed and skipped without being held.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// How many instances are counted; lines about further ones are counted as malformed (a
+/// writer inventing names must not grow the table).
+pub const MAX_INSTANCES: usize = 1024;
+
+/// What one bounded read of a line gave.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    /// The writers closed the FIFO.
+    End,
+    /// A line (without its end) in the buffer.
+    Line,
+    /// A line longer than the bound: skipped up to its end.
+    TooLong,
+}
+
+/// Reads one line into `line` (cleared first), holding at most `max` bytes of it.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    line.clear();
+    let mut too_long = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else if line.is_empty() {
+                LineRead::End
+            } else {
+                LineRead::Line
+            });
+        }
+        let (part, ended) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(end) => (chunk.get(..end).unwrap_or_default(), end + 1),
+            None => (chunk, chunk.len()),
+        };
+        let found_end = part.len() < chunk.len();
+        if !too_long {
+            if line.len() + part.len() > max {
+                too_long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(part);
+            }
+        }
+        reader.consume(ended);
+        if found_end {
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     connected: bool,
@@ -125,10 +187,16 @@ fn read_forever(path: &Path, shared: &Shared) {
         let mut reader = BufReader::new(file);
         let mut line = Vec::new();
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => count(shared, &String::from_utf8_lossy(&line)),
+            match read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES) {
+                Ok(LineRead::End) => break,
+                Ok(LineRead::Line) => count(shared, &String::from_utf8_lossy(&line)),
+                Ok(LineRead::TooLong) => {
+                    tracing::warn!(
+                        "keepalived notify FIFO: a line longer than {MAX_LINE_BYTES} bytes; skipped"
+                    );
+                    shared.lock().malformed_lines += 1;
+                    shared.changed.notify_all();
+                }
                 Err(err) => {
                     tracing::warn!(path = %path.display(), error = %err, "reading keepalived's notify FIFO failed");
                     std::thread::sleep(REOPEN_DELAY);
@@ -151,6 +219,15 @@ fn count(shared: &Shared, line: &str) {
                 .unwrap_or(0.0);
             tracing::info!(instance = %transition.instance, state = %transition.state, "VRRP transition");
             let mut counts = shared.lock();
+            if !counts.last_transition.contains_key(&transition.instance)
+                && counts.last_transition.len() >= MAX_INSTANCES
+            {
+                tracing::warn!(instance = %transition.instance, "keepalived notify FIFO: more than {MAX_INSTANCES} instances; not counted");
+                counts.malformed_lines += 1;
+                drop(counts);
+                shared.changed.notify_all();
+                return;
+            }
             *counts
                 .transitions
                 .entry((transition.instance.clone(), transition.state))
@@ -226,6 +303,48 @@ mod tests {
             "VI_1",
             VrrpState::Master
         ) == 2));
+    }
+
+    #[test]
+    fn a_notify_line_longer_than_the_bound_is_skipped_not_held() {
+        let mut input: Vec<u8> = Vec::new();
+        input.extend_from_slice(b"INSTANCE \"A\" MASTER 1\n");
+        input.extend(std::iter::repeat_n(b'x', 10 * MAX_LINE_BYTES));
+        input.extend_from_slice(b"\nINSTANCE \"B\" BACKUP 1\nlast");
+        let mut reader = std::io::BufReader::with_capacity(64, input.as_slice());
+        let mut line = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            let read = read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES);
+            assert!(line.len() <= MAX_LINE_BYTES);
+            match read {
+                Ok(LineRead::End) => break,
+                Ok(LineRead::Line) => seen.push(String::from_utf8_lossy(&line).into_owned()),
+                Ok(LineRead::TooLong) => seen.push("<too long>".into()),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                "INSTANCE \"A\" MASTER 1",
+                "<too long>",
+                "INSTANCE \"B\" BACKUP 1",
+                "last"
+            ]
+        );
+    }
+
+    #[test]
+    fn notify_instances_beyond_the_bound_are_not_counted() {
+        let shared = Shared::default();
+        for i in 0..MAX_INSTANCES + 10 {
+            count(&shared, &format!("INSTANCE \"VI_{i}\" MASTER 100\n"));
+        }
+        let counts = shared.lock();
+        assert_eq!(counts.last_transition.len(), MAX_INSTANCES);
+        assert_eq!(counts.transitions.len(), MAX_INSTANCES);
+        assert_eq!(counts.malformed_lines, 10);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod ethtool;
 pub mod fake_kernel;
 pub mod interfaces;
 pub mod ipvs;
+pub mod ipvs_ledger;
 pub mod ipvs_netlink;
 pub mod keepalived;
 pub mod keepalived_fifo;

@@ -1,11 +1,14 @@
 //! The netdev collector's I/O: for each network device under `--path.sysfs`, its interrupts
 //! (`/proc/interrupts`, `/proc/irq/N/*`), its queues' RPS/XPS settings, and its ethtool
-//! settings. It keeps each IRQ's counts from the previous scrape, to tell how the interrupts
-//! of the time in between fell on CPUs.
+//! settings. It keeps samples of each IRQ's counts over a window of its own (time-based, not
+//! scrape-based), to tell how the interrupts of the last minute or so fell on CPUs: every
+//! scraper (two Prometheus servers in HA, `doctor`, a curl) sees the same figure at the same
+//! time, whoever scraped in between.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
@@ -44,8 +47,48 @@ pub struct NetdevCollector {
     sysfs: PathBuf,
     procfs: PathBuf,
     filter: DeviceFilter,
-    /// Per-CPU counts of each (device, IRQ) at the previous scrape.
-    previous: Mutex<HashMap<(String, u32), Vec<u64>>>,
+    /// Per-CPU counts of each (device, IRQ), sampled over the window.
+    samples: Mutex<Samples>,
+}
+
+/// Per-CPU counts of each (device, IRQ) at one time.
+type Counts = HashMap<(String, u32), Vec<u64>>;
+
+/// The interrupts figure covers at least this much time once the exporter has run as long.
+pub const INTERRUPT_WINDOW: Duration = Duration::from_secs(60);
+/// Samples are kept at least this far apart, so their number stays bounded
+/// (`INTERRUPT_WINDOW / SAMPLE_SPACING + 2`) however often the exporter is scraped.
+const SAMPLE_SPACING: Duration = Duration::from_secs(10);
+
+/// Counts taken at collection times, oldest first.
+#[derive(Debug, Default)]
+struct Samples {
+    taken: VecDeque<(Instant, Counts)>,
+}
+
+impl Samples {
+    /// The sample to compare `now` with: the newest one at least [`INTERRUPT_WINDOW`] old, or
+    /// the oldest while none is that old (just after start). Older samples are dropped, and
+    /// `current` is kept when the newest is [`SAMPLE_SPACING`] old.
+    fn baseline_and_keep(&mut self, now: Instant, current: Counts) -> Option<Counts> {
+        while self.taken.len() >= 2
+            && self
+                .taken
+                .get(1)
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= INTERRUPT_WINDOW)
+        {
+            self.taken.pop_front();
+        }
+        let baseline = self.taken.front().map(|(_, counts)| counts.clone());
+        let spaced = self
+            .taken
+            .back()
+            .is_none_or(|(t, _)| now.saturating_duration_since(*t) >= SAMPLE_SPACING);
+        if spaced {
+            self.taken.push_back((now, current));
+        }
+        baseline
+    }
 }
 
 impl NetdevCollector {
@@ -54,7 +97,7 @@ impl NetdevCollector {
             sysfs: paths.sysfs,
             procfs: paths.procfs,
             filter,
-            previous: Mutex::new(HashMap::new()),
+            samples: Mutex::new(Samples::default()),
         }
     }
 
@@ -143,13 +186,21 @@ impl NetdevCollector {
         (rx, tx)
     }
 
-    /// What each device's interrupts did since the previous scrape; remembers this one.
-    fn deltas(&self, devices: &mut [NetDevice]) {
-        let mut previous = match self.previous.lock() {
+    /// What each device's interrupts did over the window (see [`Samples`]).
+    fn deltas(&self, devices: &mut [NetDevice], now: Instant) {
+        let mut samples = match self.samples.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut current = HashMap::new();
+        let current: Counts = devices
+            .iter()
+            .flat_map(|d| {
+                d.irqs
+                    .iter()
+                    .map(|irq| ((d.name.clone(), irq.irq), irq.per_cpu.clone()))
+            })
+            .collect();
+        let previous = samples.baseline_and_keep(now, current).unwrap_or_default();
         for device in devices.iter_mut() {
             let mut per_cpu: Option<Vec<u64>> = None;
             let mut active = 0;
@@ -179,7 +230,6 @@ impl NetdevCollector {
                     }
                     _ => complete = false,
                 }
-                current.insert(key, irq.per_cpu.clone());
             }
             device.since_last_scrape = match per_cpu {
                 Some(per_cpu) if complete => Some(InterruptsDelta {
@@ -189,7 +239,6 @@ impl NetdevCollector {
                 _ => None,
             };
         }
-        *previous = current;
     }
 }
 
@@ -281,7 +330,7 @@ impl Collector for NetdevCollector {
                 }
             })
             .collect();
-        self.deltas(&mut devices);
+        self.deltas(&mut devices, Instant::now());
 
         let rps_sock_flow_entries =
             read_trimmed(&self.procfs.join("sys/net/core/rps_sock_flow_entries"))
@@ -294,5 +343,74 @@ impl Collector for NetdevCollector {
             })),
             problems,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// eth0 with two IRQs: CPU 0 takes everything for the first 50 s, then both CPUs share.
+    fn device_at(seconds: u64) -> NetDevice {
+        let skewed = seconds.min(50);
+        let even = seconds.saturating_sub(50);
+        NetDevice {
+            name: "eth0".into(),
+            irqs: vec![
+                DeviceIrq {
+                    irq: 30,
+                    per_cpu: vec![100 * skewed + 50 * even, 0],
+                    ..DeviceIrq::default()
+                },
+                DeviceIrq {
+                    irq: 31,
+                    per_cpu: vec![0, 50 * even],
+                    ..DeviceIrq::default()
+                },
+            ],
+            ..NetDevice::default()
+        }
+    }
+
+    /// The interrupts per CPU the figure is computed from, as one scrape at `seconds` sees it.
+    fn imbalance(collector: &NetdevCollector, start: Instant, seconds: u64) -> Option<Vec<u64>> {
+        let mut devices = vec![device_at(seconds)];
+        collector.deltas(&mut devices, start + Duration::from_secs(seconds));
+        Some(devices.first()?.since_last_scrape.clone()?.per_cpu)
+    }
+
+    /// Two Prometheus servers: one alone, and the same with a second one scraping in between.
+    /// Each sees the same figure at 60 s (before, the second scrape at 55 s made the first
+    /// one's window five seconds long).
+    #[test]
+    fn the_interrupt_imbalance_does_not_depend_on_who_else_scrapes() {
+        let start = Instant::now();
+        let alone = NetdevCollector::new(Paths::default(), DeviceFilter::default());
+        let shared = NetdevCollector::new(Paths::default(), DeviceFilter::default());
+        for t in [0, 15, 30, 45] {
+            let _ = imbalance(&alone, start, t);
+            let _ = imbalance(&shared, start, t);
+        }
+        let _ = imbalance(&shared, start, 52);
+        let _ = imbalance(&shared, start, 55);
+        let a = imbalance(&alone, start, 60);
+        let b = imbalance(&shared, start, 60);
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        // Over 0..60 s: CPU 0 took 5000 + 500, CPU 1 500.
+        assert_eq!(a, Some(vec![5500, 500]));
+    }
+
+    #[test]
+    fn interrupt_samples_stay_bounded_however_often_it_is_scraped() {
+        let start = Instant::now();
+        let collector = NetdevCollector::new(Paths::default(), DeviceFilter::default());
+        for tenth in 0..6000u64 {
+            let mut devices = vec![device_at(tenth / 10)];
+            collector.deltas(&mut devices, start + Duration::from_millis(tenth * 100));
+        }
+        let kept = collector.samples.lock().map(|s| s.taken.len()).unwrap_or(0);
+        let most = (INTERRUPT_WINDOW.as_secs() / SAMPLE_SPACING.as_secs()) as usize + 2;
+        assert!(kept <= most, "{kept} samples kept");
     }
 }

@@ -62,6 +62,11 @@ impl Exporter {
         }
     }
 
+    /// The exporter's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn stop(mut self) -> Option<i32> {
         let mut child = self.child.take()?;
