@@ -16,6 +16,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::cast_possible_truncation)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,15 +29,7 @@ fn repo() -> &'static Path {
 }
 
 fn dashboards() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("dashboards"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json") && !p.ends_with("advisor-rules.json")
-        })
-        .collect();
-    files.sort();
+    let files = support::dashboard_files();
     assert!(files.len() >= 4, "expected the four dashboards");
     files
 }

@@ -22,6 +22,8 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::cast_possible_truncation)]
 
+mod support;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read, Write};
@@ -482,17 +484,7 @@ fn setup() -> (Run, Prometheus) {
 /// (dashboard file, panel title, refId, expression).
 fn dashboard_queries() -> Vec<(String, String, String, String)> {
     let mut out = Vec::new();
-    let dir = repo().join("dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json") && !p.ends_with("advisor-rules.json")
-        })
-        .collect();
-    files.sort();
-    for f in files {
+    for f in support::dashboard_files() {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let d: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         // a dashboard whose instance variable picks one host looks at the director

@@ -322,3 +322,19 @@ pub fn sample_value(text: &str, series: &str) -> Option<f64> {
         })
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// The generated Grafana dashboards (`dashboards/*.json` but the advisor's rule table they
+/// read), sorted by name.
+pub fn dashboard_files() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .expect("dashboards/ is readable")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.ends_with("advisor-rules.json")
+        })
+        .collect();
+    files.sort();
+    files
+}
