@@ -801,16 +801,22 @@ mod tests {
         })
     }
 
-    #[test]
-    fn dropped_backend_labels_sum_the_series_they_separated() {
+    /// Options that keep only the service's labels on real-server series, so that the real
+    /// servers of one service are summed.
+    fn summed_per_service() -> EncodeOptions {
         let mut keep = crate::metrics::BackendLabels::none();
         for label in ["proto", "local_address", "local_port"] {
             assert!(keep.keep(label));
         }
-        let options = EncodeOptions {
+        EncodeOptions {
             backend_labels: keep,
             ..EncodeOptions::default()
-        };
+        }
+    }
+
+    #[test]
+    fn dropped_backend_labels_sum_the_series_they_separated() {
+        let options = summed_per_service();
         let text = encode_snapshot(two_services_of_two(), Format::Classic, &options);
         let weights: Vec<&str> = text
             .lines()
@@ -850,14 +856,7 @@ mod tests {
     #[test]
     fn a_summed_counter_never_decreases_when_real_servers_leave_or_come_back() {
         use crate::source::ipvs_ledger::Ledger;
-        let mut keep = crate::metrics::BackendLabels::none();
-        for label in ["proto", "local_address", "local_port"] {
-            assert!(keep.keep(label));
-        }
-        let options = EncodeOptions {
-            backend_labels: keep,
-            ..EncodeOptions::default()
-        };
+        let options = summed_per_service();
         let table_of = |members: &[(&str, u64)]| {
             let key = ServiceKey::Address {
                 protocol: crate::model::Protocol::Tcp,
