@@ -317,6 +317,7 @@ mod tests {
                 dump,
                 notify,
                 peers: None,
+                checker_dump: None,
             }),
             ..Snapshot::default()
         };

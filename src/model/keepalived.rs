@@ -131,6 +131,23 @@ pub struct RealServer {
     pub weight: Option<i32>,
     /// Health checker blocks by keyword: `TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, ...
     pub checkers: Vec<String>,
+    /// `inhibit_on_failure` in this block: a failed real server stays in the kernel's table
+    /// with weight 0 instead of being removed. `None` inherits the virtual server's setting.
+    pub inhibit_on_failure: Option<bool>,
+}
+
+/// keepalived's weight for a real server that sets none.
+pub const DEFAULT_REAL_SERVER_WEIGHT: i32 = 1;
+
+/// keepalived's quorum for a virtual server that sets none: the live real servers' weights
+/// must add up to at least this.
+pub const DEFAULT_QUORUM: u32 = 1;
+
+/// A `sorry_server ADDRESS PORT`: where keepalived sends traffic while quorum is lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SorryServer {
+    pub address: IpAddr,
+    pub port: Option<u16>,
 }
 
 /// A `virtual_server` block.
@@ -145,6 +162,33 @@ pub struct VirtualServer {
     pub lb_kind: Option<String>,
     pub persistence_timeout: Option<u32>,
     pub real_servers: Vec<RealServer>,
+    /// `quorum`: the least sum of live real servers' weights that keeps the service up.
+    pub quorum: Option<u32>,
+    /// `hysteresis`: how far below (to lose) or above (to regain) the quorum the sum must go.
+    pub hysteresis: Option<u32>,
+    pub sorry_server: Option<SorryServer>,
+    /// `inhibit_on_failure` at the virtual server: its real servers' default.
+    pub inhibit_on_failure: bool,
+    /// `delay_loop`: seconds between health checks (keepalived's default is 60).
+    pub delay_loop: Option<u32>,
+}
+
+/// One entry of a `virtual_server_group` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GroupMember {
+    /// `ADDRESS PORT`, or a range `10.0.0.1-10 PORT` (`first` to `last`, both included).
+    Addresses { first: IpAddr, last: IpAddr, port: u16 },
+    /// `fwmark N`.
+    Fwmark { mark: u32 },
+}
+
+/// A `virtual_server_group NAME` block: the services a `virtual_server group NAME` balances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VirtualServerGroup {
+    pub name: String,
+    pub members: Vec<GroupMember>,
 }
 
 /// A place in keepalived's configuration, and what is wrong there.
@@ -174,6 +218,7 @@ pub struct KeepalivedConfig {
     pub instances: Vec<VrrpInstance>,
     pub sync_groups: Vec<SyncGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    pub virtual_server_groups: Vec<VirtualServerGroup>,
     /// Every file read, the main one first.
     pub files: Vec<String>,
     /// Syntax errors and values that could not be read; what could be parsed is still used.
@@ -224,6 +269,32 @@ pub struct Keepalived {
     pub notify: Option<NotifyReading>,
     /// VRRP adverts heard on the instances' interfaces, when listening is on.
     pub peers: Option<Vec<VrrpPeer>>,
+    /// keepalived's data dump (its checkers' view), when one was read and fresh.
+    pub checker_dump: Option<CheckerDump>,
+}
+
+/// The checker part of keepalived's data dump (`/tmp/keepalived.data`, written on SIGUSR1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckerDump {
+    /// Seconds between the file's last write and the read.
+    pub age_seconds: f64,
+    pub real_servers: Vec<CheckedRealServer>,
+}
+
+/// One real server as keepalived's checkers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedRealServer {
+    /// The virtual server it belongs to, as the configuration names it.
+    pub virtual_server: VirtualServerTarget,
+    /// The virtual server's protocol (TCP, UDP, SCTP), when the dump gives it.
+    pub protocol: Option<String>,
+    pub address: IpAddr,
+    pub port: Option<u16>,
+    /// keepalived's `alive`: its checks pass.
+    pub alive: bool,
+    /// The weight keepalived holds for it now, when the dump gives it.
+    pub weight: Option<i64>,
 }
 
 /// A sender of VRRP adverts heard on an interface.

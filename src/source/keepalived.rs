@@ -495,6 +495,7 @@ impl Collector for KeepalivedCollector {
                 dump,
                 notify: self.fifo.as_ref().map(NotifyFifo::reading),
                 peers,
+                checker_dump: None,
             })),
             problems,
         })

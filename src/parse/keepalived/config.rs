@@ -233,6 +233,11 @@ impl Reader<'_> {
             lb_kind: None,
             persistence_timeout: None,
             real_servers: Vec::new(),
+            quorum: None,
+            hysteresis: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            delay_loop: None,
         };
         for child in self.block(node) {
             match child.keyword() {
@@ -281,6 +286,7 @@ impl Reader<'_> {
             port,
             weight: None,
             checkers: Vec::new(),
+            inhibit_on_failure: None,
         };
         for child in node.block.as_deref().unwrap_or(&[]) {
             match child.keyword() {
