@@ -178,7 +178,11 @@ pub struct VirtualServer {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GroupMember {
     /// `ADDRESS PORT`, or a range `10.0.0.1-10 PORT` (`first` to `last`, both included).
-    Addresses { first: IpAddr, last: IpAddr, port: u16 },
+    Addresses {
+        first: IpAddr,
+        last: IpAddr,
+        port: u16,
+    },
     /// `fwmark N`.
     Fwmark { mark: u32 },
 }
