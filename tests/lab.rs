@@ -1433,6 +1433,12 @@ fn lab_roles_point_to_point_overlay_and_tunnel_hosts_are_no_real_servers() {
                 "10.244.1.0/32 on tunl0: 2 route(s) leave through tunl0: an overlay network's tunnel (such as Calico's IPIP), not a TUN real server's, which only receives",
             ],
         ),
+        (
+            "calico1",
+            vec![
+                "10.244.7.0/32 on tunl0: Calico's tunnel: the host has Calico's pod interfaces (cali0a1b2c3d4e5), and a single-node cluster routes nothing through tunl0 yet",
+            ],
+        ),
     ] {
         let (report, code, found, expected) = roles_run(ns, &[]);
         assert_eq!(report["role"], serde_json::json!([]), "{ns}: no role");
@@ -1444,6 +1450,18 @@ fn lab_roles_point_to_point_overlay_and_tunnel_hosts_are_no_real_servers() {
                 .filter(|l| l.contains(" dev tunl0 ") && !l.contains(" table local "))
                 .count();
             assert_eq!(through_tunl0, 2, "calico: ip route shows\n{routes}");
+        }
+        if ns == "calico1" {
+            // A single node: no route leaves through tunl0, so only the pod interface tells.
+            let routes = read(&lab().join("roles/calico1-routes.txt"));
+            assert!(
+                !routes
+                    .lines()
+                    .any(|l| l.contains(" dev tunl0 ") && !l.contains(" table local ")),
+                "calico1: ip route shows\n{routes}"
+            );
+            let links = read(&lab().join("roles/calico1-links.txt"));
+            assert!(links.contains("cali0a1b2c3d4e5@pod0"), "calico1: {links}");
         }
         assert_eq!(disregarded(&report), set_aside, "{ns}: what was set aside");
         assert_eq!(found, expected, "{ns}: no finding");

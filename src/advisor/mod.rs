@@ -9,7 +9,7 @@ pub mod rules;
 use serde::Serialize;
 
 use crate::model::ForwardMethod;
-use crate::model::interfaces::{InterfaceAddress, KUBE_IPVS_DUMMY, Link};
+use crate::model::interfaces::{InterfaceAddress, Interfaces, KUBE_IPVS_DUMMY, Link};
 use crate::snapshot::Snapshot;
 
 /// What the host does for IPVS, as far as the kernel shows.
@@ -126,10 +126,26 @@ fn single(address: &InterfaceAddress) -> &'static str {
     }
 }
 
+/// The first of Calico's pod interfaces (veth devices named `cali...`), when the host has one.
+/// On a Calico node with a single node, nothing routes through `tunl0` yet, so its pod address
+/// on `tunl0` looks like a TUN real server's virtual address; the pod interfaces tell it apart.
+fn calico_pod_interface(interfaces: &Interfaces) -> Option<&str> {
+    interfaces
+        .links
+        .iter()
+        .find(|l| l.name.starts_with("cali") && l.kind.as_deref() == Some("veth"))
+        .map(|l| l.name.as_str())
+}
+
 /// What an address says, when it is on a device a real server could hold its virtual address
 /// on: `lo`, a dummy that does not answer ARP (DR), or an IP-in-IP tunnel device that routes
-/// nothing out (TUN). `None` for ordinary interfaces.
-fn read_address(link: &Link, address: &InterfaceAddress) -> Option<Reading> {
+/// nothing out (TUN). `None` for ordinary interfaces. `calico_pod` names one of Calico's pod
+/// interfaces when the host has them.
+fn read_address(
+    link: &Link,
+    address: &InterfaceAddress,
+    calico_pod: Option<&str>,
+) -> Option<Reading> {
     if address.is_special() {
         return None;
     }
@@ -149,14 +165,19 @@ fn read_address(link: &Link, address: &InterfaceAddress) -> Option<Reading> {
         if !address.is_host() {
             return Some(Reading::Disregarded(whole_prefix()));
         }
-        return Some(match link.routes_out {
-            Some(0) => Reading::Role(Role::TunRealServer, Strength::Strong, String::new()),
-            Some(routes) => Reading::Disregarded(format!(
+        return Some(match (link.routes_out, calico_pod) {
+            (_, Some(pod)) => Reading::Disregarded(format!(
+                "Calico's tunnel: the host has Calico's pod interfaces ({pod}), and a \
+                 single-node cluster routes nothing through {} yet",
+                link.name
+            )),
+            (Some(0), None) => Reading::Role(Role::TunRealServer, Strength::Strong, String::new()),
+            (Some(routes), None) => Reading::Disregarded(format!(
                 "{routes} route(s) leave through {}: an overlay network's tunnel (such as \
                  Calico's IPIP), not a TUN real server's, which only receives",
                 link.name
             )),
-            None => Reading::Role(
+            (None, None) => Reading::Role(
                 Role::TunRealServer,
                 Strength::Weak,
                 format!("the routes through {} could not be read", link.name),
@@ -189,12 +210,13 @@ pub fn real_server_evidence(snapshot: &Snapshot) -> (Vec<Evidence>, Vec<Disregar
     let Some(interfaces) = &snapshot.interfaces else {
         return (evidence, Vec::new());
     };
+    let calico_pod = calico_pod_interface(interfaces);
     for address in &interfaces.addresses {
         let Some(link) = interfaces.links.iter().find(|l| l.index == address.index) else {
             continue;
         };
         let detail = format!("{address} on {}", link.name);
-        match read_address(link, address) {
+        match read_address(link, address, calico_pod) {
             None => {}
             Some(Reading::Role(role, strength, caveat)) => evidence.push(Evidence {
                 role,
@@ -233,13 +255,17 @@ pub fn real_server_vips(snapshot: &Snapshot) -> Vec<(&Link, &InterfaceAddress)> 
     let Some(interfaces) = &snapshot.interfaces else {
         return Vec::new();
     };
+    let calico_pod = calico_pod_interface(interfaces);
     interfaces
         .addresses
         .iter()
         .filter_map(|address| {
             let link = interfaces.links.iter().find(|l| l.index == address.index)?;
-            matches!(read_address(link, address), Some(Reading::Role(..)))
-                .then_some((link, address))
+            matches!(
+                read_address(link, address, calico_pod),
+                Some(Reading::Role(..))
+            )
+            .then_some((link, address))
         })
         .collect()
 }
@@ -810,6 +836,35 @@ mod tests {
                 inferred.disregarded
             );
             assert_eq!(worst(&snapshot), None);
+        }
+
+        #[test]
+        fn a_single_node_calicos_tunl0_routes_nothing_and_is_still_no_tun_real_server() {
+            let pod = Link {
+                noarp: false,
+                ..link(4, "cali1a2b3c4d5e6", Some("veth"), ETHER)
+            };
+            let snapshot = host(vec![tunl0(Some(0)), pod], &[(3, "10.244.1.0/32")]);
+            let inferred = infer(&snapshot);
+            assert_eq!(inferred.roles, Vec::<Role>::new());
+            assert!(
+                inferred
+                    .disregarded
+                    .iter()
+                    .any(|d| {
+                        d.detail
+                    == "10.244.1.0/32 on tunl0"
+                    && d.reason.starts_with(
+                        "Calico's tunnel: the host has Calico's pod interfaces (cali1a2b3c4d5e6)"
+                    )
+                    }),
+                "{:?}",
+                inferred.disregarded
+            );
+            assert_eq!(worst(&snapshot), None);
+            // Without the pod interface, the same tunnel is a TUN real server.
+            let plain = host(vec![tunl0(Some(0))], &[(3, "10.244.1.0/32")]);
+            assert_eq!(infer(&plain).roles, vec![Role::TunRealServer]);
         }
 
         #[test]

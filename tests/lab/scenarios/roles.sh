@@ -7,6 +7,8 @@
 #   tun     a tun device with a /24 and a /32
 #   calico  tunl0 (ipip) with a /32 pod address and routes to other nodes' blocks via tunl0
 #           onlink, as Calico's IPIP mode sets it up
+#   calico1 a single-node Calico cluster: tunl0 with a /32 pod address and no route through it
+#           (no other node yet), a blackhole route for the node's block and a pod's cali* veth
 #   kube    kube-proxy in IPVS mode: NAT services and the kube-ipvs0 dummy holding their
 #           addresses, with the sysctls kube-proxy sets
 #   tunrs   a TUN real server: the VIP 10.0.0.100/32 on tunl0, which routes nothing out, with
@@ -44,6 +46,14 @@ $IP -n calico addr add 10.244.1.0/32 dev tunl0
 $IP -n calico route add 10.244.2.0/26 via 10.5.6.3 dev tunl0 onlink
 $IP -n calico route add 10.244.3.0/26 via 10.5.6.4 dev tunl0 onlink
 
+lab_veth calico1 vcal1 cal1eth0
+$IP -n calico1 addr add 10.5.9.2/24 dev cal1eth0
+$IP -n calico1 link set tunl0 up
+$IP -n calico1 addr add 10.244.7.0/32 dev tunl0
+$IP -n calico1 route add blackhole 10.244.7.0/26
+$IP -n calico1 link add cali0a1b2c3d4e5 type veth peer name pod0
+$IP -n calico1 link set cali0a1b2c3d4e5 up
+
 lab_veth kube vkube kubeeth0
 $IP -n kube addr add 10.5.7.2/24 dev kubeeth0
 $IP -n kube link add kube-ipvs0 type dummy
@@ -70,7 +80,7 @@ for setting in all/arp_ignore=1 all/arp_announce=2 all/rp_filter=0 tunl0/rp_filt
     $IP netns exec tunrs sh -c "echo ${setting#*=} >/proc/sys/net/ipv4/conf/${setting%=*}"
 done
 
-for ns in p2p wg tun calico kube tunrs; do
+for ns in p2p wg tun calico calico1 kube tunrs; do
     $IP -n "$ns" -d link show >"$OUT/$ns-links.txt"
     $IP -n "$ns" addr show >"$OUT/$ns-addresses.txt"
     $IP -n "$ns" route show table all >"$OUT/$ns-routes.txt"
@@ -78,7 +88,7 @@ done
 
 # what the softnet rules read, just before and just after the doctor runs
 cat /proc/net/softnet_stat >"$OUT/softnet.txt"
-for ns in p2p wg tun calico kube tunrs; do
+for ns in p2p wg tun calico calico1 kube tunrs; do
     set +e
     $IP netns exec "$ns" $EXPORTER doctor --format json >"$OUT/$ns.json" 2>"$OUT/$ns.err"
     echo $? >"$OUT/$ns.code"
