@@ -324,28 +324,30 @@ pub fn compare(keepalived: &Keepalived, ipvs: Option<&IpvsTable>) -> LvsHealth {
     health
 }
 
+/// The port keepalived gives a real server of `service`: its own, else the service's; always 0
+/// for a firewall mark (keepalived: "fwmark virtual server ..., real server has port
+/// specified - port will be ignored").
+fn real_server_port(configured: Option<u16>, service: &ServiceKey) -> u16 {
+    match service {
+        ServiceKey::Address { port, .. } => configured.unwrap_or(*port),
+        ServiceKey::FirewallMark { .. } => 0,
+    }
+}
+
 /// The configured real servers of a virtual server with the port keepalived gives each.
 fn configured_real_servers<'a>(
     server: &'a VirtualServer,
-    service: &ServiceKey,
+    service: &'a ServiceKey,
 ) -> impl Iterator<Item = (&'a super::keepalived::RealServer, u16)> {
-    let default_port = match service {
-        ServiceKey::Address { port, .. } => *port,
-        ServiceKey::FirewallMark { .. } => 0,
-    };
     server
         .real_servers
         .iter()
-        .map(move |r| (r, r.port.unwrap_or(default_port)))
+        .map(move |r| (r, real_server_port(r.port, service)))
 }
 
 fn sorry_port(server: &VirtualServer, service: &ServiceKey) -> Option<(IpAddr, u16)> {
     let sorry = server.sorry_server.as_ref()?;
-    let default_port = match service {
-        ServiceKey::Address { port, .. } => *port,
-        ServiceKey::FirewallMark { .. } => 0,
-    };
-    Some((sorry.address, sorry.port.unwrap_or(default_port)))
+    Some((sorry.address, real_server_port(sorry.port, service)))
 }
 
 fn unknown_virtual_server(
@@ -547,7 +549,7 @@ fn add_checker_view(health: &mut LvsHealth, dump: &CheckerDump, config: &Keepali
                 .find(|checked| {
                     &checked.virtual_server == target
                         && checked.address == real.address
-                        && checked.port.is_none_or(|p| p == real.port)
+                        && (real.port == 0 || checked.port.is_none_or(|p| p == real.port))
                         && match (&checked.protocol, &protocol) {
                             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
                             _ => true,
@@ -751,10 +753,10 @@ mod tests {
                 family: None,
             },
             "rr",
-            &[("10.20.0.1", 80, 2)],
+            &[("10.20.0.1", 0, 2)],
         );
         fwm.backends.push({
-            let mut b = Backend::new(ip("10.20.0.2"), 80, ForwardMethod::Masq);
+            let mut b = Backend::new(ip("10.20.0.2"), 0, ForwardMethod::Masq);
             b.weight = 1;
             b
         });
@@ -782,13 +784,13 @@ mod tests {
                 ("TCP [2001:db8:10::c]:80".into(), "WEB6".into(), Some(false)),
             ]
         );
-        // The firewall mark's real servers keep the ports they name; .2 is up at the default
-        // weight 1.
+        // keepalived ignores a real server's port under a firewall mark: port 0. .2 is up at
+        // the default weight 1.
         assert_eq!(
             states(&health, 3),
             vec![
-                ("10.20.0.1:80".into(), RealServerState::Up),
-                ("10.20.0.2:80".into(), RealServerState::Up),
+                ("10.20.0.1:0".into(), RealServerState::Up),
+                ("10.20.0.2:0".into(), RealServerState::Up),
             ]
         );
         assert_eq!(
