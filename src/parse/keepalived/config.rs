@@ -1,6 +1,7 @@
 //! keepalived.conf's meaning: the statements the exporter needs (VRRP instances, sync
-//! groups, virtual servers and their real servers) read into the model. A bad value is
-//! recorded with its place and leaves the rest of its block in use; other keywords are skipped.
+//! groups, virtual servers with their real servers, quorum and sorry server, and virtual
+//! server groups) read into the model. A bad value is recorded with its place and leaves the
+//! rest of its block in use; other keywords are skipped.
 
 use std::net::IpAddr;
 
