@@ -24,6 +24,7 @@ const SCENARIOS: &[&str] = &[
     "conntrack/traffic",
     "keepalived-director",
     "keepalived-stopped",
+    "keepalived-health",
 ];
 
 fn root() -> PathBuf {
@@ -108,7 +109,8 @@ fn metrics_match_the_goldens() {
 fn expected_exit_code(scenario: &str) -> i32 {
     match scenario {
         // services without a weighted real server; keepalived configured but stopped
-        "mixed-director" | "keepalived-stopped" => 2,
+        // a keepalived virtual server below its quorum
+        "mixed-director" | "keepalived-stopped" | "keepalived-health" => 2,
         _ => 0,
     }
 }
@@ -321,6 +323,32 @@ fn golden_scenarios_cover_what_they_claim() {
             conntrack.contains(needle),
             "conntrack golden lacks {needle:?}"
         );
+    }
+    // keepalived-health: the states and figures worked out by hand from its keepalived.conf
+    // and proc/net/ip_vs (a record is no truth by itself).
+    let health =
+        std::fs::read_to_string(root().join("tests/golden/keepalived-health/metrics.prom"))
+            .expect("golden");
+    let vs80 = r#"proto="TCP",local_address="192.0.2.10",local_port="80",local_mark="",virtual_server_group="""#;
+    let fwm5 =
+        r#"proto="FWM",local_address="",local_port="0",local_mark="5",virtual_server_group="WEB""#;
+    for needle in [
+        // weight 2 as configured: up; weight 0 with inhibit_on_failure: down; absent: down
+        format!(r#"ipvs_keepalived_real_server_state{{{vs80},remote_address="10.0.0.1",remote_port="80",state="up"}} 1"#),
+        format!(r#"ipvs_keepalived_real_server_state{{{vs80},remote_address="10.0.0.2",remote_port="80",state="down"}} 1"#),
+        format!(r#"ipvs_keepalived_real_server_state{{{vs80},remote_address="10.0.0.3",remote_port="80",state="down"}} 1"#),
+        // live weight 2 of quorum 3, sorry server 10.0.0.99 at weight 1
+        format!(r#"ipvs_keepalived_virtual_server_live_weight{{{vs80}}} 2"#),
+        format!(r#"ipvs_keepalived_virtual_server_quorum_up{{{vs80}}} 0"#),
+        format!(r#"ipvs_keepalived_virtual_server_sorry_server_active{{{vs80}}} 1"#),
+        // the group's firewall mark: weight 3 against the default 1, port 0
+        format!(r#"ipvs_keepalived_real_server_state{{{fwm5},remote_address="10.0.1.1",remote_port="0",state="reweighted"}} 1"#),
+        // the group's second address is not in the table
+        r#"ipvs_keepalived_virtual_server_present{proto="TCP",local_address="192.0.2.21",local_port="443",local_mark="",virtual_server_group="WEB"} 0"#.to_string(),
+        r#"ipvs_advisor_finding{rule="keepalived-unmanaged-service",severity="warning",subject="UDP 192.0.2.30:53"} 1"#.to_string(),
+        r#"ipvs_advisor_finding{rule="keepalived-unmanaged-real-server",severity="warning",subject="TCP 192.0.2.10:80 -> 10.0.0.7:80"} 1"#.to_string(),
+    ] {
+        assert!(health.contains(&format!("{needle}\n")), "keepalived-health golden lacks {needle}");
     }
     assert!(
         !conntrack.contains("ipvs_conntrack_entries_total"),

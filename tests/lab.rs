@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "noipvs",
     "nat",
     "kinds",
@@ -41,6 +41,7 @@ const SCENARIOS: [&str; 11] = [
     "netdev",
     "realserver",
     "roles",
+    "checkers",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -1537,5 +1538,282 @@ fn lab_roles_a_tun_real_server_is_recognised() {
     assert!(
         text.contains("TUN real server: 10.0.0.100/32 on tunl0"),
         "tunrs: doctor prints the evidence:\n{text}"
+    );
+}
+
+// ------------------------------------------------------------------ checkers
+
+/// The real servers of the checkers scenario's keepalived.conf: (virtual address, real
+/// address, real port, configured weight, inhibit_on_failure).
+const CHECKED_REAL_SERVERS: [(&str, &str, &str, u64, bool); 4] = [
+    ("10.30.0.100", "10.30.1.2", "80", 1, false),
+    ("10.30.0.100", "10.30.2.2", "80", 2, true),
+    ("10.30.0.101", "10.30.3.2", "80", 1, false),
+    ("10.30.0.101", "10.30.1.2", "8080", 1, false),
+];
+
+/// The state keepalived's decision has in the kernel's table, read from ipvsadm.
+fn state_from_ipvsadm(cp: &Checkpoint, real: (&str, &str, &str, u64, bool)) -> &'static str {
+    let (vip, address, port, weight, inhibit) = real;
+    let backend = cp.service(&svc("TCP", vip, "80", "")).and_then(|s| {
+        s.backends
+            .iter()
+            .find(|b| b.key.remote_address == address && b.key.remote_port == port)
+    });
+    match backend {
+        None => "down",
+        Some(b) if b.weight == weight => "up",
+        Some(b) if b.weight == 0 && inhibit => "down",
+        Some(_) => "reweighted",
+    }
+}
+
+fn vs_labels(vip: &str) -> [(&str, &str); 5] {
+    [
+        ("proto", "TCP"),
+        ("local_address", vip),
+        ("local_port", "80"),
+        ("local_mark", ""),
+        ("virtual_server_group", ""),
+    ]
+}
+
+/// Every real server's state, and each virtual server's figures, as ipvsadm read at the same
+/// checkpoint says; the kernel's own table checked as in every other scenario.
+fn check_checkers_checkpoint(name: &str, report: &mut Report) -> Checkpoint {
+    let cp = checkpoint("checkers", name);
+    check_checkpoint(&cp, report);
+    assert_eq!(
+        cp.services, cp.services_after,
+        "checkers/{name}: the table moved during the scrape"
+    );
+    for real in CHECKED_REAL_SERVERS {
+        let (vip, address, port, weight, _) = real;
+        let expected = state_from_ipvsadm(&cp, real);
+        for state in ["up", "down", "reweighted", "unknown"] {
+            let mut labels = vs_labels(vip).to_vec();
+            labels.extend([
+                ("remote_address", address),
+                ("remote_port", port),
+                ("state", state),
+            ]);
+            let value = cp
+                .metrics
+                .value("ipvs_keepalived_real_server_state", &labels)
+                .unwrap_or_else(|e| panic!("checkers/{name}: {e}"));
+            assert_eq!(
+                value,
+                f64::from(u8::from(state == expected)),
+                "checkers/{name}: {address}:{port} of {vip} state {state} (ipvsadm says {expected})"
+            );
+        }
+        let mut labels = vs_labels(vip).to_vec();
+        labels.extend([("remote_address", address), ("remote_port", port)]);
+        assert_eq!(
+            cp.metrics
+                .value("ipvs_keepalived_real_server_configured_weight", &labels)
+                .unwrap_or_else(|e| panic!("checkers/{name}: {e}")),
+            weight as f64
+        );
+    }
+    for vip in ["10.30.0.100", "10.30.0.101"] {
+        let service = cp.service(&svc("TCP", vip, "80", ""));
+        let configured: Vec<_> = CHECKED_REAL_SERVERS.iter().filter(|r| r.0 == vip).collect();
+        let kernel_weight = |address: &str, port: &str| {
+            service.and_then(|s| {
+                s.backends
+                    .iter()
+                    .find(|b| b.key.remote_address == address && b.key.remote_port == port)
+                    .map(|b| b.weight)
+            })
+        };
+        let live: u64 = configured
+            .iter()
+            .filter_map(|r| kernel_weight(r.1, r.2))
+            .sum();
+        let up = configured
+            .iter()
+            .filter(|r| kernel_weight(r.1, r.2).is_some_and(|w| w > 0))
+            .count();
+        let value = |family: &str| {
+            cp.metrics
+                .value(family, &vs_labels(vip))
+                .unwrap_or_else(|e| panic!("checkers/{name}: {e}"))
+        };
+        assert_eq!(
+            value("ipvs_keepalived_virtual_server_live_weight"),
+            live as f64,
+            "checkers/{name}: {vip} live weight"
+        );
+        assert_eq!(
+            value("ipvs_keepalived_virtual_server_real_servers_up"),
+            up as f64,
+            "checkers/{name}: {vip} real servers up"
+        );
+        assert_eq!(
+            value("ipvs_keepalived_virtual_server_real_servers"),
+            configured.len() as f64
+        );
+        assert_eq!(
+            value("ipvs_keepalived_virtual_server_present"),
+            f64::from(u8::from(service.is_some()))
+        );
+    }
+    // 10.30.0.101: quorum 2, hysteresis 0, sorry server 10.30.4.2:80.
+    let sorry_in = cp
+        .service(&svc("TCP", "10.30.0.101", "80", ""))
+        .is_some_and(|s| {
+            s.backends
+                .iter()
+                .any(|b| b.key.remote_address == "10.30.4.2" && b.weight > 0)
+        });
+    assert_eq!(
+        cp.metrics
+            .value(
+                "ipvs_keepalived_virtual_server_sorry_server_active",
+                &vs_labels("10.30.0.101")
+            )
+            .unwrap_or_else(|e| panic!("checkers/{name}: {e}")),
+        f64::from(u8::from(sorry_in)),
+        "checkers/{name}: sorry server in ipvsadm: {sorry_in}"
+    );
+    cp
+}
+
+fn state_of(cp: &Checkpoint, vip: &str, address: &str, port: &str) -> String {
+    let mut labels = vs_labels(vip).to_vec();
+    labels.extend([("remote_address", address), ("remote_port", port)]);
+    cp.metrics
+        .family("ipvs_keepalived_real_server_state")
+        .filter(|s| labels.iter().all(|(k, v)| s.label(k) == Some(*v)) && s.value == 1.0)
+        .filter_map(|s| s.label("state").map(str::to_string))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn lab_checkers_real_server_states_follow_keepalived_and_agree_with_ipvsadm() {
+    let mut report = Report::default();
+    let up = check_checkers_checkpoint("up", &mut report);
+    let down = check_checkers_checkpoint("down", &mut report);
+    let restored = check_checkers_checkpoint("restored", &mut report);
+    let quorum = check_checkers_checkpoint("quorum", &mut report);
+    check_checkers_checkpoint("manual", &mut report);
+
+    for real in CHECKED_REAL_SERVERS {
+        assert_eq!(
+            state_of(&up, real.0, real.1, real.2),
+            "up",
+            "checkers/up: {real:?}"
+        );
+        assert_eq!(
+            state_of(&restored, real.0, real.1, real.2),
+            "up",
+            "checkers/restored: {real:?}"
+        );
+    }
+    // TCP_CHECK without inhibit_on_failure: removed; HTTP_GET with it: kept at weight 0.
+    assert_eq!(state_of(&down, "10.30.0.100", "10.30.1.2", "80"), "down");
+    assert_eq!(state_of(&down, "10.30.0.100", "10.30.2.2", "80"), "down");
+    let vs100 = down
+        .service(&svc("TCP", "10.30.0.100", "80", ""))
+        .expect("10.30.0.100 in ipvsadm");
+    assert!(
+        !vs100
+            .backends
+            .iter()
+            .any(|b| b.key.remote_address == "10.30.1.2"),
+        "checkers/down: ipvsadm still lists 10.30.1.2:80"
+    );
+    assert_eq!(
+        vs100
+            .backends
+            .iter()
+            .find(|b| b.key.remote_address == "10.30.2.2")
+            .map(|b| b.weight),
+        Some(0),
+        "checkers/down: inhibit_on_failure leaves 10.30.2.2 at weight 0"
+    );
+    // Within delay_loop 2 s + two tries of connect_timeout 1 s + delay_before_retry 1 s,
+    // plus a margin for the emulated guest and the 100 ms polling.
+    let took: u64 = read(&lab().join("checkers/down-centiseconds.txt"))
+        .trim()
+        .parse()
+        .expect("centiseconds");
+    say(&format!(
+        "lab checkers: real servers shown down {took} cs after their service stopped"
+    ));
+    assert!(took <= 1000, "checkers: shown down only after {took} cs");
+
+    // Quorum 2 lost on 10.30.0.101: the sorry server in, quorum_up 0.
+    let q = |family: &str| {
+        quorum
+            .metrics
+            .value(family, &vs_labels("10.30.0.101"))
+            .unwrap_or_else(|e| panic!("checkers/quorum: {e}"))
+    };
+    assert_eq!(q("ipvs_keepalived_virtual_server_quorum"), 2.0);
+    assert_eq!(q("ipvs_keepalived_virtual_server_quorum_up"), 0.0);
+    assert_eq!(q("ipvs_keepalived_virtual_server_sorry_server_active"), 1.0);
+    assert_eq!(state_of(&quorum, "10.30.0.101", "10.30.3.2", "80"), "down");
+    assert_eq!(
+        up.metrics
+            .value(
+                "ipvs_keepalived_virtual_server_quorum_up",
+                &vs_labels("10.30.0.101")
+            )
+            .expect("quorum_up"),
+        1.0
+    );
+    finish("checkers", report);
+}
+
+#[test]
+fn lab_checkers_a_real_server_added_by_hand_is_drift() {
+    let dir = lab().join("checkers/manual");
+    let doctor: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("doctor.json"))).expect("doctor JSON");
+    let cp = checkpoint("checkers", "manual");
+    assert!(
+        cp.service(&svc("TCP", "10.30.0.100", "80", ""))
+            .is_some_and(|s| s
+                .backends
+                .iter()
+                .any(|b| b.key.remote_address == "10.30.1.2" && b.key.remote_port == "8080")),
+        "checkers/manual: ipvsadm lacks the real server added by hand"
+    );
+    let found = findings(&doctor);
+    let keepalived: std::collections::BTreeSet<(String, String)> = found
+        .into_iter()
+        .filter(|(rule, _)| rule.starts_with("keepalived-"))
+        .collect();
+    let expected: std::collections::BTreeSet<(String, String)> = [
+        (
+            "keepalived-unmanaged-real-server",
+            "TCP 10.30.0.100:80 -> 10.30.1.2:8080",
+        ),
+        ("keepalived-quorum-lost", "TCP 10.30.0.101:80"),
+        ("keepalived-sorry-server-active", "TCP 10.30.0.101:80"),
+        (
+            "keepalived-real-server-down",
+            "TCP 10.30.0.101:80 -> 10.30.3.2:80",
+        ),
+        // keepalived takes the live real servers out while the sorry server serves
+        (
+            "keepalived-real-server-down",
+            "TCP 10.30.0.101:80 -> 10.30.1.2:8080",
+        ),
+    ]
+    .into_iter()
+    .map(|(r, s)| (r.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(
+        keepalived, expected,
+        "checkers/manual: doctor's keepalived findings"
+    );
+    assert_eq!(
+        read(&dir.join("doctor.code")).trim(),
+        "2",
+        "a lost quorum is critical"
     );
 }

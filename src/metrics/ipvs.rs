@@ -275,7 +275,7 @@ fn encode_tables(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result
 }
 
 /// A service's label values: proto, local_address, local_port, local_mark.
-type ServiceLabelValues = [String; 4];
+pub(super) type ServiceLabelValues = [String; 4];
 
 /// One service series set, possibly the sum of several kernel services with the same labels.
 struct ServiceRow<'a> {
@@ -301,7 +301,7 @@ struct BackendRow<'a> {
     rates: Option<TrafficRates>,
 }
 
-fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
+pub(super) fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     match key {
         ServiceKey::Address {
             protocol,

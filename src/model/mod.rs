@@ -5,6 +5,7 @@
 pub mod conntrack;
 pub mod interfaces;
 pub mod keepalived;
+pub mod lvs_health;
 pub mod netdev;
 pub mod softnet;
 pub mod sysctl;

@@ -7,6 +7,7 @@ mod conntrack;
 mod forwarding;
 mod ipvs;
 mod keepalived;
+mod lvs_config;
 mod nic;
 mod realserver;
 mod services;
@@ -180,6 +181,13 @@ pub static RULES: &[&Rule] = &[
     &keepalived::NOT_RUNNING,
     &keepalived::VIPS_WHILE_BACKUP,
     &keepalived::TWO_MASTERS,
+    &lvs_config::REAL_SERVER_DOWN,
+    &lvs_config::QUORUM_LOST,
+    &lvs_config::SORRY_SERVER_ACTIVE,
+    &lvs_config::UNMANAGED_SERVICE,
+    &lvs_config::UNMANAGED_REAL_SERVER,
+    &lvs_config::VIRTUAL_SERVER_ABSENT,
+    &lvs_config::SETTINGS_DRIFT,
 ];
 
 /// The rule with this id.

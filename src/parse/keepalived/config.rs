@@ -1,15 +1,20 @@
 //! keepalived.conf's meaning: the statements the exporter needs (VRRP instances, sync
-//! groups, virtual servers and their real servers) read into the model. A bad value is
-//! recorded with its place and leaves the rest of its block in use; other keywords are skipped.
+//! groups, virtual servers with their real servers, quorum and sorry server, and virtual
+//! server groups) read into the model. A bad value is recorded with its place and leaves the
+//! rest of its block in use; other keywords are skipped.
 
 use std::net::IpAddr;
 
 use super::Diagnostics;
 use super::tree::Node;
 use crate::model::keepalived::{
-    KeepalivedConfig, RealServer, SyncGroup, TrackedInterface, VirtualAddress, VirtualServer,
-    VirtualServerTarget, VrrpInstance, VrrpState,
+    GroupMember, KeepalivedConfig, RealServer, SorryServer, SyncGroup, TrackedInterface,
+    VirtualAddress, VirtualServer, VirtualServerGroup, VirtualServerTarget, VrrpInstance,
+    VrrpState,
 };
+
+/// The most addresses one range of a `virtual_server_group` may name.
+pub const MAX_GROUP_RANGE_ADDRESSES: u32 = 256;
 
 /// Reads the top-level statements; `files` and `errors` are left for the caller to fill.
 pub(super) fn read(statements: &[Node], diagnostics: &mut Diagnostics) -> KeepalivedConfig {
@@ -20,6 +25,9 @@ pub(super) fn read(statements: &[Node], diagnostics: &mut Diagnostics) -> Keepal
             Some("vrrp_instance") => config.instances.extend(reader.instance(node)),
             Some("vrrp_sync_group") => config.sync_groups.extend(reader.sync_group(node)),
             Some("virtual_server") => config.virtual_servers.extend(reader.virtual_server(node)),
+            Some("virtual_server_group") => config
+                .virtual_server_groups
+                .extend(reader.virtual_server_group(node)),
             _ => {}
         }
     }
@@ -254,6 +262,25 @@ impl Reader<'_> {
                     server.persistence_timeout =
                         self.number(child, "a number of seconds", |_: &u32| true);
                 }
+                Some("quorum") => {
+                    let quorum = self.number(child, "a weight of at least 1", |q: &u32| *q >= 1);
+                    server.quorum = quorum.or(server.quorum);
+                }
+                Some("hysteresis") => {
+                    let hysteresis = self.number(child, "a weight", |_: &u32| true);
+                    server.hysteresis = hysteresis.or(server.hysteresis);
+                }
+                Some("delay_loop") => {
+                    server.delay_loop = self.seconds(child).or(server.delay_loop);
+                }
+                Some("sorry_server") => {
+                    server.sorry_server = self.sorry_server(child).or(server.sorry_server);
+                }
+                Some("inhibit_on_failure") => {
+                    if let Some(inhibit) = self.switch(child) {
+                        server.inhibit_on_failure = inhibit;
+                    }
+                }
                 Some("real_server") => {
                     if let Some(real) = self.real_server(child) {
                         server.real_servers.push(real);
@@ -263,6 +290,111 @@ impl Reader<'_> {
             }
         }
         Some(server)
+    }
+
+    /// A keyword that is on by itself, or followed by a yes/no word (`inhibit_on_failure`,
+    /// `inhibit_on_failure false`).
+    fn switch(&mut self, node: &Node) -> Option<bool> {
+        match node.words.get(1).map(String::as_str) {
+            None => Some(true),
+            Some(word) => match word.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" => Some(true),
+                "false" | "no" | "off" => Some(false),
+                _ => {
+                    let keyword = node.words.first().cloned().unwrap_or_default();
+                    self.error(node, format!("{keyword} {word:?} is not true or false"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A number of seconds, whole or decimal (`delay_loop 2.5`), rounded up to whole seconds.
+    fn seconds(&mut self, node: &Node) -> Option<u32> {
+        let text = self.word(node, 1, "a number of seconds")?;
+        match text.parse::<f64>() {
+            Ok(value) if value.is_finite() && value > 0.0 && value <= f64::from(u32::MAX) => {
+                // In range by the guard above.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(value.ceil() as u32)
+            }
+            _ => {
+                let keyword = node.words.first().cloned().unwrap_or_default();
+                self.error(
+                    node,
+                    format!("{keyword} {text:?} is not a positive number of seconds"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `sorry_server ADDRESS [PORT]`.
+    fn sorry_server(&mut self, node: &Node) -> Option<SorryServer> {
+        let text = self.word(node, 1, "an address")?;
+        let Ok(address) = text.parse::<IpAddr>() else {
+            self.error(node, format!("sorry_server {text:?} is not an IP address"));
+            return None;
+        };
+        let port = match node.words.get(2) {
+            None => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) => Some(port),
+                Err(_) => {
+                    self.error(node, format!("port {p:?} is not a port number"));
+                    return None;
+                }
+            },
+        };
+        Some(SorryServer { address, port })
+    }
+
+    /// `virtual_server_group NAME { ADDRESS PORT; FIRST-LAST PORT; fwmark N }`.
+    fn virtual_server_group(&mut self, node: &Node) -> Option<VirtualServerGroup> {
+        let name = self.word(node, 1, "a name")?.to_string();
+        let mut group = VirtualServerGroup {
+            name,
+            members: Vec::new(),
+        };
+        for entry in self.block(node) {
+            if let Some(member) = self.group_member(entry) {
+                group.members.push(member);
+            }
+        }
+        Some(group)
+    }
+
+    fn group_member(&mut self, entry: &Node) -> Option<GroupMember> {
+        let first = entry.words.first()?;
+        if first == "fwmark" {
+            let text = self.word(entry, 1, "a mark")?;
+            return match text.parse::<u32>() {
+                Ok(mark) => Some(GroupMember::Fwmark { mark }),
+                Err(_) => {
+                    self.error(entry, format!("fwmark {text:?} is not a number"));
+                    None
+                }
+            };
+        }
+        let Some((first_address, last_address)) = parse_range(first) else {
+            self.error(
+                entry,
+                format!(
+                    "{first:?} is not an address or a range (10.0.0.1-10, 2001:db8::1-ff) of at most {MAX_GROUP_RANGE_ADDRESSES} addresses"
+                ),
+            );
+            return None;
+        };
+        let port_text = self.word(entry, 1, "a port")?;
+        let Ok(port) = port_text.parse::<u16>() else {
+            self.error(entry, format!("port {port_text:?} is not a port number"));
+            return None;
+        };
+        Some(GroupMember::Addresses {
+            first: first_address,
+            last: last_address,
+            port,
+        })
     }
 
     fn real_server(&mut self, node: &Node) -> Option<RealServer> {
@@ -293,6 +425,9 @@ impl Reader<'_> {
                 Some("weight") => {
                     real.weight = self.number(child, "a weight", |_: &i32| true);
                 }
+                Some("inhibit_on_failure") => {
+                    real.inhibit_on_failure = self.switch(child).or(real.inhibit_on_failure);
+                }
                 Some(keyword)
                     if child.block.is_some()
                         && (keyword.ends_with("_CHECK") || keyword.ends_with("_GET")) =>
@@ -304,6 +439,44 @@ impl Reader<'_> {
         }
         Some(real)
     }
+}
+
+/// keepalived's address range: `10.0.0.1-10` (the last octet runs to 10) or `2001:db8::1-ff`
+/// (the last 16-bit group runs to 0xff); a plain address is a range of one. `None` when the
+/// text is neither, the range runs backwards, or it names more than
+/// [`MAX_GROUP_RANGE_ADDRESSES`] addresses.
+pub fn parse_range(text: &str) -> Option<(IpAddr, IpAddr)> {
+    let (address, end) = match text.split_once('-') {
+        Some((address, end)) => (address, Some(end)),
+        None => (text, None),
+    };
+    let first: IpAddr = address.parse().ok()?;
+    let Some(end) = end else {
+        return Some((first, first));
+    };
+    let last = match first {
+        IpAddr::V4(v4) => {
+            let mut octets = v4.octets();
+            let end: u8 = end.parse().ok()?;
+            let start = octets.get(3).copied()?;
+            if end < start {
+                return None;
+            }
+            *octets.get_mut(3)? = end;
+            IpAddr::from(octets)
+        }
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            let end = u16::from_str_radix(end, 16).ok()?;
+            let start = segments.get(7).copied()?;
+            if end < start || u32::from(end - start) >= MAX_GROUP_RANGE_ADDRESSES {
+                return None;
+            }
+            *segments.get_mut(7)? = end;
+            IpAddr::from(segments)
+        }
+    };
+    Some((first, last))
 }
 
 /// The word after `keyword` in a statement (`dev eth0`, `weight -20`).
@@ -480,6 +653,150 @@ mod tests {
         assert_eq!(
             config.virtual_servers.first().map(|s| s.real_servers.len()),
             Some(1)
+        );
+    }
+
+    const HEALTH: &str = include_str!("../../../tests/fixtures/keepalived-conf/health-checks.conf");
+
+    #[test]
+    fn quorum_sorry_server_inhibit_and_delay_loop_are_read() {
+        let config = parse_single("health-checks.conf", HEALTH);
+        assert_eq!(config.errors, Vec::new());
+        let web = config.virtual_servers.first().cloned();
+        let web = web.as_ref();
+        assert_eq!(
+            web.map(|s| &s.target),
+            Some(&VirtualServerTarget::Group { name: "WEB".into() })
+        );
+        assert_eq!(web.and_then(|s| s.quorum), Some(2));
+        assert_eq!(web.and_then(|s| s.hysteresis), Some(1));
+        assert_eq!(web.and_then(|s| s.delay_loop), Some(3));
+        assert_eq!(web.map(|s| s.inhibit_on_failure), Some(true));
+        assert_eq!(
+            web.and_then(|s| s.sorry_server.clone()),
+            Some(SorryServer {
+                address: ip("10.20.0.99"),
+                port: Some(8080)
+            })
+        );
+        let reals: Vec<(Option<i32>, Option<bool>, Vec<String>)> = web
+            .map(|s| s.real_servers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.weight, r.inhibit_on_failure, r.checkers))
+            .collect();
+        assert_eq!(
+            reals,
+            vec![
+                (Some(2), None, vec!["TCP_CHECK".to_string()]),
+                (None, Some(false), vec!["HTTP_GET".to_string()]),
+            ]
+        );
+        let v6 = config.virtual_servers.get(1);
+        assert_eq!(v6.and_then(|s| s.delay_loop), Some(3), "2.5 s rounds up");
+        assert_eq!(v6.map(|s| s.inhibit_on_failure), Some(false));
+        assert_eq!(v6.and_then(|s| s.quorum), None);
+        assert_eq!(
+            v6.and_then(|s| s.sorry_server.clone()),
+            Some(SorryServer {
+                address: ip("2001:db8::99"),
+                port: None
+            })
+        );
+        assert_eq!(
+            v6.and_then(|s| s.real_servers.first())
+                .and_then(|r| r.inhibit_on_failure),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn a_virtual_server_group_holds_ranges_and_marks() {
+        let config = parse_single("health-checks.conf", HEALTH);
+        assert_eq!(
+            config.virtual_server_groups,
+            vec![
+                VirtualServerGroup {
+                    name: "WEB".into(),
+                    members: vec![
+                        GroupMember::Addresses {
+                            first: ip("192.168.10.1"),
+                            last: ip("192.168.10.3"),
+                            port: 80
+                        },
+                        GroupMember::Fwmark { mark: 9 },
+                    ],
+                },
+                VirtualServerGroup {
+                    name: "WEB6".into(),
+                    members: vec![GroupMember::Addresses {
+                        first: ip("2001:db8:10::a"),
+                        last: ip("2001:db8:10::c"),
+                        port: 80
+                    }],
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn address_ranges_run_over_the_last_octet_or_group() {
+        assert_eq!(
+            parse_range("10.0.0.5"),
+            Some((ip("10.0.0.5"), ip("10.0.0.5")))
+        );
+        assert_eq!(
+            parse_range("10.0.0.5-255"),
+            Some((ip("10.0.0.5"), ip("10.0.0.255")))
+        );
+        assert_eq!(
+            parse_range("2001:db8::1-100"),
+            Some((ip("2001:db8::1"), ip("2001:db8::100")))
+        );
+        // Backwards, past the octet, and more than 256 addresses of IPv6 are refused.
+        assert_eq!(parse_range("10.0.0.5-4"), None);
+        assert_eq!(parse_range("10.0.0.5-256"), None);
+        assert_eq!(parse_range("2001:db8::1-101"), None);
+        assert_eq!(parse_range("2001:db8::1-zz"), None);
+        assert_eq!(parse_range("10.0.0.5-"), None);
+    }
+
+    #[test]
+    fn bad_health_values_are_errors_and_the_rest_is_kept() {
+        let text = "virtual_server_group G {\n 10.0.0.9-3 80\n 10.0.0.1 http\n fwmark x\n 10.0.0.2 80\n}\n\
+                    virtual_server 10.0.0.1 80 {\n quorum 0\n hysteresis -1\n delay_loop soon\n\
+                    sorry_server 10.0.0.300 80\n inhibit_on_failure maybe\n\
+                    real_server 10.0.0.5 80 {\n inhibit_on_failure 2\n }\n quorum 3\n}\n";
+        let config = parse_single("k.conf", text);
+        let lines: Vec<usize> = config.errors.iter().map(|e| e.line).collect();
+        assert_eq!(
+            lines,
+            vec![2, 3, 4, 8, 9, 10, 11, 12, 14],
+            "{:?}",
+            config.errors
+        );
+        assert_eq!(
+            config
+                .virtual_server_groups
+                .first()
+                .map(|g| g.members.clone()),
+            Some(vec![GroupMember::Addresses {
+                first: ip("10.0.0.2"),
+                last: ip("10.0.0.2"),
+                port: 80
+            }])
+        );
+        let server = config.virtual_servers.first();
+        assert_eq!(server.and_then(|s| s.quorum), Some(3));
+        assert_eq!(server.and_then(|s| s.hysteresis), None);
+        assert_eq!(server.and_then(|s| s.delay_loop), None);
+        assert_eq!(server.and_then(|s| s.sorry_server.clone()), None);
+        assert_eq!(server.map(|s| s.inhibit_on_failure), Some(false));
+        assert_eq!(
+            server
+                .and_then(|s| s.real_servers.first())
+                .map(|r| r.inhibit_on_failure),
+            Some(None)
         );
     }
 }

@@ -6,7 +6,7 @@
 //! - [`tree`]: the tokens into statements and their `{ }` blocks (opened on the keyword's line
 //!   or the next one);
 //! - [`config`]: the statements the exporter needs (VRRP instances, sync groups, virtual
-//!   servers) into the model; other keywords are skipped.
+//!   servers and their groups) into the model; other keywords are skipped.
 //!
 //! Includes need the filesystem, so the parser asks the resolver (in `source::keepalived`) for
 //! the files a pattern names; the parser itself stays pure. A syntax error is recorded and
