@@ -646,6 +646,7 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
                 "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=TCP 192.0.2.10:80 10.0.1.2:80",
                 "IpvsAdvisorWarningFinding rule=keepalived-sorry-server-active,subject=FWM 7",
                 "IpvsAdvisorWarningFinding rule=vrrp-flapping,subject=VI_1",
+                "IpvsDrainNotFinishing local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.3,remote_port=80",
                 "IpvsKeepalivedConfigDrift rule=keepalived-unmanaged-real-server,subject=TCP 192.0.2.10:80 10.0.1.9:80",
                 "IpvsKeepalivedQuorumLost local_mark=7,local_port=0,proto=FWM,virtual_server_group=web",
                 "IpvsKeepalivedRealServerDown local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.2,remote_port=80,state=down",
@@ -693,6 +694,53 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
             .collect();
         assert!(elsewhere.is_empty(), "{name} elsewhere: {elsewhere:?}");
     }
+
+    // The keepalived dashboard's panels on keepalived's decisions, drains and recent
+    // transitions have data on the director whose keepalived runs (the lab has no keepalived
+    // virtual servers to show them).
+    let decisions = statics
+        .iter()
+        .find(|(s, _)| *s == "keepalived-decisions")
+        .map(|(_, a)| a.to_string())
+        .expect("the static director");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("dashboards/keepalived-vrrp.json").expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            if ![
+                "ipvs_keepalived_real_server_",
+                "ipvs_keepalived_virtual_server_",
+                "ipvs_backend_draining",
+                "ipvs_backend_drain_",
+                "ipvs_vrrp_transitions_recent",
+            ]
+            .iter()
+            .any(|m| expr.contains(m))
+            {
+                continue;
+            }
+            let expr = expr
+                .replace("$job", "ipvs_exporter")
+                .replace("$instance", &decisions)
+                .replace("$cluster", ".*")
+                .replace("$__rate_interval", "15s");
+            let result = prometheus.query(&expr);
+            assert!(
+                !result.is_empty(),
+                "panel {}: no data for {expr}",
+                panel["title"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 16,
+        "{checked} queries of keepalived's decisions checked"
+    );
 
     // What the fixtures do not call for stays quiet (not even pending).
     for quiet in [
