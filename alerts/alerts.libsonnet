@@ -21,6 +21,8 @@
     // runs. Without it its series say `unknown`; IpvsKeepalivedDown is the alert then.
     local whileKeepalivedRuns = 'and on (%s) ipvs_keepalived_up%s == 1' % [l.host, l.sel()],
     local driftRules = std.join('|', c.keepalivedDriftRules),
+    // the labels of a keepalived virtual server (its expanded service, and its group)
+    local keepalivedServiceLabels = ['proto', 'local_address', 'local_port', 'local_mark', 'virtual_server_group'],
     // a keepalived virtual server as ipvsadm would show it, with its group if it has one
     local virtualServerText = l.serviceText + '{{ if $labels.virtual_server_group }} (virtual_server_group {{ $labels.virtual_server_group }}){{ end }}',
     local weighted = l.sel([
@@ -252,10 +254,13 @@
           ),
           alert(
             'KeepalivedRealServerDown', 'warning',
+            // a virtual server the kernel lacks altogether is IpvsKeepalivedConfigDrift's
             |||
               ipvs_keepalived_real_server_state%(sel)s == 1
+                unless on (%(vs)s)
+              ipvs_keepalived_virtual_server_present%(all)s == 0
               %(running)s
-            ||| % { sel: l.sel(['state="down"']), running: whileKeepalivedRuns },
+            ||| % { sel: l.sel(['state="down"']), all: l.sel(), vs: std.join(', ', c.hostLabels + keepalivedServiceLabels), running: whileKeepalivedRuns },
             "keepalived's health checks have taken a real server out.",
             "Real server %s of virtual server %s on {{ $labels.instance }} has been out of service for %s: keepalived's checks failed, and it is absent from the kernel's table or at weight 0 (inhibit_on_failure)." % [l.backendText, virtualServerText, c.forDurations.KeepalivedRealServerDown],
           ),
