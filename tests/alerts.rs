@@ -3,7 +3,8 @@
 //! tests in `alerts/tests/`, every alert has a firing and a silent case there, the committed
 //! files are what `alerts/generate.sh` renders from the jsonnet sources, the lab variant
 //! keeps the recording rule names, and a real Prometheus scraping the exporter on fixture
-//! trees evaluates the rules to what the advisor and the goldens say.
+//! trees evaluates the rules to what the advisor and the goldens say (and, on static fixtures
+//! of keepalived's decisions, fires exactly the alerts they call for).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -463,10 +464,11 @@ fn names(alerts: &[BTreeMap<String, String>]) -> BTreeSet<String> {
     alerts.iter().map(|a| a["alertname"].clone()).collect()
 }
 
-/// Prometheus scrapes the exporter on four fixture trees every second with the lab variant of
-/// the rules; the alerts that fire are those the fixtures call for (checked against the
-/// advisor's findings in the goldens), the others stay quiet, and the recording rules agree
-/// with the goldens.
+/// Prometheus scrapes the exporter on four fixture trees, and two static fixtures of
+/// keepalived's decisions, every second with the lab variant of the rules; the alerts that
+/// fire are those the fixtures call for (checked against the advisor's findings in the
+/// goldens, and exactly, alert by alert, on the static fixtures), the others stay quiet, the
+/// keepalived dashboard's new panels have data, and the recording rules agree with the goldens.
 #[test]
 fn prometheus_evaluates_the_rules_on_the_exporter() {
     let scenarios = [
