@@ -17,6 +17,14 @@
         runbook_url: '%s#%s' % [c.runbookURLBase, std.asciiLower(c.alertNamePrefix + name)],
       },
     },
+    // Appended to the rules about keepalived's decisions: they hold only while keepalived
+    // runs. Without it its series say `unknown`; IpvsKeepalivedDown is the alert then.
+    local whileKeepalivedRuns = 'and on (%s) ipvs_keepalived_up%s == 1' % [l.host, l.sel()],
+    local driftRules = std.join('|', c.keepalivedDriftRules),
+    // the labels of a keepalived virtual server (its expanded service, and its group)
+    local keepalivedServiceLabels = ['proto', 'local_address', 'local_port', 'local_mark', 'virtual_server_group'],
+    // a keepalived virtual server as ipvsadm would show it, with its group if it has one
+    local virtualServerText = l.serviceText + '{{ if $labels.virtual_server_group }} (virtual_server_group {{ $labels.virtual_server_group }}){{ end }}',
     local weighted = l.sel([
       'scheduler=~"%s"' % std.join('|', c.weightedSchedulers),
       'persistent="false"',
@@ -201,9 +209,22 @@
           ),
           alert(
             'VrrpFlapping', 'warning',
-            'changes(ipvs_vrrp_state%s[%s]) >= %s' % [l.sel(['state="MASTER"']), c.vrrpFlapWindow, c.vrrpFlapChanges],
+            // the exporter's count where it has one (it sees changes between scrapes too);
+            // else the changes of MASTER state the scrapes sampled
+            |||
+              (
+                ipvs_vrrp_transitions_recent%(sel)s >= %(n)s
+                  or
+                (
+                  sum without (state) (changes(ipvs_vrrp_state%(master)s[%(w)s])) >= %(n)s
+                    unless on (%(h)s, vrrp_instance)
+                  ipvs_vrrp_transitions_recent%(sel)s
+                )
+              )
+              %(running)s
+            ||| % { sel: l.sel(), master: l.sel(['state="MASTER"']), w: c.vrrpFlapWindow, n: c.vrrpFlapChanges, h: l.host, running: whileKeepalivedRuns },
             'A VRRP instance keeps changing role.',
-            'VRRP instance {{ $labels.vrrp_instance }} (VRID {{ $labels.vrid }}) on {{ $labels.instance }} became or stopped being MASTER {{ $value }} times in %s.' % c.vrrpFlapWindow,
+            'VRRP instance {{ $labels.vrrp_instance }} on {{ $labels.instance }} changed state {{ $value }} times {{ if $labels.vrid }}(VRID {{ $labels.vrid }}; became or stopped being MASTER, as the scrapes sampled it) in %s{{ else }}within the exporter\'s flapping window (transitions keepalived announced){{ end }}.' % c.vrrpFlapWindow,
           ),
           alert(
             'KeepalivedDown', 'critical',
@@ -231,6 +252,45 @@
             'A VRRP instance runs below its configured priority.',
             'VRRP instance {{ $labels.vrrp_instance }} on {{ $labels.instance }} runs at effective priority {{ $value }}, below its configured priority: a tracked script or interface failed.',
           ),
+          alert(
+            'KeepalivedRealServerDown', 'warning',
+            // a virtual server the kernel lacks altogether is IpvsKeepalivedConfigDrift's
+            |||
+              ipvs_keepalived_real_server_state%(sel)s == 1
+                unless on (%(vs)s)
+              ipvs_keepalived_virtual_server_present%(all)s == 0
+              %(running)s
+            ||| % { sel: l.sel(['state="down"']), all: l.sel(), vs: std.join(', ', c.hostLabels + keepalivedServiceLabels), running: whileKeepalivedRuns },
+            "keepalived's health checks have taken a real server out.",
+            "Real server %s of virtual server %s on {{ $labels.instance }} has been out of service for %s: keepalived's checks failed, and it is absent from the kernel's table or at weight 0 (inhibit_on_failure)." % [l.backendText, virtualServerText, c.forDurations.KeepalivedRealServerDown],
+          ),
+          alert(
+            'KeepalivedQuorumLost', 'critical',
+            |||
+              ipvs_keepalived_virtual_server_quorum_up%(sel)s == 0
+              %(running)s
+            ||| % { sel: l.sel(), running: whileKeepalivedRuns },
+            'A keepalived virtual server has lost its quorum.',
+            'Virtual server %s on {{ $labels.instance }} has lost its quorum: the kernel weight of its real servers in service is below its quorum (less hysteresis). keepalived serves its sorry server if it has one, else what is left.' % virtualServerText,
+          ),
+          alert(
+            'KeepalivedSorryServerActive', 'warning',
+            |||
+              ipvs_keepalived_virtual_server_sorry_server_active%(sel)s == 1
+              %(running)s
+            ||| % { sel: l.sel(), running: whileKeepalivedRuns },
+            'A keepalived virtual server serves its sorry server.',
+            "Virtual server %s on {{ $labels.instance }} has sent its clients to its sorry server for %s: too few of its real servers pass keepalived's checks." % [virtualServerText, c.forDurations.KeepalivedSorryServerActive],
+          ),
+          alert(
+            'KeepalivedConfigDrift', 'warning',
+            |||
+              ipvs_advisor_finding%(sel)s == 1
+              %(running)s
+            ||| % { sel: l.sel(['rule=~"%s"' % driftRules]), running: whileKeepalivedRuns },
+            "The kernel's IPVS table differs from keepalived's configuration.",
+            'Advisor rule {{ $labels.rule }} finds {{ $labels.subject }} on {{ $labels.instance }}: the IPVS table and keepalived\'s virtual servers disagree (a change by hand with ipvsadm, or a configuration keepalived did not load). `ipvs_exporter doctor --explain {{ $labels.rule }}` explains the rule.',
+          ),
         ],
       },
       {
@@ -238,13 +298,13 @@
         rules: [
           alert(
             'AdvisorCriticalFinding', 'critical',
-            'ipvs_advisor_finding%s == 1' % l.sel(['severity="critical"']),
+            'ipvs_advisor_finding%s == 1' % l.sel(['severity="critical"', 'rule!~"%s"' % driftRules]),
             'The advisor finds a critical misconfiguration.',
             'Advisor rule {{ $labels.rule }} fails on {{ $labels.instance }} for {{ $labels.subject }}. `ipvs_exporter doctor` on the host shows what it saw and the fix; `ipvs_exporter doctor --explain {{ $labels.rule }}` explains the rule.',
           ),
           alert(
             'AdvisorWarningFinding', 'warning',
-            'ipvs_advisor_finding%s == 1' % l.sel(['severity="warning"']),
+            'ipvs_advisor_finding%s == 1' % l.sel(['severity="warning"', 'rule!~"%s"' % driftRules]),
             'The advisor finds a misconfiguration.',
             'Advisor rule {{ $labels.rule }} fails on {{ $labels.instance }} for {{ $labels.subject }}. `ipvs_exporter doctor` on the host shows what it saw and the fix; `ipvs_exporter doctor --explain {{ $labels.rule }}` explains the rule.',
           ),

@@ -64,9 +64,20 @@
     nicInterruptMinRate: 100,
     // VRRP: the window adverts are counted over (a sender is current if heard in it).
     vrrpAdvertWindow: '1m',
-    // IpvsVrrpFlapping: changes of MASTER state within the window.
+    // IpvsVrrpFlapping: state changes of a VRRP instance at which it flaps. They are counted by
+    // the exporter (ipvs_vrrp_transitions_recent, over its own flapping window, from keepalived's
+    // notify FIFO or JSON dump) where it has that count, and otherwise as changes of MASTER
+    // state sampled by the scrapes within vrrpFlapWindow.
     vrrpFlapWindow: '15m',
     vrrpFlapChanges: 3,
+    // IpvsKeepalivedConfigDrift: the advisor rules that compare keepalived's virtual servers
+    // with the kernel's table. Their findings alert there, not as IpvsAdvisor*Finding.
+    keepalivedDriftRules: [
+      'keepalived-unmanaged-service',
+      'keepalived-unmanaged-real-server',
+      'keepalived-virtual-server-absent',
+      'keepalived-service-settings-drift',
+    ],
     // IpvsAdvisorRuleSkipped: rules whose skipping is expected on many hosts (no conntrack
     // loaded on a DR director) are left out.
     advisorSkippedRuleSelector: 'rule!~"conntrack-.*"',
@@ -95,6 +106,10 @@
       KeepalivedDown: '2m',
       KeepalivedConfigErrors: '15m',
       VrrpPriorityBelowBase: '5m',
+      KeepalivedRealServerDown: '5m',
+      KeepalivedQuorumLost: '2m',
+      KeepalivedSorryServerActive: '5m',
+      KeepalivedConfigDrift: '15m',
       AdvisorCriticalFinding: '5m',
       AdvisorWarningFinding: '30m',
       AdvisorRuleSkipped: '2h',

@@ -1,5 +1,6 @@
-// keepalived and VRRP: the state of every VRRP instance over time, its transitions, its
-// priorities, and the routers heard advertising on its network.
+// keepalived and VRRP: the state of every VRRP instance over time, the health of every
+// keepalived virtual server's real servers against the kernel's table (quorum, sorry server),
+// the drains in progress, VRRP transitions, priorities, and the routers heard advertising.
 local c = import 'lib/common.libsonnet';
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
@@ -19,10 +20,35 @@ local stateMappings = [{ type: 'value', options: {
   for st in std.objectFields(stateCode)
 } }];
 
+// keepalived's virtual servers and their real servers, by the labels of the keepalived_* families
+local vs = 'instance, virtual_server_group, proto, local_address, local_port, local_mark';
+local rs = vs + ', remote_address, remote_port';
+local vsLegend = '{{instance}} {{proto}} {{local_address}}{{local_mark}}:{{local_port}}';
+local rsLegend = vsLegend + ' {{remote_address}}:{{remote_port}}';
+local vsColumns = [['instance', 'Instance'], ['virtual_server_group', 'Group'], ['proto', 'Protocol'], ['local_address', 'Virtual address'], ['local_port', 'Port'], ['local_mark', 'Mark']];
+// a real server's state, one number per state, for the timeline
+local rsStateCode = { up: 3, reweighted: 2, down: 1, unknown: 0 };
+local rsStateColor = { up: 'green', reweighted: 'yellow', down: 'red', unknown: 'text' };
+local rsStateExpr = 'max by (%s) (%s)' % [rs, std.join(' or ', [
+  '(ipvs_keepalived_real_server_state{%s, state="%s"} == 1) * %d' % [s, st, rsStateCode[st]]
+  for st in std.objectFields(rsStateCode)
+])];
+local colored(column, options, how='color-background') = {
+  matcher: { id: 'byName', options: column },
+  properties: [
+    { id: 'custom.cellOptions', value: { type: how } },
+    { id: 'mappings', value: [{ type: 'value', options: options }] },
+  ],
+};
+// the real servers being drained: weight 0 in the kernel (ipvs_backend_* labels)
+local backend = 'instance, proto, local_address, local_port, local_mark, remote_address, remote_port';
+local draining(metric) = 'max by (%s) (%s{%s} and ipvs_backend_draining{%s} == 1)' % [backend, metric, s, s];
+local backendColumns = [['instance', 'Instance'], ['proto', 'Protocol'], ['local_address', 'Virtual address'], ['local_port', 'Port'], ['local_mark', 'Mark'], ['remote_address', 'Real server'], ['remote_port', 'Real server port']];
+
 c.dashboard(
   'vrrp',
   'keepalived / VRRP',
-  'keepalived on the directors: each VRRP instance\'s state over time as the exporter infers it from the kernel, the transitions keepalived announced, configured and effective priorities, masters per VRID across the fleet, and the routers heard advertising.',
+  'keepalived on the directors: each VRRP instance\'s state over time as the exporter infers it from the kernel, the health of each virtual server\'s real servers as keepalived\'s checks left them in the kernel\'s table (quorum, sorry server), the drains in progress, the transitions keepalived announced, configured and effective priorities, masters per VRID across the fleet, and the routers heard advertising.',
   c.variables(instanceMulti=true),
   [
     g.row('State'),
@@ -42,16 +68,101 @@ c.dashboard(
             [g.query('ipvs_vrrp_vip_present{%s}' % s, instant=true, format='table')],
             [['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['interface', 'Interface'], ['address', 'Address'], ['Value', 'Present']], w=8),
 
+    g.row('Real servers: keepalived against the kernel'),
+    g.table(
+      'Real-server health',
+      'Each real server of each keepalived virtual server (virtual_server_group members expanded), compared with the kernel\'s IPVS table: up (in the table with its configured weight), down (taken out by keepalived\'s checks: absent, or weight 0 with inhibit_on_failure), reweighted (in the table with another weight: a MISC_CHECK dynamic weight, ipvsadm -e, or a drain), unknown (keepalived not running, or no IPVS table). Configured weight against the weight the kernel has; checker alive is keepalived\'s checkers\' own view, from its data dump.',
+      'short',
+      [
+        g.query('max by (%s, state) (ipvs_keepalived_real_server_state{%s} == 1)' % [rs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_real_server_configured_weight{%s})' % [rs, s], instant=true, format='table'),
+        // the kernel's weight, given the virtual_server_group of keepalived's series
+        g.query('max by (%(rs)s) (ipvs_backend_weight{%(s)s} * on (job, instance, proto, local_address, local_port, local_mark, remote_address, remote_port) group_left (virtual_server_group) (0 * ipvs_keepalived_real_server_configured_weight{%(s)s} + 1))' % { rs: rs, s: s }, instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_real_server_checker_alive{%s})' % [rs, s], instant=true, format='table'),
+      ],
+      vsColumns + [['remote_address', 'Real server'], ['remote_port', 'Real server port'], ['state', 'State'], ['Value #B', 'Configured weight'], ['Value #C', 'Kernel weight'], ['Value #D', 'Checker alive']],
+      h=10,
+      overrides=[
+        colored('State', {
+          [st]: { color: rsStateColor[st], index: rsStateCode[st] }
+          for st in std.objectFields(rsStateCode)
+        }),
+        colored('Checker alive', {
+          '1': { text: 'alive', color: 'green', index: 0 },
+          '0': { text: 'failing', color: 'red', index: 1 },
+        }, 'color-text'),
+      ],
+    ),
+    g.stateTimeline('Real-server state over time', 'The state of each configured real server over time: green up, yellow reweighted, red taken out by keepalived\'s checks, no colour unknown (keepalived not running). A real server that keeps turning red and green has a flapping health check.', 'short',
+                    [g.query(rsStateExpr, rsLegend)], [{ type: 'value', options: {
+                      [std.toString(rsStateCode[st])]: { text: st, color: rsStateColor[st], index: rsStateCode[st] }
+                      for st in std.objectFields(rsStateCode)
+                    } }], h=9),
+    g.table(
+      'Virtual servers: quorum and sorry server',
+      'Each keepalived virtual server: real servers configured and up, the weight the kernel has for them against the quorum (with its hysteresis), whether quorum holds, whether the sorry server is in use (blank: none configured), and whether the kernel has the service at all.',
+      'short',
+      [
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_real_servers{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_real_servers_up{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_live_weight{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_quorum{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_quorum_hysteresis{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_quorum_up{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_sorry_server_active{%s})' % [vs, s], instant=true, format='table'),
+        g.query('max by (%s) (ipvs_keepalived_virtual_server_present{%s})' % [vs, s], instant=true, format='table'),
+      ],
+      vsColumns + [['Value #A', 'Real servers'], ['Value #B', 'Up'], ['Value #C', 'Live weight'], ['Value #D', 'Quorum weight'], ['Value #E', 'Hysteresis'], ['Value #F', 'Quorum'], ['Value #G', 'Sorry server'], ['Value #H', 'In the kernel']],
+      h=8,
+      overrides=[
+        colored('Quorum', {
+          '1': { text: 'holds', color: 'green', index: 0 },
+          '0': { text: 'lost', color: 'red', index: 1 },
+        }),
+        colored('Sorry server', {
+          '1': { text: 'in use', color: 'orange', index: 0 },
+          '0': { text: 'not in use', color: 'green', index: 1 },
+        }),
+        colored('In the kernel', {
+          '1': { text: 'yes', color: 'green', index: 0 },
+          '0': { text: 'absent', color: 'red', index: 1 },
+        }, 'color-text'),
+      ],
+    ),
+
+    g.row('Drains in progress'),
+    g.table(
+      'Drains in progress',
+      'Real servers at weight 0 in the kernel (being drained, by hand or by keepalived\'s inhibit_on_failure) on the selected hosts: active and inactive connections still held, persistence templates that still send clients back, and the exporter\'s rough estimate of the time until no active connection is left (blank while it cannot tell). `ipvs_exporter wait-drained` waits for the same moment.',
+      'short',
+      [
+        g.query(draining('ipvs_backend_connections_active'), instant=true, format='table'),
+        g.query(draining('ipvs_backend_connections_inactive'), instant=true, format='table'),
+        g.query(draining('ipvs_backend_connections_persistent'), instant=true, format='table'),
+        g.query('max by (%s) (ipvs_backend_drain_estimated_seconds{%s})' % [backend, s], instant=true, format='table'),
+      ],
+      backendColumns + [['Value #A', 'Active'], ['Value #B', 'Inactive'], ['Value #C', 'Templates'], ['Value #D', 'Time left']],
+      w=24,
+      h=7,
+      overrides=[{ matcher: { id: 'byName', options: 'Time left' }, properties: [{ id: 'unit', value: 's' }] }],
+    ),
+    g.timeseries('Draining: active connections left', 'Active connections still held by each real server at weight 0: a drain is done when it reaches 0.', 'short',
+                 [g.query(draining('ipvs_backend_connections_active'), '{{instance}} {{proto}} {{local_address}}{{local_mark}}:{{local_port}} {{remote_address}}:{{remote_port}}')], min=0),
+    g.timeseries('Draining: estimated time left', 'The exporter\'s estimate of the seconds until each draining real server holds no active connection, from its own samples over its last scrapes; absent while it cannot tell (too few samples, or connections not falling).', 's',
+                 [g.query('ipvs_backend_drain_estimated_seconds{%s}' % s, '{{instance}} {{proto}} {{local_address}}{{local_mark}}:{{local_port}} {{remote_address}}:{{remote_port}}')], min=0),
+
     g.row('Transitions'),
+    g.timeseries('Recent transitions', 'State changes of each VRRP instance within the exporter\'s flapping window (10 minutes unless set otherwise), from keepalived\'s notify FIFO or its JSON dump: %d or more is flapping (IpvsVrrpFlapping, the advisor\'s vrrp-flapping).' % c.config.vrrpFlapChanges, 'short',
+                 [g.query('ipvs_vrrp_transitions_recent{%s}' % s, '{{instance}} {{vrrp_instance}}')], w=12, min=0),
     g.timeseries('Transitions announced', 'State changes keepalived wrote on its notify FIFO (--keepalived.notify-fifo), by new state.', 'short',
-                 [g.query('increase(ipvs_vrrp_transitions_total{%s}[$__rate_interval])' % s, '{{instance}} {{vrrp_instance}} to {{state}}')], w=8),
+                 [g.query('increase(ipvs_vrrp_transitions_total{%s}[$__rate_interval])' % s, '{{instance}} {{vrrp_instance}} to {{state}}')], w=12),
     g.timeseries('Became or left master', 'keepalived\'s own counters from its JSON dump: times each instance became master and released it.', 'short',
                  [
                    g.query('increase(ipvs_vrrp_become_master_total{%s}[$__rate_interval])' % s, '{{instance}} {{vrrp_instance}} became master'),
                    g.query('increase(ipvs_vrrp_release_master_total{%s}[$__rate_interval])' % s, '{{instance}} {{vrrp_instance}} released master'),
-                 ], w=8),
+                 ], w=12),
     g.timeseries('Time since last transition', 'Seconds since each instance last changed state.', 's',
-                 [g.query('time() - ipvs_vrrp_last_transition_timestamp_seconds{%s}' % s, '{{instance}} {{vrrp_instance}}')], w=8),
+                 [g.query('time() - ipvs_vrrp_last_transition_timestamp_seconds{%s}' % s, '{{instance}} {{vrrp_instance}}')], w=12),
 
     g.row('Priorities'),
     g.timeseries('Priority', 'Configured priority of each instance and, from the JSON dump, the effective one after tracked scripts and interfaces changed it. Effective below configured means a tracked check is failing.', 'short',

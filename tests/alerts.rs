@@ -3,7 +3,8 @@
 //! tests in `alerts/tests/`, every alert has a firing and a silent case there, the committed
 //! files are what `alerts/generate.sh` renders from the jsonnet sources, the lab variant
 //! keeps the recording rule names, and a real Prometheus scraping the exporter on fixture
-//! trees evaluates the rules to what the advisor and the goldens say.
+//! trees evaluates the rules to what the advisor and the goldens say (and, on static fixtures
+//! of keepalived's decisions, fires exactly the alerts they call for).
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -298,6 +299,58 @@ fn fixture_args(scenario: &str) -> Vec<String> {
     ]
 }
 
+/// Serves a fixed exposition text on a loopback port, as an exporter would, from a thread
+/// that lives as long as the test: a fixture for series whose alerts are under test, where
+/// the exporter's own output on a fixture tree is tested elsewhere.
+fn serve_static(text: String) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let address = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // read the request head; its content does not matter
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    address
+}
+
+/// The static fixtures of keepalived's decisions (`tests/fixtures/alerts/<name>.prom`): a
+/// director whose keepalived runs, and its peer whose keepalived is stopped.
+const STATIC_SCENARIOS: [&str; 2] = ["keepalived-decisions", "keepalived-decisions-stopped"];
+
+fn static_fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("tests/fixtures/alerts/{name}.prom")).expect("fixture")
+}
+
+/// An alert as one line: its name and its labels, but those that say where (job, instance,
+/// scenario) and its severity.
+fn alert_line(a: &BTreeMap<String, String>) -> String {
+    let labels: Vec<String> = a
+        .iter()
+        .filter(|(k, _)| {
+            !["alertname", "job", "instance", "scenario", "severity"].contains(&k.as_str())
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!("{} {}", a["alertname"], labels.join(","))
+        .trim_end()
+        .to_string()
+}
+
 /// A Prometheus server, killed when dropped.
 struct Prometheus {
     child: Child,
@@ -411,10 +464,11 @@ fn names(alerts: &[BTreeMap<String, String>]) -> BTreeSet<String> {
     alerts.iter().map(|a| a["alertname"].clone()).collect()
 }
 
-/// Prometheus scrapes the exporter on four fixture trees every second with the lab variant of
-/// the rules; the alerts that fire are those the fixtures call for (checked against the
-/// advisor's findings in the goldens), the others stay quiet, and the recording rules agree
-/// with the goldens.
+/// Prometheus scrapes the exporter on four fixture trees, and two static fixtures of
+/// keepalived's decisions, every second with the lab variant of the rules; the alerts that
+/// fire are those the fixtures call for (checked against the advisor's findings in the
+/// goldens, and exactly, alert by alert, on the static fixtures), the others stay quiet, the
+/// keepalived dashboard's new panels have data, and the recording rules agree with the goldens.
 #[test]
 fn prometheus_evaluates_the_rules_on_the_exporter() {
     let scenarios = [
@@ -427,15 +481,18 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         .iter()
         .map(|s| (*s, Exporter::start(&fixture_args(s))))
         .collect();
+    let statics: Vec<(&str, std::net::SocketAddr)> = STATIC_SCENARIOS
+        .iter()
+        .map(|s| (*s, serve_static(static_fixture(s))))
+        .collect();
     let rules = generate(&["--lab"]);
     let dir = rules.path();
     let targets: String = exporters
         .iter()
-        .map(|(scenario, e)| {
-            format!(
-                "      - targets: ['{}']\n        labels: {{scenario: '{scenario}'}}\n",
-                e.address
-            )
+        .map(|(scenario, e)| (*scenario, e.address))
+        .chain(statics.iter().copied())
+        .map(|(scenario, address)| {
+            format!("      - targets: ['{address}']\n        labels: {{scenario: '{scenario}'}}\n")
         })
         .collect();
     let config = format!(
@@ -451,6 +508,12 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         "IpvsKeepalivedConfigErrors",
         "IpvsVrrpNoMaster",
         "IpvsAdvisorCriticalFinding",
+        "IpvsAdvisorWarningFinding",
+        "IpvsKeepalivedRealServerDown",
+        "IpvsKeepalivedQuorumLost",
+        "IpvsKeepalivedSorryServerActive",
+        "IpvsKeepalivedConfigDrift",
+        "IpvsVrrpFlapping",
     ]
     .into_iter()
     .map(String::from)
@@ -515,11 +578,18 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
 
     // keepalived is configured but stopped in keepalived-stopped, with three VRIDs, one
     // configuration error, and its critical findings.
-    let down: Vec<String> = of("IpvsKeepalivedDown")
+    // (and in the static keepalived-decisions-stopped, with VRID 77 held by its peer)
+    let down: BTreeSet<String> = of("IpvsKeepalivedDown")
         .iter()
         .map(|a| scenario_of(a))
         .collect();
-    assert_eq!(down, ["keepalived-stopped"]);
+    assert_eq!(
+        down,
+        ["keepalived-stopped", "keepalived-decisions-stopped"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
     let vrids: BTreeSet<String> = of("IpvsVrrpNoMaster")
         .iter()
         .map(|a| a["vrid"].clone())
@@ -533,6 +603,18 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         .map(|a| (scenario_of(a), a["rule"].clone()))
         .collect();
     let mut from_goldens = BTreeSet::new();
+    // the static fixtures' critical findings
+    for scenario in STATIC_SCENARIOS {
+        for line in static_fixture(scenario).lines() {
+            if line.starts_with("ipvs_advisor_finding{") && line.contains("severity=\"critical\"") {
+                let rule = line
+                    .split("rule=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next());
+                from_goldens.insert((scenario.to_string(), rule.expect("rule").to_string()));
+            }
+        }
+    }
     for scenario in scenarios {
         let doctor: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(format!("tests/golden/{scenario}/doctor.json"))
@@ -550,15 +632,125 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
     }
     assert_eq!(critical, from_goldens);
 
-    // What the fixtures do not call for stays quiet (not even pending).
+    // keepalived's decisions: on the director whose keepalived runs, exactly the real servers
+    // its checks took out, the virtual server below quorum and on its sorry server, the real
+    // server added by hand, the flapping instance, and the advisor's findings but the drift
+    // rule's (IpvsKeepalivedConfigDrift has it); on its peer, whose keepalived is stopped,
+    // nothing of these although its series read quorum lost, an unmanaged service and 3
+    // transitions: only IpvsKeepalivedDown and the advisor's keepalived-not-running.
     let pending = prometheus.alerts("pending");
+    for (scenario, want) in [
+        (
+            "keepalived-decisions",
+            &[
+                "IpvsAdvisorCriticalFinding rule=keepalived-quorum-lost,subject=FWM 7",
+                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=FWM 7 10.0.2.1:80",
+                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=TCP 192.0.2.10:80 10.0.1.2:80",
+                "IpvsAdvisorWarningFinding rule=keepalived-sorry-server-active,subject=FWM 7",
+                "IpvsAdvisorWarningFinding rule=vrrp-flapping,subject=VI_1",
+                "IpvsDrainNotFinishing local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.3,remote_port=80",
+                "IpvsKeepalivedConfigDrift rule=keepalived-unmanaged-real-server,subject=TCP 192.0.2.10:80 10.0.1.9:80",
+                "IpvsKeepalivedQuorumLost local_mark=7,local_port=0,proto=FWM,virtual_server_group=web",
+                "IpvsKeepalivedRealServerDown local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.2,remote_port=80,state=down",
+                "IpvsKeepalivedRealServerDown local_mark=7,local_port=0,proto=FWM,remote_address=10.0.2.1,remote_port=80,state=down,virtual_server_group=web",
+                "IpvsKeepalivedSorryServerActive local_mark=7,local_port=0,proto=FWM,virtual_server_group=web",
+                "IpvsVrrpFlapping vrrp_instance=VI_1",
+            ][..],
+        ),
+        (
+            "keepalived-decisions-stopped",
+            &[
+                "IpvsAdvisorCriticalFinding rule=keepalived-not-running,subject=keepalived",
+                "IpvsKeepalivedDown",
+            ][..],
+        ),
+    ] {
+        let fired: BTreeSet<String> = firing
+            .iter()
+            .filter(|a| scenario_of(a) == scenario)
+            .map(alert_line)
+            .collect();
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        assert_eq!(fired, want, "{scenario}: firing");
+        let waiting: Vec<String> = pending
+            .iter()
+            .filter(|a| scenario_of(a) == scenario)
+            .map(alert_line)
+            .collect();
+        assert!(waiting.is_empty(), "{scenario}: pending {waiting:?}");
+    }
+
+    // ... and the fixture trees, which have none of these series, none of these alerts
+    for name in [
+        "IpvsKeepalivedRealServerDown",
+        "IpvsKeepalivedQuorumLost",
+        "IpvsKeepalivedSorryServerActive",
+        "IpvsKeepalivedConfigDrift",
+        "IpvsVrrpFlapping",
+    ] {
+        let elsewhere: Vec<String> = firing
+            .iter()
+            .chain(&pending)
+            .filter(|a| a["alertname"] == name && scenario_of(a) != "keepalived-decisions")
+            .map(|a| format!("{} {}", scenario_of(a), alert_line(a)))
+            .collect();
+        assert!(elsewhere.is_empty(), "{name} elsewhere: {elsewhere:?}");
+    }
+
+    // The keepalived dashboard's panels on keepalived's decisions, drains and recent
+    // transitions have data on the director whose keepalived runs (the lab has no keepalived
+    // virtual servers to show them).
+    let decisions = statics
+        .iter()
+        .find(|(s, _)| *s == "keepalived-decisions")
+        .map(|(_, a)| a.to_string())
+        .expect("the static director");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("dashboards/keepalived-vrrp.json").expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            if ![
+                "ipvs_keepalived_real_server_",
+                "ipvs_keepalived_virtual_server_",
+                "ipvs_backend_draining",
+                "ipvs_backend_drain_",
+                "ipvs_vrrp_transitions_recent",
+            ]
+            .iter()
+            .any(|m| expr.contains(m))
+            {
+                continue;
+            }
+            let expr = expr
+                .replace("$job", "ipvs_exporter")
+                .replace("$instance", &decisions)
+                .replace("$cluster", ".*")
+                .replace("$__rate_interval", "15s");
+            let result = prometheus.query(&expr);
+            assert!(
+                !result.is_empty(),
+                "panel {}: no data for {expr}",
+                panel["title"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 16,
+        "{checked} queries of keepalived's decisions checked"
+    );
+
+    // What the fixtures do not call for stays quiet (not even pending).
     for quiet in [
         "IpvsExporterDown",
         "IpvsCollectorFailing",
         "IpvsServicesGone",
         "IpvsVrrpSplitBrain",
         "IpvsVrrpSplitBrainAdverts",
-        "IpvsVrrpFlapping",
         "IpvsConntrackTableFull",
         "IpvsTrafficFarFromWeights",
         "IpvsBackendQuiescedGetsConnections",
