@@ -318,6 +318,8 @@ mod tests {
                 notify,
                 peers: None,
                 checker_dump: None,
+                vrrp_data_dump: None,
+                recent_transitions: None,
             }),
             ..Snapshot::default()
         };
