@@ -180,6 +180,9 @@ pub static RULES: &[&Rule] = &[
     &keepalived::NOT_RUNNING,
     &keepalived::VIPS_WHILE_BACKUP,
     &keepalived::TWO_MASTERS,
+    &keepalived::FLAPPING,
+    &keepalived::PRIORITY_DEGRADED,
+    &keepalived::SYNC_GROUP_SPLIT,
 ];
 
 /// The rule with this id.
