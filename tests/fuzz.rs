@@ -376,7 +376,12 @@ fn fuzz_keepalived_data_dump() {
         let lines = input.lines().count();
         assert!(parsed.value.real_servers.len() <= lines);
         assert!(parsed.value.instances.len() <= lines);
-        assert!(parsed.problems.iter().all(|p| p.line >= 1 && p.line <= lines));
+        assert!(
+            parsed
+                .problems
+                .iter()
+                .all(|p| p.line >= 1 && p.line <= lines)
+        );
         Ok(())
     });
 }

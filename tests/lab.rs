@@ -1527,7 +1527,12 @@ fn lab_roles_a_tun_real_server_is_recognised() {
 fn data_dump(checkpoint: &str, file: &str) -> ipvs_exporter::parse::keepalived_data::DataDump {
     let path = lab().join("datadump").join(checkpoint).join(file);
     let parsed = ipvs_exporter::parse::keepalived_data::parse_data_dump(&read(&path));
-    assert!(parsed.problems.is_empty(), "{}: {:?}", path.display(), parsed.problems);
+    assert!(
+        parsed.problems.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        parsed.problems
+    );
     parsed.value
 }
 

@@ -414,18 +414,21 @@ mod tests {
    State = idle
 ";
 
+    /// A real server as (virtual server, protocol, address, port, alive, weight).
+    type Row = (
+        VirtualServerTarget,
+        Option<String>,
+        String,
+        Option<u16>,
+        bool,
+        Option<i64>,
+    );
+
     #[test]
     fn groups_marks_ipv6_and_sync_groups_are_read_and_sorry_servers_are_not_real_servers() {
         let parsed = parse_data_dump(SHAPES);
         assert_eq!(parsed.problems, Vec::new());
-        let servers: Vec<(
-            VirtualServerTarget,
-            Option<String>,
-            String,
-            Option<u16>,
-            bool,
-            Option<i64>,
-        )> = parsed
+        let servers: Vec<Row> = parsed
             .value
             .real_servers
             .into_iter()
