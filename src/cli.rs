@@ -182,6 +182,12 @@ pub struct Cli {
     #[arg(long = "keepalived.signal", global = true)]
     pub keepalived_signal: bool,
 
+    /// Send keepalived SIGUSR1 at each scrape so that it writes its data dump (keepalived.data
+    /// and keepalived_check.data beside the JSON dump), read for its checkers' view of each
+    /// real server and each instance's priorities (needs the right to signal it).
+    #[arg(long = "keepalived.data-signal", global = true)]
+    pub keepalived_data_signal: bool,
+
     /// Read keepalived's notify FIFO (keepalived.conf's notify_fifo) at this path, under
     /// --path.rootfs, and count VRRP transitions as they happen.
     #[arg(long = "keepalived.notify-fifo", value_name = "PATH", global = true)]
@@ -302,6 +308,8 @@ impl Settings {
                 signal: self.cli.keepalived_signal,
                 notify_fifo: self.cli.keepalived_notify_fifo.clone(),
                 listen: self.cli.vrrp_listen,
+                data_signal: self.cli.keepalived_data_signal,
+                ..KeepalivedOptions::default()
             },
             interfaces: SharedInterfaces::default(),
         }

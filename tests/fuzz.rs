@@ -361,6 +361,32 @@ fn fuzz_keepalived_json_dump() {
 }
 
 #[test]
+fn fuzz_keepalived_data_dump() {
+    let seeds = vec![
+        fixture("keepalived-data/master/keepalived.data"),
+        fixture("keepalived-data/master/keepalived_check.data"),
+        fixture("keepalived-data/master/keepalived_parent.data"),
+        fixture("keepalived-data/fault/keepalived.data"),
+        fixture("keepalived-data/flapped/keepalived_check.data"),
+    ];
+    fuzz("keepalived_data", |u| {
+        let input = text(&mutated(u, &seeds)?);
+        let parsed = parse::keepalived_data::parse_data_dump(&input);
+        // every entry comes from a line of its own: never more than the lines
+        let lines = input.lines().count();
+        assert!(parsed.value.real_servers.len() <= lines);
+        assert!(parsed.value.instances.len() <= lines);
+        assert!(
+            parsed
+                .problems
+                .iter()
+                .all(|p| p.line >= 1 && p.line <= lines)
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn fuzz_notify_fifo_lines() {
     let seeds: Vec<Vec<u8>> = [
         "INSTANCE \"VI_1\" MASTER 100\n",

@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "noipvs",
     "nat",
     "kinds",
@@ -42,6 +42,7 @@ const SCENARIOS: [&str; 12] = [
     "realserver",
     "roles",
     "checkers",
+    "datadump",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -1815,5 +1816,156 @@ fn lab_checkers_a_real_server_added_by_hand_is_drift() {
         read(&dir.join("doctor.code")).trim(),
         "2",
         "a lost quorum is critical"
+    );
+}
+
+/// keepalived's data dump as the exporter's parser reads it, in a datadump checkpoint.
+fn data_dump(checkpoint: &str, file: &str) -> ipvs_exporter::parse::keepalived_data::DataDump {
+    let path = lab().join("datadump").join(checkpoint).join(file);
+    let parsed = ipvs_exporter::parse::keepalived_data::parse_data_dump(&read(&path));
+    assert!(
+        parsed.problems.is_empty(),
+        "{}: {:?}",
+        path.display(),
+        parsed.problems
+    );
+    parsed.value
+}
+
+fn datadump_report(checkpoint: &str) -> serde_json::Value {
+    let path = lab().join("datadump").join(checkpoint).join("report.json");
+    serde_json::from_str(&read(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn lab_datadump_checkers_alive_state_agrees_with_the_kernel() {
+    for name in ["master", "fault", "flapped"] {
+        let dir = lab().join("datadump").join(name);
+        let before = check::parse_ipvsadm_list(&read(&dir.join("ipvsadm.txt"))).expect("ipvsadm");
+        let after =
+            check::parse_ipvsadm_list(&read(&dir.join("ipvsadm-after.txt"))).expect("ipvsadm");
+        assert_eq!(before, after, "{name}: the table moved around the scrape");
+        let service = before
+            .iter()
+            .find(|s| s.key == svc("TCP", "10.9.0.100", "80", ""))
+            .unwrap_or_else(|| panic!("{name}: no service 10.9.0.100:80 in {before:?}"));
+        let dump = data_dump(name, "keepalived_check.data");
+        let mut seen = Vec::new();
+        for rs in &dump.real_servers {
+            assert_eq!(
+                rs.virtual_server,
+                ipvs_exporter::model::keepalived::VirtualServerTarget::Address {
+                    address: "10.9.0.100".parse().unwrap(),
+                    port: 80
+                }
+            );
+            let address = rs.address.to_string();
+            let port = rs.port.map(|p| p.to_string()).unwrap_or_default();
+            let in_kernel = service
+                .backends
+                .iter()
+                .find(|b| b.key.remote_address == address && b.key.remote_port == port);
+            let in_service = in_kernel.is_some_and(|b| b.weight > 0);
+            assert_eq!(
+                rs.alive, in_service,
+                "{name}: keepalived says {address}:{port} alive={}, the kernel has {in_kernel:?}",
+                rs.alive
+            );
+            seen.push((address, rs.alive, in_kernel.map(|b| b.weight)));
+        }
+        // rs1 serves; rs2 is out of the table; rs3 (inhibit_on_failure) stays with weight 0
+        assert_eq!(
+            seen,
+            vec![
+                ("10.2.1.2".to_string(), true, Some(3)),
+                ("10.2.2.2".to_string(), false, None),
+                ("10.2.3.2".to_string(), false, Some(0)),
+            ],
+            "{name}"
+        );
+        let m = metrics(&dir.join("metrics.txt"));
+        for part in ["vrrp", "checker"] {
+            let age = m
+                .value("ipvs_keepalived_data_dump_age_seconds", &[("part", part)])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                (0.0..5.0).contains(&age),
+                "{name}: the {part} dump read was {age} s old: not the one the scrape asked for"
+            );
+        }
+    }
+    finish("datadump", Report::default());
+}
+
+#[test]
+fn lab_datadump_a_failing_tracked_script_degrades_the_priority() {
+    let vrrp = data_dump("master", "keepalived.data");
+    let instance = vrrp.instances.first().expect("VI_1 in keepalived.data");
+    // configured priority 150, the failing script's weight -20
+    assert_eq!(
+        (
+            instance.name.as_str(),
+            instance.base_priority,
+            instance.effective_priority
+        ),
+        ("VI_1", Some(150), Some(130))
+    );
+    let m = metrics(&lab().join("datadump/master/metrics.txt"));
+    assert_eq!(
+        m.value("ipvs_vrrp_effective_priority", &[("vrrp_instance", "VI_1")]),
+        Ok(130.0)
+    );
+    assert_eq!(
+        m.value("ipvs_vrrp_priority", &[("vrrp_instance", "VI_1")]),
+        Ok(150.0)
+    );
+    let dir = lab().join("datadump");
+    let doctor: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("doctor.json"))).expect("doctor.json");
+    let wanted = ("vrrp-priority-degraded".to_string(), "VI_1".to_string());
+    assert!(
+        findings(&doctor).contains(&wanted),
+        "doctor: {:?}",
+        findings(&doctor)
+    );
+    assert!(findings(&datadump_report("master")).contains(&wanted));
+}
+
+#[test]
+fn lab_datadump_a_flapping_instance_is_found() {
+    let recent = |checkpoint: &str| {
+        let dir = lab().join("datadump").join(checkpoint);
+        let m = metrics(&dir.join("metrics.txt"));
+        let recent = m
+            .value("ipvs_vrrp_transitions_recent", &[("vrrp_instance", "VI_1")])
+            .unwrap_or_else(|e| panic!("{checkpoint}: {e}"));
+        let fifo_total: f64 = m
+            .family("ipvs_vrrp_transitions_total")
+            .filter(|s| s.label("vrrp_instance") == Some("VI_1"))
+            .map(|s| s.value)
+            .sum();
+        let logged: f64 = read(&dir.join("entered-states.txt"))
+            .trim()
+            .parse()
+            .expect("a count");
+        (recent, fifo_total, logged)
+    };
+    let (master, master_fifo, master_logged) = recent("master");
+    let (flapped, flapped_fifo, flapped_logged) = recent("flapped");
+    // every change keepalived logged was announced on the FIFO and is within the window
+    assert_eq!((master, master_fifo), (master_logged, master_logged));
+    assert_eq!((flapped, flapped_fifo), (flapped_logged, flapped_logged));
+    assert!(master < 3.0, "settling in took {master} changes");
+    // trk0 down and up twice: FAULT, BACKUP, MASTER, twice
+    assert!(flapped >= master + 6.0, "{master} then {flapped}");
+    let wanted = ("vrrp-flapping".to_string(), "VI_1".to_string());
+    assert!(!findings(&datadump_report("master")).contains(&wanted));
+    let after = datadump_report("flapped");
+    assert!(findings(&after).contains(&wanted), "{:?}", findings(&after));
+    let m = metrics(&lab().join("datadump/flapped/metrics.txt"));
+    assert!(
+        m.family("ipvs_advisor_finding")
+            .any(|s| s.label("rule") == Some("vrrp-flapping") && s.value == 1.0),
+        "no ipvs_advisor_finding for vrrp-flapping"
     );
 }

@@ -848,16 +848,13 @@ mod tests {
             let inferred = infer(&snapshot);
             assert_eq!(inferred.roles, Vec::<Role>::new());
             assert!(
-                inferred
-                    .disregarded
-                    .iter()
-                    .any(|d| {
-                        d.detail
+                inferred.disregarded.iter().any(|d| {
+                    d.detail
                     == "10.244.1.0/32 on tunl0"
                     && d.reason.starts_with(
                         "Calico's tunnel: the host has Calico's pod interfaces (cali1a2b3c4d5e6)"
                     )
-                    }),
+                }),
                 "{:?}",
                 inferred.disregarded
             );

@@ -1,7 +1,8 @@
 //! keepalived and VRRP families: whether keepalived runs, how its configuration parsed, and
 //! each VRRP instance's role (one series per state, value 1 on the current one), virtual
 //! addresses and configured priority; with keepalived's JSON dump, its effective priorities
-//! and counters.
+//! and counters; with its data dump, the dump's age (and effective priorities when there is no
+//! JSON dump); state changes within the flapping window.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +48,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
     encode_roles(&keepalived.roles, encoder)?;
     encode_dump(keepalived.dump.as_ref(), encoder)?;
     encode_transitions(keepalived, encoder)?;
+    encode_data_dump(keepalived, encoder)?;
     encode_peers(keepalived.peers.as_deref().unwrap_or_default(), encoder)
 }
 
@@ -241,6 +243,56 @@ const DUMP_ERRORS: [(&str, &str); 8] = [
     ("auth_failure", "auth_failure"),
 ];
 
+/// The data dump's age per part, effective priorities from it when there is no JSON dump, and
+/// state changes within the flapping window.
+fn encode_data_dump(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let ages = [
+        (
+            "vrrp",
+            keepalived.vrrp_data_dump.as_ref().map(|d| d.age_seconds),
+        ),
+        (
+            "checker",
+            keepalived.checker_dump.as_ref().map(|d| d.age_seconds),
+        ),
+    ];
+    gauges(
+        encoder,
+        "ipvs_keepalived_data_dump_age_seconds",
+        "How long before the scrape keepalived wrote the data dump that was read (SIGUSR1), by part: vrrp (keepalived.data) or checker (keepalived_check.data).",
+        None,
+        ages.into_iter()
+            .filter_map(|(part, age)| age.map(|age| ([("part", part)], age))),
+    )?;
+    if keepalived.dump.is_none()
+        && let Some(data) = &keepalived.vrrp_data_dump
+    {
+        gauges(
+            encoder,
+            "ipvs_vrrp_effective_priority",
+            "A VRRP instance's priority after tracked scripts and interfaces changed it (keepalived's JSON dump, else its data dump).",
+            None,
+            data.instances.iter().filter_map(|i| {
+                i.effective_priority
+                    .map(|p| ([("vrrp_instance", i.name.as_str())], p))
+            }),
+        )?;
+    }
+    if let Some(recent) = &keepalived.recent_transitions {
+        gauges(
+            encoder,
+            "ipvs_vrrp_transitions_recent",
+            "VRRP state changes the exporter saw within its flapping window (10 minutes), from keepalived's notify FIFO (every change) or else its JSON dump's become_master and release_master counters.",
+            None,
+            recent
+                .instances
+                .iter()
+                .map(|(instance, n)| ([("vrrp_instance", instance.as_str())], *n as i64)),
+        )?;
+    }
+    Ok(())
+}
+
 fn encode_dump(
     dump: Option<&crate::model::keepalived::Dump>,
     encoder: &mut DescriptorEncoder,
@@ -299,12 +351,21 @@ mod tests {
 
     use crate::metrics::{EncodeOptions, Format, encode};
     use crate::model::keepalived::{
-        Dump, DumpInstance, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
-        VrrpState,
+        DataDumpInstance, Dump, DumpInstance, Keepalived, KeepalivedConfig, KeepalivedProcess,
+        NotifyReading, RecentTransitions, TransitionSource, VrrpDataDump, VrrpState,
     };
     use crate::snapshot::Snapshot;
 
     fn snapshot(dump: Option<Dump>, notify: Option<NotifyReading>) -> String {
+        with_data(dump, notify, None, None)
+    }
+
+    fn with_data(
+        dump: Option<Dump>,
+        notify: Option<NotifyReading>,
+        vrrp_data_dump: Option<VrrpDataDump>,
+        recent_transitions: Option<RecentTransitions>,
+    ) -> String {
         let snapshot = Snapshot {
             keepalived: Some(Keepalived {
                 config_file: "/etc/keepalived/keepalived.conf".into(),
@@ -318,6 +379,8 @@ mod tests {
                 notify,
                 peers: None,
                 checker_dump: None,
+                vrrp_data_dump,
+                recent_transitions,
             }),
             ..Snapshot::default()
         };
@@ -378,6 +441,54 @@ mod tests {
             "ipvs_vrrp_transitions_total{vrrp_instance=\"VI_1\",state=\"BACKUP\"} 1",
             "ipvs_vrrp_transitions_total{vrrp_instance=\"VI_1\",state=\"MASTER\"} 2",
             "ipvs_vrrp_last_transition_timestamp_seconds{vrrp_instance=\"VI_1\"} 1800000000.25",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
+
+    fn data() -> VrrpDataDump {
+        VrrpDataDump {
+            age_seconds: 0.25,
+            instances: vec![DataDumpInstance {
+                name: "VI_1".into(),
+                base_priority: Some(150),
+                effective_priority: Some(110),
+                ..DataDumpInstance::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn the_data_dump_gives_its_age_and_priorities_unless_the_json_dump_does() {
+        let text = with_data(None, None, Some(data()), None);
+        for line in [
+            "ipvs_keepalived_data_dump_age_seconds{part=\"vrrp\"} 0.25",
+            "ipvs_vrrp_effective_priority{vrrp_instance=\"VI_1\"} 110",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains("part=\"checker\""));
+        assert!(!text.contains("ipvs_vrrp_transitions_recent"));
+        let both = with_data(Some(dump()), None, Some(data()), None);
+        assert_eq!(
+            both.matches("# TYPE ipvs_vrrp_effective_priority ").count(),
+            1,
+            "{both}"
+        );
+        assert!(both.contains("ipvs_vrrp_effective_priority{vrrp_instance=\"VI_1\"} 130"));
+    }
+
+    #[test]
+    fn recent_transitions_per_instance() {
+        let recent = RecentTransitions {
+            window_seconds: 600.0,
+            source: TransitionSource::NotifyFifo,
+            instances: vec![("VI_1".into(), 4), ("VI_2".into(), 0)],
+        };
+        let text = with_data(None, None, None, Some(recent));
+        for line in [
+            "ipvs_vrrp_transitions_recent{vrrp_instance=\"VI_1\"} 4",
+            "ipvs_vrrp_transitions_recent{vrrp_instance=\"VI_2\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

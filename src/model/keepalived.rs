@@ -275,6 +275,13 @@ pub struct Keepalived {
     pub peers: Option<Vec<VrrpPeer>>,
     /// keepalived's data dump (its checkers' view), when one was read and fresh.
     pub checker_dump: Option<CheckerDump>,
+    /// The VRRP part of keepalived's data dump, when one was read and fresh.
+    #[serde(default)]
+    pub vrrp_data_dump: Option<VrrpDataDump>,
+    /// State changes per instance within the flapping window, when the notify FIFO or the
+    /// JSON dump's counters tell them.
+    #[serde(default)]
+    pub recent_transitions: Option<RecentTransitions>,
 }
 
 /// The checker part of keepalived's data dump (`/tmp/keepalived.data`, written on SIGUSR1).
@@ -419,6 +426,66 @@ pub fn infer_state(
         state,
         vips,
         priority: instance.priority.unwrap_or(DEFAULT_PRIORITY),
+    }
+}
+
+/// The VRRP part of keepalived's data dump (`/tmp/keepalived.data`, written on SIGUSR1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VrrpDataDump {
+    /// Seconds between the file's last write and the read.
+    pub age_seconds: f64,
+    pub instances: Vec<DataDumpInstance>,
+}
+
+/// One VRRP instance as keepalived's data dump shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DataDumpInstance {
+    /// `VRRP Instance = NAME`.
+    pub name: String,
+    /// `State = ...`: keepalived's own view of the state.
+    pub state: Option<VrrpState>,
+    /// `Sync group = NAME`, for a member of a vrrp_sync_group.
+    pub sync_group: Option<String>,
+    /// `Priority = N`: the configured priority.
+    pub base_priority: Option<i64>,
+    /// `Effective priority = N`: after tracked scripts and interfaces changed it.
+    pub effective_priority: Option<i64>,
+}
+
+/// Where the transition history comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionSource {
+    /// keepalived's notify FIFO: every state change.
+    NotifyFifo,
+    /// The JSON dump's `become_master` and `release_master` counters: changes to and from
+    /// MASTER only.
+    JsonDump,
+}
+
+/// State changes seen within the flapping window, per instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecentTransitions {
+    /// The window's length in seconds.
+    pub window_seconds: f64,
+    pub source: TransitionSource,
+    /// (instance, changes within the window), sorted by instance.
+    pub instances: Vec<(String, u64)>,
+}
+
+impl VrrpState {
+    /// A state as keepalived names it in its data dump (`INIT`, `BACKUP`, `MASTER`, `FAULT`;
+    /// it writes `unknown` for anything else).
+    pub fn from_keepalived_name(name: &str) -> Option<Self> {
+        match name.trim() {
+            "INIT" => Some(VrrpState::Init),
+            "BACKUP" => Some(VrrpState::Backup),
+            "MASTER" => Some(VrrpState::Master),
+            "FAULT" => Some(VrrpState::Fault),
+            _ => None,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod interrupts;
 pub mod ipvs_netlink;
 pub mod ipvs_proc;
 pub mod keepalived;
+pub mod keepalived_data;
 pub mod keepalived_json;
 pub mod keepalived_notify;
 pub mod netlink;

@@ -1,11 +1,14 @@
 //! The keepalived collector's I/O: keepalived.conf and what it includes (under
 //! `--path.rootfs`), the pid file checked against procfs, and the interfaces and addresses of
-//! the exporter's network namespace over rtnetlink. It never signals keepalived unless asked to
-//! and never talks to it: the role of every VRRP instance comes from what the kernel shows.
+//! the exporter's network namespace over rtnetlink, keepalived's JSON and data dumps when they
+//! are fresh, and a bounded history of each instance's state changes for the flapping window.
+//! It never signals keepalived unless asked to and never talks to it: the role of every VRRP
+//! instance comes from what the kernel shows.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use glob::{MatchOptions, Pattern};
 use nix::errno::Errno;
@@ -21,8 +24,12 @@ use super::{
     read_optional,
 };
 use crate::model::interfaces::Interfaces;
-use crate::model::keepalived::{Dump, Keepalived, KeepalivedProcess, infer_state};
+use crate::model::keepalived::{
+    CheckerDump, Dump, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
+    RecentTransitions, TransitionSource, VrrpDataDump, infer_state,
+};
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
+use crate::parse::keepalived_data::{DataDump, parse_data_dump};
 use crate::parse::keepalived_json::parse_dump;
 
 /// The `--keepalived.*` flags.
@@ -42,6 +49,11 @@ pub struct KeepalivedOptions {
     pub notify_fifo: Option<PathBuf>,
     /// Listen for VRRP adverts on the instances' interfaces (needs CAP_NET_RAW).
     pub listen: bool,
+    /// Send keepalived SIGUSR1 before each read so that it writes its data dump
+    /// (`keepalived.data` and `keepalived_check.data`, beside the JSON dump).
+    pub data_signal: bool,
+    /// How far back state changes count for flapping.
+    pub flapping_window: Duration,
 }
 
 impl Default for KeepalivedOptions {
@@ -54,9 +66,14 @@ impl Default for KeepalivedOptions {
             signal: false,
             notify_fifo: None,
             listen: false,
+            data_signal: false,
+            flapping_window: DEFAULT_FLAPPING_WINDOW,
         }
     }
 }
+
+/// The default flapping window: state changes within the last 10 minutes count.
+pub const DEFAULT_FLAPPING_WINDOW: Duration = Duration::from_secs(600);
 
 pub struct KeepalivedCollector {
     paths: Paths,
@@ -64,6 +81,7 @@ pub struct KeepalivedCollector {
     interfaces: SharedInterfaces,
     fifo: Option<NotifyFifo>,
     listener: Option<VrrpListener>,
+    history: Mutex<TransitionHistory>,
 }
 
 impl KeepalivedCollector {
@@ -88,6 +106,7 @@ impl KeepalivedCollector {
             interfaces,
             fifo,
             listener,
+            history: Mutex::new(TransitionHistory::default()),
         }
     }
 }
@@ -396,6 +415,277 @@ fn request_dump(pid: u32, path: &Path) -> Result<(), String> {
     ))
 }
 
+/// keepalived's data dump files, in the directory of its JSON dump (keepalived's temporary
+/// directory): the VRRP process's and, since keepalived 2.1, the checker process's.
+const VRRP_DATA_FILE: &str = "keepalived.data";
+const CHECK_DATA_FILE: &str = "keepalived_check.data";
+
+/// Sends keepalived SIGUSR1, which makes its processes write their data dumps.
+fn send_data_signal(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    Errno::result(unsafe { libc::kill(pid.as_raw(), libc::SIGUSR1) }).map(drop)
+}
+
+/// How long a freshly written data dump must stay unchanged before it is read: keepalived
+/// writes it through stdio, in several writes.
+const DATA_SETTLE: Duration = Duration::from_millis(60);
+
+/// Asks keepalived for its data dumps and waits until each expected file changed and then
+/// stayed unchanged for [`DATA_SETTLE`] (or a second passed).
+fn request_data_dumps(pid: u32, paths: &[PathBuf]) -> Result<(), String> {
+    let before: Vec<_> = paths.iter().map(|p| modified(p).ok()).collect();
+    let Ok(pid) = libc::pid_t::try_from(pid).map(Pid::from_raw) else {
+        return Err(format!("pid {pid} is out of range"));
+    };
+    if let Err(errno) = send_data_signal(pid) {
+        return Err(format!(
+            "cannot signal keepalived (pid {pid}) for its data dump: {}",
+            std::io::Error::from(errno)
+        ));
+    }
+    let started = Instant::now();
+    let mut last: Vec<_> = before.clone();
+    let mut steady_since = Instant::now();
+    while started.elapsed() < DUMP_WAIT {
+        std::thread::sleep(Duration::from_millis(20));
+        let now: Vec<_> = paths.iter().map(|p| modified(p).ok()).collect();
+        if now != last {
+            last = now;
+            steady_since = Instant::now();
+            continue;
+        }
+        let all_changed = now
+            .iter()
+            .zip(&before)
+            .all(|(now, before)| now.is_some() && now != before);
+        if all_changed && steady_since.elapsed() >= DATA_SETTLE {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "keepalived (pid {pid}) did not write its data dump within {DUMP_WAIT:?} of the signal"
+    ))
+}
+
+/// Reads one data dump as text. `Ok(None)`: no file, or one older than `max_age`. A read that
+/// races a rewrite (the size or time changed under it) is retried a few times.
+fn read_data_file(path: &Path, max_age: Duration) -> Result<Option<(String, f64)>, String> {
+    for attempt in 0..DUMP_ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(DUMP_RETRY);
+        }
+        let before = match modified(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let age = SystemTime::now()
+            .duration_since(before.1)
+            .unwrap_or(Duration::ZERO);
+        if age > max_age {
+            tracing::debug!(path = %path.display(), age = ?age, "keepalived's data dump is stale; not used");
+            return Ok(None);
+        }
+        let text = match read_bounded(path, MAX_DUMP_BYTES) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        if modified(path).ok() == Some(before) {
+            return Ok(Some((text, age.as_secs_f64())));
+        }
+    }
+    Err(format!(
+        "{} changed while it was read ({DUMP_ATTEMPTS} reads); not used in this scrape",
+        path.display()
+    ))
+}
+
+/// The two parts of keepalived's data dump, as this scrape read them.
+#[derive(Debug, Default)]
+struct DataDumps {
+    checker: Option<CheckerDump>,
+    vrrp: Option<VrrpDataDump>,
+}
+
+/// Reads the data dump files in `dir` that pass the owner check and are fresh; `problems`
+/// gets why one was not used.
+fn read_data_dumps(
+    dir: &Path,
+    keepalived_uid: Option<u32>,
+    max_age: Duration,
+    problems: &mut Vec<String>,
+) -> DataDumps {
+    let mut dumps = DataDumps::default();
+    for name in [VRRP_DATA_FILE, CHECK_DATA_FILE] {
+        let path = dir.join(name);
+        let read = check_dump_owner(&path, keepalived_uid)
+            .map_err(|why| why.replace("JSON dump", "data dump"))
+            .and_then(|()| read_data_file(&path, max_age));
+        let (text, age_seconds) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => continue,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let parsed = parse_data_dump(&text);
+        if let Some(first) = parsed.problems.first() {
+            tracing::debug!(
+                path = %path.display(),
+                problems = parsed.problems.len(),
+                first = %first,
+                "lines of keepalived's data dump skipped"
+            );
+        }
+        let DataDump {
+            real_servers,
+            instances,
+        } = parsed.value;
+        if name == CHECK_DATA_FILE {
+            dumps.checker = Some(CheckerDump {
+                age_seconds,
+                real_servers,
+            });
+        } else {
+            dumps.vrrp = Some(VrrpDataDump {
+                age_seconds,
+                instances,
+            });
+        }
+    }
+    dumps
+}
+
+/// The most instances and remembered changes per instance the history keeps.
+const MAX_HISTORY_INSTANCES: usize = 1024;
+const MAX_HISTORY_CHANGES: usize = 256;
+
+/// When each instance changed state, as far as the exporter saw: counters read at each scrape
+/// (the notify FIFO's transition counts, or the JSON dump's become_master + release_master);
+/// an increase by N records N changes at the time of the read. Bounded in instances and in
+/// changes per instance.
+#[derive(Debug, Default)]
+struct TransitionHistory {
+    source: Option<TransitionSource>,
+    /// Each instance's counter at the last read.
+    totals: BTreeMap<String, u64>,
+    changes: BTreeMap<String, VecDeque<Instant>>,
+}
+
+impl TransitionHistory {
+    /// Takes one read of the counters. The FIFO counts from zero (since the exporter started),
+    /// so its first read counts in full; the JSON dump's counters run since keepalived
+    /// started, so their first read (or a counter that went down: keepalived restarted) only
+    /// sets where counting starts. A change of source starts the history anew.
+    fn observe(&mut self, source: TransitionSource, counters: &[(String, u64)], now: Instant) {
+        if self.source != Some(source) {
+            *self = TransitionHistory {
+                source: Some(source),
+                ..TransitionHistory::default()
+            };
+        }
+        for (instance, &total) in counters.iter().map(|(i, t)| (i, t)) {
+            let previous = match self.totals.get(instance) {
+                Some(&previous) if previous <= total => previous,
+                Some(_) => total,
+                None if source == TransitionSource::NotifyFifo => 0,
+                None => total,
+            };
+            if !self.totals.contains_key(instance) && self.totals.len() >= MAX_HISTORY_INSTANCES {
+                continue;
+            }
+            self.totals.insert(instance.clone(), total);
+            let new = usize::try_from(total - previous).unwrap_or(usize::MAX);
+            if new == 0 {
+                continue;
+            }
+            let times = self.changes.entry(instance.clone()).or_default();
+            for _ in 0..new.min(MAX_HISTORY_CHANGES) {
+                if times.len() >= MAX_HISTORY_CHANGES {
+                    times.pop_front();
+                }
+                times.push_back(now);
+            }
+        }
+    }
+
+    /// Changes per instance within `window` before `now`, for `instances` and every instance
+    /// the history holds, sorted; older changes are forgotten.
+    fn recent(
+        &mut self,
+        instances: &[String],
+        window: Duration,
+        now: Instant,
+    ) -> Vec<(String, u64)> {
+        for times in self.changes.values_mut() {
+            while times
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > window)
+            {
+                times.pop_front();
+            }
+        }
+        let mut counts: BTreeMap<String, u64> = instances
+            .iter()
+            .take(MAX_HISTORY_INSTANCES)
+            .map(|name| (name.clone(), 0))
+            .collect();
+        for (name, times) in &self.changes {
+            counts.insert(name.clone(), u64::try_from(times.len()).unwrap_or(u64::MAX));
+        }
+        counts.into_iter().collect()
+    }
+}
+
+/// Each instance's transition counter: the FIFO's transitions summed over states, or the
+/// JSON dump's become_master + release_master.
+fn transition_counters(
+    notify: Option<&NotifyReading>,
+    dump: Option<&Dump>,
+) -> Option<(TransitionSource, Vec<(String, u64)>)> {
+    if let Some(notify) = notify {
+        let mut sums: BTreeMap<String, u64> = BTreeMap::new();
+        for (instance, _state, times) in &notify.transitions {
+            let sum = sums.entry(instance.clone()).or_default();
+            *sum = sum.saturating_add(*times);
+        }
+        return Some((TransitionSource::NotifyFifo, sums.into_iter().collect()));
+    }
+    let dump = dump?;
+    let counters = dump
+        .instances
+        .iter()
+        .map(|instance| {
+            let stat = |name: &str| {
+                instance
+                    .stats
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map_or(0, |(_, v)| *v)
+            };
+            (
+                instance.name.clone(),
+                stat("become_master").saturating_add(stat("release_master")),
+            )
+        })
+        .collect();
+    Some((TransitionSource::JsonDump, counters))
+}
+
+/// The data dump files keepalived is expected to rewrite on SIGUSR1 for this configuration.
+fn expected_data_files(dir: &Path, config: &KeepalivedConfig) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if !config.instances.is_empty() {
+        files.push(dir.join(VRRP_DATA_FILE));
+    }
+    if !config.virtual_servers.is_empty() || !config.virtual_server_groups.is_empty() {
+        files.push(dir.join(CHECK_DATA_FILE));
+    }
+    files
+}
+
 /// The `keepalived` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
 pub const COLLECTOR: CollectorSpec = CollectorSpec {
     name: "keepalived",
@@ -465,6 +755,41 @@ impl Collector for KeepalivedCollector {
                 None
             }
         };
+        let data_dir = json_path
+            .parent()
+            .map_or_else(|| self.paths.rootfs.clone(), Path::to_path_buf);
+        if self.options.data_signal
+            && let (true, Some(pid)) = (process.running, process.pid)
+        {
+            let expected = expected_data_files(&data_dir, &config);
+            if !expected.is_empty()
+                && let Err(problem) = request_data_dumps(pid, &expected)
+            {
+                problems.push(problem);
+            }
+        }
+        let data_dumps = read_data_dumps(
+            &data_dir,
+            keepalived_uid,
+            self.options.json_max_age,
+            &mut problems,
+        );
+        let notify = self.fifo.as_ref().map(NotifyFifo::reading);
+        let recent_transitions =
+            transition_counters(notify.as_ref(), dump.as_ref()).map(|(source, counters)| {
+                let now = Instant::now();
+                let names: Vec<String> = config.instances.iter().map(|i| i.name.clone()).collect();
+                let mut history = self
+                    .history
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                history.observe(source, &counters, now);
+                RecentTransitions {
+                    window_seconds: self.options.flapping_window.as_secs_f64(),
+                    source,
+                    instances: history.recent(&names, self.options.flapping_window, now),
+                }
+            });
         let interfaces = if config.instances.is_empty() {
             Arc::new(Interfaces::default())
         } else {
@@ -493,9 +818,11 @@ impl Collector for KeepalivedCollector {
                 process,
                 roles,
                 dump,
-                notify: self.fifo.as_ref().map(NotifyFifo::reading),
+                notify,
                 peers,
-                checker_dump: None,
+                checker_dump: data_dumps.checker,
+                vrrp_data_dump: data_dumps.vrrp,
+                recent_transitions,
             })),
             problems,
         })
@@ -838,5 +1165,219 @@ mod tests {
         assert_eq!(status.signal(), Some(dump_signal()));
         // No pid reaches i32::MAX (pid_max is at most 2^22): the kernel's error, typed.
         assert_eq!(send_dump_signal(Pid::from_raw(i32::MAX)), Err(Errno::ESRCH));
+    }
+
+    fn minutes(n: u64) -> Duration {
+        Duration::from_secs(60 * n)
+    }
+
+    fn counters(pairs: &[(&str, u64)]) -> Vec<(String, u64)> {
+        pairs.iter().map(|(n, c)| ((*n).to_string(), *c)).collect()
+    }
+
+    #[test]
+    fn the_fifo_counts_from_zero_and_changes_leave_the_window() {
+        let mut history = TransitionHistory::default();
+        let start = Instant::now();
+        let names = vec!["VI_1".to_string(), "VI_2".to_string()];
+        history.observe(
+            TransitionSource::NotifyFifo,
+            &counters(&[("VI_1", 2)]),
+            start,
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), start),
+            counters(&[("VI_1", 2), ("VI_2", 0)])
+        );
+        let later = start + minutes(6);
+        history.observe(
+            TransitionSource::NotifyFifo,
+            &counters(&[("VI_1", 5)]),
+            later,
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), later),
+            counters(&[("VI_1", 5), ("VI_2", 0)])
+        );
+        // the first two are 11 minutes old at +11, the last three 5
+        let after = start + minutes(11);
+        assert_eq!(
+            history.recent(&names, minutes(10), after),
+            counters(&[("VI_1", 3), ("VI_2", 0)])
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), after + minutes(6)),
+            counters(&[("VI_1", 0), ("VI_2", 0)])
+        );
+    }
+
+    #[test]
+    fn the_json_counters_first_set_a_baseline_and_a_restart_sets_a_new_one() {
+        let mut history = TransitionHistory::default();
+        let t0 = Instant::now();
+        let names = vec!["VI_1".to_string()];
+        history.observe(TransitionSource::JsonDump, &counters(&[("VI_1", 40)]), t0);
+        assert_eq!(
+            history.recent(&names, minutes(10), t0),
+            counters(&[("VI_1", 0)])
+        );
+        history.observe(
+            TransitionSource::JsonDump,
+            &counters(&[("VI_1", 43)]),
+            t0 + minutes(1),
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), t0 + minutes(1)),
+            counters(&[("VI_1", 3)])
+        );
+        // keepalived restarted: its counters start again from 1
+        history.observe(
+            TransitionSource::JsonDump,
+            &counters(&[("VI_1", 1)]),
+            t0 + minutes(2),
+        );
+        history.observe(
+            TransitionSource::JsonDump,
+            &counters(&[("VI_1", 2)]),
+            t0 + minutes(3),
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), t0 + minutes(3)),
+            counters(&[("VI_1", 4)])
+        );
+        // the FIFO appears: a new history
+        history.observe(
+            TransitionSource::NotifyFifo,
+            &counters(&[("VI_1", 1)]),
+            t0 + minutes(4),
+        );
+        assert_eq!(
+            history.recent(&names, minutes(10), t0 + minutes(4)),
+            counters(&[("VI_1", 1)])
+        );
+    }
+
+    #[test]
+    fn the_history_is_bounded() {
+        let mut history = TransitionHistory::default();
+        let now = Instant::now();
+        history.observe(
+            TransitionSource::NotifyFifo,
+            &counters(&[("VI_1", u64::MAX)]),
+            now,
+        );
+        assert_eq!(
+            history.recent(&[], minutes(10), now),
+            counters(&[("VI_1", MAX_HISTORY_CHANGES as u64)])
+        );
+        let many: Vec<(String, u64)> = (0..MAX_HISTORY_INSTANCES + 10)
+            .map(|i| (format!("VI_{i}"), 1))
+            .collect();
+        history.observe(TransitionSource::JsonDump, &many, now);
+        history.observe(
+            TransitionSource::JsonDump,
+            &many
+                .iter()
+                .map(|(n, c)| (n.clone(), c + 1))
+                .collect::<Vec<_>>(),
+            now,
+        );
+        assert_eq!(
+            history.recent(&[], minutes(10), now).len(),
+            MAX_HISTORY_INSTANCES
+        );
+    }
+
+    #[test]
+    fn the_fifo_sums_states_and_wins_over_the_json_counters() {
+        let notify = NotifyReading {
+            transitions: vec![
+                (
+                    "VI_1".into(),
+                    crate::model::keepalived::VrrpState::Backup,
+                    2,
+                ),
+                (
+                    "VI_1".into(),
+                    crate::model::keepalived::VrrpState::Master,
+                    3,
+                ),
+            ],
+            ..NotifyReading::default()
+        };
+        let dump = Dump {
+            age_seconds: 0.0,
+            instances: vec![crate::model::keepalived::DumpInstance {
+                name: "VI_1".into(),
+                stats: vec![
+                    ("become_master".into(), 4),
+                    ("release_master".into(), 3),
+                    ("advert_rcvd".into(), 99),
+                ],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            transition_counters(Some(&notify), Some(&dump)),
+            Some((TransitionSource::NotifyFifo, counters(&[("VI_1", 5)])))
+        );
+        assert_eq!(
+            transition_counters(None, Some(&dump)),
+            Some((TransitionSource::JsonDump, counters(&[("VI_1", 7)])))
+        );
+        assert_eq!(transition_counters(None, None), None);
+    }
+
+    #[test]
+    fn the_data_dumps_are_read_from_the_json_dumps_directory_when_trusted_and_fresh() {
+        use std::os::unix::fs::MetadataExt;
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keepalived-data/master");
+        let scratch = Scratch::new("keepalived-data", "read", "keepalived.json");
+        let dir = scratch.parent().expect("a directory").to_path_buf();
+        for name in [VRRP_DATA_FILE, CHECK_DATA_FILE] {
+            std::fs::copy(fixtures.join(name), dir.join(name)).expect("copy a fixture");
+        }
+        let uid = std::fs::metadata(dir.join(VRRP_DATA_FILE))
+            .expect("stat")
+            .uid();
+        let mut problems = Vec::new();
+        let dumps = read_data_dumps(&dir, Some(uid), Duration::from_secs(60), &mut problems);
+        assert_eq!(problems, Vec::<String>::new());
+        let checker = dumps.checker.expect("the checker dump");
+        assert_eq!(checker.real_servers.iter().filter(|r| r.alive).count(), 1);
+        assert_eq!(checker.real_servers.len(), 3);
+        assert!(checker.age_seconds < 60.0);
+        let vrrp = dumps.vrrp.expect("the VRRP dump");
+        assert_eq!(
+            vrrp.instances.first().and_then(|i| i.effective_priority),
+            Some(130)
+        );
+
+        // stale (written more than 1 ms ago): not used, and no problem
+        std::thread::sleep(Duration::from_millis(5));
+        let mut problems = Vec::new();
+        let stale = read_data_dumps(&dir, Some(uid), Duration::from_millis(1), &mut problems);
+        assert!(stale.checker.is_none() && stale.vrrp.is_none());
+        assert_eq!(problems, Vec::<String>::new());
+
+        // writable by everyone: a problem, not read
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join(CHECK_DATA_FILE),
+            std::fs::Permissions::from_mode(0o666),
+        )
+        .expect("chmod");
+        let mut problems = Vec::new();
+        let dumps = read_data_dumps(&dir, Some(uid), Duration::from_secs(60), &mut problems);
+        assert!(dumps.checker.is_none());
+        assert!(dumps.vrrp.is_some());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems
+                .first()
+                .is_some_and(|p| p.contains("data dump") && p.contains("writable")),
+            "{problems:?}"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! keepalived: configured but not running, addresses held by a backup, two masters for one
-//! VRRP router.
+//! VRRP router, instances that flap, priorities lowered by failed tracking, sync groups split.
 
 use super::{Applies, Check, Rule};
 use crate::advisor::Severity;
-use crate::model::keepalived::{Keepalived, VrrpState};
+use std::collections::BTreeMap;
+
+use crate::model::keepalived::{Keepalived, TransitionSource, VrrpState};
 
 /// keepalived as the snapshot shows it; a host without keepalived's configuration is not a
 /// keepalived host, and these rules have nothing to say about it.
@@ -144,6 +146,204 @@ pub static TWO_MASTERS: Rule = Rule {
                             format!("two masters for {} (VRID {})", role.instance, peer.vrid),
                         )
                     })
+            })
+            .collect::<Vec<_>>()
+            .into()
+    },
+};
+
+/// State changes within the window from which an instance counts as flapping.
+pub const FLAPPING_TRANSITIONS: u64 = 3;
+
+pub static FLAPPING: Rule = Rule {
+    id: "vrrp-flapping",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "No VRRP instance changed state 3 times or more within the last 10 minutes.",
+    why: "Each VRRP state change moves the virtual addresses: connections through the director \
+          that gave them up break (unless connection sync is on), and clients see a burst of \
+          resets. An instance that changes state again and again usually has a tracked script \
+          that times out now and then, a tracked interface that bounces, or adverts lost \
+          between the peers (a congested or filtered link). Counted from keepalived's notify \
+          FIFO (every change), else from its JSON dump's become_master and release_master \
+          counters (changes to and from MASTER).",
+    severity_why: "Warning: each change breaks the connections through the director that gives the \
+          addresses up; the service stays reachable, but repeated failovers are a fault that \
+          will not settle by itself.",
+    fix: "Read keepalived's log (journalctl -u keepalived) for the reason of each change: a \
+          tracked script that fails (raise its timeout, or its fall/rise), a tracked interface \
+          that flaps, or lost adverts (check the link and that VRRP, IP protocol 112, passes \
+          between the peers); nopreempt or preempt_delay stop a recovered master from taking \
+          the addresses straight back.",
+    check: |context| {
+        let keepalived = match keepalived(context) {
+            Ok(k) => k,
+            Err(check) => return check,
+        };
+        let Some(recent) = &keepalived.recent_transitions else {
+            return Check::Skipped(
+                "needs keepalived's notify FIFO (--keepalived.notify-fifo) or its JSON dump".into(),
+            );
+        };
+        let what = match recent.source {
+            TransitionSource::NotifyFifo => "state changes",
+            TransitionSource::JsonDump => "changes to or from MASTER",
+        };
+        let minutes = recent.window_seconds / 60.0;
+        recent
+            .instances
+            .iter()
+            .filter(|(_, n)| *n >= FLAPPING_TRANSITIONS)
+            .map(|(instance, n)| {
+                FLAPPING.finding(
+                    instance.clone(),
+                    format!("{n} {what} in the last {minutes:.0} minutes"),
+                    format!("fewer than {FLAPPING_TRANSITIONS}"),
+                    format!("{instance} changed state {n} times in {minutes:.0} minutes"),
+                )
+            })
+            .collect::<Vec<_>>()
+            .into()
+    },
+};
+
+pub static PRIORITY_DEGRADED: Rule = Rule {
+    id: "vrrp-priority-degraded",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "Every VRRP instance runs at its configured priority: no tracked script or interface \
+           with a weight lowered it.",
+    why: "keepalived lowers an instance's priority by the weight of each tracked script or \
+          interface that fails; below the peer's priority the peer takes the addresses over. A \
+          lowered priority means a check this host relies on fails now: a failover has happened \
+          or is one further failure away. keepalived's own effective priority comes from its JSON \
+          dump, else its data dump (SIGUSR1).",
+    severity_why: "Warning: the instance still runs, but a tracked check fails; whether it has \
+          already lost MASTER depends on the peer's priority.",
+    fix: "Find the failing tracked script or interface: keepalived's log names it \
+          (VRRP_Script(NAME) failed); run the script by hand as keepalived's script_user, or \
+          check the tracked interface with ip link.",
+    check: |context| {
+        let keepalived = match keepalived(context) {
+            Ok(k) => k,
+            Err(check) => return check,
+        };
+        // (base, effective) per instance: the JSON dump wins over the data dump
+        let mut priorities: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        if let Some(data) = &keepalived.vrrp_data_dump {
+            for i in &data.instances {
+                if let (Some(base), Some(effective)) = (i.base_priority, i.effective_priority) {
+                    priorities.insert(i.name.as_str(), (base, effective));
+                }
+            }
+        }
+        if let Some(dump) = &keepalived.dump {
+            for i in &dump.instances {
+                if let (Some(base), Some(effective)) = (i.base_priority, i.effective_priority) {
+                    priorities.insert(i.name.as_str(), (base, effective));
+                }
+            }
+        }
+        if keepalived.dump.is_none() && keepalived.vrrp_data_dump.is_none() {
+            return Check::Skipped(
+                "needs keepalived's JSON dump or its data dump for its effective priorities".into(),
+            );
+        }
+        priorities
+            .into_iter()
+            .filter(|(_, (base, effective))| effective < base)
+            .map(|(instance, (base, effective))| {
+                PRIORITY_DEGRADED.finding(
+                    instance,
+                    format!("effective priority {effective}"),
+                    format!("priority {base} as configured"),
+                    format!(
+                        "{instance} runs at priority {effective}, {} below its configured {base}",
+                        base - effective
+                    ),
+                )
+            })
+            .collect::<Vec<_>>()
+            .into()
+    },
+};
+
+pub static SYNC_GROUP_SPLIT: Rule = Rule {
+    id: "vrrp-sync-group-split",
+    severity: Severity::Critical,
+    applies: &[Applies::AnyHost],
+    what: "The instances of each vrrp_sync_group are in one state: when one is MASTER, all are.",
+    why: "A sync group keeps instances together that only work together, typically the \
+          outside and inside addresses of a NAT director: replies from the real servers go to \
+          the inside address, so a director holding one but not the other drops the traffic. \
+          Counted while keepalived runs, among members in MASTER, BACKUP or FAULT (INIT and \
+          STOP say nothing yet): one MASTER beside a member in another state is a split. Each \
+          state is keepalived's own (JSON dump, else data dump), else the one the kernel's \
+          addresses show.",
+    severity_why: "Critical: part of the group's addresses are on this director and part on the \
+          other, so traffic that must pass both halves (NAT replies) is lost.",
+    fix: "Find why the members differ: keepalived's log for each instance's last transition; \
+          a member whose interface or tracked script failed must take the group to FAULT (check \
+          that the group lists all members and that no member has its own track_* that \
+          the others lack), then restart keepalived on the director that holds part of the group.",
+    check: |context| {
+        let keepalived = match keepalived(context) {
+            Ok(k) => k,
+            Err(check) => return check,
+        };
+        if keepalived.config.sync_groups.is_empty() || !keepalived.process.running {
+            return Check::Pass;
+        }
+        let state_of = |name: &str| -> Option<VrrpState> {
+            let own = keepalived
+                .dump
+                .as_ref()
+                .and_then(|d| d.instances.iter().find(|i| i.name == name))
+                .and_then(|i| i.state)
+                .or_else(|| {
+                    keepalived
+                        .vrrp_data_dump
+                        .as_ref()
+                        .and_then(|d| d.instances.iter().find(|i| i.name == name))
+                        .and_then(|i| i.state)
+                });
+            own.or_else(|| {
+                keepalived
+                    .roles
+                    .iter()
+                    .find(|r| r.instance == name)
+                    .map(|r| r.state)
+            })
+        };
+        keepalived
+            .config
+            .sync_groups
+            .iter()
+            .filter_map(|group| {
+                let states: Vec<(&str, VrrpState)> = group
+                    .instances
+                    .iter()
+                    .filter_map(|name| state_of(name).map(|s| (name.as_str(), s)))
+                    .filter(|(_, s)| {
+                        matches!(s, VrrpState::Master | VrrpState::Backup | VrrpState::Fault)
+                    })
+                    .collect();
+                let masters = states
+                    .iter()
+                    .filter(|(_, s)| *s == VrrpState::Master)
+                    .count();
+                (masters > 0 && masters < states.len()).then(|| {
+                    let observed: Vec<String> = states
+                        .iter()
+                        .map(|(name, state)| format!("{name} {}", state.as_str()))
+                        .collect();
+                    SYNC_GROUP_SPLIT.finding(
+                        group.name.clone(),
+                        observed.join(", "),
+                        "all members in one state",
+                        format!("sync group {} is split across states", group.name),
+                    )
+                })
             })
             .collect::<Vec<_>>()
             .into()

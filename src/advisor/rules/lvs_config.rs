@@ -347,6 +347,8 @@ mod tests {
                 notify: None,
                 peers: None,
                 checker_dump: None,
+                vrrp_data_dump: None,
+                recent_transitions: None,
             }),
             ..Snapshot::default()
         }

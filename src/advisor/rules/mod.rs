@@ -188,6 +188,9 @@ pub static RULES: &[&Rule] = &[
     &lvs_config::UNMANAGED_REAL_SERVER,
     &lvs_config::VIRTUAL_SERVER_ABSENT,
     &lvs_config::SETTINGS_DRIFT,
+    &keepalived::FLAPPING,
+    &keepalived::PRIORITY_DEGRADED,
+    &keepalived::SYNC_GROUP_SPLIT,
 ];
 
 /// The rule with this id.
