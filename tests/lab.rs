@@ -1969,3 +1969,35 @@ fn lab_datadump_a_flapping_instance_is_found() {
         "no ipvs_advisor_finding for vrrp-flapping"
     );
 }
+
+#[test]
+fn lab_datadump_the_checkers_view_and_the_kernels_view_agree_in_the_exporter() {
+    // The exporter's state of each configured real server comes from the kernel's table;
+    // `checker_alive` from keepalived's checkers (its data dump). Both are in one scrape.
+    for name in ["master", "fault", "flapped"] {
+        let m = metrics(&lab().join("datadump").join(name).join("metrics.txt"));
+        let alive: Vec<_> = m
+            .family("ipvs_keepalived_real_server_checker_alive")
+            .collect();
+        assert_eq!(alive.len(), 3, "{name}: one checker view per real server");
+        for sample in alive {
+            let address = sample.label("remote_address").unwrap_or("");
+            let port = sample.label("remote_port").unwrap_or("");
+            let state = m
+                .family("ipvs_keepalived_real_server_state")
+                .find(|s| {
+                    s.value == 1.0
+                        && s.label("remote_address") == Some(address)
+                        && s.label("remote_port") == Some(port)
+                })
+                .and_then(|s| s.label("state"))
+                .unwrap_or("none");
+            let expected = if sample.value == 1.0 { "up" } else { "down" };
+            assert_eq!(
+                state, expected,
+                "{name}: {address}:{port}: keepalived's checkers say alive={}, the kernel's table gives {state}",
+                sample.value
+            );
+        }
+    }
+}
