@@ -544,7 +544,11 @@ fn backend_series(
 }
 
 /// The series of one real server, with every label.
-fn single_backend_series(row: &ServiceRow, b: &BackendRow, estimates: &DrainEstimates) -> BackendSeries {
+fn single_backend_series(
+    row: &ServiceRow,
+    b: &BackendRow,
+    estimates: &DrainEstimates,
+) -> BackendSeries {
     let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
         ("remote_address", b.remote_address.as_str()),
         ("remote_port", b.remote_port.as_str()),
@@ -1004,7 +1008,10 @@ mod tests {
             1,
             "only the weight-0 real server"
         );
-        assert!(!texts[0].contains(estimate_prefix), "one sample: no estimate");
+        assert!(
+            !texts[0].contains(estimate_prefix),
+            "one sample: no estimate"
+        );
         // 40 then 30 ten seconds later: 1 a second, 30 left.
         let estimate = texts[1]
             .lines()

@@ -145,7 +145,7 @@ pub fn estimate(samples: &[ActiveSample]) -> DrainEstimate {
         .map(|(t, a)| (t - mean_t) * (a - mean_a))
         .sum();
     let slope = covariance / spread;
-    if !(slope < 0.0) {
+    if slope.is_nan() || slope >= 0.0 {
         return DrainEstimate::Unknown(NoEstimate::NotDecreasing);
     }
     DrainEstimate::Seconds(last.active as f64 / -slope)
@@ -424,10 +424,7 @@ mod tests {
         assert_eq!(draining.len(), 1);
         let d = &draining[0];
         assert_eq!(d.address, "10.1.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(
-            (d.active_connections, d.inactive_connections),
-            (10, 2)
-        );
+        assert_eq!((d.active_connections, d.inactive_connections), (10, 2));
         assert_eq!(d.persistent_connections, Some(4));
         assert_eq!(d.inactive_expire_seconds, Some(120), "tcpfin 30 < 2 min");
         assert_eq!(d.templates_expire_seconds, Some(300));
@@ -478,7 +475,11 @@ mod tests {
         assert_eq!(d.inactive_expire_seconds, None);
         assert_eq!(d.templates_expire_seconds, None);
         assert_eq!(d.estimate, DrainEstimate::Empty);
-        assert!(d.describe_left().contains("templates unknown"), "{}", d.describe_left());
+        assert!(
+            d.describe_left().contains("templates unknown"),
+            "{}",
+            d.describe_left()
+        );
     }
 
     #[test]
