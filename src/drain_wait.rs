@@ -353,7 +353,7 @@ pub fn wait(
                     )
                 } else {
                     progress(&format!(
-                        "{} of {}: {real} has {} in {}; no active connections left: {}",
+                        "{} of {}: {real} has {} in {}; {}",
                         whole_duration(elapsed.as_secs_f64()),
                         whole_duration(options.timeout.as_secs_f64()),
                         left_text(active, templates),
@@ -661,7 +661,10 @@ mod tests {
         assert_eq!(waited, Duration::from_secs(3));
         assert_eq!(lines.len(), 3);
         assert!(lines[0].contains("30 active connections"), "{lines:?}");
-        assert!(lines[0].ends_with("unknown (needs two scrapes or more)"));
+        assert!(
+            lines[0].ends_with("(needs two scrapes or more)"),
+            "{lines:?}"
+        );
         assert!(
             lines[2].ends_with("about 1s"),
             "10 left, 10 a second: {lines:?}"

@@ -7,6 +7,10 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 #![allow(clippy::cast_possible_truncation)]
 
+#[path = "lab/check.rs"]
+mod check;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -233,4 +237,50 @@ fn a_replayed_kernel_table_drains_a_weight_zero_real_server_with_its_templates()
         judge(Some(&table), &serving),
         Verdict::NotDraining { weight: 3, .. }
     ));
+}
+
+/// The doctor golden of mixed-director lists as draining exactly the real servers that
+/// ipvsadm showed with weight 0 when the fixture was recorded.
+#[test]
+fn the_doctor_golden_drains_what_ipvsadm_shows_at_weight_0() {
+    let ipvsadm =
+        std::fs::read_to_string(fixtures().join("mixed-director/ipvsadm-Ln.txt")).unwrap();
+    let weight_zero: BTreeSet<(String, String, String)> = check::parse_ipvsadm_list(&ipvsadm)
+        .unwrap()
+        .iter()
+        .flat_map(|s| &s.backends)
+        .filter(|b| b.weight == 0)
+        .map(|b| {
+            (
+                b.key.service.local_address.clone(),
+                b.key.remote_address.clone(),
+                b.key.remote_port.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(weight_zero.len(), 2, "{ipvsadm}");
+    let golden = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/mixed-director/doctor.json"),
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&golden).unwrap();
+    let draining: BTreeSet<(String, String, String)> = json["draining"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let service = d["service"].as_str().unwrap();
+            let local = service
+                .split_once(' ')
+                .and_then(|(_, socket)| socket.rsplit_once(':'))
+                .map(|(address, _)| address.trim_matches(['[', ']']).to_string())
+                .unwrap();
+            (
+                local,
+                d["address"].as_str().unwrap().to_string(),
+                d["port"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(draining, weight_zero);
 }

@@ -53,8 +53,8 @@ pub enum NoEstimate {
 impl NoEstimate {
     pub fn describe(self) -> &'static str {
         match self {
-            NoEstimate::TooFewSamples => "unknown (needs two scrapes or more)",
-            NoEstimate::NotDecreasing => "unknown (active connections are not going down)",
+            NoEstimate::TooFewSamples => "needs two scrapes or more",
+            NoEstimate::NotDecreasing => "active connections are not going down",
         }
     }
 }
@@ -80,12 +80,19 @@ impl DrainEstimate {
         }
     }
 
-    /// For people: `empty`, `about 2m30s`, `unknown (...)`.
+    /// For people: `no active connections left`, `no active connections left in about
+    /// 2m30s`, `no estimate of when no active connections are left (...)`.
     pub fn describe(self) -> String {
         match self {
             DrainEstimate::Empty => "no active connections left".to_string(),
-            DrainEstimate::Seconds(seconds) => format!("about {}", whole_duration(seconds)),
-            DrainEstimate::Unknown(why) => why.describe().to_string(),
+            DrainEstimate::Seconds(seconds) => format!(
+                "no active connections left in about {}",
+                whole_duration(seconds)
+            ),
+            DrainEstimate::Unknown(why) => format!(
+                "no estimate of when no active connections are left ({})",
+                why.describe()
+            ),
         }
     }
 }
@@ -291,7 +298,7 @@ impl DrainingBackend {
             None => "unknown".to_string(),
         };
         let mut text = format!(
-            "active {}, inactive {}, templates {templates}; empty: {}",
+            "active {}, inactive {}, templates {templates}; {}",
             self.active_connections,
             self.inactive_connections,
             self.estimate.describe()
