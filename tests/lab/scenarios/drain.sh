@@ -59,6 +59,7 @@ done
 
 # rs1 drains: no new connections, its two stay
 $IPVSADM -e -t 10.0.0.1:9000 -r 10.1.1.2:9000 -m -w 0
+lab_quiet
 lab_checkpoint draining
 $EXPORTER doctor --format json >"$OUT/doctor-draining.json" || true
 $EXPORTER doctor --format text >"$OUT/doctor-draining.txt" || true
@@ -88,5 +89,6 @@ $IPVSADM -Ln >"$OUT/ipvsadm-before-close.txt"
 for pid in $($IP netns pids client); do kill "$pid" 2>/dev/null || true; done
 wait "$waiter" || rc=$?
 echo "$rc" >"$OUT/wait-close.code"
+lab_quiet
 lab_checkpoint drained
 $EXPORTER doctor --format text >"$OUT/doctor-drained.txt" || true
