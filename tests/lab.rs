@@ -1705,3 +1705,73 @@ fn lab_drain_doctor_lists_the_draining_real_server() {
         "{after}"
     );
 }
+
+/// The estimate, as the exporter makes it from its own scrapes, against the same line drawn
+/// through ipvsadm's counts and /proc/uptime at each scrape: six clients on rs1 of
+/// TCP 10.0.0.1:9100 (weight 0), one closed before each of three more scrapes.
+#[test]
+fn lab_drain_the_estimate_follows_the_decline_ipvsadm_shows() {
+    let service = svc("TCP", "10.0.0.1", "9100", "");
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut estimates: Vec<Option<f64>> = Vec::new();
+    for step in 0..4 {
+        let dir = format!("estimate-{step}");
+        let uptime: f64 = drain_text(&format!("{dir}/uptime.txt"))
+            .trim()
+            .parse()
+            .unwrap();
+        let active = |file: &str| {
+            check::parse_ipvsadm_list(&drain_text(&format!("{dir}/{file}")))
+                .unwrap()
+                .iter()
+                .filter(|s| s.key == service)
+                .flat_map(|s| &s.backends)
+                .find(|b| b.key.remote_address == "10.1.1.2")
+                .map(|b| b.active)
+                .unwrap()
+        };
+        let (before, after) = (active("ipvsadm.txt"), active("ipvsadm-after.txt"));
+        assert_eq!(before, after, "{dir}: the table moved around the scrape");
+        assert_eq!(before, 6 - step as u64, "{dir}: one client closed per step");
+        let m = metrics(&lab().join("drain").join(&dir).join("metrics.txt"));
+        assert_eq!(
+            backend_value(&m, "ipvs_backend_connections_active", &service, "10.1.1.2"),
+            Ok(before as f64),
+            "{dir}"
+        );
+        points.push((uptime, before as f64));
+        estimates.push(
+            backend_value(
+                &m,
+                "ipvs_backend_drain_estimated_seconds",
+                &service,
+                "10.1.1.2",
+            )
+            .ok(),
+        );
+    }
+    assert_eq!(estimates[0], None, "a single sample tells nothing");
+    // The least-squares line through the kernel's counts, followed from the last one.
+    let n = points.len() as f64;
+    let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_a = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let slope = points
+        .iter()
+        .map(|(t, a)| (t - mean_t) * (a - mean_a))
+        .sum::<f64>()
+        / points
+            .iter()
+            .map(|(t, _)| (t - mean_t).powi(2))
+            .sum::<f64>();
+    let truth = points[3].1 / -slope;
+    let exported =
+        estimates[3].unwrap_or_else(|| panic!("no estimate after four scrapes: {estimates:?}"));
+    // The exporter reads the table a little after /proc/uptime is read (more under TCG).
+    assert!(
+        exported > 0.0 && (exported / truth - 1.0).abs() < 0.35,
+        "exporter {exported} s, line through ipvsadm {truth} s (points {points:?}, estimates {estimates:?})"
+    );
+    say(&format!(
+        "lab drain: estimate {exported:.2} s, from ipvsadm and uptime {truth:.2} s"
+    ));
+}

@@ -92,3 +92,36 @@ echo "$rc" >"$OUT/wait-close.code"
 lab_quiet
 lab_checkpoint drained
 $EXPORTER doctor --format text >"$OUT/doctor-drained.txt" || true
+
+# A second drain, for the estimate: six clients on rs1 alone through another
+# service, its weight set to 0, then the clients closed one at a time with a
+# scrape after each (the exporter keeps the active connections it saw at each
+# scrape). /proc/uptime is read just before each scrape, ipvsadm around it.
+$IPVSADM -A -t 10.0.0.1:9100 -s rr
+$IPVSADM -a -t 10.0.0.1:9100 -r 10.1.1.2:9000 -m -w 1
+holders=
+for i in 1 2 3 4 5 6; do
+    # nc runs sleep on the connection: killing that one process closes it
+    $IP netns exec client nc 10.0.0.1 9100 -e /bin/sleep 3600 &
+    holders="$holders $!"
+done
+active9100() { $IPVSADM -Ln -t 10.0.0.1:9100 | awk '$1 == "->" && $2 == "10.1.1.2:9000" { print $5 }'; }
+i=0
+until [ "$(active9100)" = 6 ]; do
+    i=$((i + 1))
+    [ $i -lt 100 ] || { $IPVSADM -Ln; exit 1; }
+    usleep 100000
+done
+$IPVSADM -e -t 10.0.0.1:9100 -r 10.1.1.2:9000 -m -w 0
+step=0
+for pid in $holders; do
+    mkdir -p "$OUT/estimate-$step"
+    cut -d' ' -f1 /proc/uptime >"$OUT/estimate-$step/uptime.txt"
+    $IPVSADM -Ln >"$OUT/estimate-$step/ipvsadm.txt"
+    lab_scrape "$OUT/estimate-$step/metrics.txt"
+    $IPVSADM -Ln >"$OUT/estimate-$step/ipvsadm-after.txt"
+    [ $step -lt 3 ] || break
+    kill "$pid"
+    sleep 1
+    step=$((step + 1))
+done
