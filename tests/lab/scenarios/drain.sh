@@ -13,14 +13,15 @@
 lab_ipvs_reset
 echo 1 >/proc/sys/net/ipv4/ip_forward
 
-lab_veth client vcl eth0
+# the namespaces' ends are not called eth0: the guest's own NIC may have that name
+lab_veth client vcl cl0
 $IP addr add 10.0.0.1/24 dev vcl
-$IP -n client addr add 10.0.0.2/24 dev eth0
+$IP -n client addr add 10.0.0.2/24 dev cl0
 $IP -n client route add default via 10.0.0.1
 for n in 1 2; do
-    lab_veth "rs$n" "vrs$n" eth0
+    lab_veth "rs$n" "vrs$n" "rs${n}0"
     $IP addr add "10.1.$n.1/24" dev "vrs$n"
-    $IP -n "rs$n" addr add "10.1.$n.2/24" dev eth0
+    $IP -n "rs$n" addr add "10.1.$n.2/24" dev "rs${n}0"
     $IP -n "rs$n" route add default via "10.1.$n.1"
     $IP netns exec "rs$n" nc -ll -p 9000 -e /bin/cat &
 done
