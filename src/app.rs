@@ -1,4 +1,5 @@
-//! Runs the subcommands: `serve` (the default) and `doctor`. Turns errors into exit codes.
+//! Runs the subcommands: `serve` (the default), `doctor` and `wait-drained`. Turns errors into
+//! exit codes.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
 use crate::web::conn::Limits;
 use crate::web::{WebConfig, listen};
-use crate::{advisor, build};
+use crate::{advisor, build, drain_wait};
 
 /// Runs what the flags ask for and returns the process exit code.
 pub fn run(settings: Settings) -> u8 {
@@ -29,6 +30,30 @@ pub fn run(settings: Settings) -> u8 {
                 exit_code::COULD_NOT_RUN
             }
         },
+        Some(Command::WaitDrained {
+            real_server,
+            ref service,
+            fwmark,
+            templates,
+            timeout,
+            interval,
+        }) => {
+            let target = drain_wait::Target {
+                real_server,
+                service: service
+                    .clone()
+                    .or(fwmark.map(drain_wait::ServiceSelector::FirewallMark)),
+                templates,
+            };
+            drain_wait::run(
+                &settings.cli.procfs,
+                &settings.cli.rootfs,
+                settings.cli.ipvs_source,
+                &settings.cli.ipvs_netns,
+                &target,
+                &drain_wait::WaitOptions { timeout, interval },
+            )
+        }
         Some(Command::CaptureNetlink { subject }) => match capture(subject) {
             Ok(text) => {
                 print!("{text}");

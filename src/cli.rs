@@ -242,6 +242,31 @@ pub enum Command {
         #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
         disable: Vec<String>,
     },
+    /// Wait until a real server of weight 0 has no active connections left (with
+    /// --templates, no persistence templates either) in every service that has it; exit 0
+    /// drained, 1 timed out, 2 not at weight 0 or not found, 3 could not run. Reads only:
+    /// it never changes a weight. Reads the network namespace --collector.ipvs.netns names,
+    /// if given (once).
+    WaitDrained {
+        /// The real server: ADDRESS:PORT, or [IPv6]:PORT.
+        #[arg(long = "real-server", value_name = "ADDR:PORT", value_parser = crate::drain_wait::parse_real_server)]
+        real_server: std::net::SocketAddr,
+        /// Only this service: tcp|udp|sctp:VIP:PORT (IPv6 as [VIP]:PORT).
+        #[arg(long, value_name = "PROTO:VIP:PORT", value_parser = crate::drain_wait::parse_service, conflicts_with = "fwmark")]
+        service: Option<crate::drain_wait::ServiceSelector>,
+        /// Only the services of this firewall mark.
+        #[arg(long, value_name = "N")]
+        fwmark: Option<u32>,
+        /// Wait for the persistence templates to expire too (needs netlink).
+        #[arg(long)]
+        templates: bool,
+        /// Give up after this long (such as 90s, 5m, 1h).
+        #[arg(long, value_name = "DURATION", value_parser = crate::drain_wait::parse_wait_duration)]
+        timeout: Duration,
+        /// Time between two reads of the table.
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::drain_wait::parse_wait_duration)]
+        interval: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -27,8 +27,11 @@ fn main() -> ExitCode {
             let _ = err.print();
             let code = match err.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                // doctor reserves 1 and 2 for findings: a usage error means it could not run.
-                _ if std::env::args().any(|a| a == "doctor") => report::exit_code::COULD_NOT_RUN,
+                // doctor reserves 1 and 2 for findings, wait-drained for its outcomes: a usage
+                // error means it could not run.
+                _ if std::env::args().any(|a| a == "doctor" || a == "wait-drained") => {
+                    report::exit_code::COULD_NOT_RUN
+                }
                 _ => 2,
             };
             return ExitCode::from(code);

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::advisor::rules::Rule;
 use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
+use crate::model::drain::{DrainingBackend, draining_backends, whole_duration};
 use crate::model::{IpvsTable, ServiceKey, SocketText};
 use crate::snapshot::{Outcome, Snapshot};
 
@@ -43,7 +44,54 @@ pub struct Report<'a> {
     pub skipped: &'a [Skipped],
     pub rules_evaluated: usize,
     pub ipvs: Option<IpvsView>,
+    /// Real servers of weight 0 in the IPVS table, and what is left of them.
+    pub draining: Vec<DrainingView>,
     pub collectors: Vec<CollectorView<'a>>,
+}
+
+/// A draining real server as the JSON report shows it.
+#[derive(Debug, Serialize)]
+pub struct DrainingView {
+    /// The service as ipvsadm writes it (`TCP 10.0.0.1:80`, `FWM 3`).
+    pub service: String,
+    pub address: String,
+    pub port: u16,
+    pub active_connections: i64,
+    pub inactive_connections: i64,
+    /// `null` when unknown (IPVS read from /proc).
+    pub persistent_connections: Option<i64>,
+    /// Rough seconds until no active connection is left; `null` when it cannot tell.
+    pub estimated_seconds: Option<f64>,
+    /// The estimate for people, or why there is none.
+    pub estimate: String,
+    pub inactive_expire_seconds: Option<u32>,
+    pub templates_expire_seconds: Option<u32>,
+}
+
+impl DrainingView {
+    fn of(d: &DrainingBackend) -> Self {
+        DrainingView {
+            service: d.service.to_string(),
+            address: d.address.to_string(),
+            port: d.port,
+            active_connections: d.active_connections,
+            inactive_connections: d.inactive_connections,
+            persistent_connections: d.persistent_connections,
+            estimated_seconds: d.estimate.seconds(),
+            estimate: d.estimate.describe(),
+            inactive_expire_seconds: d.inactive_expire_seconds,
+            templates_expire_seconds: d.templates_expire_seconds,
+        }
+    }
+}
+
+/// The draining real servers of the snapshot's own IPVS table.
+fn draining(snapshot: &Snapshot) -> Vec<DrainingBackend> {
+    snapshot
+        .ipvs
+        .as_ref()
+        .map(draining_backends)
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +141,7 @@ impl<'a> Report<'a> {
             skipped: &advice.skipped,
             rules_evaluated: advice.rules_evaluated,
             ipvs: snapshot.ipvs.as_ref().map(ipvs_view),
+            draining: draining(snapshot).iter().map(DrainingView::of).collect(),
             collectors: snapshot
                 .collectors
                 .iter()
@@ -242,6 +291,20 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String
         Some(table) => write_ipvs(&mut out, table),
     }
     let _ = writeln!(out);
+    let drains = draining(snapshot);
+    if !drains.is_empty() {
+        let _ = writeln!(out, "Draining real servers (weight 0):");
+        for d in &drains {
+            let _ = writeln!(
+                out,
+                "  {} -> {}: {}",
+                d.service,
+                SocketText(&d.address, d.port),
+                d.describe_left()
+            );
+        }
+        let _ = writeln!(out);
+    }
 
     if !snapshot.collectors.is_empty() {
         let _ = writeln!(out, "Collectors:");
@@ -336,6 +399,20 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
             "**IPVS:** {} services, {real_servers} real servers\n",
             table.services.len()
         );
+    }
+    let drains = draining(snapshot);
+    if !drains.is_empty() {
+        let _ = writeln!(out, "## Draining real servers (weight 0)\n");
+        for d in &drains {
+            let _ = writeln!(
+                out,
+                "- `{} -> {}`: {}",
+                d.service,
+                SocketText(&d.address, d.port),
+                d.describe_left().replace('|', "\\|")
+            );
+        }
+        let _ = writeln!(out);
     }
     let _ = writeln!(
         out,
@@ -495,6 +572,43 @@ fn html_ipvs(out: &mut String, snapshot: &Snapshot) {
             out.push_str("</table>\n");
         }
     }
+    let drains = draining(snapshot);
+    if !drains.is_empty() {
+        out.push_str("<h2>Draining real servers</h2>\n<table id=\"draining\">\n<tr><th>service</th><th>real server</th><th>active</th><th>inactive</th><th>templates</th><th>estimate</th><th>bounds</th></tr>\n");
+        for d in &drains {
+            let bounds = [
+                d.inactive_expire_seconds.map(|s| {
+                    format!(
+                        "inactive expire within {} of their last packet",
+                        whole_duration(f64::from(s))
+                    )
+                }),
+                d.templates_expire_seconds.map(|s| {
+                    format!(
+                        "templates within {} of their last connection",
+                        whole_duration(f64::from(s))
+                    )
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&d.service.to_string()),
+                e(&SocketText(&d.address, d.port).to_string()),
+                d.active_connections,
+                d.inactive_connections,
+                d.persistent_connections
+                    .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+                e(&d.estimate.describe()),
+                e(&bounds)
+            );
+        }
+        out.push_str("</table>\n");
+    }
 }
 
 /// A rule's full text, for `doctor --explain`.
@@ -635,5 +749,74 @@ mod tests {
         assert_eq!(json["evidence"][1]["strength"], "weak");
         assert_eq!(json["evidence"][0].get("caveat"), None);
         assert_eq!(json["disregarded"][0]["reason"], "a wireguard device");
+    }
+
+    #[test]
+    fn every_format_lists_draining_real_servers_with_what_is_left() {
+        use crate::model::{Backend, ForwardMethod, IpvsSource, Protocol, Service};
+        let key = ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            address: "10.0.0.1"
+                .parse()
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            port: 80,
+        };
+        let backend = |last: u8, weight: i64, active: i64| Backend {
+            weight,
+            active_connections: active,
+            inactive_connections: 2,
+            ..Backend::new([10, 1, 0, last].into(), 80, ForwardMethod::Masq)
+        };
+        let snapshot = Snapshot {
+            ipvs: Some(IpvsTable {
+                source: IpvsSource::Procfs,
+                services: vec![Service {
+                    backends: vec![backend(1, 0, 3), backend(2, 1, 9)],
+                    ..Service::new(key, "wlc")
+                }],
+                ..IpvsTable::default()
+            }),
+            ..Snapshot::default()
+        };
+        let advice = Advice::default();
+        let left = "active 3, inactive 2, templates unknown; no estimate of when no active \
+                    connections are left (needs two scrapes or more)";
+        let text = render_text(&snapshot, &advice, false);
+        assert!(
+            text.contains(&format!(
+                "Draining real servers (weight 0):\n  TCP 10.0.0.1:80 -> 10.1.0.1:80: {left}\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains("-> 10.1.0.2:80:"),
+            "weight 1 is not draining: {text}"
+        );
+        let markdown = render_markdown(&snapshot, &advice);
+        assert!(
+            markdown.contains(&format!("- `TCP 10.0.0.1:80 -> 10.1.0.1:80`: {left}\n")),
+            "{markdown}"
+        );
+        let html = render_html(&snapshot, &advice);
+        assert!(html.contains("<table id=\"draining\">"), "{html}");
+        assert!(
+            html.contains("<td>10.1.0.1:80</td><td>3</td><td>2</td><td>unknown</td>"),
+            "{html}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&snapshot, &advice)).unwrap_or_default();
+        let draining = &json["draining"];
+        assert_eq!(draining.as_array().map(Vec::len), Some(1), "{json}");
+        assert_eq!(draining[0]["service"], "TCP 10.0.0.1:80");
+        assert_eq!(draining[0]["address"], "10.1.0.1");
+        assert_eq!(draining[0]["active_connections"], 3);
+        assert_eq!(
+            draining[0]["persistent_connections"],
+            serde_json::Value::Null
+        );
+        assert_eq!(draining[0]["estimated_seconds"], serde_json::Value::Null);
+        // Nothing draining: no section.
+        let empty = render_text(&Snapshot::default(), &advice, false);
+        assert!(!empty.contains("Draining"));
     }
 }

@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "noipvs",
     "nat",
     "kinds",
@@ -43,6 +43,7 @@ const SCENARIOS: [&str; 13] = [
     "roles",
     "checkers",
     "datadump",
+    "drain",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -2000,4 +2001,257 @@ fn lab_datadump_the_checkers_view_and_the_kernels_view_agree_in_the_exporter() {
             );
         }
     }
+}
+
+// ------------------------------------------------------------------ drain
+
+fn drain_text(name: &str) -> String {
+    read(&lab().join("drain").join(name))
+}
+
+fn drain_code(name: &str) -> i32 {
+    drain_text(&format!("{name}.code"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("drain/{name}.code: {e}"))
+}
+
+/// ipvsadm's (weight, active, inactive) for a real server of TCP 10.0.0.1:9000.
+fn drain_kernel(cp: &Checkpoint, remote: &str) -> (u64, u64, u64) {
+    let service = svc("TCP", "10.0.0.1", "9000", "");
+    let b = cp
+        .service(&service)
+        .and_then(|s| s.backends.iter().find(|b| b.key.remote_address == remote))
+        .unwrap_or_else(|| panic!("{}: ipvsadm lists no {remote} in {service}", cp.name));
+    (b.weight, b.active, b.inactive)
+}
+
+#[test]
+fn lab_drain_the_exporter_shows_what_is_left_as_ipvsadm_does() {
+    let draining = checkpoint("drain", "draining");
+    let drained = checkpoint("drain", "drained");
+    let mut report = Report::default();
+    // Every real server's weight, active and inactive connections against ipvsadm -Ln, and
+    // ipvs_backend_draining exactly for the weight-0 ones.
+    check_checkpoint(&draining, &mut report);
+    check_checkpoint(&drained, &mut report);
+    let service = svc("TCP", "10.0.0.1", "9000", "");
+    let mut expect = |ok: bool, msg: String| {
+        if !ok {
+            report.problems.push(format!("[drain] {msg}"));
+        }
+    };
+    let (weight, active, _) = drain_kernel(&draining, "10.1.1.2");
+    expect(
+        weight == 0 && active == 2,
+        format!(
+            "draining: ipvsadm shows rs1 with weight {weight}, {active} active; 0 and 2 expected"
+        ),
+    );
+    let exported = backend_value(
+        &draining.metrics,
+        "ipvs_backend_connections_active",
+        &service,
+        "10.1.1.2",
+    );
+    expect(
+        exported == Ok(active as f64),
+        format!("draining: exporter's active connections of rs1 {exported:?}, ipvsadm {active}"),
+    );
+    let flag = backend_value(
+        &draining.metrics,
+        "ipvs_backend_draining",
+        &service,
+        "10.1.1.2",
+    );
+    expect(
+        flag == Ok(1.0),
+        format!("draining: ipvs_backend_draining of rs1 {flag:?}"),
+    );
+    let serving = backend_value(
+        &draining.metrics,
+        "ipvs_backend_draining",
+        &service,
+        "10.1.2.2",
+    );
+    expect(
+        serving.is_err(),
+        format!("draining: rs2 (weight 1) has a draining series: {serving:?}"),
+    );
+    // Once the clients closed: no active connection left, and the estimate says so.
+    let (_, active, inactive) = drain_kernel(&drained, "10.1.1.2");
+    expect(
+        active == 0,
+        format!("drained: ipvsadm shows {active} active on rs1"),
+    );
+    let estimate = backend_value(
+        &drained.metrics,
+        "ipvs_backend_drain_estimated_seconds",
+        &service,
+        "10.1.1.2",
+    );
+    expect(
+        estimate == Ok(0.0),
+        format!("drained: estimate {estimate:?}, 0 expected"),
+    );
+    let exported = backend_value(
+        &drained.metrics,
+        "ipvs_backend_connections_inactive",
+        &service,
+        "10.1.1.2",
+    );
+    expect(
+        exported == Ok(inactive as f64),
+        format!("drained: exporter's inactive connections of rs1 {exported:?}, ipvsadm {inactive}"),
+    );
+    finish("drain", report);
+}
+
+#[test]
+fn lab_drain_wait_drained_waits_while_clients_hold_on_and_exits_once_they_close() {
+    // A short timeout while the two clients of rs1 hold their connections: 1.
+    assert_eq!(
+        drain_code("wait-busy"),
+        1,
+        "{}",
+        drain_text("wait-busy.err")
+    );
+    assert_eq!(
+        drain_text("wait-busy.out").trim(),
+        "timed out after 3s: 10.1.1.2:9000 still has 2 active connections in TCP 10.0.0.1:9000"
+    );
+    // rs2 keeps weight 1: draining never started, 2.
+    assert_eq!(drain_code("wait-serving"), 2);
+    assert!(
+        drain_text("wait-serving.err").contains("10.1.2.2:9000 has weight 1 in TCP 10.0.0.1:9000"),
+        "{}",
+        drain_text("wait-serving.err")
+    );
+    // A real server the service does not have: 2, said so.
+    assert_eq!(drain_code("wait-absent"), 2);
+    assert!(
+        drain_text("wait-absent.err")
+            .contains("real server 10.1.1.2:9001 is not in TCP 10.0.0.1:9000")
+    );
+    // Still waiting 3 s after it started, with ipvsadm showing the clients there...
+    assert_eq!(drain_text("waiting-before-close.txt").trim(), "yes");
+    let before = check::parse_ipvsadm_list(&drain_text("ipvsadm-before-close.txt")).unwrap();
+    let rs1 = before
+        .iter()
+        .flat_map(|s| &s.backends)
+        .find(|b| b.key.remote_address == "10.1.1.2")
+        .unwrap();
+    assert_eq!((rs1.weight, rs1.active), (0, 2));
+    // ...and done once they closed.
+    assert_eq!(
+        drain_code("wait-close"),
+        0,
+        "{}",
+        drain_text("wait-close.err")
+    );
+    assert!(
+        drain_text("wait-close.out")
+            .starts_with("10.1.1.2:9000 is drained in TCP 10.0.0.1:9000 after "),
+        "{}",
+        drain_text("wait-close.out")
+    );
+}
+
+#[test]
+fn lab_drain_doctor_lists_the_draining_real_server() {
+    let draining = checkpoint("drain", "draining");
+    let (_, active, _) = drain_kernel(&draining, "10.1.1.2");
+    let json: serde_json::Value =
+        serde_json::from_str(&drain_text("doctor-draining.json")).unwrap();
+    let list = json["draining"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 1, "{json}");
+    assert_eq!(list[0]["service"], "TCP 10.0.0.1:9000");
+    assert_eq!(list[0]["address"], "10.1.1.2");
+    assert_eq!(list[0]["port"], 9000);
+    // doctor ran just after the checkpoint; the clients had not moved.
+    assert_eq!(list[0]["active_connections"], active);
+    assert_eq!(
+        list[0]["persistent_connections"], 0,
+        "read over netlink: known"
+    );
+    let text = drain_text("doctor-draining.txt");
+    assert!(
+        text.contains("Draining real servers (weight 0):\n  TCP 10.0.0.1:9000 -> 10.1.1.2:9000: active 2, inactive"),
+        "{text}"
+    );
+    let after = drain_text("doctor-drained.txt");
+    assert!(
+        after.contains("TCP 10.0.0.1:9000 -> 10.1.1.2:9000: active 0,"),
+        "{after}"
+    );
+}
+
+/// The estimate, as the exporter makes it from its own scrapes, against the same line drawn
+/// through ipvsadm's counts and /proc/uptime at each scrape: six clients on rs1 of
+/// TCP 10.0.0.1:9100 (weight 0), one closed before each of three more scrapes.
+#[test]
+fn lab_drain_the_estimate_follows_the_decline_ipvsadm_shows() {
+    let service = svc("TCP", "10.0.0.1", "9100", "");
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut estimates: Vec<Option<f64>> = Vec::new();
+    for step in 0..4 {
+        let dir = format!("estimate-{step}");
+        let uptime: f64 = drain_text(&format!("{dir}/uptime.txt"))
+            .trim()
+            .parse()
+            .unwrap();
+        let active = |file: &str| {
+            check::parse_ipvsadm_list(&drain_text(&format!("{dir}/{file}")))
+                .unwrap()
+                .iter()
+                .filter(|s| s.key == service)
+                .flat_map(|s| &s.backends)
+                .find(|b| b.key.remote_address == "10.1.1.2")
+                .map(|b| b.active)
+                .unwrap()
+        };
+        let (before, after) = (active("ipvsadm.txt"), active("ipvsadm-after.txt"));
+        assert_eq!(before, after, "{dir}: the table moved around the scrape");
+        assert_eq!(before, 6 - step as u64, "{dir}: one client closed per step");
+        let m = metrics(&lab().join("drain").join(&dir).join("metrics.txt"));
+        assert_eq!(
+            backend_value(&m, "ipvs_backend_connections_active", &service, "10.1.1.2"),
+            Ok(before as f64),
+            "{dir}"
+        );
+        points.push((uptime, before as f64));
+        estimates.push(
+            backend_value(
+                &m,
+                "ipvs_backend_drain_estimated_seconds",
+                &service,
+                "10.1.1.2",
+            )
+            .ok(),
+        );
+    }
+    assert_eq!(estimates[0], None, "a single sample tells nothing");
+    // The least-squares line through the kernel's counts, followed from the last one.
+    let n = points.len() as f64;
+    let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_a = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let slope = points
+        .iter()
+        .map(|(t, a)| (t - mean_t) * (a - mean_a))
+        .sum::<f64>()
+        / points
+            .iter()
+            .map(|(t, _)| (t - mean_t).powi(2))
+            .sum::<f64>();
+    let truth = points[3].1 / -slope;
+    let exported =
+        estimates[3].unwrap_or_else(|| panic!("no estimate after four scrapes: {estimates:?}"));
+    // The exporter reads the table a little after /proc/uptime is read (more under TCG).
+    assert!(
+        exported > 0.0 && (exported / truth - 1.0).abs() < 0.35,
+        "exporter {exported} s, line through ipvsadm {truth} s (points {points:?}, estimates {estimates:?})"
+    );
+    say(&format!(
+        "lab drain: estimate {exported:.2} s, from ipvsadm and uptime {truth:.2} s"
+    ));
 }

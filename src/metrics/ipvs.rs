@@ -18,6 +18,7 @@ use super::{
     BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels,
     counters, gauges,
 };
+use crate::model::drain::draining_backends;
 use crate::model::{
     Backend, DepartedBackend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures,
     TrafficRates,
@@ -88,7 +89,7 @@ pub(super) fn encode(
             table,
             services,
             backends: if options.backends {
-                backend_series(services, &table.departed, options)
+                backend_series(services, table, options)
             } else {
                 Vec::new()
             },
@@ -496,6 +497,8 @@ struct BackendSeries {
     persistent: Option<i64>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
+    /// Only for an individual real server of weight 0: its drain estimate, if one can be made.
+    drain: Option<Option<f64>>,
 }
 
 impl BackendSeries {
@@ -512,34 +515,55 @@ impl BackendSeries {
             persistent: b.persistent,
             counters: b.counters,
             rates: b.rates,
+            drain: None,
         }
     }
 }
 
+/// The drain estimates of a table's draining real servers, by service and real server.
+type DrainEstimates = HashMap<(ServiceKey, std::net::IpAddr, u16), Option<f64>>;
+
 fn backend_series(
     rows: &[ServiceRow],
-    departed: &[DepartedBackend],
+    table: &IpvsTable,
     options: &EncodeOptions,
 ) -> Vec<BackendSeries> {
     let each = rows
         .iter()
         .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
     if options.backend_labels.keeps_all() {
-        each.map(|(row, b)| single_backend_series(row, b)).collect()
+        let estimates: DrainEstimates = draining_backends(table)
+            .into_iter()
+            .map(|d| ((d.service, d.address, d.port), d.estimate.seconds()))
+            .collect();
+        each.map(|(row, b)| single_backend_series(row, b, &estimates))
+            .collect()
     } else {
-        summed_backend_series(each, departed, options.backend_labels)
+        summed_backend_series(each, &table.departed, options.backend_labels)
     }
 }
 
 /// The series of one real server, with every label.
-fn single_backend_series(row: &ServiceRow, b: &BackendRow) -> BackendSeries {
+fn single_backend_series(
+    row: &ServiceRow,
+    b: &BackendRow,
+    estimates: &DrainEstimates,
+) -> BackendSeries {
     let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
         ("remote_address", b.remote_address.as_str()),
         ("remote_port", b.remote_port.as_str()),
     ]));
+    let drain = (b.weight == 0).then(|| {
+        row.members
+            .iter()
+            .find_map(|s| estimates.get(&(s.key.clone(), b.first.address, b.first.port)))
+            .copied()
+            .flatten()
+    });
     BackendSeries {
         forward: Some(b.first.forward.as_str()),
         thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
+        drain,
         ..BackendSeries::figures_of(labels, b)
     }
 }
@@ -693,6 +717,22 @@ fn encode_backends(
             each().filter_map(|(netns, b)| read(b).map(|v| ((&b.labels, netns), v))),
         )?;
     }
+    gauges(
+        encoder,
+        "ipvs_backend_draining",
+        "1 for a real server of weight 0: it gets no new connections and is left to empty \
+         (only with every real-server label kept).",
+        None,
+        each().filter_map(|(netns, b)| b.drain.map(|_| ((&b.labels, netns), 1))),
+    )?;
+    gauges(
+        encoder,
+        "ipvs_backend_drain_estimated",
+        "Rough time until a draining real server has no active connections left, from the \
+         exporter's samples over its last scrapes (absent when it cannot tell).",
+        Some(Unit::Seconds),
+        each().filter_map(|(netns, b)| b.drain.flatten().map(|s| ((&b.labels, netns), s))),
+    )?;
     encode_traffic(encoder, "ipvs_backend_", "through this real server", || {
         Box::new(
             each().map(|(netns, b)| ((&b.labels, netns), b.counters.as_ref(), b.rates.as_ref())),
@@ -933,6 +973,60 @@ mod tests {
         let mut table = table_of(&[("10.1.0.2", 1)]);
         ledger.update(Some(&mut table));
         assert!(table.departed.is_empty());
+    }
+
+    /// A real server of weight 0 is draining; its estimate appears once the collector's
+    /// tracker has two samples that go down, and both series go when its weight goes back.
+    #[test]
+    fn a_weight_zero_real_server_is_draining_with_an_estimate_from_two_samples() {
+        use crate::model::drain::DrainTracker;
+        let table_with = |weight: i64, active: i64| {
+            let mut snapshot = (*two_services_of_two()).clone();
+            if let Some(table) = snapshot.ipvs.as_mut() {
+                let backend = &mut table.services[1].backends[0];
+                backend.weight = weight;
+                backend.active_connections = active;
+            }
+            snapshot
+        };
+        let draining_line = "ipvs_backend_draining{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"443\",local_mark=\"\",remote_address=\"10.1.0.0\",remote_port=\"443\"} 1\n";
+        let estimate_prefix = "ipvs_backend_drain_estimated_seconds{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"443\",local_mark=\"\",remote_address=\"10.1.0.0\",remote_port=\"443\"} ";
+        let mut tracker = DrainTracker::default();
+        let mut texts = Vec::new();
+        for (at_millis, weight, active) in [(0, 0, 40), (10_000, 0, 30), (20_000, 3, 30)] {
+            let mut snapshot = table_with(weight, active);
+            tracker.update(snapshot.ipvs.as_mut(), at_millis);
+            texts.push(encode_snapshot(
+                Arc::new(snapshot),
+                Format::Classic,
+                &EncodeOptions::default(),
+            ));
+        }
+        assert!(texts[0].contains(draining_line), "{}", texts[0]);
+        assert_eq!(
+            texts[0].matches("ipvs_backend_draining{").count(),
+            1,
+            "only the weight-0 real server"
+        );
+        assert!(
+            !texts[0].contains(estimate_prefix),
+            "one sample: no estimate"
+        );
+        // 40 then 30 ten seconds later: 1 a second, 30 left.
+        let estimate = texts[1]
+            .lines()
+            .find_map(|l| l.strip_prefix(estimate_prefix))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert_eq!(estimate, Some(30.0), "{}", texts[1]);
+        assert!(!texts[2].contains("ipvs_backend_draining{"), "{}", texts[2]);
+        assert!(!texts[2].contains("ipvs_backend_drain_estimated"));
+        // Summed real-server series say nothing of drains.
+        let text = encode_snapshot(
+            Arc::new(table_with(0, 0)),
+            Format::Classic,
+            &summed_per_service(),
+        );
+        assert!(!text.contains("ipvs_backend_drain"), "{text}");
     }
 
     #[test]

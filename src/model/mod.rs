@@ -3,6 +3,7 @@
 //! file holds IPVS; the submodules hold the host's other subsystems.
 
 pub mod conntrack;
+pub mod drain;
 pub mod interfaces;
 pub mod keepalived;
 pub mod lvs_health;
@@ -495,6 +496,10 @@ pub struct IpvsTable {
     /// labels never go back. Never shown as series of their own, nor in reports.
     #[serde(skip)]
     pub departed: Vec<DepartedBackend>,
+    /// The last collections' active connections of each real server of weight 0, kept by the
+    /// collector (bounded) for the drain estimate. Never shown as such.
+    #[serde(skip)]
+    pub drain_histories: Vec<drain::DrainHistory>,
 }
 
 /// What a real server that left had counted (see [`IpvsTable::departed`]).

@@ -12,6 +12,7 @@ use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, IpvsReading,
     NamespaceTable, Paths, SourceError, read_optional,
 };
+use crate::model::drain::DrainTracker;
 use crate::model::{IpvsSource, IpvsTable};
 use crate::parse::ipvs_proc::{IpVsStatsProc, parse_ip_vs, parse_ip_vs_stats};
 use crate::source::ipvs_netlink::read_table;
@@ -62,6 +63,10 @@ pub struct IpvsCollector {
     /// Per table ("" for the exporter's namespace, else the netns name): what departed real
     /// servers had counted.
     ledgers: std::sync::Mutex<std::collections::HashMap<String, super::ipvs_ledger::Ledger>>,
+    /// Per table, as `ledgers`: the last samples of each draining real server.
+    drains: std::sync::Mutex<std::collections::HashMap<String, DrainTracker>>,
+    /// The origin of the drain samples' clock.
+    started: std::time::Instant,
 }
 
 impl IpvsCollector {
@@ -72,6 +77,8 @@ impl IpvsCollector {
             namespaces,
             fallback_logged: AtomicBool::new(false),
             ledgers: std::sync::Mutex::new(std::collections::HashMap::new()),
+            drains: std::sync::Mutex::new(std::collections::HashMap::new()),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -192,6 +199,15 @@ impl Collector for IpvsCollector {
             .entry(String::new())
             .or_default()
             .update(table.as_mut());
+        let mut drains = match self.drains.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now_millis = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        drains
+            .entry(String::new())
+            .or_default()
+            .update(table.as_mut(), now_millis);
         let mut namespaces = Vec::with_capacity(self.namespaces.len());
         for target in &self.namespaces {
             match self.read_namespace(target) {
@@ -200,6 +216,10 @@ impl Collector for IpvsCollector {
                         .entry(target.name.clone())
                         .or_default()
                         .update(table.as_mut());
+                    drains
+                        .entry(target.name.clone())
+                        .or_default()
+                        .update(table.as_mut(), now_millis);
                     problems.extend(
                         skipped
                             .into_iter()
@@ -273,6 +293,7 @@ fn read_procfs(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), Sourc
         sync_daemons: Vec::new(),
         estimation_enabled: None,
         departed: Vec::new(),
+        drain_histories: Vec::new(),
     };
     Ok((Some(table), problems))
 }

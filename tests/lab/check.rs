@@ -988,6 +988,31 @@ pub fn check_checkpoint(cp: &Checkpoint, report: &mut Report) {
         );
     }
 
+    // ipvs_backend_draining: 1 exactly for the real servers of weight 0 (when the exporter
+    // shows real servers at all).
+    if m.family("ipvs_backend_weight").next().is_some() {
+        let draining: BTreeMap<BackendKey, &Sample> = m
+            .family("ipvs_backend_draining")
+            .filter_map(|s| BackendKey::from_sample(s).ok().map(|k| (k, s)))
+            .collect();
+        for (k, b) in &want_backends {
+            match (b.weight == 0, draining.get(*k)) {
+                (true, None) => report.problem(
+                    n,
+                    format!("ipvs_backend_draining{{{k}}}: missing; ipvsadm -Ln has weight 0"),
+                ),
+                (true, Some(s)) if s.value != 1.0 => {
+                    report.problem(n, format!("{s}: exporter {}, expected 1", s.value))
+                }
+                (false, Some(s)) => report.problem(
+                    n,
+                    format!("{s}: draining, but ipvsadm -Ln has weight {}", b.weight),
+                ),
+                _ => {}
+            }
+        }
+    }
+
     // Host totals: /proc/net/ip_vs_stats, and the sum over services. The sum
     // holds because every scenario starts with zeroed counters (ipvsadm -Z also
     // zeroes the totals) and removes no service that carried traffic.
@@ -1397,6 +1422,19 @@ ipvs_service_persistence_timeout_seconds{{{fwm}}} 300
         );
         assert!(
             p[0].contains("exporter 5") && p[0].contains("Weight 1"),
+            "{}",
+            p[0]
+        );
+    }
+
+    #[test]
+    fn a_draining_series_must_match_a_weight_of_0() {
+        let b = "proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"80\",local_mark=\"\",remote_address=\"10.1.2.2\",remote_port=\"80\"";
+        let bad = format!("{}ipvs_backend_draining{{{b}}} 1\n", good_metrics());
+        let p = problems(&bad);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].contains("draining, but ipvsadm -Ln has weight 1"),
             "{}",
             p[0]
         );
