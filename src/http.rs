@@ -1,5 +1,5 @@
-//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), `/healthz`, a landing
-//! page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
+//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), the advisor's `/report`
+//! (rendered on a blocking thread), `/healthz`, a landing page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
 //! extra headers from the web configuration; every connection under the limits of
 //! [`crate::web::conn`]; parallel scrapes capped. Shuts down gracefully.
 
@@ -41,6 +41,34 @@ pub struct App {
     /// Scrapes (of metrics or the report) allowed at once; `None` for no limit.
     pub scrape_slots: Option<Arc<Semaphore>>,
 }
+
+/// A path the server answers besides the telemetry path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub path: &'static str,
+    /// What it serves, for messages.
+    pub what: &'static str,
+}
+
+pub const LANDING_PATH: &str = "/";
+pub const HEALTH_PATH: &str = "/healthz";
+pub const REPORT_PATH: &str = "/report";
+
+/// Every path served other than `--web.telemetry-path`, which may be none of them.
+pub const FIXED_ROUTES: &[Route] = &[
+    Route {
+        path: LANDING_PATH,
+        what: "the landing page",
+    },
+    Route {
+        path: HEALTH_PATH,
+        what: "the health check",
+    },
+    Route {
+        path: REPORT_PATH,
+        what: "the advisor's report",
+    },
+];
 
 /// How long open connections get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -308,8 +336,7 @@ fn scrape_slot(app: &App) -> Result<Option<OwnedSemaphorePermit>, Box<Response<B
 
 async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path();
-    let known =
-        path == app.telemetry_path || path == "/" || path == "/healthz" || path == "/report";
+    let known = path == app.telemetry_path || FIXED_ROUTES.iter().any(|r| r.path == path);
     if !known {
         return text_response(StatusCode::NOT_FOUND, "404 page not found\n");
     }
@@ -329,10 +356,10 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
         };
         return metrics_response(app, request.headers(), slot).await;
     }
-    if path == "/healthz" {
+    if path == HEALTH_PATH {
         return text_response(StatusCode::OK, "ok\n");
     }
-    if path == "/report" {
+    if path == REPORT_PATH {
         let _slot = match scrape_slot(app) {
             Ok(slot) => slot,
             Err(busy) => return *busy,
