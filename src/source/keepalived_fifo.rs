@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::rootfs::Rootfs;
 use crate::model::keepalived::{NotifyReading, VrrpState};
 use crate::parse::keepalived_notify::{NotifyLine, parse_notify_line};
 
@@ -110,13 +111,20 @@ pub struct NotifyFifo {
 }
 
 impl NotifyFifo {
-    /// Starts reading `path` in a background thread.
+    /// Starts reading `path` (a path of this host) in a background thread.
     pub fn start(path: PathBuf) -> Self {
+        NotifyFifo::start_under(Rootfs::host(), path)
+    }
+
+    /// Starts reading `path`, as the host names it, under `rootfs`, in a background thread;
+    /// the path is resolved again at each open (a link changed meanwhile is followed, inside
+    /// the root).
+    pub fn start_under(rootfs: Rootfs, path: PathBuf) -> Self {
         let shared = Arc::new(Shared::default());
         let for_thread = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("keepalived-fifo".into())
-            .spawn(move || read_forever(&path, &for_thread));
+            .spawn(move || read_forever(&rootfs, &path, &for_thread));
         if let Err(err) = spawned {
             tracing::error!(error = %err, "cannot start the keepalived notify FIFO reader");
         }
@@ -160,10 +168,15 @@ impl NotifyFifo {
     }
 }
 
-fn read_forever(path: &Path, shared: &Shared) {
+fn read_forever(rootfs: &Rootfs, host_path: &Path, shared: &Shared) {
     let mut complained = false;
     loop {
-        let is_fifo = std::fs::metadata(path).map(|m| m.file_type().is_fifo());
+        let resolved = rootfs.resolve(host_path);
+        let path = resolved.as_deref().unwrap_or(host_path);
+        let is_fifo = match &resolved {
+            Ok(path) => std::fs::metadata(path).map(|m| m.file_type().is_fifo()),
+            Err(err) => Err(std::io::Error::other(err.to_string())),
+        };
         let opened = match is_fifo {
             Ok(true) => std::fs::File::open(path),
             Ok(false) => Err(std::io::Error::other("it is not a FIFO")),
