@@ -278,6 +278,52 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_under_the_root_is_found_through_links_inside_the_root_only() {
+        use std::os::unix::fs::{OpenOptionsExt, symlink};
+        let scratch = Scratch::new("fifo-root", "links", "root");
+        let root = scratch.to_path_buf();
+        std::fs::create_dir_all(root.join("run")).expect("mkdir");
+        let mkfifo = |path: &Path| {
+            let made = std::process::Command::new("mkfifo").arg(path).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+        };
+        mkfifo(&root.join("fifo-real"));
+        symlink("/fifo-real", root.join("run/in.fifo")).expect("link");
+        let beside = root
+            .parent()
+            .expect("the scratch directory")
+            .join("out.fifo");
+        mkfifo(&beside);
+        symlink(&beside, root.join("run/out.fifo")).expect("link");
+
+        let inside = NotifyFifo::start_under(Rootfs::new(&root), PathBuf::from("/run/in.fifo"));
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(root.join("fifo-real"))
+            .expect("open the FIFO inside the root");
+        assert!(writer.write_all(b"INSTANCE \"VI_1\" MASTER 100\n").is_ok());
+        assert!(inside.wait_until(Duration::from_secs(5), |r| count_of(
+            r,
+            "VI_1",
+            VrrpState::Master
+        ) == 1));
+
+        let outside = NotifyFifo::start_under(Rootfs::new(&root), PathBuf::from("/run/out.fifo"));
+        std::thread::sleep(REOPEN_DELAY + Duration::from_millis(500));
+        assert!(!outside.reading().connected);
+        // Nobody reads the FIFO beside the root: a writer that will not wait is refused.
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&beside);
+        assert_eq!(
+            opened.err().and_then(|e| e.raw_os_error()),
+            Some(nix::libc::ENXIO),
+            "the FIFO outside the root has a reader"
+        );
+    }
+
+    #[test]
     fn transitions_written_into_the_fifo_are_counted() {
         let path = fifo("count");
         let reader = NotifyFifo::start(path.to_path_buf());
