@@ -297,10 +297,22 @@ mod tests {
         symlink(&beside, root.join("run/out.fifo")).expect("link");
 
         let inside = NotifyFifo::start_under(Rootfs::new(&root), PathBuf::from("/run/in.fifo"));
-        let mut writer = std::fs::OpenOptions::new()
-            .write(true)
-            .open(root.join("fifo-real"))
-            .expect("open the FIFO inside the root");
+        // Opened without waiting (ENXIO while nobody reads it), so that a reader looking
+        // elsewhere fails the test instead of hanging it.
+        let started = std::time::Instant::now();
+        let mut writer = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_NONBLOCK)
+                .open(root.join("fifo-real"))
+            {
+                Ok(writer) => break writer,
+                Err(err) if started.elapsed() > Duration::from_secs(5) => {
+                    panic!("nobody reads the FIFO inside the root: {err}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
         assert!(writer.write_all(b"INSTANCE \"VI_1\" MASTER 100\n").is_ok());
         assert!(inside.wait_until(Duration::from_secs(5), |r| count_of(
             r,
