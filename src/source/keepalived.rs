@@ -203,10 +203,12 @@ fn expand_include(
 fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking: opening a FIFO for reading would wait for a writer.
+    // Opened without blocking: opening a FIFO for reading would wait for a writer. Paths
+    // come resolved under the root, links and all: a link that appears in the last component
+    // since is refused, not followed.
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
