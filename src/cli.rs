@@ -429,6 +429,21 @@ where
     })
 }
 
+/// The subcommand the arguments name, read as clap reads them (a flag's value that happens
+/// to be a subcommand's name stays a value), even when they do not parse. For choosing the
+/// exit code of a usage error.
+pub fn subcommand_named<I, T>(args: I) -> Option<String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .ok()?;
+    matches.subcommand_name().map(str::to_string)
+}
+
 /// A global flag given before or after the subcommand.
 fn flag_anywhere(matches: &ArgMatches, id: &str) -> bool {
     if matches.get_flag(id) {
@@ -443,8 +458,25 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err("must start with '/'".to_string());
     }
-    if matches!(text, "/" | "/healthz") {
-        return Err(format!("{text} is taken by another endpoint"));
+    if let Some(bad) = text
+        .chars()
+        .find(|c| matches!(c, '?' | '#') || c.is_whitespace())
+    {
+        return Err(format!(
+            "{bad:?} cannot be part of a request's path (no request would reach it)"
+        ));
+    }
+    let segments: Vec<&str> = text.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| matches!(*s, "." | "..")) {
+        return Err("'.' and '..' are not allowed in it".to_string());
+    }
+    // Compared without empty segments, so that "/report/" or "//" cannot shadow an endpoint.
+    let normal = format!("/{}", segments.join("/"));
+    if let Some(route) = crate::http::FIXED_ROUTES.iter().find(|r| r.path == normal) {
+        return Err(format!(
+            "{text} is served by another endpoint ({}); choose another path",
+            route.what
+        ));
     }
     Ok(text.to_string())
 }
@@ -565,9 +597,32 @@ mod tests {
     }
 
     #[test]
+    fn a_telemetry_path_that_another_endpoint_serves_is_refused() {
+        for taken in [
+            "/",
+            "//",
+            "/report",
+            "/report/",
+            "//report",
+            "/healthz",
+            "/healthz//",
+        ] {
+            let err = parse_telemetry_path(taken).expect_err(taken);
+            assert!(err.contains("served by another endpoint"), "{taken}: {err}");
+        }
+        for unreachable in ["/m?x=1", "/m#a", "/a b", "/a/../report", "/./metrics"] {
+            assert!(parse_telemetry_path(unreachable).is_err(), "{unreachable}");
+        }
+        for fine in ["/metrics", "/probe/metrics", "/reports", "/healthz2"] {
+            assert_eq!(parse_telemetry_path(fine).as_deref(), Ok(fine));
+        }
+    }
+
+    #[test]
     fn unknown_collectors_and_bad_values_are_rejected() {
         assert!(parse_from(["ipvs_exporter", "--collector.nope"]).is_err());
         assert!(parse_from(["ipvs_exporter", "--web.telemetry-path", "metrics"]).is_err());
+        assert!(parse_from(["ipvs_exporter", "--web.telemetry-path", "/metrics/"]).is_ok());
         assert!(parse_from(["ipvs_exporter", "--log.level", "loud"]).is_err());
         assert!(parse_from(["ipvs_exporter", "--collector.ipvs", "--no-collector.ipvs"]).is_err());
     }

@@ -1,5 +1,5 @@
-//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), `/healthz`, a landing
-//! page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
+//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), the advisor's `/report`
+//! (rendered on a blocking thread), `/healthz`, a landing page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
 //! extra headers from the web configuration; every connection under the limits of
 //! [`crate::web::conn`]; parallel scrapes capped. Shuts down gracefully.
 
@@ -41,6 +41,34 @@ pub struct App {
     /// Scrapes (of metrics or the report) allowed at once; `None` for no limit.
     pub scrape_slots: Option<Arc<Semaphore>>,
 }
+
+/// A path the server answers besides the telemetry path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub path: &'static str,
+    /// What it serves, for messages.
+    pub what: &'static str,
+}
+
+pub const LANDING_PATH: &str = "/";
+pub const HEALTH_PATH: &str = "/healthz";
+pub const REPORT_PATH: &str = "/report";
+
+/// Every path served other than `--web.telemetry-path`, which may be none of them.
+pub const FIXED_ROUTES: &[Route] = &[
+    Route {
+        path: LANDING_PATH,
+        what: "the landing page",
+    },
+    Route {
+        path: HEALTH_PATH,
+        what: "the health check",
+    },
+    Route {
+        path: REPORT_PATH,
+        what: "the advisor's report",
+    },
+];
 
 /// How long open connections get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -308,8 +336,7 @@ fn scrape_slot(app: &App) -> Result<Option<OwnedSemaphorePermit>, Box<Response<B
 
 async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path();
-    let known =
-        path == app.telemetry_path || path == "/" || path == "/healthz" || path == "/report";
+    let known = path == app.telemetry_path || FIXED_ROUTES.iter().any(|r| r.path == path);
     if !known {
         return text_response(StatusCode::NOT_FOUND, "404 page not found\n");
     }
@@ -329,10 +356,10 @@ async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Resp
         };
         return metrics_response(app, request.headers(), slot).await;
     }
-    if path == "/healthz" {
+    if path == HEALTH_PATH {
         return text_response(StatusCode::OK, "ok\n");
     }
-    if path == "/report" {
+    if path == REPORT_PATH {
         let _slot = match scrape_slot(app) {
             Ok(slot) => slot,
             Err(busy) => return *busy,
@@ -357,7 +384,10 @@ async fn report_response(app: &App, query: &str, headers: &HeaderMap) -> Respons
         .unwrap_or("");
     let accept = header_text(headers, header::ACCEPT);
     let format = match asked {
-        "json" | "html" | "text" | "markdown" => asked,
+        "json" => "json",
+        "html" => "html",
+        "text" => "text",
+        "markdown" => "markdown",
         "" if accept.contains("application/json") => "json",
         "" if accept.contains("text/html") => "html",
         "" => "text",
@@ -369,21 +399,40 @@ async fn report_response(app: &App, query: &str, headers: &HeaderMap) -> Respons
         }
     };
     let snapshot = app.gatherer.gather().await;
-    let advice = crate::advisor::advise(&snapshot, &app.encode_options.advice);
-    let (body, content_type) = match format {
-        "json" => (report::render_json(&snapshot, &advice), "application/json"),
-        "html" => (
-            report::render_html(&snapshot, &advice),
-            "text/html; charset=utf-8",
-        ),
-        "markdown" => (
-            report::render_markdown(&snapshot, &advice),
-            "text/markdown; charset=utf-8",
-        ),
-        _ => (
-            report::render_text(&snapshot, &advice, false),
-            "text/plain; charset=utf-8",
-        ),
+    let advice_options = app.encode_options.advice.clone();
+    // The advisor and the renderers are plain CPU work that grows with the table (the HTML of
+    // a large host takes long): a blocking thread does it, so that no async worker waits on it
+    // and /metrics and /healthz keep being answered meanwhile.
+    let rendered = tokio::task::spawn_blocking(move || {
+        #[cfg(test)]
+        tests::slow_render();
+        let advice = crate::advisor::advise(&snapshot, &advice_options);
+        match format {
+            "json" => (report::render_json(&snapshot, &advice), "application/json"),
+            "html" => (
+                report::render_html(&snapshot, &advice),
+                "text/html; charset=utf-8",
+            ),
+            "markdown" => (
+                report::render_markdown(&snapshot, &advice),
+                "text/markdown; charset=utf-8",
+            ),
+            _ => (
+                report::render_text(&snapshot, &advice, false),
+                "text/plain; charset=utf-8",
+            ),
+        }
+    })
+    .await;
+    let (body, content_type) = match rendered {
+        Ok(rendered) => rendered,
+        Err(err) => {
+            tracing::error!(error = %err, "rendering the report failed");
+            return text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering the report failed\n",
+            );
+        }
     };
     let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
     response
@@ -546,6 +595,98 @@ fn landing_page(telemetry_path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    /// How long each report render sleeps first (milliseconds), to stand for a slow one.
+    static RENDER_DELAY_MS: AtomicU64 = AtomicU64::new(0);
+
+    /// Called where the report is rendered.
+    pub(super) fn slow_render() {
+        let delay = RENDER_DELAY_MS.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+    }
+
+    /// One GET on its own connection; the status line and how long the answer took.
+    fn get(address: SocketAddr, path: &str) -> (String, Duration) {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let status = answer.lines().next().unwrap_or_default().to_string();
+        (status, started.elapsed())
+    }
+
+    #[test]
+    fn healthz_and_metrics_answer_while_reports_render_slowly() {
+        const RENDER: Duration = Duration::from_secs(3);
+        // As many slow reports as async workers: rendered on the workers, they would hold
+        // every one of them.
+        const WORKERS: usize = 2;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let app = Arc::new(App {
+            gatherer: Gatherer::new(Vec::new(), Duration::from_secs(1)),
+            telemetry_path: "/metrics".into(),
+            encode_options: EncodeOptions::default(),
+            web: WebConfig::none(),
+            scrape_slots: None,
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = runtime.spawn(serve(vec![listener], app, Limits::default(), async {
+            let _ = stopped.await;
+        }));
+        RENDER_DELAY_MS.store(
+            u64::try_from(RENDER.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+        let reports: Vec<_> = (0..WORKERS)
+            .map(|_| std::thread::spawn(move || get(address, "/report")))
+            .collect();
+        // Let the reports reach their rendering.
+        std::thread::sleep(Duration::from_millis(500));
+        let (health, health_took) = get(address, HEALTH_PATH);
+        let (metrics, metrics_took) = get(address, "/metrics");
+        let report_answers: Vec<(String, Duration)> = reports
+            .into_iter()
+            .map(|r| r.join().expect("report thread"))
+            .collect();
+        RENDER_DELAY_MS.store(0, Ordering::SeqCst);
+        let _ = stop.send(());
+        let _ = runtime.block_on(server);
+        assert!(health.contains(" 200 "), "{health}");
+        assert!(metrics.contains(" 200 "), "{metrics}");
+        for (status, took) in &report_answers {
+            assert!(status.contains(" 200 "), "{status}");
+            assert!(*took >= RENDER, "the report was slow: {took:?}");
+        }
+        assert!(
+            health_took < Duration::from_secs(1),
+            "/healthz took {health_took:?} while reports rendered"
+        );
+        assert!(
+            metrics_took < Duration::from_secs(1),
+            "/metrics took {metrics_took:?} while reports rendered"
+        );
+    }
 
     #[test]
     fn prometheus_default_accept_header_gets_openmetrics() {

@@ -21,15 +21,30 @@ fn limit_malloc_arenas() {}
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    let settings = match cli::parse_from(std::env::args_os()) {
+    // Arguments are kept as the OS gave them: one that is not UTF-8 is a usage error, not a
+    // panic.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let settings = match cli::parse_from(&args) {
         Ok(settings) => settings,
         Err(err) => {
             let _ = err.print();
+            if err.kind() == clap::error::ErrorKind::InvalidUtf8
+                && let Some(bad) = args.iter().find(|a| a.to_str().is_none())
+            {
+                eprintln!(
+                    "the argument {:?} is not UTF-8 (only paths may be)",
+                    bad.to_string_lossy()
+                );
+            }
             let code = match err.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 // doctor reserves 1 and 2 for findings, wait-drained for its outcomes: a usage
                 // error means it could not run.
-                _ if std::env::args().any(|a| a == "doctor" || a == "wait-drained") => {
+                _ if matches!(
+                    cli::subcommand_named(&args).as_deref(),
+                    Some("doctor" | "wait-drained")
+                ) =>
+                {
                     report::exit_code::COULD_NOT_RUN
                 }
                 _ => 2,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::netlink::{SocketTransport, TransportError};
+use super::rootfs::Rootfs;
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, IpvsReading,
     NamespaceTable, Paths, SourceError, read_optional,
@@ -32,20 +33,41 @@ pub enum SourceMode {
 pub struct NetnsTarget {
     /// The `netns` label value: the name as given.
     pub name: String,
+    /// The path as given, or `/run/netns/NAME` as the host names it.
     pub path: PathBuf,
+    /// The root a name's path is resolved under; `None` for a path given as is.
+    pub rootfs: Option<Rootfs>,
 }
 
 impl NetnsTarget {
     /// A name (`/run/netns/NAME` under `rootfs`) or a path (`/proc/PID/ns/net`).
     pub fn parse(text: &str, rootfs: &Path) -> Self {
-        let path = if text.contains('/') {
-            PathBuf::from(text)
+        let (path, rootfs) = if text.contains('/') {
+            (PathBuf::from(text), None)
         } else {
-            rootfs.join("run/netns").join(text)
+            (
+                Path::new("/run/netns").join(text),
+                Some(Rootfs::new(rootfs)),
+            )
         };
         NetnsTarget {
             name: text.to_string(),
             path,
+            rootfs,
+        }
+    }
+
+    /// The file to open: a name's path resolved under the root at each read (the namespace
+    /// may come and go), a path as given.
+    pub fn file(&self) -> Result<PathBuf, SourceError> {
+        match &self.rootfs {
+            None => Ok(self.path.clone()),
+            Some(rootfs) => rootfs
+                .resolve(&self.path)
+                .map_err(|err| SourceError::Namespace {
+                    path: self.path.clone(),
+                    reason: err.to_string(),
+                }),
         }
     }
 }
@@ -141,7 +163,7 @@ impl IpvsCollector {
         let thread_net = self.procfs.join("thread-self/net");
         std::thread::scope(|scope| {
             let worker = scope.spawn(|| {
-                enter_namespace(&target.path)?;
+                enter_namespace(&target.file()?)?;
                 self.read_here(&thread_net)
             });
             worker.join().unwrap_or_else(|_| {
@@ -314,5 +336,43 @@ fn read_netlink(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), Sour
 impl From<TransportError> for SourceError {
     fn from(err: TransportError) -> Self {
         SourceError::Netlink(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Scratch;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_namespace_name_is_resolved_inside_the_root() {
+        let scratch = Scratch::new("netns-root", "links", "root");
+        let root = scratch.to_path_buf();
+        let beside = root.parent().expect("the scratch directory").join("netns");
+        std::fs::create_dir_all(&beside).expect("mkdir");
+        std::fs::write(beside.join("blue"), "OUTSIDE").expect("write");
+        std::fs::create_dir_all(root.join("run")).expect("mkdir");
+        // /run/netns points at the outside directory by its full host path.
+        symlink(&beside, root.join("run/netns")).expect("link");
+        let blue = NetnsTarget::parse("blue", &root);
+        assert_eq!(blue.path, PathBuf::from("/run/netns/blue"));
+        let file = blue.file().expect("resolves");
+        assert!(file.starts_with(&root), "{}", file.display());
+        assert!(!file.exists(), "{}", file.display());
+        // `..` as a name stays inside too.
+        let up = NetnsTarget::parse("..", &root).file().expect("resolves");
+        assert!(up.starts_with(&root), "{}", up.display());
+        // A path given as such is the host's own.
+        let given = NetnsTarget::parse("/proc/1/ns/net", &root);
+        assert_eq!(given.file().ok(), Some(PathBuf::from("/proc/1/ns/net")));
+        // A loop is a clear error.
+        std::fs::remove_file(root.join("run/netns")).expect("unlink");
+        symlink("netns", root.join("run/netns")).expect("link");
+        let looped = NetnsTarget::parse("blue", &root).file();
+        assert!(
+            matches!(&looped, Err(SourceError::Namespace { reason, .. }) if reason.contains("symbolic links")),
+            "{looped:?}"
+        );
     }
 }

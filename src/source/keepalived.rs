@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 pub use super::interfaces::Connect;
 use super::interfaces::SharedInterfaces;
 use super::keepalived_fifo::NotifyFifo;
+use super::rootfs::Rootfs;
 use super::vrrp_listen::VrrpListener;
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
@@ -98,7 +99,7 @@ impl KeepalivedCollector {
         let fifo = options
             .notify_fifo
             .as_ref()
-            .map(|path| NotifyFifo::start(under_root(&paths.rootfs, path)));
+            .map(|path| NotifyFifo::start_under(Rootfs::new(&paths.rootfs), path.clone()));
         let listener = options.listen.then(VrrpListener::new);
         KeepalivedCollector {
             paths,
@@ -127,14 +128,11 @@ fn normalize(path: &Path) -> PathBuf {
     normal
 }
 
-/// A path as the host names it, under the root the exporter was given: `..` is resolved as
-/// keepalived resolves it, and never leaves the root.
-fn under_root(rootfs: &Path, path: &Path) -> PathBuf {
-    let normal = normalize(path);
-    match normal.strip_prefix("/") {
-        Ok(relative) => rootfs.join(relative),
-        Err(_) => rootfs.to_path_buf(),
-    }
+/// A path as the host names it, under the root the exporter was given, resolved as a process
+/// chrooted there would resolve it ([`Rootfs::resolve`]): neither `..` nor a symbolic link
+/// leaves the root; a link loop is an error.
+fn under_root(rootfs: &Rootfs, path: &Path) -> std::io::Result<PathBuf> {
+    Ok(rootfs.resolve(path)?)
 }
 
 /// How keepalived's glob(3) matches a name: a leading dot only by a literal dot.
@@ -155,7 +153,7 @@ const MAX_DIRECTORY_ENTRIES: usize = 65_536;
 /// file's directory; `..` is resolved (without leaving the root). A pattern glob(3) would read
 /// literally (an unclosed `[`) names one file. At most `max` names.
 fn expand_include(
-    rootfs: &Path,
+    rootfs: &Rootfs,
     including: &str,
     pattern: &str,
     max: usize,
@@ -181,13 +179,17 @@ fn expand_include(
     let wanted = match Pattern::new(file_pattern) {
         Ok(wanted) if Pattern::escape(file_pattern) != file_pattern => wanted,
         _ => {
-            if under_root(rootfs, &host_path).exists() {
+            if under_root(rootfs, &host_path)
+                .map_err(|e| e.to_string())?
+                .exists()
+            {
                 return Ok(vec![host_path.to_string_lossy().into_owned()]);
             }
             return Ok(Vec::new());
         }
     };
-    let Ok(entries) = std::fs::read_dir(under_root(rootfs, &directory)) else {
+    let listed = under_root(rootfs, &directory).map_err(|e| e.to_string())?;
+    let Ok(entries) = std::fs::read_dir(listed) else {
         return Ok(Vec::new());
     };
     let mut names = Vec::new();
@@ -220,10 +222,12 @@ fn expand_include(
 fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking: opening a FIFO for reading would wait for a writer.
+    // Opened without blocking: opening a FIFO for reading would wait for a writer. Paths
+    // come resolved under the root, links and all: a link that appears in the last component
+    // since is refused, not followed.
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
@@ -243,7 +247,7 @@ fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
 
 /// Included files, listed and read under `--path.rootfs`.
 struct RootedIncludes<'a> {
-    rootfs: &'a Path,
+    rootfs: &'a Rootfs,
 }
 
 impl IncludeSource for RootedIncludes<'_> {
@@ -257,14 +261,20 @@ impl IncludeSource for RootedIncludes<'_> {
     }
 
     fn read(&mut self, name: &str, max_bytes: usize) -> Result<String, String> {
-        read_bounded(&under_root(self.rootfs, Path::new(name)), max_bytes)
+        under_root(self.rootfs, Path::new(name))
+            .and_then(|path| read_bounded(&path, max_bytes))
             .map_err(|e| e.to_string())
     }
 }
 
 /// Reads the pid file and checks that the pid is a live keepalived.
 fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, SourceError> {
-    let text = read_optional(&under_root(&paths.rootfs, pid_file))?;
+    let rootfs = Rootfs::new(&paths.rootfs);
+    let path = under_root(&rootfs, pid_file).map_err(|source| SourceError::Read {
+        path: pid_file.to_path_buf(),
+        source,
+    })?;
+    let text = read_optional(&path)?;
     let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
     let running = match pid {
         Some(pid) => read_optional(&paths.procfs.join(pid.to_string()).join("comm"))?
@@ -705,7 +715,12 @@ fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collect
 impl Collector for KeepalivedCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let config_name = self.options.config_file.to_string_lossy().into_owned();
-        let config_path = under_root(&self.paths.rootfs, &self.options.config_file);
+        let rootfs = Rootfs::new(&self.paths.rootfs);
+        let config_path =
+            under_root(&rootfs, &self.options.config_file).map_err(|source| SourceError::Read {
+                path: self.options.config_file.clone(),
+                source,
+            })?;
         let text = match read_bounded(&config_path, MAX_CONFIG_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -723,57 +738,79 @@ impl Collector for KeepalivedCollector {
                 });
             }
         };
-        let config = parse_config_from(
-            &config_name,
-            &text,
-            &mut RootedIncludes {
-                rootfs: &self.paths.rootfs,
-            },
-        );
+        let config =
+            parse_config_from(&config_name, &text, &mut RootedIncludes { rootfs: &rootfs });
         let mut problems: Vec<String> = config
             .errors
             .iter()
             .map(|e| format!("keepalived configuration: {e}"))
             .collect();
         let process = check_process(&self.paths, &self.options.pid_file)?;
-        let json_path = under_root(&self.paths.rootfs, &self.options.json_file);
-        if self.options.signal
-            && let (true, Some(pid)) = (process.running, process.pid)
-            && let Err(problem) = request_dump(pid, &json_path)
-        {
-            problems.push(problem);
-        }
         let keepalived_uid = process
             .pid
             .filter(|_| process.running)
             .and_then(|pid| process_uid(&self.paths.procfs, pid));
-        let trusted = check_dump_owner(&json_path, keepalived_uid);
-        let dump = match trusted.and_then(|()| read_dump(&json_path, self.options.json_max_age)) {
-            Ok(dump) => dump,
-            Err(problem) => {
-                problems.push(problem);
+        // The dump is optional: a path that cannot be resolved is a problem, not a failure.
+        let dump = match under_root(&rootfs, &self.options.json_file) {
+            Err(err) => {
+                problems.push(format!(
+                    "keepalived's JSON dump {} is not used: {err}",
+                    self.options.json_file.display()
+                ));
                 None
             }
-        };
-        let data_dir = json_path
-            .parent()
-            .map_or_else(|| self.paths.rootfs.clone(), Path::to_path_buf);
-        if self.options.data_signal
-            && let (true, Some(pid)) = (process.running, process.pid)
-        {
-            let expected = expected_data_files(&data_dir, &config);
-            if !expected.is_empty()
-                && let Err(problem) = request_data_dumps(pid, &expected)
-            {
-                problems.push(problem);
+            Ok(json_path) => {
+                if self.options.signal
+                    && let (true, Some(pid)) = (process.running, process.pid)
+                    && let Err(problem) = request_dump(pid, &json_path)
+                {
+                    problems.push(problem);
+                }
+                let trusted = check_dump_owner(&json_path, keepalived_uid);
+                match trusted.and_then(|()| read_dump(&json_path, self.options.json_max_age)) {
+                    Ok(dump) => dump,
+                    Err(problem) => {
+                        problems.push(problem);
+                        None
+                    }
+                }
             }
-        }
-        let data_dumps = read_data_dumps(
-            &data_dir,
-            keepalived_uid,
-            self.options.json_max_age,
-            &mut problems,
-        );
+        };
+        // The data dumps sit beside the JSON dump, in keepalived's temporary directory,
+        // resolved under the root as the JSON dump is (their own names are opened without
+        // following a link).
+        let json_dir = self
+            .options
+            .json_file
+            .parent()
+            .unwrap_or_else(|| Path::new("/"));
+        let data_dumps = match under_root(&rootfs, json_dir) {
+            Err(err) => {
+                problems.push(format!(
+                    "keepalived's data dumps in {} are not used: {err}",
+                    json_dir.display()
+                ));
+                DataDumps::default()
+            }
+            Ok(data_dir) => {
+                if self.options.data_signal
+                    && let (true, Some(pid)) = (process.running, process.pid)
+                {
+                    let expected = expected_data_files(&data_dir, &config);
+                    if !expected.is_empty()
+                        && let Err(problem) = request_data_dumps(pid, &expected)
+                    {
+                        problems.push(problem);
+                    }
+                }
+                read_data_dumps(
+                    &data_dir,
+                    keepalived_uid,
+                    self.options.json_max_age,
+                    &mut problems,
+                )
+            }
+        };
         let notify = self.fifo.as_ref().map(NotifyFifo::reading);
         let recent_transitions =
             transition_counters(notify.as_ref(), dump.as_ref()).map(|(source, counters)| {
@@ -834,17 +871,20 @@ mod tests {
     use super::*;
     use crate::testing::Scratch;
 
+    /// `path` under `root`, resolved as the collector resolves it.
+    fn under(root: &Path, path: &str) -> PathBuf {
+        under_root(&Rootfs::new(root), Path::new(path))
+            .unwrap_or_else(|e| panic!("{path} under {}: {e}", root.display()))
+    }
+
     #[test]
     fn paths_stay_under_the_root() {
         assert_eq!(
-            under_root(Path::new("/fx"), Path::new("/etc/../../k.conf")),
+            under(Path::new("/fx"), "/etc/../../k.conf"),
             PathBuf::from("/fx/k.conf")
         );
         assert_eq!(
-            under_root(
-                Path::new("/fx"),
-                Path::new("/etc/keepalived/conf.d/../common.conf")
-            ),
+            under(Path::new("/fx"), "/etc/keepalived/conf.d/../common.conf"),
             PathBuf::from("/fx/etc/keepalived/common.conf")
         );
     }
@@ -853,7 +893,7 @@ mod tests {
     fn includes_expand_relative_to_the_including_file_and_sort() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let found = expand_include(
-            &root,
+            &Rootfs::new(&root),
             "/keepalived-conf/with-includes.conf",
             "conf.d/*.conf",
             10,
@@ -867,7 +907,12 @@ mod tests {
             ]
         );
         assert_eq!(
-            expand_include(&root, "/keepalived-conf/x.conf", "nothing/*.conf", 10),
+            expand_include(
+                &Rootfs::new(&root),
+                "/keepalived-conf/x.conf",
+                "nothing/*.conf",
+                10
+            ),
             Ok(Vec::new())
         );
     }
@@ -885,7 +930,7 @@ mod tests {
 
     fn expanded(dir: &Scratch, pattern: &str) -> Vec<String> {
         let root = dir.parent().unwrap_or(Path::new("/"));
-        expand_include(root, "/keepalived.conf", pattern, 100).expect("listed")
+        expand_include(&Rootfs::new(root), "/keepalived.conf", pattern, 100).expect("listed")
     }
 
     #[test]
@@ -944,7 +989,7 @@ mod tests {
     fn rootfs_with(name: &str, files: &[(&str, &str)]) -> Scratch {
         let dir = Scratch::new("keepalived-rootfs", name, "root");
         for (path, text) in files {
-            let at = under_root(&dir, Path::new(path));
+            let at = under(&dir, path);
             if let Some(parent) = at.parent() {
                 std::fs::create_dir_all(parent).expect("make a directory");
             }
@@ -954,9 +999,14 @@ mod tests {
     }
 
     fn parse_under(root: &Path, main: &str) -> crate::model::keepalived::KeepalivedConfig {
-        let text = read_bounded(&under_root(root, Path::new(main)), MAX_CONFIG_BYTES)
-            .expect("the main file");
-        parse_config_from(main, &text, &mut RootedIncludes { rootfs: root })
+        let text = read_bounded(&under(root, main), MAX_CONFIG_BYTES).expect("the main file");
+        parse_config_from(
+            main,
+            &text,
+            &mut RootedIncludes {
+                rootfs: &Rootfs::new(root),
+            },
+        )
     }
 
     #[test]
@@ -993,6 +1043,69 @@ mod tests {
         assert!(beside.is_some_and(|b| !b.exists()));
     }
 
+    #[test]
+    fn symbolic_links_in_the_root_are_followed_inside_it() {
+        use std::os::unix::fs::symlink;
+        let root = rootfs_with(
+            "links",
+            &[
+                ("/etc/keepalived/keepalived.conf", "include conf.d/*.conf\n"),
+                ("/outside.conf", "vrrp_instance INSIDE_TOP {\n}\n"),
+            ],
+        );
+        // Beside the root, where no link from inside it may lead.
+        let beside = root
+            .parent()
+            .expect("the scratch directory")
+            .join("outside.conf");
+        std::fs::write(&beside, "vrrp_instance OUTSIDE_MARKER {\n}\n").expect("write");
+        let conf_d = under(&root, "/etc/keepalived/conf.d");
+        std::fs::create_dir_all(&conf_d).expect("mkdir");
+        // By the outside file's full path: inside the root that path does not exist.
+        symlink(&beside, conf_d.join("10-absolute.conf")).expect("link");
+        // Climbing with `..` past the root's top: stops there, at the root's /outside.conf.
+        symlink("../../../../../outside.conf", conf_d.join("20-up.conf")).expect("link");
+        // A loop.
+        symlink("30-loop.conf", conf_d.join("30-loop.conf")).expect("link");
+        let config = parse_under(&root, "/etc/keepalived/keepalived.conf");
+        let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, vec!["INSIDE_TOP"], "{:?}", config.errors);
+        let errors: Vec<String> = config.errors.iter().map(|e| e.to_string()).collect();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("30-loop.conf") && e.contains("symbolic links")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("10-absolute.conf")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_linked_main_configuration_is_read_inside_the_root() {
+        use std::os::unix::fs::symlink;
+        let root = rootfs_with("main-link", &[("/etc/keepalived/.keep", "")]);
+        let beside = root.parent().expect("the scratch directory").join("k.conf");
+        std::fs::write(&beside, "global_defs {\n  router_id OUTSIDE_MARKER\n}\n").expect("write");
+        symlink(&beside, under(&root, "/etc/keepalived/keepalived.conf")).expect("link");
+        let collector = KeepalivedCollector::new(
+            Paths {
+                rootfs: root.to_path_buf(),
+                ..Paths::default()
+            },
+            KeepalivedOptions::default(),
+        );
+        match collector.collect() {
+            Ok(Collected {
+                data: CollectedData::NoData { reason },
+                ..
+            }) => assert!(reason.contains("does not exist"), "{reason}"),
+            other => panic!("the outside file was read: {other:?}"),
+        }
+    }
+
     /// The shape that made doctor time out at about 1 GB: thirty-one files in one directory,
     /// each including the whole directory.
     #[test]
@@ -1023,9 +1136,9 @@ mod tests {
             "special",
             &[("/k.conf", "include /big.conf\ninclude /dev/zero\n")],
         );
-        let big = under_root(&root, Path::new("/big.conf"));
+        let big = under(&root, "/big.conf");
         std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES + 1]).expect("write");
-        let dev = under_root(&root, Path::new("/dev"));
+        let dev = under(&root, "/dev");
         std::fs::create_dir_all(&dev).expect("mkdir");
         let made = std::process::Command::new("mkfifo")
             .arg(dev.join("zero"))

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::rootfs::Rootfs;
 use crate::model::keepalived::{NotifyReading, VrrpState};
 use crate::parse::keepalived_notify::{NotifyLine, parse_notify_line};
 
@@ -110,13 +111,20 @@ pub struct NotifyFifo {
 }
 
 impl NotifyFifo {
-    /// Starts reading `path` in a background thread.
+    /// Starts reading `path` (a path of this host) in a background thread.
     pub fn start(path: PathBuf) -> Self {
+        NotifyFifo::start_under(Rootfs::host(), path)
+    }
+
+    /// Starts reading `path`, as the host names it, under `rootfs`, in a background thread;
+    /// the path is resolved again at each open (a link changed meanwhile is followed, inside
+    /// the root).
+    pub fn start_under(rootfs: Rootfs, path: PathBuf) -> Self {
         let shared = Arc::new(Shared::default());
         let for_thread = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("keepalived-fifo".into())
-            .spawn(move || read_forever(&path, &for_thread));
+            .spawn(move || read_forever(&rootfs, &path, &for_thread));
         if let Err(err) = spawned {
             tracing::error!(error = %err, "cannot start the keepalived notify FIFO reader");
         }
@@ -160,10 +168,15 @@ impl NotifyFifo {
     }
 }
 
-fn read_forever(path: &Path, shared: &Shared) {
+fn read_forever(rootfs: &Rootfs, host_path: &Path, shared: &Shared) {
     let mut complained = false;
     loop {
-        let is_fifo = std::fs::metadata(path).map(|m| m.file_type().is_fifo());
+        let resolved = rootfs.resolve(host_path);
+        let path = resolved.as_deref().unwrap_or(host_path);
+        let is_fifo = match &resolved {
+            Ok(path) => std::fs::metadata(path).map(|m| m.file_type().is_fifo()),
+            Err(err) => Err(std::io::Error::other(err.to_string())),
+        };
         let opened = match is_fifo {
             Ok(true) => std::fs::File::open(path),
             Ok(false) => Err(std::io::Error::other("it is not a FIFO")),
@@ -262,6 +275,64 @@ mod tests {
             .iter()
             .find(|(i, s, _)| i == instance && *s == state)
             .map_or(0, |t| t.2)
+    }
+
+    #[test]
+    fn a_fifo_under_the_root_is_found_through_links_inside_the_root_only() {
+        use std::os::unix::fs::{OpenOptionsExt, symlink};
+        let scratch = Scratch::new("fifo-root", "links", "root");
+        let root = scratch.to_path_buf();
+        std::fs::create_dir_all(root.join("run")).expect("mkdir");
+        let mkfifo = |path: &Path| {
+            let made = std::process::Command::new("mkfifo").arg(path).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+        };
+        mkfifo(&root.join("fifo-real"));
+        symlink("/fifo-real", root.join("run/in.fifo")).expect("link");
+        let beside = root
+            .parent()
+            .expect("the scratch directory")
+            .join("out.fifo");
+        mkfifo(&beside);
+        symlink(&beside, root.join("run/out.fifo")).expect("link");
+
+        let inside = NotifyFifo::start_under(Rootfs::new(&root), PathBuf::from("/run/in.fifo"));
+        // Opened without waiting (ENXIO while nobody reads it), so that a reader looking
+        // elsewhere fails the test instead of hanging it.
+        let started = std::time::Instant::now();
+        let mut writer = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_NONBLOCK)
+                .open(root.join("fifo-real"))
+            {
+                Ok(writer) => break writer,
+                Err(err) if started.elapsed() > Duration::from_secs(5) => {
+                    panic!("nobody reads the FIFO inside the root: {err}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        assert!(writer.write_all(b"INSTANCE \"VI_1\" MASTER 100\n").is_ok());
+        assert!(inside.wait_until(Duration::from_secs(5), |r| count_of(
+            r,
+            "VI_1",
+            VrrpState::Master
+        ) == 1));
+
+        let outside = NotifyFifo::start_under(Rootfs::new(&root), PathBuf::from("/run/out.fifo"));
+        std::thread::sleep(REOPEN_DELAY + Duration::from_millis(500));
+        assert!(!outside.reading().connected);
+        // Nobody reads the FIFO beside the root: a writer that will not wait is refused.
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&beside);
+        assert_eq!(
+            opened.err().and_then(|e| e.raw_os_error()),
+            Some(nix::libc::ENXIO),
+            "the FIFO outside the root has a reader"
+        );
     }
 
     #[test]
