@@ -643,13 +643,13 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         (
             "keepalived-decisions",
             &[
-                "IpvsAdvisorCriticalFinding rule=keepalived-quorum-lost,subject=FWM 7",
-                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=FWM 7 10.0.2.1:80",
-                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=TCP 192.0.2.10:80 10.0.1.2:80",
-                "IpvsAdvisorWarningFinding rule=keepalived-sorry-server-active,subject=FWM 7",
+                "IpvsAdvisorCriticalFinding rule=keepalived-quorum-lost,subject=FWM 7 (group web)",
+                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=FWM 7 (group web) -> 10.0.2.1:80",
+                "IpvsAdvisorWarningFinding rule=keepalived-real-server-down,subject=TCP 192.0.2.10:80 -> 10.0.1.2:80",
+                "IpvsAdvisorWarningFinding rule=keepalived-sorry-server-active,subject=FWM 7 (group web)",
                 "IpvsAdvisorWarningFinding rule=vrrp-flapping,subject=VI_1",
                 "IpvsDrainNotFinishing local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.3,remote_port=80",
-                "IpvsKeepalivedConfigDrift rule=keepalived-unmanaged-real-server,subject=TCP 192.0.2.10:80 10.0.1.9:80",
+                "IpvsKeepalivedConfigDrift rule=keepalived-unmanaged-real-server,subject=TCP 192.0.2.10:80 -> 10.0.1.9:80",
                 "IpvsKeepalivedQuorumLost local_mark=7,local_port=0,proto=FWM,virtual_server_group=web",
                 "IpvsKeepalivedRealServerDown local_address=192.0.2.10,local_port=80,proto=TCP,remote_address=10.0.1.2,remote_port=80,state=down",
                 "IpvsKeepalivedRealServerDown local_mark=7,local_port=0,proto=FWM,remote_address=10.0.2.1,remote_port=80,state=down,virtual_server_group=web",
