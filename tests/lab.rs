@@ -2132,6 +2132,13 @@ fn lab_soak_eight_scrapers_while_services_come_and_go() {
         ));
     }
     let per_second = (batches * setting("set_size")) as f64 / seconds as f64;
+    // The pace asked for is not always had on an emulated CPU shared with the scrapers (and with
+    // whatever else the host runs); the figure is printed below. Far less is no soak at all.
+    if per_second < 20.0 {
+        problems.push(format!(
+            "only {per_second:.0} services added and removed a second"
+        ));
+    }
 
     // every scrape's status, and when each was made
     let mut scrapes = 0u64;
@@ -2239,7 +2246,10 @@ fn lab_soak_eight_scrapers_while_services_come_and_go() {
             problems.push(format!("no body kept in tenth {k} of the run"));
         }
     }
-    let want_kept = (setting("keep_per_scraper") * setting("scrapers")) as usize * 3 / 4;
+    // one body per scraper at each of keep_per_scraper ticks, fewer when scrapes take longer
+    // than a tick
+    let want_kept =
+        ((setting("keep_per_scraper") * setting("scrapers")).min(scrapes) * 3 / 4) as usize;
     if kept < want_kept {
         problems.push(format!(
             "only {kept} bodies kept, expected at least {want_kept}"
