@@ -18,7 +18,7 @@
 # the runtime's idle blocking threads have ended),
 # churn.txt (batches done, batches failed, seconds) and settings.txt.
 #
-# lab-timeout: 420
+# lab-timeout: 480
 . /lab/lib.sh
 
 SOAK_SECONDS=300
