@@ -2147,8 +2147,7 @@ fn lab_soak_eight_scrapers_while_services_come_and_go() {
     let mut when: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     for n in 1..=setting("scrapers") {
         let text = read(&dir.join(format!("status-{n}.txt")));
-        let mut expect_number = 1;
-        for line in text.lines() {
+        for (expect_number, line) in (1u64..).zip(text.lines()) {
             let f: Vec<u64> = line
                 .split_whitespace()
                 .map(|w| w.parse().unwrap_or(u64::MAX))
@@ -2158,7 +2157,6 @@ fn lab_soak_eight_scrapers_while_services_come_and_go() {
                 f[1], expect_number,
                 "soak status-{n}.txt: scrape numbers in order"
             );
-            expect_number += 1;
             scrapes += 1;
             when.insert((n, f[1]), f[0]);
             if f[2] != 0 {
