@@ -6,7 +6,8 @@
 //! One boot runs all scenarios (tests/lab/scenarios/*.sh) through
 //! tests/lab/run.sh; the tests below share its results. Needs root (or the
 //! packages already installed), a Debian mirror the first time (the kernel is
-//! cached), and about a minute.
+//! cached), and about 11 minutes under load (5 of them the soak;
+//! `IPVS_LAB_SOAK_SECONDS` shortens it while working on the checks).
 //!
 //! `IPVS_LAB_RESULTS=DIR` checks the results of an earlier run in DIR instead of
 //! booting (for working on the checks).
@@ -29,7 +30,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 16] = [
     "noipvs",
     "nat",
     "kinds",
@@ -44,6 +45,8 @@ const SCENARIOS: [&str; 14] = [
     "checkers",
     "datadump",
     "drain",
+    "faults",
+    "soak",
 ];
 
 /// Written straight to the process's stderr so that it shows even when the test
@@ -2254,4 +2257,863 @@ fn lab_drain_the_estimate_follows_the_decline_ipvsadm_shows() {
     say(&format!(
         "lab drain: estimate {exported:.2} s, from ipvsadm and uptime {truth:.2} s"
     ));
+}
+
+// ------------------------------------------------------------------ faults
+
+/// One checkpoint of the faults scenario: its scrape and its `/report?format=json`.
+struct FaultCheckpoint {
+    name: &'static str,
+    metrics: Metrics,
+    report: serde_json::Value,
+    /// The exporter's pid and start time (clock ticks since boot).
+    exporter: String,
+}
+
+fn fault_checkpoint(name: &'static str) -> FaultCheckpoint {
+    let dir = lab().join("faults").join(name);
+    let report = read(&dir.join("report.json"));
+    FaultCheckpoint {
+        name,
+        metrics: metrics(&dir.join("metrics.txt")),
+        report: serde_json::from_str(&report)
+            .unwrap_or_else(|e| panic!("faults/{name}/report.json: {e}")),
+        exporter: read(&dir.join("exporter.txt")).trim().to_string(),
+    }
+}
+
+impl FaultCheckpoint {
+    /// `ipvs_scrape_collector_success` by collector.
+    fn collector_success(&self) -> BTreeMap<String, f64> {
+        self.metrics
+            .family("ipvs_scrape_collector_success")
+            .map(|s| (s.label("collector").unwrap_or("").to_string(), s.value))
+            .collect()
+    }
+
+    /// Every collector succeeded but those in `failed`, which failed.
+    fn expect_failed(&self, failed: &[&str], problems: &mut Vec<String>) {
+        let success = self.collector_success();
+        if success.len() < 5 {
+            problems.push(format!(
+                "{}: only {} collectors in ipvs_scrape_collector_success: {success:?}",
+                self.name,
+                success.len()
+            ));
+        }
+        for (collector, value) in &success {
+            let want = if failed.contains(&collector.as_str()) {
+                0.0
+            } else {
+                1.0
+            };
+            if *value != want {
+                problems.push(format!(
+                    "{}: ipvs_scrape_collector_success{{collector=\"{collector}\"}} {value}, expected {want}",
+                    self.name
+                ));
+            }
+        }
+        for f in failed {
+            if !success.contains_key(*f) {
+                problems.push(format!("{}: no collector {f}", self.name));
+            }
+        }
+    }
+
+    /// The report's entry for one collector: status, detail and skipped records.
+    fn collector_report(&self, collector: &str) -> (String, String, Vec<String>) {
+        let entry = self.report["collectors"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == collector))
+            .unwrap_or_else(|| panic!("faults/{}: no collector {collector} in /report", self.name));
+        let skipped = entry["skipped_records"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            entry["status"].as_str().unwrap_or("").to_string(),
+            entry["detail"].as_str().unwrap_or("").to_string(),
+            skipped,
+        )
+    }
+
+    /// `ipvs_up` of the exporter's namespace (`None`) or of one named with `--collector.ipvs.netns`.
+    fn ipvs_up(&self, netns: Option<&str>) -> Result<f64, String> {
+        self.metrics.in_netns(netns).value("ipvs_up", &[])
+    }
+
+    fn has_service(&self, netns: Option<&str>, address: &str, port: &str) -> bool {
+        has_series(
+            &self.metrics.in_netns(netns),
+            "ipvs_service_info",
+            &[("local_address", address), ("local_port", port)],
+        )
+    }
+
+    /// Series of services or real servers of one namespace.
+    fn table_series(&self, netns: Option<&str>) -> usize {
+        self.metrics
+            .in_netns(netns)
+            .samples
+            .iter()
+            .filter(|s| s.name.starts_with("ipvs_service_") || s.name.starts_with("ipvs_backend_"))
+            .count()
+    }
+}
+
+fn expect_eq<T: PartialEq + std::fmt::Debug>(
+    problems: &mut Vec<String>,
+    what: String,
+    got: T,
+    want: T,
+) {
+    if got != want {
+        problems.push(format!("{what}: {got:?}, expected {want:?}"));
+    }
+}
+
+/// The same exporter process (pid and start time) at every checkpoint named.
+fn expect_one_process(checkpoints: &[&FaultCheckpoint], problems: &mut Vec<String>) {
+    if let Some(first) = checkpoints.first() {
+        for cp in checkpoints {
+            if cp.exporter != first.exporter {
+                problems.push(format!(
+                    "{}: exporter pid and start time {}, but {} at {}: it was restarted",
+                    cp.name, cp.exporter, first.exporter, first.name
+                ));
+            }
+        }
+    }
+}
+
+fn assert_no_problems(test: &str, problems: Vec<String>) {
+    assert!(
+        problems.is_empty(),
+        "lab {test}:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn lab_faults_keepalived_killed_and_started_again() {
+    let before = fault_checkpoint("keepalived-before");
+    let killed = fault_checkpoint("keepalived-killed");
+    let restarted = fault_checkpoint("keepalived-restarted");
+    let mut problems = Vec::new();
+    for (cp, state, up) in [
+        (&before, "MASTER", 1.0),
+        (&killed, "STOP", 0.0),
+        (&restarted, "MASTER", 1.0),
+    ] {
+        expect_eq(
+            &mut problems,
+            format!("{}: VRRP state", cp.name),
+            current_vrrp_state(&cp.metrics),
+            Ok(state),
+        );
+        expect_eq(
+            &mut problems,
+            format!("{}: ipvs_keepalived_up", cp.name),
+            cp.metrics.value("ipvs_keepalived_up", &[]),
+            Ok(up),
+        );
+        cp.expect_failed(&[], &mut problems);
+    }
+    // A crash cleans nothing up: the VIP is still on lb1's eth0, and the exporter still says
+    // STOP, from the dead process.
+    let addr = read(&lab().join("faults/keepalived-killed/addr-lb1.txt"));
+    if !addr.contains("inet 10.9.0.100/24") {
+        problems.push(format!(
+            "keepalived-killed: the VIP was expected to stay on lb1 after SIGKILL:\n{addr}"
+        ));
+    }
+    expect_one_process(&[&before, &killed, &restarted], &mut problems);
+    assert_no_problems("faults (keepalived)", problems);
+}
+
+/// The root namespace exporter's checkpoints, in the order the scenario made them.
+const ROOT_FAULT_CHECKPOINTS: [&str; 10] = [
+    "start",
+    "proc-unreadable",
+    "proc-restored",
+    "ipvs-removed",
+    "ipvs-removed-second",
+    "ipvs-back",
+    "netns-deleted",
+    "netns-back",
+    "conntrack-removed",
+    "conntrack-removed-second",
+];
+
+#[test]
+fn lab_faults_one_exporter_process_and_a_clean_log() {
+    let mut all: Vec<FaultCheckpoint> = ROOT_FAULT_CHECKPOINTS
+        .iter()
+        .map(|n| fault_checkpoint(n))
+        .collect();
+    all.push(fault_checkpoint("conntrack-back"));
+    let mut problems = Vec::new();
+    expect_one_process(&all.iter().collect::<Vec<_>>(), &mut problems);
+    let identity = read(&lab().join("faults/identity-root.txt"));
+    if !identity
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("65534"))
+    {
+        problems.push(format!("the exporter was to run as uid 65534: {identity}"));
+    }
+    let mut report = Report::default();
+    check::check_exporter_log(
+        "faults",
+        &read(&lab().join("faults/exporter.log")),
+        &mut report,
+    );
+    problems.extend(report.problems);
+    assert_no_problems("faults", problems);
+}
+
+#[test]
+fn lab_faults_an_unreadable_proc_file_fails_its_collector_alone() {
+    let mode = read(&lab().join("faults/softnet-mode-unreadable.txt"));
+    assert_eq!(mode.trim(), "400 root", "softnet_stat made root-only");
+    let mut problems = Vec::new();
+    let unreadable = fault_checkpoint("proc-unreadable");
+    unreadable.expect_failed(&["softnet"], &mut problems);
+    if unreadable
+        .metrics
+        .samples
+        .iter()
+        .any(|s| s.name.starts_with("ipvs_softnet_"))
+    {
+        problems.push("proc-unreadable: softnet series while softnet_stat cannot be read".into());
+    }
+    let (status, detail, _) = unreadable.collector_report("softnet");
+    if status != "failed" || !detail.contains("softnet_stat") || !detail.contains("ermission") {
+        problems.push(format!(
+            "proc-unreadable: /report says softnet {status}: {detail}; expected failed, permission denied on softnet_stat"
+        ));
+    }
+    expect_eq(
+        &mut problems,
+        "proc-unreadable: ipvs_up".into(),
+        unreadable.ipvs_up(None),
+        Ok(1.0),
+    );
+    for name in ["start", "proc-restored"] {
+        let cp = fault_checkpoint(name);
+        cp.expect_failed(&[], &mut problems);
+        if !cp.metrics.has_family("ipvs_softnet_processed_total") {
+            problems.push(format!("{name}: no ipvs_softnet_processed_total"));
+        }
+    }
+    assert_no_problems("faults (proc)", problems);
+}
+
+#[test]
+fn lab_faults_ip_vs_removed_and_loaded_again() {
+    let mut problems = Vec::new();
+    let start = fault_checkpoint("start");
+    expect_eq(
+        &mut problems,
+        "start: ipvs_up".into(),
+        start.ipvs_up(None),
+        Ok(1.0),
+    );
+    if !start.has_service(None, "10.30.0.1", "80") {
+        problems.push("start: no series of 10.30.0.1:80".into());
+    }
+    for name in ["ipvs-removed", "ipvs-removed-second"] {
+        let cp = fault_checkpoint(name);
+        expect_eq(
+            &mut problems,
+            format!("{name}: ipvs_up"),
+            cp.ipvs_up(None),
+            Ok(0.0),
+        );
+        expect_eq(
+            &mut problems,
+            format!("{name}: ipvs_up{{netns=\"lbA\"}}"),
+            cp.ipvs_up(Some("lbA")),
+            Ok(0.0),
+        );
+        for netns in [None, Some("lbA")] {
+            expect_eq(
+                &mut problems,
+                format!("{name}: service and real server series in {netns:?}"),
+                cp.table_series(netns),
+                0,
+            );
+        }
+        // the ipvs collector found no IPVS: no data, not a failure; the others are fine
+        cp.expect_failed(&[], &mut problems);
+    }
+    // scraping did not load ip_vs again
+    expect_eq(
+        &mut problems,
+        "/proc/net/ip_vs after two scrapes without ip_vs".into(),
+        read(&lab().join("faults/ipvs-removed-second/proc-ip_vs.txt"))
+            .trim()
+            .to_string(),
+        "absent".to_string(),
+    );
+
+    let back = fault_checkpoint("ipvs-back");
+    expect_eq(
+        &mut problems,
+        "ipvs-back: ipvs_up".into(),
+        back.ipvs_up(None),
+        Ok(1.0),
+    );
+    if !back.has_service(None, "10.30.0.2", "80") || back.has_service(None, "10.30.0.1", "80") {
+        problems.push("ipvs-back: the table is not the one loaded after ip_vs came back".into());
+    }
+    back.expect_failed(&[], &mut problems);
+    // and every number of the new table as ipvsadm shows it
+    let cp = checkpoint_in_netns("faults", "ipvs-back", None);
+    let mut report = Report::default();
+    check_checkpoint(&cp, &mut report);
+    problems.extend(report.problems);
+    assert_no_problems("faults (ip_vs)", problems);
+}
+
+#[test]
+fn lab_faults_a_deleted_namespace_is_reported_alone_and_read_again_once_back() {
+    let mut problems = Vec::new();
+    let start = fault_checkpoint("start");
+    expect_eq(
+        &mut problems,
+        "start: ipvs_up{netns=\"lbA\"}".into(),
+        start.ipvs_up(Some("lbA")),
+        Ok(1.0),
+    );
+    if !start.has_service(Some("lbA"), "192.0.2.1", "443") {
+        problems.push("start: no series of lbA's 192.0.2.1:443".into());
+    }
+
+    let deleted = fault_checkpoint("netns-deleted");
+    expect_eq(
+        &mut problems,
+        "netns-deleted: ipvs_up{netns=\"lbA\"}".into(),
+        deleted.ipvs_up(Some("lbA")),
+        Ok(0.0),
+    );
+    expect_eq(
+        &mut problems,
+        "netns-deleted: lbA's service and real server series".into(),
+        deleted.table_series(Some("lbA")),
+        0,
+    );
+    expect_eq(
+        &mut problems,
+        "netns-deleted: ipvs_up".into(),
+        deleted.ipvs_up(None),
+        Ok(1.0),
+    );
+    if !deleted.has_service(None, "10.30.0.2", "80") {
+        problems.push("netns-deleted: the root namespace's 10.30.0.2:80 is gone".into());
+    }
+    deleted.expect_failed(&[], &mut problems);
+    expect_eq(
+        &mut problems,
+        "netns-deleted: ipvs_scrape_collector_skipped_records{collector=\"ipvs\"}".into(),
+        deleted.metrics.value(
+            "ipvs_scrape_collector_skipped_records",
+            &[("collector", "ipvs")],
+        ),
+        Ok(1.0),
+    );
+    let (_, _, skipped) = deleted.collector_report("ipvs");
+    if !(skipped.len() == 1 && skipped.iter().all(|s| s.starts_with("netns lbA: "))) {
+        problems.push(format!(
+            "netns-deleted: /report's ipvs collector should name lbA alone: {skipped:?}"
+        ));
+    }
+
+    let back = fault_checkpoint("netns-back");
+    expect_eq(
+        &mut problems,
+        "netns-back: ipvs_up{netns=\"lbA\"}".into(),
+        back.ipvs_up(Some("lbA")),
+        Ok(1.0),
+    );
+    if !back.has_service(Some("lbA"), "192.0.2.3", "443") {
+        problems.push("netns-back: no series of the new lbA's 192.0.2.3:443".into());
+    }
+    back.expect_failed(&[], &mut problems);
+    expect_eq(
+        &mut problems,
+        "netns-back: ipvs_scrape_collector_skipped_records{collector=\"ipvs\"}".into(),
+        back.metrics.value(
+            "ipvs_scrape_collector_skipped_records",
+            &[("collector", "ipvs")],
+        ),
+        Ok(0.0),
+    );
+    let cp = checkpoint_in_netns("faults", "netns-back", Some("lbA"));
+    let mut report = Report::default();
+    check_checkpoint(&cp, &mut report);
+    problems.extend(report.problems);
+    assert_no_problems("faults (netns)", problems);
+}
+
+#[test]
+fn lab_faults_nf_conntrack_removed_and_loaded_again() {
+    let mut problems = Vec::new();
+    let start = fault_checkpoint("start");
+    if !start.metrics.has_family("ipvs_conntrack_entries_limit") {
+        problems.push("start: no ipvs_conntrack_entries_limit".into());
+    }
+    for name in ["conntrack-removed", "conntrack-removed-second"] {
+        let cp = fault_checkpoint(name);
+        let left: Vec<String> = cp
+            .metrics
+            .samples
+            .iter()
+            .filter(|s| s.name.starts_with("ipvs_conntrack_"))
+            .map(|s| s.to_string())
+            .collect();
+        if !left.is_empty() {
+            problems.push(format!(
+                "{name}: conntrack series without nf_conntrack: {left:?}"
+            ));
+        }
+        cp.expect_failed(&[], &mut problems);
+        let (status, detail, _) = cp.collector_report("conntrack");
+        if status != "no_data" || !detail.contains("nf_conntrack not loaded") {
+            problems.push(format!(
+                "{name}: /report says conntrack {status}: {detail}; expected no data, nf_conntrack not loaded"
+            ));
+        }
+    }
+    expect_eq(
+        &mut problems,
+        "nf_conntrack_max after two scrapes without nf_conntrack".into(),
+        read(&lab().join("faults/conntrack-removed-second/nf_conntrack_max.txt"))
+            .trim()
+            .to_string(),
+        "absent".to_string(),
+    );
+    let back = fault_checkpoint("conntrack-back");
+    back.expect_failed(&[], &mut problems);
+    let max: f64 = read(&lab().join("faults/nf_conntrack_max.txt"))
+        .trim()
+        .parse()
+        .unwrap();
+    expect_eq(
+        &mut problems,
+        "conntrack-back: ipvs_conntrack_entries_limit".into(),
+        back.metrics.value("ipvs_conntrack_entries_limit", &[]),
+        Ok(max),
+    );
+    let (status, _, _) = back.collector_report("conntrack");
+    expect_eq(
+        &mut problems,
+        "conntrack-back: /report's conntrack".into(),
+        status,
+        "ok".into(),
+    );
+    assert_no_problems("faults (conntrack)", problems);
+}
+
+// ------------------------------------------------------------------ soak
+
+/// One line of the soak's samples: uptime in centiseconds, VmRSS in kB, threads, open fds.
+#[derive(Debug, Clone, Copy)]
+struct ProcessSample {
+    centiseconds: u64,
+    rss_kb: u64,
+    threads: u64,
+    fds: u64,
+}
+
+fn process_samples(text: &str) -> Vec<ProcessSample> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let n: Vec<u64> = l
+                .split_whitespace()
+                .map(|w| {
+                    w.parse()
+                        .unwrap_or_else(|e| panic!("soak sample {l:?}: {e}"))
+                })
+                .collect();
+            assert_eq!(n.len(), 4, "soak sample {l:?}");
+            ProcessSample {
+                centiseconds: n[0],
+                rss_kb: n[1],
+                threads: n[2],
+                fds: n[3],
+            }
+        })
+        .collect()
+}
+
+/// (min, max) of one field over some samples.
+fn span(samples: &[ProcessSample], field: fn(&ProcessSample) -> u64) -> (u64, u64) {
+    let values = samples.iter().map(field);
+    (values.clone().min().unwrap(), values.max().unwrap())
+}
+
+/// `promtool check metrics` on one body: what it said, empty when it accepts the body.
+fn promtool_says(text: &str) -> String {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package prometheus); tests/run.sh installs it");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && said.trim().is_empty() {
+        String::new()
+    } else {
+        format!("({}) {}", out.status, said.trim())
+    }
+}
+
+/// What is wrong with one scrape body: repeated series or families, an incomplete body.
+fn body_problems(text: &str, openmetrics: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let m = match Metrics::parse(text) {
+        Ok(m) => m,
+        Err(e) => return vec![e],
+    };
+    let mut series = std::collections::BTreeSet::new();
+    for s in &m.samples {
+        if !series.insert(s.to_string()) {
+            problems.push(format!("duplicate series {s}"));
+        }
+    }
+    let mut families = std::collections::BTreeSet::new();
+    for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = l.split_whitespace().nth(2).unwrap_or("");
+        if !families.insert(name) {
+            problems.push(format!("family {name} declared twice"));
+        }
+    }
+    if openmetrics != text.ends_with("# EOF\n") {
+        problems.push(format!(
+            "{} body {} with # EOF",
+            if openmetrics {
+                "an OpenMetrics"
+            } else {
+                "a text"
+            },
+            if openmetrics { "does not end" } else { "ends" }
+        ));
+    }
+    if m.value("ipvs_up", &[]) != Ok(1.0) {
+        problems.push("no ipvs_up 1".into());
+    }
+    let fixed = m
+        .family("ipvs_service_info")
+        .filter(|s| {
+            s.label("local_address")
+                .is_some_and(|a| a.starts_with("10.40.0."))
+        })
+        .count();
+    if fixed != 10 {
+        problems.push(format!("{fixed} of the 10 fixed services"));
+    }
+    problems
+}
+
+#[test]
+fn lab_soak_eight_scrapers_while_services_come_and_go() {
+    use std::io::Read;
+    let dir = lab().join("soak");
+    let settings: BTreeMap<String, u64> = read(&dir.join("settings.txt"))
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect();
+    let setting = |k: &str| {
+        *settings
+            .get(k)
+            .unwrap_or_else(|| panic!("soak setting {k}"))
+    };
+    let mut problems = Vec::new();
+
+    // the churn
+    let churn: Vec<u64> = read(&dir.join("churn.txt"))
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let (batches, failed_batches, seconds) = (churn[0], churn[1], churn[2]);
+    if seconds < setting("seconds") {
+        problems.push(format!(
+            "the churn ran {seconds} s of {}",
+            setting("seconds")
+        ));
+    }
+    if failed_batches != 0 {
+        problems.push(format!(
+            "{failed_batches} of {batches} ipvsadm --restore batches failed"
+        ));
+    }
+    let per_second = (batches * setting("set_size")) as f64 / seconds as f64;
+    // The pace asked for is not always had on an emulated CPU shared with the scrapers (and with
+    // whatever else the host runs); the figure is printed below. Far less is no soak at all.
+    if per_second < 20.0 {
+        problems.push(format!(
+            "only {per_second:.0} services added and removed a second"
+        ));
+    }
+
+    // every scrape's status, and when each was made
+    let mut scrapes = 0u64;
+    let mut failed = Vec::new();
+    let mut when: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for n in 1..=setting("scrapers") {
+        let text = read(&dir.join(format!("status-{n}.txt")));
+        for (expect_number, line) in (1u64..).zip(text.lines()) {
+            let f: Vec<u64> = line
+                .split_whitespace()
+                .map(|w| w.parse().unwrap_or(u64::MAX))
+                .collect();
+            assert_eq!(f.len(), 3, "soak status-{n}.txt: {line:?}");
+            assert_eq!(
+                f[1], expect_number,
+                "soak status-{n}.txt: scrape numbers in order"
+            );
+            scrapes += 1;
+            when.insert((n, f[1]), f[0]);
+            if f[2] != 0 {
+                failed.push(format!("scraper {n} scrape {}: wget status {}", f[1], f[2]));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        problems.push(format!(
+            "{} of {scrapes} scrapes failed: {}; wget said: {}",
+            failed.len(),
+            failed
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            read(&dir.join("wget.err"))
+                .lines()
+                .take(10)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+
+    // the bodies kept: one per scraper every keep_seconds
+    let mut kept = 0usize;
+    let mut for_promtool: Vec<(String, String)> = Vec::new();
+    let mut kept_at = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir.join("kept"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in &entries {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let (n, i) = name
+            .trim_start_matches('s')
+            .split_once('-')
+            .map(|(n, i)| (n.parse::<u64>().unwrap(), i.parse::<u64>().unwrap()))
+            .unwrap_or_else(|| panic!("soak: kept body named {name}"));
+        kept += 1;
+        kept_at.push(when[&(n, i)]);
+        let gz = std::fs::read(path).unwrap();
+        let mut text = String::new();
+        if let Err(e) = flate2::read::GzDecoder::new(gz.as_slice()).read_to_string(&mut text) {
+            problems.push(format!("{name}: not a gzip body of text: {e}"));
+            continue;
+        }
+        let openmetrics = n > 6;
+        for p in body_problems(&text, openmetrics) {
+            problems.push(format!("{name}: {p}"));
+        }
+        if !openmetrics {
+            for_promtool.push((name, text));
+        }
+    }
+    // promtool takes a fifth of a second a body: two at a time
+    let checked_by_promtool = for_promtool.len();
+    let (even, odd): (Vec<_>, Vec<_>) = for_promtool
+        .iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let said: Vec<String> = std::thread::scope(|scope| {
+        let check = |half: Vec<(usize, &(String, String))>| {
+            half.into_iter()
+                .filter_map(|(_, (name, text))| {
+                    let said = promtool_says(text);
+                    (!said.is_empty()).then(|| format!("{name}: promtool check metrics: {said}"))
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = scope.spawn(move || check(even));
+        let b = scope.spawn(move || check(odd));
+        let mut all = a.join().unwrap();
+        all.extend(b.join().unwrap());
+        all
+    });
+    problems.extend(said);
+    // spread over the whole run: a body kept in each tenth of it
+    let start = when.values().min().copied().unwrap_or(0);
+    let end = when.values().max().copied().unwrap_or(0);
+    let tenth = (end - start) / 10 + 1;
+    for k in 0..10 {
+        if !kept_at.iter().any(|t| (t - start) / tenth == k) {
+            problems.push(format!("no body kept in tenth {k} of the run"));
+        }
+    }
+    // one body per scraper at each of keep_per_scraper ticks, fewer when scrapes take longer
+    // than a tick
+    let want_kept =
+        ((setting("keep_per_scraper") * setting("scrapers")).min(scrapes) * 3 / 4) as usize;
+    if kept < want_kept {
+        problems.push(format!(
+            "only {kept} bodies kept, expected at least {want_kept}"
+        ));
+    }
+
+    // memory and descriptors: the first minute against the last, and at rest before and after
+    let samples = process_samples(&read(&dir.join("samples.txt")));
+    let idle_before = process_samples(&read(&dir.join("idle-before.txt")))[0];
+    let idle_after = process_samples(&read(&dir.join("idle-after.txt")))[0];
+    let t_first = samples.first().unwrap().centiseconds;
+    let t_last = samples.last().unwrap().centiseconds;
+    let first: Vec<ProcessSample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.centiseconds < t_first + 6000)
+        .collect();
+    // VmRSS is not judged against the first minute: it climbs while the runtime's threads come
+    // up to what 8 clients need (3 at rest, 17 in the lab, sometimes only after minutes) and
+    // while each thread's allocator arena reaches its high-water mark, some 8 to 12 MiB in all.
+    // What a leak cannot do is stay level: the last minute must set no new high above what the
+    // run reached before it by more than 1 MiB (a leak of 20 KiB a second, some 5 to 12 KiB a
+    // scrape in the lab, is above that), and no sample may pass the 64 MiB the project allows.
+    let before_last: Vec<ProcessSample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.centiseconds + 6000 <= t_last)
+        .collect();
+    let second: Vec<ProcessSample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.centiseconds >= t_first + 6000 && s.centiseconds < t_first + 12000)
+        .collect();
+    let second = if second.is_empty() {
+        first.clone()
+    } else {
+        second
+    };
+    let last: Vec<ProcessSample> = samples
+        .iter()
+        .copied()
+        .filter(|s| s.centiseconds + 6000 > t_last)
+        .collect();
+    let rss = |s: &ProcessSample| s.rss_kb;
+    let fds = |s: &ProcessSample| s.fds;
+    let threads = |s: &ProcessSample| s.threads;
+    let (rss_first, rss_second, rss_last) =
+        (span(&first, rss), span(&second, rss), span(&last, rss));
+    let rss_before_last = if before_last.is_empty() {
+        rss_first
+    } else {
+        span(&before_last, rss)
+    };
+    let rss_highest = span(&samples, rss).1;
+    let (fds_first, fds_last) = (span(&first, fds), span(&last, fds));
+    let (threads_first, threads_last) = (span(&first, threads), span(&last, threads));
+
+    say(&format!(
+        "lab soak: {seconds} s; {scrapes} scrapes by {} scrapers ({:.1} a second), {} failed; \
+         {batches} batches: {per_second:.0} services added and {per_second:.0} removed a second \
+         (asked {}); {kept} bodies kept and checked, {checked_by_promtool} of them by promtool",
+        setting("scrapers"),
+        scrapes as f64 / seconds as f64,
+        failed.len(),
+        setting("batches_per_second") * setting("set_size"),
+    ));
+    say(&format!(
+        "lab soak: VmRSS kB first minute {}..{}, second minute {}..{}, highest before the last \
+         minute {}, last minute {}..{}; at rest before {}, after {}",
+        rss_first.0,
+        rss_first.1,
+        rss_second.0,
+        rss_second.1,
+        rss_before_last.1,
+        rss_last.0,
+        rss_last.1,
+        idle_before.rss_kb,
+        idle_after.rss_kb
+    ));
+    say(&format!(
+        "lab soak: open fds first minute {}..{}, last minute {}..{}; at rest before {}, after {}; \
+         threads first minute {}..{}, last minute {}..{}, at rest before {}, after {}; {} samples",
+        fds_first.0,
+        fds_first.1,
+        fds_last.0,
+        fds_last.1,
+        idle_before.fds,
+        idle_after.fds,
+        threads_first.0,
+        threads_first.1,
+        threads_last.0,
+        threads_last.1,
+        idle_before.threads,
+        idle_after.threads,
+        samples.len()
+    ));
+
+    if rss_last.1 > rss_before_last.1 + 1024 {
+        problems.push(format!(
+            "VmRSS still growing: last minute's highest {} kB, {} kB before it",
+            rss_last.1, rss_before_last.1
+        ));
+    }
+    if rss_highest > 64 * 1024 {
+        problems.push(format!("VmRSS reached {rss_highest} kB, above 64 MiB"));
+    }
+    // While scrapes are under way each holds its connection, and each collector running may
+    // hold a socket or a file: a handful above the rest count per scraper at most. At rest the
+    // count must be what it was.
+    let fds_bound = idle_before.fds + 2 * setting("scrapers");
+    if span(&samples, fds).1 > fds_bound {
+        problems.push(format!(
+            "open fds reached {} during the soak, above {fds_bound} (at rest {} + 2 per scraper)",
+            span(&samples, fds).1,
+            idle_before.fds
+        ));
+    }
+    if idle_after.fds != idle_before.fds {
+        problems.push(format!(
+            "open fds at rest: {} before the soak, {} after",
+            idle_before.fds, idle_after.fds
+        ));
+    }
+    if idle_after.threads != idle_before.threads {
+        problems.push(format!(
+            "threads at rest: {} before the soak, {} after",
+            idle_before.threads, idle_after.threads
+        ));
+    }
+    let mut report = Report::default();
+    check::check_exporter_log("soak", &read(&dir.join("exporter.log")), &mut report);
+    problems.extend(report.problems);
+    assert_no_problems("soak", problems);
 }

@@ -100,7 +100,7 @@ fn address(attribute: &Attribute, family: AddressFamily) -> Result<IpAddr, Decod
 
 /// The identity of a service as the kernel's service attributes give it, used again to ask
 /// for its destinations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceIdentity {
     pub family: u16,
     pub protocol: u16,

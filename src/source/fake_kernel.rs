@@ -95,6 +95,10 @@ pub struct FakeIpvsKernel {
     by_identity: HashMap<Vec<u8>, usize>,
     /// Services the next GET_DEST must answer with ESRCH, as if removed meanwhile.
     pub vanished: Vec<usize>,
+    /// Services the service dump sends a second time, and whose real-server dump sends its
+    /// first real server a second time, as the kernel does when the table changes between the
+    /// replies of a dump.
+    pub repeated: Vec<usize>,
 }
 
 /// The identity of a service in a GET_DEST request: address and port, or the mark.
@@ -189,6 +193,7 @@ impl FakeIpvsKernel {
             services: Vec::with_capacity(services),
             by_identity: HashMap::with_capacity(services),
             vanished: Vec::new(),
+            repeated: Vec::new(),
         };
         for s in 0..services {
             let (identity, block) = synthetic_service(s);
@@ -202,8 +207,8 @@ impl FakeIpvsKernel {
         kernel
     }
 
-    /// The service a real-server dump asks for, unless it vanished.
-    fn service_asked_for(&self, body: &[u8]) -> Option<&FakeService> {
+    /// The service a real-server dump asks for, unless it vanished, and its index.
+    fn service_asked_for(&self, body: &[u8]) -> Option<(usize, &FakeService)> {
         let service_block = attributes(body)
             .flatten()
             .find(|a| a.kind == IPVS_CMD_ATTR_SERVICE)
@@ -212,7 +217,7 @@ impl FakeIpvsKernel {
         self.by_identity
             .get(&identity_key(service_block))
             .filter(|index| !self.vanished.contains(index))
-            .and_then(|index| self.services.get(*index))
+            .and_then(|index| self.services.get(*index).map(|s| (*index, s)))
     }
 
     /// Dump replies: one message per block, packed into buffers, then NLMSG_DONE.
@@ -262,16 +267,25 @@ impl Transport for FakeIpvsKernel {
                     sequence,
                     IPVS_CMD_GET_SERVICE,
                     IPVS_CMD_ATTR_SERVICE,
-                    self.services.iter().map(|s| &s.block),
+                    self.services.iter().map(|s| &s.block).chain(
+                        self.repeated
+                            .iter()
+                            .filter_map(|r| self.services.get(*r).map(|s| &s.block)),
+                    ),
                 ));
             }
             (FAMILY_ID, IPVS_CMD_GET_DEST) => match self.service_asked_for(body) {
-                Some(service) => {
+                Some((index, service)) => {
+                    let again = self
+                        .repeated
+                        .contains(&index)
+                        .then(|| service.dests.first())
+                        .flatten();
                     return Ok(Self::dump(
                         sequence,
                         IPVS_CMD_GET_DEST,
                         IPVS_CMD_ATTR_DEST,
-                        service.dests.iter(),
+                        service.dests.iter().chain(again),
                     ));
                 }
                 None => put_control(&mut reply, NLMSG_ERROR, sequence, -3),

@@ -252,8 +252,15 @@ impl Collector for IpvsCollector {
                         table,
                     });
                 }
-                // One unreadable namespace costs its own series, not the others'.
-                Err(err) => problems.push(format!("netns {}: {err}", target.name)),
+                // One unreadable namespace costs its own series, not the others'; its
+                // `ipvs_up` says 0 rather than vanishing.
+                Err(err) => {
+                    problems.push(format!("netns {}: {err}", target.name));
+                    namespaces.push(NamespaceTable {
+                        netns: target.name.clone(),
+                        table: None,
+                    });
+                }
             }
         }
         if table.is_none() && self.namespaces.is_empty() {
@@ -373,6 +380,48 @@ mod tests {
         assert!(
             matches!(&looped, Err(SourceError::Namespace { reason, .. }) if reason.contains("symbolic links")),
             "{looped:?}"
+        );
+    }
+
+    fn fixture_procfs(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+            .join("proc")
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_be_opened_is_reported_down_beside_the_others() {
+        let collector = IpvsCollector::new(
+            fixture_procfs("nat-director"),
+            SourceMode::Procfs,
+            vec![NetnsTarget {
+                name: "gone".into(),
+                path: PathBuf::from("/nonexistent/run/netns/gone"),
+                rootfs: None,
+            }],
+        );
+        let collected = collector.collect().unwrap_or_else(|e| panic!("{e}"));
+        let CollectedData::Ipvs(reading) = collected.data else {
+            panic!("no IPVS reading: {:?}", collected.data);
+        };
+        assert!(reading.table.is_some(), "the own namespace is still read");
+        assert_eq!(
+            reading.namespaces,
+            vec![NamespaceTable {
+                netns: "gone".into(),
+                table: None,
+            }],
+            "the namespace that cannot be opened is listed, without a table"
+        );
+        assert_eq!(collected.problems.len(), 1, "{:?}", collected.problems);
+        assert!(
+            collected
+                .problems
+                .iter()
+                .all(|p| p.starts_with("netns gone: ")),
+            "{:?}",
+            collected.problems
         );
     }
 }

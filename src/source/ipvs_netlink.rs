@@ -95,13 +95,18 @@ impl Client<'_> {
         problems: &mut Vec<String>,
     ) -> Result<Vec<(Service, ServiceIdentity)>, TransportError> {
         let replies = self.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
-        decode_records(
+        let mut services = decode_records(
             &replies,
             IPVS_CMD_ATTR_SERVICE,
             decode_service,
             problems,
             |err| format!("service skipped: {err}"),
-        )
+        )?;
+        // The kernel resumes a dump that spans several replies by position: a service added or
+        // removed meanwhile shifts the rest, and one may come twice. The first is kept.
+        let mut seen = std::collections::HashSet::with_capacity(services.len());
+        services.retain(|(_, identity)| seen.insert(identity.clone()));
+        Ok(services)
     }
 
     /// Each service with its destinations; a service removed between the two dumps is gone,
@@ -188,13 +193,16 @@ impl Client<'_> {
             .family()
             .unwrap_or(crate::model::AddressFamily::Inet);
         let mut problems = Vec::new();
-        let backends = decode_records(
+        let mut backends = decode_records(
             &replies,
             IPVS_CMD_ATTR_DEST,
             |block| decode_dest(block, service_family),
             &mut problems,
             |err| format!("real server of {} skipped: {err}", describe(&service.key)),
         )?;
+        // Resumed by position like the service dump: a real server may come twice.
+        let mut seen = std::collections::HashSet::with_capacity(backends.len());
+        backends.retain(|b| seen.insert((b.address, b.port)));
         Ok((backends, problems))
     }
 }
@@ -349,6 +357,30 @@ mod tests {
             .map(|s| s.key.to_string())
             .collect();
         assert_eq!(names, vec!["TCP 10.0.0.0:80", "TCP 10.0.0.2:80"]);
+    }
+
+    #[test]
+    fn a_service_or_real_server_dumped_twice_is_read_once() {
+        let mut kernel = FakeIpvsKernel::synthetic(3, 2);
+        kernel.repeated.push(1);
+        let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
+        let names: Vec<String> = read
+            .table
+            .services
+            .iter()
+            .map(|s| s.key.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["TCP 10.0.0.0:80", "TCP 10.0.0.1:80", "TCP 10.0.0.2:80"]
+        );
+        let backends: Vec<String> = read.table.services[1]
+            .backends
+            .iter()
+            .map(|b| format!("{}:{}", b.address, b.port))
+            .collect();
+        assert_eq!(backends, vec!["10.128.0.1:8080", "10.129.0.1:8080"]);
+        assert_eq!(read.problems, Vec::<String>::new());
     }
 
     #[test]

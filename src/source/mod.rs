@@ -64,7 +64,7 @@ pub enum SourceError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NamespaceTable {
     pub netns: String,
-    /// `None` when that namespace has no IPVS.
+    /// `None` when that namespace has no IPVS, or could not be read.
     pub table: Option<IpvsTable>,
 }
 

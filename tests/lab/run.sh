@@ -19,6 +19,7 @@
 #                         plus what the scenarios' lab-timeout lines ask for)
 #   IPVS_LAB_KERNEL_META  meta package naming the kernel
 #                         (default linux-image-cloud-amd64)
+#   IPVS_LAB_SOAK_SECONDS how long the soak scenario runs (default 300)
 #   IPVS_LAB_HOSTFWD      optional, comma separated qemu user-network port
 #                         forwards from the host's loopback into the guest,
 #                         each tcp:127.0.0.1:HOSTPORT-:GUESTPORT (a scenario
@@ -69,6 +70,10 @@ for s in "${SCENARIOS[@]}"; do
     t=$(sed -n 's/^# lab-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n1)
     EXTRA_SECONDS=$((EXTRA_SECONDS + ${t:-0}))
 done
+# a soak longer than its default 300 s needs as much more time
+if [[ ${IPVS_LAB_SOAK_SECONDS:-} =~ ^[0-9]+$ ]] && [ "$IPVS_LAB_SOAK_SECONDS" -gt 300 ]; then
+    EXTRA_SECONDS=$((EXTRA_SECONDS + IPVS_LAB_SOAK_SECONDS - 300))
+fi
 TIMEOUT=${IPVS_LAB_TIMEOUT:-$((TIMEOUT + EXTRA_SECONDS))}
 
 if [ "${IPVS_LAB_NO_EXPORTER:-0}" = 1 ]; then
@@ -265,6 +270,10 @@ for s in "${SCENARIOS[@]}"; do
     install -m 0755 "$s" "$ROOT/lab/scenarios/$name.sh"
     echo "$name" >>"$ROOT/lab/scenarios.list"
 done
+if [ -n "${IPVS_LAB_SOAK_SECONDS:-}" ]; then
+    [[ $IPVS_LAB_SOAK_SECONDS =~ ^[1-9][0-9]*$ ]] || die "IPVS_LAB_SOAK_SECONDS=$IPVS_LAB_SOAK_SECONDS is not a number of seconds"
+    echo "SOAK_SECONDS=$IPVS_LAB_SOAK_SECONDS" >"$ROOT/lab/env"
+fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$ROOT/etc/passwd"
 echo "root:x:0:" >"$ROOT/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$ROOT/etc/hosts"

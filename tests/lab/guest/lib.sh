@@ -44,6 +44,19 @@ lab_ipvs_reset() {
     $IPVSADM -Z
 }
 
+# lab_nic_up: the guest's virtio NIC on qemu's user network as eth0, up, with qemu's usual
+# address 10.0.2.15/24 (virtio_pci is the transport: without it virtio_net finds no device)
+lab_nic_up() {
+    $MODPROBE -a virtio_pci virtio_net
+    i=0
+    until [ -e /sys/class/net/eth0 ] || [ $i -ge 50 ]; do
+        usleep 100000
+        i=$((i + 1))
+    done
+    $IP link set eth0 up
+    $IP addr replace 10.0.2.15/24 dev eth0
+}
+
 # lab_veth NS HOST_IF NS_IF: a veth pair with one end in namespace NS (created
 # if needed), both ends up.
 lab_veth() {
@@ -209,7 +222,8 @@ lab_vrrp_pair() {
     $IP -n lb2 link set eth0 up
 }
 
-# keepalived_conf NAME STATE PRIORITY [GLOBAL_DEFS_LINE]
+# keepalived_conf NAME STATE PRIORITY [GLOBAL_DEFS_LINE] [no-virtual-server]: the VRRP
+# instance, and a DR virtual_server for the VIP unless the fifth argument says no-virtual-server
 keepalived_conf() {
     mkdir -p /etc/keepalived "/run/$1"
     cat >"/etc/keepalived/$1.conf" <<EOF
@@ -230,6 +244,8 @@ vrrp_instance VI_1 {
         10.9.0.100/24
     }
 }
+EOF
+    [ "${5:-}" = no-virtual-server ] || cat >>"/etc/keepalived/$1.conf" <<EOF
 
 virtual_server 10.9.0.100 80 {
     delay_loop 2

@@ -3,15 +3,8 @@
 # collector sees them, beside /proc/interrupts and ethtool read at the same moment.
 . /lab/lib.sh
 
-# virtio_pci is the transport: without it virtio_net finds no device
-$MODPROBE -a virtio_pci virtio_net veth
-i=0
-until [ -e /sys/class/net/eth0 ] || [ $i -ge 50 ]; do
-    usleep 100000
-    i=$((i + 1))
-done
-$IP link set eth0 up
-$IP addr add 10.0.2.15/24 dev eth0
+$MODPROBE veth
+lab_nic_up
 lab_veth peer vlab0 vpeer0
 $IP addr add 10.77.0.1/24 dev vlab0
 $IP -n peer addr add 10.77.0.2/24 dev vpeer0

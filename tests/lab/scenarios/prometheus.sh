@@ -30,14 +30,8 @@ mark() {
 }
 
 lab_ipvs_reset
-$MODPROBE -a virtio_pci virtio_net nf_conntrack
-i=0
-until [ -e /sys/class/net/eth0 ] || [ $i -ge 50 ]; do
-    usleep 100000
-    i=$((i + 1))
-done
-$IP link set eth0 up
-$IP addr replace 10.0.2.15/24 dev eth0
+$MODPROBE nf_conntrack
+lab_nic_up
 echo 1 >/proc/sys/net/ipv4/ip_forward
 
 # ------------------------------------------------------------------ the NAT director
@@ -77,31 +71,8 @@ echo $! >/tmp/exporter-director.pid
 
 # ------------------------------------------------------------------ the keepalived pair
 lab_vrrp_pair
-vrrp_conf() { # NAME STATE PRIORITY
-    mkdir -p /etc/keepalived "/run/$1"
-    cat >"/etc/keepalived/$1.conf" <<CONF
-global_defs {
-    router_id $1
-    enable_script_security
-    script_user root
-    notify_fifo /run/$1/notify.fifo
-}
-
-vrrp_instance VI_1 {
-    state $2
-    interface eth0
-    virtual_router_id 51
-    priority $3
-    advert_int 1
-    virtual_ipaddress {
-        10.9.0.100/24
-    }
-}
-CONF
-    cp "/etc/keepalived/$1.conf" "$OUT/$1.conf"
-}
-vrrp_conf lb1 MASTER 150
-vrrp_conf lb2 BACKUP 100
+keepalived_conf lb1 MASTER 150 "notify_fifo /run/lb1/notify.fifo" no-virtual-server
+keepalived_conf lb2 BACKUP 100 "notify_fifo /run/lb2/notify.fifo" no-virtual-server
 rm -f /tmp/keepalived.json
 # lb2's exporter alone signals keepalived for its JSON dump: both share the guest's /tmp.
 # Inside a network namespace net.core.netdev_max_backlog is not visible, and lb1 has no dump to
