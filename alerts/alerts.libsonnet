@@ -213,18 +213,18 @@
             // else the changes of MASTER state the scrapes sampled
             |||
               (
-                ipvs_vrrp_transitions_recent%(sel)s >= %(n)s
+                ipvs_vrrp_became_master_recent%(sel)s >= %(n)s
                   or
                 (
                   sum without (state) (changes(ipvs_vrrp_state%(master)s[%(w)s])) >= %(n)s
                     unless on (%(h)s, vrrp_instance)
-                  ipvs_vrrp_transitions_recent%(sel)s
+                  ipvs_vrrp_became_master_recent%(sel)s
                 )
               )
               %(running)s
             ||| % { sel: l.sel(), master: l.sel(['state="MASTER"']), w: c.vrrpFlapWindow, n: c.vrrpFlapChanges, h: l.host, running: whileKeepalivedRuns },
             'A VRRP instance keeps changing role.',
-            'VRRP instance {{ $labels.vrrp_instance }} on {{ $labels.instance }} changed state {{ $value }} times {{ if $labels.vrid }}(VRID {{ $labels.vrid }}; became or stopped being MASTER, as the scrapes sampled it) in %s{{ else }}within the exporter\'s flapping window (transitions keepalived announced){{ end }}.' % c.vrrpFlapWindow,
+            'VRRP instance {{ $labels.vrrp_instance }} on {{ $labels.instance }} {{ if $labels.vrid }}became or stopped being MASTER {{ $value }} times (VRID {{ $labels.vrid }}, as the scrapes sampled it) in %s{{ else }}became MASTER {{ $value }} times within the exporter\'s flapping window (as keepalived announced it){{ end }}.' % c.vrrpFlapWindow,
           ),
           alert(
             'KeepalivedDown', 'critical',

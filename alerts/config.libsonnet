@@ -64,8 +64,8 @@
     nicInterruptMinRate: 100,
     // VRRP: the window adverts are counted over (a sender is current if heard in it).
     vrrpAdvertWindow: '1m',
-    // IpvsVrrpFlapping: state changes of a VRRP instance at which it flaps. They are counted by
-    // the exporter (ipvs_vrrp_transitions_recent, over its own flapping window, from keepalived's
+    // IpvsVrrpFlapping: changes of a VRRP instance at which it flaps. The exporter counts changes
+    // into MASTER (ipvs_vrrp_became_master_recent, over its own flapping window, from keepalived's
     // notify FIFO or JSON dump) where it has that count, and otherwise as changes of MASTER
     // state sampled by the scrapes within vrrpFlapWindow.
     vrrpFlapWindow: '15m',

@@ -152,8 +152,8 @@ c.dashboard(
                  [g.query('ipvs_backend_drain_estimated_seconds{%s}' % s, '{{instance}} {{proto}} {{local_address}}{{local_mark}}:{{local_port}} {{remote_address}}:{{remote_port}}')], min=0),
 
     g.row('Transitions'),
-    g.timeseries('Recent transitions', 'State changes of each VRRP instance within the exporter\'s flapping window (10 minutes unless set otherwise), from keepalived\'s notify FIFO or its JSON dump: %d or more is flapping (IpvsVrrpFlapping, the advisor\'s vrrp-flapping).' % c.config.vrrpFlapChanges, 'short',
-                 [g.query('ipvs_vrrp_transitions_recent{%s}' % s, '{{instance}} {{vrrp_instance}}')], w=12, min=0),
+    g.timeseries('Became master recently', 'Times each VRRP instance became MASTER within the exporter\'s flapping window (10 minutes), from keepalived\'s notify FIFO or its JSON dump: a start makes one, a master that fails and recovers one more; %d or more is flapping (IpvsVrrpFlapping, the advisor\'s vrrp-flapping).' % c.config.vrrpFlapChanges, 'short',
+                 [g.query('ipvs_vrrp_became_master_recent{%s}' % s, '{{instance}} {{vrrp_instance}}')], w=12, min=0),
     g.timeseries('Transitions announced', 'State changes keepalived wrote on its notify FIFO (--keepalived.notify-fifo), by new state.', 'short',
                  [g.query('increase(ipvs_vrrp_transitions_total{%s}[$__rate_interval])' % s, '{{instance}} {{vrrp_instance}} to {{state}}')], w=12),
     g.timeseries('Became or left master', 'keepalived\'s own counters from its JSON dump: times each instance became master and released it.', 'short',

@@ -718,7 +718,7 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
                 "ipvs_keepalived_virtual_server_",
                 "ipvs_backend_draining",
                 "ipvs_backend_drain_",
-                "ipvs_vrrp_transitions_recent",
+                "ipvs_vrrp_became_master_recent",
             ]
             .iter()
             .any(|m| expr.contains(m))

@@ -1937,33 +1937,43 @@ fn lab_datadump_a_failing_tracked_script_degrades_the_priority() {
 
 #[test]
 fn lab_datadump_a_flapping_instance_is_found() {
+    // The count is of changes into MASTER: keepalived's log has one "Entering MASTER STATE"
+    // line for each, and the FIFO one MASTER line.
     let recent = |checkpoint: &str| {
         let dir = lab().join("datadump").join(checkpoint);
         let m = metrics(&dir.join("metrics.txt"));
         let recent = m
-            .value("ipvs_vrrp_transitions_recent", &[("vrrp_instance", "VI_1")])
+            .value(
+                "ipvs_vrrp_became_master_recent",
+                &[("vrrp_instance", "VI_1")],
+            )
             .unwrap_or_else(|e| panic!("{checkpoint}: {e}"));
-        let fifo_total: f64 = m
-            .family("ipvs_vrrp_transitions_total")
-            .filter(|s| s.label("vrrp_instance") == Some("VI_1"))
-            .map(|s| s.value)
-            .sum();
-        let logged: f64 = read(&dir.join("entered-states.txt"))
+        let fifo_master = m
+            .value(
+                "ipvs_vrrp_transitions_total",
+                &[("vrrp_instance", "VI_1"), ("state", "MASTER")],
+            )
+            .unwrap_or_else(|e| panic!("{checkpoint}: {e}"));
+        let logged: f64 = read(&dir.join("entered-master.txt"))
             .trim()
             .parse()
             .expect("a count");
-        (recent, fifo_total, logged)
+        (recent, fifo_master, logged)
     };
     let (master, master_fifo, master_logged) = recent("master");
+    let (fault, fault_fifo, fault_logged) = recent("fault");
     let (flapped, flapped_fifo, flapped_logged) = recent("flapped");
-    // every change keepalived logged was announced on the FIFO and is within the window
+    // every change into MASTER keepalived logged was announced on the FIFO, within the window
     assert_eq!((master, master_fifo), (master_logged, master_logged));
+    assert_eq!((fault, fault_fifo), (fault_logged, fault_logged));
     assert_eq!((flapped, flapped_fifo), (flapped_logged, flapped_logged));
-    assert!(master < 3.0, "settling in took {master} changes");
-    // trk0 down and up twice: FAULT, BACKUP, MASTER, twice
-    assert!(flapped >= master + 6.0, "{master} then {flapped}");
+    assert_eq!(master, 1.0, "settling in: one change into MASTER");
+    // trk0 down and up twice: back to MASTER twice
+    assert_eq!(flapped, master + 2.0, "{master} then {flapped}");
     let wanted = ("vrrp-flapping".to_string(), "VI_1".to_string());
+    // a start, and then one fault, is no flapping
     assert!(!findings(&datadump_report("master")).contains(&wanted));
+    assert!(!findings(&datadump_report("fault")).contains(&wanted));
     let after = datadump_report("flapped");
     assert!(findings(&after).contains(&wanted), "{:?}", findings(&after));
     let m = metrics(&lab().join("datadump/flapped/metrics.txt"));

@@ -76,29 +76,12 @@ const NO_DATA: &[(&str, &str, &[&str], &str)] = &[
         &[],
         KEEPALIVED_VRRP_ONLY,
     ),
-    (
-        "keepalived-vrrp.json",
-        "Draining: estimated time left",
-        &[],
-        HELD_CONNECTION,
-    ),
-    (
-        "keepalived-vrrp.json",
-        "Drains in progress",
-        &["D"],
-        HELD_CONNECTION,
-    ),
 ];
 
 /// Why the keepalived health panels have no data here.
 const KEEPALIVED_VRRP_ONLY: &str = "the scenario's keepalived runs VRRP only, with no \
      virtual_server (the lab's checkers scenario proves these series against ipvsadm, and \
      tests/alerts.rs runs these queries on a static exporter)";
-
-/// Why the drain estimate has no data here.
-const HELD_CONNECTION: &str = "the drain phase's client holds its one connection, so the count \
-     never falls and the exporter gives no estimate (the lab's drain scenario checks the \
-     estimate against ipvsadm)";
 
 /// An alert the scenario provokes: its name, the phase that provokes it, and labels it must carry.
 type Provoked = (

@@ -281,8 +281,8 @@ fn encode_data_dump(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) ->
     if let Some(recent) = &keepalived.recent_transitions {
         gauges(
             encoder,
-            "ipvs_vrrp_transitions_recent",
-            "VRRP state changes the exporter saw within its flapping window (10 minutes), from keepalived's notify FIFO (every change) or else its JSON dump's become_master and release_master counters.",
+            "ipvs_vrrp_became_master_recent",
+            "Times a VRRP instance became MASTER within the exporter's flapping window (10 minutes), from keepalived's notify FIFO or else its JSON dump's become_master counter (counted from the exporter's first read).",
             None,
             recent
                 .instances
@@ -468,7 +468,7 @@ mod tests {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         assert!(!text.contains("part=\"checker\""));
-        assert!(!text.contains("ipvs_vrrp_transitions_recent"));
+        assert!(!text.contains("ipvs_vrrp_became_master_recent"));
         let both = with_data(Some(dump()), None, Some(data()), None);
         assert_eq!(
             both.matches("# TYPE ipvs_vrrp_effective_priority ").count(),
@@ -487,8 +487,8 @@ mod tests {
         };
         let text = with_data(None, None, None, Some(recent));
         for line in [
-            "ipvs_vrrp_transitions_recent{vrrp_instance=\"VI_1\"} 4",
-            "ipvs_vrrp_transitions_recent{vrrp_instance=\"VI_2\"} 0",
+            "ipvs_vrrp_became_master_recent{vrrp_instance=\"VI_1\"} 4",
+            "ipvs_vrrp_became_master_recent{vrrp_instance=\"VI_2\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

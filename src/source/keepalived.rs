@@ -27,7 +27,7 @@ use super::{
 use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::{
     CheckerDump, Dump, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
-    RecentTransitions, TransitionSource, VrrpDataDump, infer_state,
+    RecentTransitions, TransitionSource, VrrpDataDump, VrrpState, infer_state,
 };
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
 use crate::parse::keepalived_data::{DataDump, parse_data_dump};
@@ -657,9 +657,13 @@ fn transition_counters(
 ) -> Option<(TransitionSource, Vec<(String, u64)>)> {
     if let Some(notify) = notify {
         let mut sums: BTreeMap<String, u64> = BTreeMap::new();
-        for (instance, _state, times) in &notify.transitions {
+        // Only the changes into MASTER: keepalived's start announces BACKUP then MASTER, and
+        // one failover adds a FAULT or BACKUP; neither is flapping.
+        for (instance, state, times) in &notify.transitions {
             let sum = sums.entry(instance.clone()).or_default();
-            *sum = sum.saturating_add(*times);
+            if *state == VrrpState::Master {
+                *sum = sum.saturating_add(*times);
+            }
         }
         return Some((TransitionSource::NotifyFifo, sums.into_iter().collect()));
     }
@@ -675,10 +679,7 @@ fn transition_counters(
                     .find(|(k, _)| k == name)
                     .map_or(0, |(_, v)| *v)
             };
-            (
-                instance.name.clone(),
-                stat("become_master").saturating_add(stat("release_master")),
-            )
+            (instance.name.clone(), stat("become_master"))
         })
         .collect();
     Some((TransitionSource::JsonDump, counters))
@@ -1402,7 +1403,7 @@ mod tests {
     }
 
     #[test]
-    fn the_fifo_sums_states_and_wins_over_the_json_counters() {
+    fn only_changes_into_master_count_and_the_fifo_wins_over_the_json_counters() {
         let notify = NotifyReading {
             transitions: vec![
                 (
@@ -1432,11 +1433,11 @@ mod tests {
         };
         assert_eq!(
             transition_counters(Some(&notify), Some(&dump)),
-            Some((TransitionSource::NotifyFifo, counters(&[("VI_1", 5)])))
+            Some((TransitionSource::NotifyFifo, counters(&[("VI_1", 3)])))
         );
         assert_eq!(
             transition_counters(None, Some(&dump)),
-            Some((TransitionSource::JsonDump, counters(&[("VI_1", 7)])))
+            Some((TransitionSource::JsonDump, counters(&[("VI_1", 4)])))
         );
         assert_eq!(transition_counters(None, None), None);
     }

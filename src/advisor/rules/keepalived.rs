@@ -159,14 +159,15 @@ pub static FLAPPING: Rule = Rule {
     id: "vrrp-flapping",
     severity: Severity::Warning,
     applies: &[Applies::AnyHost],
-    what: "No VRRP instance changed state 3 times or more within the last 10 minutes.",
+    what: "No VRRP instance became MASTER 3 times or more within the last 10 minutes.",
     why: "Each VRRP state change moves the virtual addresses: connections through the director \
           that gave them up break (unless connection sync is on), and clients see a burst of \
           resets. An instance that changes state again and again usually has a tracked script \
           that times out now and then, a tracked interface that bounces, or adverts lost \
-          between the peers (a congested or filtered link). Counted from keepalived's notify \
-          FIFO (every change), else from its JSON dump's become_master and release_master \
-          counters (changes to and from MASTER).",
+          between the peers (a congested or filtered link). Counted are the changes into MASTER \
+          (from keepalived's notify FIFO, else its JSON dump's become_master counter): a start \
+          makes one, a master that fails and recovers one more, so three mean it lost and \
+          took the addresses back at least twice.",
     severity_why: "Warning: each change breaks the connections through the director that gives the \
           addresses up; the service stays reachable, but repeated failovers are a fault that \
           will not settle by itself.",
@@ -186,8 +187,8 @@ pub static FLAPPING: Rule = Rule {
             );
         };
         let what = match recent.source {
-            TransitionSource::NotifyFifo => "state changes",
-            TransitionSource::JsonDump => "changes to or from MASTER",
+            TransitionSource::NotifyFifo => "changes into MASTER (notify FIFO)",
+            TransitionSource::JsonDump => "changes into MASTER (JSON dump)",
         };
         let minutes = recent.window_seconds / 60.0;
         recent
@@ -199,7 +200,7 @@ pub static FLAPPING: Rule = Rule {
                     instance.clone(),
                     format!("{n} {what} in the last {minutes:.0} minutes"),
                     format!("fewer than {FLAPPING_TRANSITIONS}"),
-                    format!("{instance} changed state {n} times in {minutes:.0} minutes"),
+                    format!("{instance} became MASTER {n} times in {minutes:.0} minutes"),
                 )
             })
             .collect::<Vec<_>>()

@@ -143,6 +143,7 @@ checkpoint() {
     $IP netns exec lb1 $IPVSADM -Ln --exact >"$d/ipvsadm-after.txt"
     $IP netns exec lb1 timeout 30 wget -q -O "$d/report.json" "http://127.0.0.1:9748/report?format=json"
     grep -c "Entering .* STATE" "$OUT/keepalived-lb1.log" >"$d/entered-states.txt" || true
+    grep -c "Entering MASTER STATE" "$OUT/keepalived-lb1.log" >"$d/entered-master.txt" || true
 }
 # ka_logged_n NS PATTERN N: PATTERN logged at least N times
 ka_logged_n() { [ "$(grep -c "$2" "$OUT/keepalived-lb1.log")" -ge "$3" ]; }
