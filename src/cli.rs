@@ -519,10 +519,21 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A flag's duration: at most an hour, more than zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(text, Duration::from_secs(3600), "an hour")
+}
+
+/// Reads `500ms`, `90s`, `5m`, `2h`: more than zero and at most `longest` (`longest_text`
+/// says it for people).
+pub fn parse_duration_at_most(
+    text: &str,
+    longest: Duration,
+    longest_text: &str,
+) -> Result<Duration, String> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s or m)"))?;
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
     let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
@@ -531,14 +542,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
+        "h" => value * 3600.0,
         _ => {
             return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use ms, s or m)"
+                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
             ));
         }
     };
-    if !(seconds > 0.0 && seconds.is_finite() && seconds <= 3600.0) {
-        return Err(format!("{text:?} must be above 0 and at most an hour"));
+    if !(seconds > 0.0 && seconds.is_finite() && seconds <= longest.as_secs_f64()) {
+        return Err(format!(
+            "{text:?} must be above 0 and at most {longest_text}"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

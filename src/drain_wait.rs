@@ -111,28 +111,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Reads `500ms`, `90s`, `5m`, `2h` (at most a week, more than zero).
 pub fn parse_wait_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !(seconds > 0.0 && seconds.is_finite() && seconds <= LONGEST_WAIT.as_secs_f64()) {
-        return Err(format!("{text:?} must be above 0 and at most a week"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    crate::cli::parse_duration_at_most(text, LONGEST_WAIT, "a week")
 }
 
 /// What to wait for.

@@ -337,10 +337,17 @@ fn modified(path: &Path) -> std::io::Result<(u64, SystemTime)> {
     Ok((meta.len(), meta.modified()?))
 }
 
-/// Reads keepalived's JSON dump. `Ok(None)`: no dump, or one older than `max_age`. keepalived
-/// rewrites the file in place, so a read that races a rewrite sees it cut short or changing
-/// under it: such a read is retried a few times, then given up for this scrape.
-pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String> {
+/// Reads one of keepalived's dumps (`what` names it in logs) and parses it. `Ok(None)`: no
+/// file, or one older than `max_age`. keepalived rewrites its dumps in place, so a read that
+/// races a rewrite sees the file cut short or changing under it (its size or time moves, or it
+/// does not parse): such a read is retried a few times, then given up for this scrape. The
+/// value comes with the file's age in seconds.
+fn read_fresh<T>(
+    path: &Path,
+    max_age: Duration,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<(T, f64)>, String> {
     let mut last_problem = String::new();
     for attempt in 0..DUMP_ATTEMPTS {
         if attempt > 0 {
@@ -355,7 +362,7 @@ pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String>
             .duration_since(before.1)
             .unwrap_or(Duration::ZERO);
         if age > max_age {
-            tracing::debug!(path = %path.display(), age = ?age, "keepalived's JSON dump is stale; not used");
+            tracing::debug!(path = %path.display(), age = ?age, "keepalived's {what} is stale; not used");
             return Ok(None);
         }
         let text = match read_bounded(path, MAX_DUMP_BYTES) {
@@ -367,19 +374,25 @@ pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String>
             last_problem = format!("{} changed while it was read", path.display());
             continue;
         }
-        match parse_dump(&text) {
-            Ok(instances) => {
-                return Ok(Some(Dump {
-                    age_seconds: age.as_secs_f64(),
-                    instances,
-                }));
-            }
+        match parse(&text) {
+            Ok(value) => return Ok(Some((value, age.as_secs_f64()))),
             Err(e) => last_problem = format!("{}: {e}", path.display()),
         }
     }
     Err(format!(
         "{last_problem} ({DUMP_ATTEMPTS} reads); not used in this scrape"
     ))
+}
+
+/// Reads keepalived's JSON dump (see [`read_fresh`]).
+pub fn read_dump(path: &Path, max_age: Duration) -> Result<Option<Dump>, String> {
+    let read = read_fresh(path, max_age, "JSON dump", |text| {
+        parse_dump(text).map_err(|e| e.to_string())
+    })?;
+    Ok(read.map(|(instances, age_seconds)| Dump {
+        age_seconds,
+        instances,
+    }))
 }
 
 /// The signal that makes keepalived write its JSON dump: keepalived numbers it from the C
@@ -477,38 +490,9 @@ fn request_data_dumps(pid: u32, paths: &[PathBuf]) -> Result<(), String> {
     ))
 }
 
-/// Reads one data dump as text. `Ok(None)`: no file, or one older than `max_age`. A read that
-/// races a rewrite (the size or time changed under it) is retried a few times.
+/// Reads one data dump as text, with its age (see [`read_fresh`]).
 fn read_data_file(path: &Path, max_age: Duration) -> Result<Option<(String, f64)>, String> {
-    for attempt in 0..DUMP_ATTEMPTS {
-        if attempt > 0 {
-            std::thread::sleep(DUMP_RETRY);
-        }
-        let before = match modified(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        let age = SystemTime::now()
-            .duration_since(before.1)
-            .unwrap_or(Duration::ZERO);
-        if age > max_age {
-            tracing::debug!(path = %path.display(), age = ?age, "keepalived's data dump is stale; not used");
-            return Ok(None);
-        }
-        let text = match read_bounded(path, MAX_DUMP_BYTES) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        if modified(path).ok() == Some(before) {
-            return Ok(Some((text, age.as_secs_f64())));
-        }
-    }
-    Err(format!(
-        "{} changed while it was read ({DUMP_ATTEMPTS} reads); not used in this scrape",
-        path.display()
-    ))
+    read_fresh(path, max_age, "data dump", |text| Ok(text.to_string()))
 }
 
 /// The two parts of keepalived's data dump, as this scrape read them.

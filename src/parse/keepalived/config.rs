@@ -329,24 +329,31 @@ impl Reader<'_> {
         }
     }
 
-    /// `sorry_server ADDRESS [PORT]`.
-    fn sorry_server(&mut self, node: &Node) -> Option<SorryServer> {
+    /// `KEYWORD ADDRESS [PORT]`: the address (or `None`, reported), and the port: `Err(())`
+    /// when one is given and is not a port number (reported).
+    fn address_and_port(&mut self, node: &Node) -> Option<(IpAddr, Result<Option<u16>, ()>)> {
         let text = self.word(node, 1, "an address")?;
         let Ok(address) = text.parse::<IpAddr>() else {
-            self.error(node, format!("sorry_server {text:?} is not an IP address"));
+            let keyword = node.words.first().cloned().unwrap_or_default();
+            self.error(node, format!("{keyword} {text:?} is not an IP address"));
             return None;
         };
         let port = match node.words.get(2) {
-            None => None,
-            Some(p) => match p.parse::<u16>() {
-                Ok(port) => Some(port),
-                Err(_) => {
-                    self.error(node, format!("port {p:?} is not a port number"));
-                    return None;
-                }
-            },
+            None => Ok(None),
+            Some(p) => p.parse::<u16>().map(Some).map_err(|_| {
+                self.error(node, format!("port {p:?} is not a port number"));
+            }),
         };
-        Some(SorryServer { address, port })
+        Some((address, port))
+    }
+
+    /// `sorry_server ADDRESS [PORT]`.
+    fn sorry_server(&mut self, node: &Node) -> Option<SorryServer> {
+        let (address, port) = self.address_and_port(node)?;
+        Some(SorryServer {
+            address,
+            port: port.ok()?,
+        })
     }
 
     /// `virtual_server_group NAME { ADDRESS PORT; FIRST-LAST PORT; fwmark N }`.
@@ -398,21 +405,9 @@ impl Reader<'_> {
     }
 
     fn real_server(&mut self, node: &Node) -> Option<RealServer> {
-        let text = self.word(node, 1, "an address")?;
-        let Ok(address) = text.parse::<IpAddr>() else {
-            self.error(node, format!("real_server {text:?} is not an IP address"));
-            return None;
-        };
-        let port = match node.words.get(2) {
-            None => None,
-            Some(p) => match p.parse::<u16>() {
-                Ok(port) => Some(port),
-                Err(_) => {
-                    self.error(node, format!("port {p:?} is not a port number"));
-                    None
-                }
-            },
-        };
+        // A bad port is reported and the real server kept without one.
+        let (address, port) = self.address_and_port(node)?;
+        let port = port.unwrap_or(None);
         let mut real = RealServer {
             address,
             port,
