@@ -2,7 +2,7 @@
 //! each VRRP instance's role (one series per state, value 1 on the current one), virtual
 //! addresses and configured priority; with keepalived's JSON dump, its effective priorities
 //! and counters; with its data dump, the dump's age (and effective priorities when there is no
-//! JSON dump); state changes within the flapping window.
+//! JSON dump); the changes into MASTER within the flapping window.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -244,7 +244,7 @@ const DUMP_ERRORS: [(&str, &str); 8] = [
 ];
 
 /// The data dump's age per part, effective priorities from it when there is no JSON dump, and
-/// state changes within the flapping window.
+/// the changes into MASTER within the flapping window.
 fn encode_data_dump(keepalived: &Keepalived, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let ages = [
         (
