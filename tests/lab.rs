@@ -2225,7 +2225,17 @@ fn lab_drain_the_estimate_follows_the_decline_ipvsadm_shows() {
         };
         let (before, after) = (active("ipvsadm.txt"), active("ipvsadm-after.txt"));
         assert_eq!(before, after, "{dir}: the table moved around the scrape");
-        assert_eq!(before, 6 - step as u64, "{dir}: one client closed per step");
+        // One client is closed per step; the kernel may drop another connection of the six on
+        // its own (seen once: 6, then 4 active and 1 inactive), so the count must fall, not
+        // by exactly one: the comparison below is with the kernel's own counts.
+        if let Some(&(_, previous)) = points.last() {
+            assert!(
+                (before as f64) < previous,
+                "{dir}: {before} active, {previous} before: the clients did not close"
+            );
+        } else {
+            assert_eq!(before, 6, "{dir}: six clients at first");
+        }
         let m = metrics(&lab().join("drain").join(&dir).join("metrics.txt"));
         assert_eq!(
             backend_value(&m, "ipvs_backend_connections_active", &service, "10.1.1.2"),
