@@ -453,10 +453,7 @@ pub fn advise(snapshot: &Snapshot, options: &AdviceOptions) -> Advice {
         None => infer(snapshot),
     };
     let roles = inferred.roles.clone();
-    let context = rules::Context {
-        snapshot,
-        roles: &roles,
-    };
+    let context = rules::Context::new(snapshot, &roles);
     let mut advice = Advice {
         roles: roles.clone(),
         ..Advice::default()

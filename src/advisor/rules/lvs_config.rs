@@ -5,27 +5,26 @@
 
 use super::{Applies, Check, Context, Rule};
 use crate::advisor::Severity;
-use crate::model::lvs_health::{self, LvsHealth, RealServerState};
+use crate::model::lvs_health::{LvsHealth, RealServerState};
 use crate::model::{ServiceKey, SocketText};
 
 /// The comparison, for a host whose keepalived configures virtual servers; `Pass` for other
 /// hosts, `Skipped` while the comparison cannot be made.
-fn health(context: &Context) -> Result<LvsHealth, Check> {
-    let Some(keepalived) = context
+fn health<'c>(context: &'c Context) -> Result<&'c LvsHealth, Check> {
+    if context
         .snapshot
         .keepalived
         .as_ref()
-        .filter(|k| !k.config.virtual_servers.is_empty())
-    else {
+        .is_none_or(|k| k.config.virtual_servers.is_empty())
+    {
         return Err(Check::Pass);
-    };
-    let health = lvs_health::compare(keepalived, context.snapshot.ipvs.as_ref());
-    if !health.known {
-        return Err(Check::Skipped(
-            "needs keepalived running and the IPVS table".into(),
-        ));
     }
-    Ok(health)
+    match context.lvs_health() {
+        Some(health) if health.known => Ok(health),
+        _ => Err(Check::Skipped(
+            "needs keepalived running and the IPVS table".into(),
+        )),
+    }
 }
 
 /// A service as ipvsadm writes it, with its group when it comes from one.

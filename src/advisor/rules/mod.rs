@@ -13,6 +13,7 @@ mod realserver;
 mod services;
 
 use super::{Finding, Role, Severity};
+use crate::model::lvs_health::{self, LvsHealth};
 use crate::model::sysctl::Sysctls;
 use crate::snapshot::Snapshot;
 
@@ -20,6 +21,32 @@ use crate::snapshot::Snapshot;
 pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
     pub roles: &'a [Role],
+    /// keepalived's virtual servers against the kernel's table, worked out once for all the
+    /// rules that read it (see [`Context::lvs_health`]).
+    lvs_health: std::cell::OnceCell<Option<LvsHealth>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(snapshot: &'a Snapshot, roles: &'a [Role]) -> Self {
+        Context {
+            snapshot,
+            roles,
+            lvs_health: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// keepalived's configured virtual servers against the kernel's IPVS table, or `None`
+    /// when keepalived was not read; computed at the first call.
+    pub fn lvs_health(&self) -> Option<&LvsHealth> {
+        self.lvs_health
+            .get_or_init(|| {
+                self.snapshot
+                    .keepalived
+                    .as_ref()
+                    .map(|k| lvs_health::compare(k, self.snapshot.ipvs.as_ref()))
+            })
+            .as_ref()
+    }
 }
 
 impl Context<'_> {
@@ -215,7 +242,7 @@ pub(crate) mod testing {
     }
 
     pub fn run(rule: &Rule, snapshot: &Snapshot, roles: &[Role]) -> Check {
-        (rule.check)(&Context { snapshot, roles })
+        (rule.check)(&Context::new(snapshot, roles))
     }
 
     pub fn found_subjects(check: &Check) -> Vec<String> {
