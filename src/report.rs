@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::advisor::rules::Rule;
 use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
 use crate::model::drain::{DrainingBackend, draining_backends, whole_duration};
-use crate::model::{IpvsTable, ServiceKey, SocketText};
+use crate::model::lvs_health;
+use crate::model::{AddressFamily, IpvsTable, ServiceKey, SocketText};
 use crate::snapshot::{Outcome, Snapshot};
 
 /// `doctor`'s exit codes.
@@ -46,7 +47,150 @@ pub struct Report<'a> {
     pub ipvs: Option<IpvsView>,
     /// Real servers of weight 0 in the IPVS table, and what is left of them.
     pub draining: Vec<DrainingView>,
+    /// What keepalived programs from its configuration against the kernel's table; `null`
+    /// when no keepalived configuration was read or it has no virtual server.
+    pub keepalived: Option<KeepalivedView>,
     pub collectors: Vec<CollectorView<'a>>,
+}
+
+/// keepalived's virtual servers as it programs them, each against the kernel's table.
+#[derive(Debug, Serialize)]
+pub struct KeepalivedView {
+    /// Whether keepalived runs and the table was read (otherwise every state is unknown).
+    pub known: bool,
+    pub services: Vec<KeepalivedServiceView>,
+}
+
+/// One service keepalived programs (one per address and mark of a group).
+#[derive(Debug, Serialize)]
+pub struct KeepalivedServiceView {
+    #[serde(flatten)]
+    pub service: ServiceIdentity,
+    pub group: String,
+    pub scheduler: String,
+    pub persistence_timeout: Option<u32>,
+    /// The persistence netmask: an IPv4 mask in dotted form or an IPv6 prefix length.
+    pub persistence_netmask: Option<String>,
+    pub one_packet: bool,
+    pub present: Option<bool>,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub quorum_up: Option<bool>,
+    pub live_weight: Option<i64>,
+    pub real_servers: Vec<KeepalivedRealServerView>,
+    pub sorry_server: Option<KeepalivedSorryServerView>,
+}
+
+/// A configured real server: where keepalived puts it, and what the kernel has.
+#[derive(Debug, Serialize)]
+pub struct KeepalivedRealServerView {
+    pub address: String,
+    pub port: u16,
+    pub forward: &'static str,
+    pub weight: i32,
+    pub kernel_weight: Option<i64>,
+    pub state: &'static str,
+    pub checker_alive: Option<bool>,
+}
+
+/// A sorry server: where keepalived puts it, and whether it is in use.
+#[derive(Debug, Serialize)]
+pub struct KeepalivedSorryServerView {
+    pub address: String,
+    pub port: u16,
+    pub forward: &'static str,
+    pub inhibit: bool,
+    pub active: Option<bool>,
+}
+
+/// A service's identity as the metrics label it.
+#[derive(Debug, Serialize)]
+pub struct ServiceIdentity {
+    pub proto: String,
+    pub local_address: Option<String>,
+    pub local_port: Option<u16>,
+    pub local_mark: Option<u32>,
+    pub family: Option<&'static str>,
+}
+
+impl ServiceIdentity {
+    fn of(key: &ServiceKey) -> Self {
+        let (proto, local_address, local_port, local_mark) = match key {
+            ServiceKey::Address {
+                protocol,
+                address,
+                port,
+            } => (
+                protocol.to_string(),
+                Some(address.to_string()),
+                Some(*port),
+                None,
+            ),
+            ServiceKey::FirewallMark { mark, .. } => ("FWM".to_string(), None, None, Some(*mark)),
+        };
+        ServiceIdentity {
+            proto,
+            local_address,
+            local_port,
+            local_mark,
+            family: key.family().map(|f| f.as_str()),
+        }
+    }
+}
+
+fn keepalived_view(snapshot: &Snapshot) -> Option<KeepalivedView> {
+    let keepalived = snapshot.keepalived.as_ref()?;
+    if keepalived.config.virtual_servers.is_empty() {
+        return None;
+    }
+    let health = lvs_health::compare(keepalived, snapshot.ipvs.as_ref());
+    let services = health
+        .virtual_servers
+        .iter()
+        .map(|v| {
+            let family = v.service.family();
+            KeepalivedServiceView {
+                service: ServiceIdentity::of(&v.service),
+                group: v.group.clone(),
+                scheduler: v.scheduler.clone(),
+                persistence_timeout: v.persistence.map(|p| p.timeout_seconds),
+                persistence_netmask: v.persistence.map(|p| match family {
+                    Some(AddressFamily::Inet6) => p.netmask.to_string(),
+                    _ => std::net::Ipv4Addr::from(p.netmask).to_string(),
+                }),
+                one_packet: v.one_packet,
+                present: v.present,
+                quorum: v.quorum,
+                hysteresis: v.hysteresis,
+                quorum_up: v.quorum_up,
+                live_weight: v.live_weight,
+                real_servers: v
+                    .real_servers
+                    .iter()
+                    .map(|r| KeepalivedRealServerView {
+                        address: r.address.to_string(),
+                        port: r.port,
+                        forward: r.forward.as_str(),
+                        weight: r.configured_weight,
+                        kernel_weight: r.kernel_weight,
+                        state: r.state.as_str(),
+                        checker_alive: r.checker_alive,
+                    })
+                    .collect(),
+                sorry_server: v.sorry_server.as_ref().map(|s| KeepalivedSorryServerView {
+                    address: s.address.to_string(),
+                    port: s.port,
+                    forward: s.forward.as_str(),
+                    inhibit: s.inhibit,
+                    active: s.active,
+                }),
+            }
+        })
+        .collect();
+    Some(KeepalivedView {
+        known: health.known,
+        services,
+    })
 }
 
 /// A draining real server as the JSON report shows it.
@@ -103,11 +247,8 @@ pub struct IpvsView {
 
 #[derive(Debug, Serialize)]
 pub struct ServiceView {
-    pub proto: String,
-    pub local_address: Option<String>,
-    pub local_port: Option<u16>,
-    pub local_mark: Option<u32>,
-    pub family: Option<&'static str>,
+    #[serde(flatten)]
+    pub service: ServiceIdentity,
     pub scheduler: String,
     pub flags: String,
     pub real_servers: Vec<RealServerView>,
@@ -142,6 +283,7 @@ impl<'a> Report<'a> {
             rules_evaluated: advice.rules_evaluated,
             ipvs: snapshot.ipvs.as_ref().map(ipvs_view),
             draining: draining(snapshot).iter().map(DrainingView::of).collect(),
+            keepalived: keepalived_view(snapshot),
             collectors: snapshot
                 .collectors
                 .iter()
@@ -162,43 +304,22 @@ fn ipvs_view(table: &IpvsTable) -> IpvsView {
         services: table
             .services
             .iter()
-            .map(|service| {
-                let (proto, local_address, local_port, local_mark) = match &service.key {
-                    ServiceKey::Address {
-                        protocol,
-                        address,
-                        port,
-                    } => (
-                        protocol.to_string(),
-                        Some(address.to_string()),
-                        Some(*port),
-                        None,
-                    ),
-                    ServiceKey::FirewallMark { mark, .. } => {
-                        ("FWM".to_string(), None, None, Some(*mark))
-                    }
-                };
-                ServiceView {
-                    proto,
-                    local_address,
-                    local_port,
-                    local_mark,
-                    family: service.key.family().map(|f| f.as_str()),
-                    scheduler: service.scheduler.clone(),
-                    flags: service.flags.label(&service.scheduler),
-                    real_servers: service
-                        .backends
-                        .iter()
-                        .map(|b| RealServerView {
-                            address: b.address.to_string(),
-                            port: b.port,
-                            forward: b.forward.as_str(),
-                            weight: b.weight,
-                            active_connections: b.active_connections,
-                            inactive_connections: b.inactive_connections,
-                        })
-                        .collect(),
-                }
+            .map(|service| ServiceView {
+                service: ServiceIdentity::of(&service.key),
+                scheduler: service.scheduler.clone(),
+                flags: service.flags.label(&service.scheduler),
+                real_servers: service
+                    .backends
+                    .iter()
+                    .map(|b| RealServerView {
+                        address: b.address.to_string(),
+                        port: b.port,
+                        forward: b.forward.as_str(),
+                        weight: b.weight,
+                        active_connections: b.active_connections,
+                        inactive_connections: b.inactive_connections,
+                    })
+                    .collect(),
             })
             .collect(),
     }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use super::AddressFamily;
 use super::interfaces::Interfaces;
 
 /// A VRRP instance's state, as keepalived names it.
@@ -134,10 +135,18 @@ pub struct RealServer {
     /// `inhibit_on_failure` in this block: a failed real server stays in the kernel's table
     /// with weight 0 instead of being removed. `None` inherits the virtual server's setting.
     pub inhibit_on_failure: Option<bool>,
+    /// `lvs_method` in this block (NAT, DR, TUN): this real server's forwarding method; `None`
+    /// inherits the virtual server's `lb_kind`.
+    #[serde(default)]
+    pub lvs_method: Option<String>,
 }
 
 /// keepalived's weight for a real server that sets none.
 pub const DEFAULT_REAL_SERVER_WEIGHT: i32 = 1;
+
+/// keepalived's persistence timeout where persistence is asked for without one (a bare
+/// `persistence_timeout`, a `persistence_granularity`, or port 0): `IPVS_SVC_PERSISTENT_TIMEOUT`.
+pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 360;
 
 /// keepalived's quorum for a virtual server that sets none: the live real servers' weights
 /// must add up to at least this.
@@ -148,6 +157,12 @@ pub const DEFAULT_QUORUM: u32 = 1;
 pub struct SorryServer {
     pub address: IpAddr,
     pub port: Option<u16>,
+    /// `sorry_server_lvs_method` (NAT, DR, TUN); `None` inherits the virtual server's `lb_kind`.
+    #[serde(default)]
+    pub lvs_method: Option<String>,
+    /// `sorry_server_inhibit`: kept in the table at weight 0 while quorum holds.
+    #[serde(default)]
+    pub inhibit: bool,
 }
 
 /// A `virtual_server` block.
@@ -171,20 +186,49 @@ pub struct VirtualServer {
     pub inhibit_on_failure: bool,
     /// `delay_loop`: seconds between health checks (keepalived's default is 60).
     pub delay_loop: Option<u32>,
+    /// `weight` at the virtual server: the weight of its real servers that set none.
+    #[serde(default)]
+    pub weight: Option<i32>,
+    /// `ops`: one-packet scheduling (kept by keepalived for UDP and firewall marks only).
+    #[serde(default)]
+    pub ops: bool,
+    /// `persistence_granularity`: an IPv4 netmask (dotted) or an IPv6 prefix length, as written.
+    #[serde(default)]
+    pub persistence_granularity: Option<FamilyStatement<String>>,
+    /// `ip_family inet|inet6`.
+    #[serde(default)]
+    pub ip_family: Option<FamilyStatement<AddressFamily>>,
+}
+
+/// A statement of a virtual server that can set its address family, with its place among the
+/// real servers: keepalived reads the block in order, and a real server of another family
+/// before it wins over it (`ip_family`), or it sets the family only where no real server did
+/// (`persistence_granularity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyStatement<T> {
+    pub value: T,
+    /// How many `real_server` blocks come before the statement.
+    pub after_real_servers: usize,
 }
 
 /// One entry of a `virtual_server_group` block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GroupMember {
-    /// `ADDRESS PORT`, or a range `10.0.0.1-10 PORT` (`first` to `last`, both included).
+    /// `ADDRESS [PORT]`, or a range (`10.0.0.1-10`, `10.0.0.1-10.0.0.10`, `10.0.0.0/29`) from
+    /// `first` to `last`, both included; no port (or 0) is port 0.
     Addresses {
         first: IpAddr,
         last: IpAddr,
         port: u16,
     },
-    /// `fwmark N`.
-    Fwmark { mark: u32 },
+    /// `fwmark N [inet|inet6]`.
+    Fwmark {
+        mark: u32,
+        /// The family written after the mark; `None` takes the virtual server's.
+        #[serde(default)]
+        family: Option<AddressFamily>,
+    },
 }
 
 /// A `virtual_server_group NAME` block: the services a `virtual_server group NAME` balances.

@@ -1,31 +1,21 @@
-//! What keepalived decided, read back from the kernel: each configured virtual server (groups
-//! expanded into their services) and real server compared with the IPVS table of the root
+//! What keepalived decided, read back from the kernel: each service keepalived programs from
+//! its configuration ([`crate::model::keepalived_table`]: groups expanded, ports, forwarding
+//! methods, weights, quorum as keepalived sets them) compared with the IPVS table of the root
 //! namespace. Per real server a state (up, down, reweighted, unknown); per virtual server the
 //! live weight, quorum (with hysteresis), sorry server and presence; and the drift between the
 //! two (kernel services and real servers the configuration lacks, configured virtual servers
 //! the kernel lacks, settings that differ).
-//!
-//! keepalived's defaults are used where the configuration says nothing: weight 1, quorum 1,
-//! hysteresis 0, scheduler `wlc`, forwarding method NAT, protocol TCP (keepalived's
-//! `IPVS_DEF_SCHED` and its "no forwarding method set, setting default NAT").
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::keepalived::{
-    CheckerDump, DEFAULT_QUORUM, DEFAULT_REAL_SERVER_WEIGHT, GroupMember, Keepalived,
-    KeepalivedConfig, VirtualServer, VirtualServerTarget,
+use super::keepalived::{CheckerDump, Keepalived, VirtualServerTarget};
+use super::keepalived_table::{
+    ProgrammedDestination, ProgrammedPersistence, ProgrammedService, programmed,
 };
-use super::{AddressFamily, ForwardMethod, IpvsTable, Protocol, Service, ServiceKey};
-
-/// keepalived's scheduler for a virtual server that sets no `lb_algo`.
-pub const DEFAULT_SCHEDULER: &str = "wlc";
-
-/// The most services one range of a group expands into (more is a configuration error,
-/// reported by the parser).
-pub const MAX_RANGE_ADDRESSES: u32 = 256;
+use super::{ForwardMethod, IpvsTable, Service, ServiceKey};
 
 /// A configured real server's standing in the kernel's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -65,8 +55,10 @@ impl RealServerState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RealServerHealth {
     pub address: IpAddr,
-    /// The port keepalived uses: its own, else the service's (0 for a firewall mark).
+    /// The port keepalived gives it in the kernel (see [`crate::model::keepalived_table`]).
     pub port: u16,
+    /// The forwarding method keepalived gives it.
+    pub forward: ForwardMethod,
     pub configured_weight: i32,
     /// The weight the kernel has for it; `None` when absent or not known.
     pub kernel_weight: Option<i64>,
@@ -81,6 +73,9 @@ pub struct RealServerHealth {
 pub struct SorryServerHealth {
     pub address: IpAddr,
     pub port: u16,
+    pub forward: ForwardMethod,
+    /// `sorry_server_inhibit`: in the table at weight 0 while quorum holds.
+    pub inhibit: bool,
     /// In the kernel's table with weight > 0; `None` when not known.
     pub active: Option<bool>,
 }
@@ -91,7 +86,14 @@ pub struct VirtualServerHealth {
     pub service: ServiceKey,
     /// The `virtual_server_group` it comes from; empty for a plain virtual server.
     pub group: String,
+    /// The scheduler keepalived sets.
+    pub scheduler: String,
+    /// The persistence keepalived sets, if any.
+    pub persistence: Option<ProgrammedPersistence>,
+    /// One-packet scheduling as keepalived sets it.
+    pub one_packet: bool,
     pub real_servers: Vec<RealServerHealth>,
+    /// The quorum and hysteresis as keepalived enforces them.
     pub quorum: u32,
     pub hysteresis: u32,
     pub sorry_server: Option<SorryServerHealth>,
@@ -140,109 +142,6 @@ pub struct LvsHealth {
     /// Configured services the kernel lacks, with their group.
     pub absent_virtual_servers: Vec<(ServiceKey, String)>,
     pub settings_drift: Vec<SettingDrift>,
-}
-
-/// One service a configured virtual server stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpandedService {
-    pub service: ServiceKey,
-    pub group: String,
-}
-
-/// The services a virtual server balances: one for an address or a mark, one per address and
-/// mark of its group (ranges expanded, at most [`MAX_RANGE_ADDRESSES`] each). A group the
-/// configuration does not define stands for nothing.
-pub fn expand(server: &VirtualServer, config: &KeepalivedConfig) -> Vec<ExpandedService> {
-    let protocol = protocol_of(server);
-    let family = server
-        .real_servers
-        .first()
-        .map(|r| AddressFamily::of(&r.address));
-    match &server.target {
-        VirtualServerTarget::Address { address, port } => vec![ExpandedService {
-            service: ServiceKey::Address {
-                protocol,
-                address: *address,
-                port: *port,
-            },
-            group: String::new(),
-        }],
-        VirtualServerTarget::Fwmark { mark } => vec![ExpandedService {
-            service: ServiceKey::FirewallMark {
-                mark: *mark,
-                family,
-            },
-            group: String::new(),
-        }],
-        VirtualServerTarget::Group { name } => config
-            .virtual_server_groups
-            .iter()
-            .filter(|g| &g.name == name)
-            .flat_map(|g| &g.members)
-            .flat_map(|member| match member {
-                GroupMember::Fwmark { mark } => vec![ServiceKey::FirewallMark {
-                    mark: *mark,
-                    family,
-                }],
-                GroupMember::Addresses { first, last, port } => range(*first, *last)
-                    .into_iter()
-                    .map(|address| ServiceKey::Address {
-                        protocol,
-                        address,
-                        port: *port,
-                    })
-                    .collect(),
-            })
-            .map(|service| ExpandedService {
-                service,
-                group: name.clone(),
-            })
-            .collect(),
-    }
-}
-
-fn protocol_of(server: &VirtualServer) -> Protocol {
-    match server.protocol.as_deref() {
-        Some("UDP") => Protocol::Udp,
-        Some("SCTP") => Protocol::Sctp,
-        _ => Protocol::Tcp,
-    }
-}
-
-/// The addresses from `first` to `last` that differ only in the last octet (IPv4) or 16-bit
-/// group (IPv6), at most [`MAX_RANGE_ADDRESSES`].
-fn range(first: IpAddr, last: IpAddr) -> Vec<IpAddr> {
-    match (first, last) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let (a, b) = (u32::from(a), u32::from(b));
-            if b < a || b - a >= MAX_RANGE_ADDRESSES {
-                return vec![first];
-            }
-            (a..=b)
-                .map(|n| IpAddr::from(std::net::Ipv4Addr::from(n)))
-                .collect()
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let (a, b) = (u128::from(a), u128::from(b));
-            if b < a || b - a >= u128::from(MAX_RANGE_ADDRESSES) {
-                return vec![first];
-            }
-            (a..=b)
-                .map(|n| IpAddr::from(std::net::Ipv6Addr::from(n)))
-                .collect()
-        }
-        _ => vec![first],
-    }
-}
-
-/// keepalived's forwarding method name (`lb_kind`, default NAT) as the kernel's.
-fn forward_method(lb_kind: Option<&str>) -> Option<ForwardMethod> {
-    match lb_kind.unwrap_or("NAT") {
-        "NAT" => Some(ForwardMethod::Masq),
-        "DR" => Some(ForwardMethod::Route),
-        "TUN" => Some(ForwardMethod::Tunnel),
-        _ => None,
-    }
 }
 
 /// Whether two service keys name the same service; a firewall mark's family counts only when
@@ -294,22 +193,21 @@ pub fn compare(keepalived: &Keepalived, ipvs: Option<&IpvsTable>) -> LvsHealth {
         }
     };
     let mut managed: BTreeSet<&ServiceKey> = BTreeSet::new();
-    for server in &config.virtual_servers {
-        for expanded in expand(server, config) {
-            let kernel = lookup(&expanded.service);
-            if let Some(kernel) = kernel {
-                managed.insert(&kernel.key);
-            }
-            let virtual_server = if table.is_some() {
-                known_virtual_server(server, &expanded, kernel, &mut health)
-            } else {
-                unknown_virtual_server(server, &expanded)
-            };
-            health.virtual_servers.push(virtual_server);
+    let services = programmed(config);
+    for service in &services {
+        let kernel = lookup(&service.service);
+        if let Some(kernel) = kernel {
+            managed.insert(&kernel.key);
         }
+        let virtual_server = if table.is_some() {
+            known_virtual_server(service, kernel, &mut health)
+        } else {
+            unknown_virtual_server(service)
+        };
+        health.virtual_servers.push(virtual_server);
     }
     if let Some(dump) = &keepalived.checker_dump {
-        add_checker_view(&mut health, dump, config);
+        add_checker_view(&mut health, dump, &services, keepalived);
     }
     if let Some(table) = table
         && !config.virtual_servers.is_empty()
@@ -324,59 +222,43 @@ pub fn compare(keepalived: &Keepalived, ipvs: Option<&IpvsTable>) -> LvsHealth {
     health
 }
 
-/// The port keepalived gives a real server of `service`: its own, else the service's; always 0
-/// for a firewall mark (keepalived: "fwmark virtual server ..., real server has port
-/// specified - port will be ignored").
-fn real_server_port(configured: Option<u16>, service: &ServiceKey) -> u16 {
-    match service {
-        ServiceKey::Address { port, .. } => configured.unwrap_or(*port),
-        ServiceKey::FirewallMark { .. } => 0,
+fn real_server_health(real: &ProgrammedDestination) -> RealServerHealth {
+    RealServerHealth {
+        address: real.address,
+        port: real.port,
+        forward: real.forward,
+        configured_weight: real.weight,
+        kernel_weight: None,
+        inhibit_on_failure: real.inhibit,
+        state: RealServerState::Unknown,
+        checker_alive: None,
     }
 }
 
-/// The configured real servers of a virtual server with the port keepalived gives each.
-fn configured_real_servers<'a>(
-    server: &'a VirtualServer,
-    service: &'a ServiceKey,
-) -> impl Iterator<Item = (&'a super::keepalived::RealServer, u16)> {
-    server
-        .real_servers
-        .iter()
-        .map(move |r| (r, real_server_port(r.port, service)))
-}
-
-fn sorry_port(server: &VirtualServer, service: &ServiceKey) -> Option<(IpAddr, u16)> {
-    let sorry = server.sorry_server.as_ref()?;
-    Some((sorry.address, real_server_port(sorry.port, service)))
-}
-
-fn unknown_virtual_server(
-    server: &VirtualServer,
-    expanded: &ExpandedService,
-) -> VirtualServerHealth {
+fn unknown_virtual_server(service: &ProgrammedService) -> VirtualServerHealth {
     VirtualServerHealth {
-        service: expanded.service.clone(),
-        group: expanded.group.clone(),
-        real_servers: configured_real_servers(server, &expanded.service)
-            .map(|(real, port)| RealServerHealth {
-                address: real.address,
-                port,
-                configured_weight: real.weight.unwrap_or(DEFAULT_REAL_SERVER_WEIGHT),
-                kernel_weight: None,
-                inhibit_on_failure: real.inhibit_on_failure.unwrap_or(server.inhibit_on_failure),
-                state: RealServerState::Unknown,
-                checker_alive: None,
-            })
+        service: service.service.clone(),
+        group: service.group.clone(),
+        scheduler: service.scheduler.clone(),
+        persistence: service.persistence,
+        one_packet: service.one_packet,
+        real_servers: service
+            .real_servers
+            .iter()
+            .map(real_server_health)
             .collect(),
-        quorum: server.quorum.unwrap_or(DEFAULT_QUORUM),
-        hysteresis: server.hysteresis.unwrap_or(0),
-        sorry_server: sorry_port(server, &expanded.service).map(|(address, port)| {
-            SorryServerHealth {
-                address,
-                port,
+        quorum: service.quorum,
+        hysteresis: service.hysteresis,
+        sorry_server: service
+            .sorry_server
+            .as_ref()
+            .map(|sorry| SorryServerHealth {
+                address: sorry.address,
+                port: sorry.port,
+                forward: sorry.forward,
+                inhibit: sorry.inhibit,
                 active: None,
-            }
-        }),
+            }),
         present: None,
         live_weight: None,
         real_servers_up: None,
@@ -385,12 +267,11 @@ fn unknown_virtual_server(
 }
 
 fn known_virtual_server(
-    server: &VirtualServer,
-    expanded: &ExpandedService,
+    service: &ProgrammedService,
     kernel: Option<&Service>,
     health: &mut LvsHealth,
 ) -> VirtualServerHealth {
-    let mut virtual_server = unknown_virtual_server(server, expanded);
+    let mut virtual_server = unknown_virtual_server(service);
     virtual_server.present = Some(kernel.is_some());
     let backends = kernel.map(|k| k.backends.as_slice()).unwrap_or_default();
     let find = |address: IpAddr, port: u16| {
@@ -442,10 +323,10 @@ fn known_virtual_server(
     let Some(kernel) = kernel else {
         health
             .absent_virtual_servers
-            .push((expanded.service.clone(), expanded.group.clone()));
+            .push((service.service.clone(), service.group.clone()));
         return virtual_server;
     };
-    let sorry = sorry_port(server, &expanded.service);
+    let sorry = service.sorry_server.as_ref().map(|s| (s.address, s.port));
     for backend in &kernel.backends {
         let configured = virtual_server
             .real_servers
@@ -460,42 +341,36 @@ fn known_virtual_server(
             });
         }
     }
-    settings_drift(server, expanded, kernel, &virtual_server, health);
+    settings_drift(service, kernel, health);
     virtual_server
 }
 
-fn settings_drift(
-    server: &VirtualServer,
-    expanded: &ExpandedService,
-    kernel: &Service,
-    virtual_server: &VirtualServerHealth,
-    health: &mut LvsHealth,
-) {
+fn settings_drift(service: &ProgrammedService, kernel: &Service, health: &mut LvsHealth) {
     let mut drift = |setting: &'static str, configured: String, in_kernel: String| {
         health.settings_drift.push(SettingDrift {
-            service: expanded.service.clone(),
-            group: expanded.group.clone(),
+            service: service.service.clone(),
+            group: service.group.clone(),
             setting,
             configured,
             kernel: in_kernel,
         });
     };
-    let scheduler = server.lb_algo.as_deref().unwrap_or(DEFAULT_SCHEDULER);
-    if scheduler != kernel.scheduler {
-        drift("scheduler", scheduler.to_string(), kernel.scheduler.clone());
+    if service.scheduler != kernel.scheduler {
+        drift(
+            "scheduler",
+            service.scheduler.clone(),
+            kernel.scheduler.clone(),
+        );
     }
     // /proc does not give the timeout: then only whether the service is persistent counts.
     let kernel_timeout = kernel.persistence.map(|p| p.timeout_seconds);
-    let persistence_differs = match (server.persistence_timeout, kernel.flags.persistent) {
-        (None | Some(0), persistent) => persistent,
+    let configured_timeout = service.persistence.map(|p| p.timeout_seconds);
+    let persistence_differs = match (configured_timeout, kernel.flags.persistent) {
+        (None, persistent) => persistent,
         (Some(_), false) => true,
         (Some(configured), true) => kernel_timeout.is_some_and(|t| t != configured),
     };
     if persistence_differs {
-        let text = |timeout: Option<u32>| match timeout {
-            None | Some(0) => "none".to_string(),
-            Some(t) => format!("{t}s"),
-        };
         let in_kernel = match (kernel.flags.persistent, kernel_timeout) {
             (false, _) => "none".to_string(),
             (true, Some(t)) => format!("{t}s"),
@@ -503,41 +378,53 @@ fn settings_drift(
         };
         drift(
             "persistence_timeout",
-            text(server.persistence_timeout),
+            configured_timeout.map_or_else(|| "none".to_string(), |t| format!("{t}s")),
             in_kernel,
         );
     }
-    if let Some(wanted) = forward_method(server.lb_kind.as_deref()) {
-        let methods: BTreeSet<&'static str> = kernel
+    // The methods of the configured real servers in the kernel against keepalived's.
+    let mut wanted: BTreeSet<&'static str> = BTreeSet::new();
+    let mut found: BTreeSet<&'static str> = BTreeSet::new();
+    let mut differs = false;
+    for real in &service.real_servers {
+        wanted.insert(real.forward.as_str());
+        if let Some(backend) = kernel
             .backends
             .iter()
-            .filter(|b| {
-                virtual_server
-                    .real_servers
-                    .iter()
-                    .any(|r| r.address == b.address && r.port == b.port)
-            })
-            .map(|b| b.forward.as_str())
-            .collect();
-        if methods.iter().any(|m| *m != wanted.as_str()) {
-            drift(
-                "forwarding_method",
-                wanted.as_str().to_string(),
-                methods.into_iter().collect::<Vec<_>>().join(","),
-            );
+            .find(|b| b.address == real.address && b.port == real.port)
+        {
+            found.insert(backend.forward.as_str());
+            differs |= backend.forward != real.forward;
         }
+    }
+    if differs {
+        drift(
+            "forwarding_method",
+            wanted.into_iter().collect::<Vec<_>>().join(","),
+            found.into_iter().collect::<Vec<_>>().join(","),
+        );
     }
 }
 
 /// Adds the checkers' own view where the data dump names a configured real server.
-fn add_checker_view(health: &mut LvsHealth, dump: &CheckerDump, config: &KeepalivedConfig) {
-    // The configured target each expanded service came from, in order.
-    let targets: Vec<&VirtualServerTarget> = config
-        .virtual_servers
+fn add_checker_view(
+    health: &mut LvsHealth,
+    dump: &CheckerDump,
+    services: &[ProgrammedService],
+    keepalived: &Keepalived,
+) {
+    let targets: Vec<Option<&VirtualServerTarget>> = services
         .iter()
-        .flat_map(|s| expand(s, config).into_iter().map(move |_| &s.target))
+        .map(|s| {
+            keepalived
+                .config
+                .virtual_servers
+                .get(s.virtual_server)
+                .map(|v| &v.target)
+        })
         .collect();
     for (virtual_server, target) in health.virtual_servers.iter_mut().zip(targets) {
+        let Some(target) = target else { continue };
         let protocol = match &virtual_server.service {
             ServiceKey::Address { protocol, .. } => Some(protocol.to_string()),
             ServiceKey::FirewallMark { .. } => None,
@@ -564,7 +451,7 @@ fn add_checker_view(health: &mut LvsHealth, dump: &CheckerDump, config: &Keepali
 mod tests {
     use super::*;
     use crate::model::keepalived::{CheckedRealServer, KeepalivedProcess};
-    use crate::model::{Backend, Persistence};
+    use crate::model::{Backend, Persistence, Protocol};
     use crate::parse::keepalived::parse_single;
 
     fn ip(text: &str) -> IpAddr {
@@ -632,7 +519,7 @@ mod tests {
             .unwrap_or_default()
     }
 
-    const FOUR: &str = "virtual_server 10.0.0.1 80 {\n lb_algo rr\n quorum 3\n hysteresis 1\n\
+    const FOUR: &str = "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n quorum 3\n hysteresis 1\n\
         sorry_server 10.0.1.99 8080\n\
         real_server 10.0.1.1 80 {\n weight 2\n }\n\
         real_server 10.0.1.2 80 {\n inhibit_on_failure\n }\n\
@@ -755,10 +642,10 @@ mod tests {
                 family: None,
             },
             "rr",
-            &[("10.20.0.1", 0, 2)],
+            &[("10.20.0.1", 80, 2)],
         );
         fwm.backends.push({
-            let mut b = Backend::new(ip("10.20.0.2"), 0, ForwardMethod::Masq);
+            let mut b = Backend::new(ip("10.20.0.2"), 80, ForwardMethod::Masq);
             b.weight = 1;
             b
         });
@@ -786,13 +673,13 @@ mod tests {
                 ("TCP [2001:db8:10::c]:80".into(), "WEB6".into(), Some(false)),
             ]
         );
-        // keepalived ignores a real server's port under a firewall mark: port 0. .2 is up at
-        // the default weight 1.
+        // Under NAT keepalived keeps a real server's own port, a firewall mark's too. .2 is
+        // up at the default weight 1.
         assert_eq!(
             states(&health, 3),
             vec![
-                ("10.20.0.1:0".into(), RealServerState::Up),
-                ("10.20.0.2:0".into(), RealServerState::Up),
+                ("10.20.0.1:80".into(), RealServerState::Up),
+                ("10.20.0.2:80".into(), RealServerState::Up),
             ]
         );
         assert_eq!(
@@ -806,7 +693,7 @@ mod tests {
 
     #[test]
     fn drift_lists_unmanaged_services_real_servers_and_settings() {
-        let text = "virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind DR\n persistence_timeout 300\n\
+        let text = "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind DR\n persistence_timeout 300\n\
             sorry_server 10.0.1.99 80\n real_server 10.0.1.1 80 {\n }\n}\n";
         let k = keepalived(text, true);
         let mut managed = service(

@@ -6,6 +6,7 @@ pub mod conntrack;
 pub mod drain;
 pub mod interfaces;
 pub mod keepalived;
+pub mod keepalived_table;
 pub mod lvs_health;
 pub mod netdev;
 pub mod softnet;

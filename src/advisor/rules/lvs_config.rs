@@ -373,7 +373,7 @@ mod tests {
         service
     }
 
-    const CONFIG: &str = "virtual_server 10.0.0.1 80 {\n lb_algo rr\n quorum 2\n\
+    const CONFIG: &str = "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n quorum 2\n\
         sorry_server 10.0.9.9 80\n\
         real_server 10.0.1.1 80 {\n }\n real_server 10.0.1.2 80 {\n inhibit_on_failure\n }\n}\n";
 

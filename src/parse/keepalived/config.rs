@@ -7,10 +7,11 @@ use std::net::IpAddr;
 
 use super::Diagnostics;
 use super::tree::Node;
+use crate::model::AddressFamily;
 use crate::model::keepalived::{
-    GroupMember, KeepalivedConfig, RealServer, SorryServer, SyncGroup, TrackedInterface,
-    VirtualAddress, VirtualServer, VirtualServerGroup, VirtualServerTarget, VrrpInstance,
-    VrrpState,
+    DEFAULT_PERSISTENCE_TIMEOUT, FamilyStatement, GroupMember, KeepalivedConfig, RealServer,
+    SorryServer, SyncGroup, TrackedInterface, VirtualAddress, VirtualServer, VirtualServerGroup,
+    VirtualServerTarget, VrrpInstance, VrrpState,
 };
 
 /// The most addresses one range of a `virtual_server_group` may name.
@@ -226,10 +227,16 @@ impl Reader<'_> {
                     );
                     return None;
                 };
-                let text = self.word(node, 2, "a port")?;
-                let Ok(port) = text.parse::<u16>() else {
-                    self.error(node, format!("port {text:?} is not a port number"));
-                    return None;
+                // No port (or 0) is port 0, which keepalived makes persistent.
+                let port = match node.words.get(2) {
+                    None => 0,
+                    Some(text) => {
+                        let Ok(port) = text.parse::<u16>() else {
+                            self.error(node, format!("port {text:?} is not a port number"));
+                            return None;
+                        };
+                        port
+                    }
                 };
                 VirtualServerTarget::Address { address, port }
             }
@@ -246,8 +253,13 @@ impl Reader<'_> {
             sorry_server: None,
             inhibit_on_failure: false,
             delay_loop: None,
+            weight: None,
+            ops: false,
+            persistence_granularity: None,
+            ip_family: None,
         };
         for child in self.block(node) {
+            let after_real_servers = server.real_servers.len();
             match child.keyword() {
                 Some("protocol") => {
                     server.protocol = self.word(child, 1, "a protocol").map(str::to_uppercase);
@@ -256,11 +268,66 @@ impl Reader<'_> {
                     server.lb_algo = self.word(child, 1, "a scheduler").map(String::from);
                 }
                 Some("lb_kind" | "lvs_method") => {
-                    server.lb_kind = self.word(child, 1, "NAT, DR or TUN").map(str::to_uppercase);
+                    server.lb_kind = self.forwarding_method(child).or(server.lb_kind);
                 }
                 Some("persistence_timeout") => {
-                    server.persistence_timeout =
-                        self.number(child, "a number of seconds", |_: &u32| true);
+                    // Alone, it is keepalived's default of 360 s; 0 is refused there too.
+                    server.persistence_timeout = if child.words.len() < 2 {
+                        Some(DEFAULT_PERSISTENCE_TIMEOUT)
+                    } else {
+                        self.number(child, "a number of seconds from 1", |t: &u32| *t >= 1)
+                            .or(server.persistence_timeout)
+                    };
+                }
+                Some("persistence_granularity") => {
+                    if let Some(value) = self.word(child, 1, "a netmask or prefix length") {
+                        server.persistence_granularity = Some(FamilyStatement {
+                            value: value.to_string(),
+                            after_real_servers,
+                        });
+                    }
+                }
+                Some("ip_family") => match self.word(child, 1, "inet or inet6") {
+                    Some("inet") => {
+                        server.ip_family = Some(FamilyStatement {
+                            value: AddressFamily::Inet,
+                            after_real_servers,
+                        });
+                    }
+                    Some("inet6") => {
+                        server.ip_family = Some(FamilyStatement {
+                            value: AddressFamily::Inet6,
+                            after_real_servers,
+                        });
+                    }
+                    Some(other) => {
+                        self.error(child, format!("ip_family {other:?} is not inet or inet6"));
+                    }
+                    None => {}
+                },
+                Some("ops") => server.ops = true,
+                Some("weight") => {
+                    let weight = self.number(child, "a weight from 1", |w: &i32| *w >= 1);
+                    server.weight = weight.or(server.weight);
+                }
+                Some("sorry_server_inhibit") => match &mut server.sorry_server {
+                    Some(sorry) => sorry.inhibit = true,
+                    None => self.error(
+                        child,
+                        "sorry_server_inhibit before or without sorry_server is ignored"
+                            .to_string(),
+                    ),
+                },
+                Some("sorry_server_lvs_method") => {
+                    let method = self.forwarding_method(child);
+                    match &mut server.sorry_server {
+                        Some(sorry) => sorry.lvs_method = method.or(sorry.lvs_method.take()),
+                        None => self.error(
+                            child,
+                            "sorry_server_lvs_method before or without sorry_server is ignored"
+                                .to_string(),
+                        ),
+                    }
                 }
                 Some("quorum") => {
                     let quorum = self.number(child, "a weight of at least 1", |q: &u32| *q >= 1);
@@ -338,11 +405,15 @@ impl Reader<'_> {
             self.error(node, format!("{keyword} {text:?} is not an IP address"));
             return None;
         };
+        // Port 0 is no port, as in keepalived (its address parser refuses 0).
         let port = match node.words.get(2) {
             None => Ok(None),
-            Some(p) => p.parse::<u16>().map(Some).map_err(|_| {
-                self.error(node, format!("port {p:?} is not a port number"));
-            }),
+            Some(p) => p
+                .parse::<u16>()
+                .map(|p| Some(p).filter(|p| *p != 0))
+                .map_err(|_| {
+                    self.error(node, format!("port {p:?} is not a port number"));
+                }),
         };
         Some((address, port))
     }
@@ -353,7 +424,25 @@ impl Reader<'_> {
         Some(SorryServer {
             address,
             port: port.ok()?,
+            lvs_method: None,
+            inhibit: false,
         })
+    }
+
+    /// `lb_kind`, `lvs_method` or `sorry_server_lvs_method`: NAT, DR or TUN (tunnel options
+    /// after it are not read). keepalived matches the name exactly and ignores another.
+    fn forwarding_method(&mut self, node: &Node) -> Option<String> {
+        let method = self.word(node, 1, "NAT, DR or TUN")?;
+        if matches!(method, "NAT" | "DR" | "TUN") {
+            Some(method.to_string())
+        } else {
+            let keyword = node.words.first().cloned().unwrap_or_default();
+            self.error(
+                node,
+                format!("{keyword} {method:?} is not NAT, DR or TUN (keepalived ignores it)"),
+            );
+            None
+        }
     }
 
     /// `virtual_server_group NAME { ADDRESS PORT; FIRST-LAST PORT; fwmark N }`.
@@ -375,13 +464,20 @@ impl Reader<'_> {
         let first = entry.words.first()?;
         if first == "fwmark" {
             let text = self.word(entry, 1, "a mark")?;
-            return match text.parse::<u32>() {
-                Ok(mark) => Some(GroupMember::Fwmark { mark }),
-                Err(_) => {
-                    self.error(entry, format!("fwmark {text:?} is not a number"));
-                    None
+            let Ok(mark) = text.parse::<u32>() else {
+                self.error(entry, format!("fwmark {text:?} is not a number"));
+                return None;
+            };
+            let family = match entry.words.get(2).map(String::as_str) {
+                None => None,
+                Some("inet") => Some(AddressFamily::Inet),
+                Some("inet6") => Some(AddressFamily::Inet6),
+                Some(other) => {
+                    self.error(entry, format!("fwmark {mark} family {other:?} is unknown"));
+                    return None;
                 }
             };
+            return Some(GroupMember::Fwmark { mark, family });
         }
         let Some((first_address, last_address)) = parse_range(first) else {
             self.error(
@@ -392,10 +488,16 @@ impl Reader<'_> {
             );
             return None;
         };
-        let port_text = self.word(entry, 1, "a port")?;
-        let Ok(port) = port_text.parse::<u16>() else {
-            self.error(entry, format!("port {port_text:?} is not a port number"));
-            return None;
+        // No port (or 0) is port 0, which keepalived makes persistent.
+        let port = match entry.words.get(1) {
+            None => 0,
+            Some(port_text) => {
+                let Ok(port) = port_text.parse::<u16>() else {
+                    self.error(entry, format!("port {port_text:?} is not a port number"));
+                    return None;
+                };
+                port
+            }
         };
         Some(GroupMember::Addresses {
             first: first_address,
@@ -414,11 +516,16 @@ impl Reader<'_> {
             weight: None,
             checkers: Vec::new(),
             inhibit_on_failure: None,
+            lvs_method: None,
         };
         for child in node.block.as_deref().unwrap_or(&[]) {
             match child.keyword() {
                 Some("weight") => {
-                    real.weight = self.number(child, "a weight", |_: &i32| true);
+                    let weight = self.number(child, "a weight from 0", |w: &i32| *w >= 0);
+                    real.weight = weight.or(real.weight);
+                }
+                Some("lvs_method") => {
+                    real.lvs_method = self.forwarding_method(child).or(real.lvs_method);
                 }
                 Some("inhibit_on_failure") => {
                     real.inhibit_on_failure = self.switch(child).or(real.inhibit_on_failure);
@@ -436,42 +543,88 @@ impl Reader<'_> {
     }
 }
 
-/// keepalived's address range: `10.0.0.1-10` (the last octet runs to 10) or `2001:db8::1-ff`
-/// (the last 16-bit group runs to 0xff); a plain address is a range of one. `None` when the
-/// text is neither, the range runs backwards, or it names more than
+/// keepalived's address range (`alloc_vsg_entry`): `10.0.0.1-10` (the last octet runs to 10,
+/// which must be above the first), `2001:db8::1-ff` (the last 16-bit group runs to 0xff),
+/// `10.0.0.1-10.0.0.10` (a whole end address), or `10.0.0.0/29` (the block, from its first
+/// address to its last; host bits must be 0); a plain address is a range of one. For IPv6
+/// keepalived steps the last 16-bit group only, so the range ends where that group ends.
+/// `None` when the text is none of these, the range runs backwards, or it names more than
 /// [`MAX_GROUP_RANGE_ADDRESSES`] addresses.
 pub fn parse_range(text: &str) -> Option<(IpAddr, IpAddr)> {
-    let (address, end) = match text.split_once('-') {
-        Some((address, end)) => (address, Some(end)),
-        None => (text, None),
-    };
-    let first: IpAddr = address.parse().ok()?;
-    let Some(end) = end else {
-        return Some((first, first));
-    };
-    let last = match first {
-        IpAddr::V4(v4) => {
-            let mut octets = v4.octets();
-            let end: u8 = end.parse().ok()?;
-            let start = octets.get(3).copied()?;
-            if end < start {
-                return None;
+    let (first, last) = if let Some((address, prefix)) = text.split_once('/') {
+        let first: IpAddr = address.parse().ok()?;
+        let prefix: u32 = prefix.parse().ok()?;
+        let last = match first {
+            IpAddr::V4(v4) => {
+                let host_bits = 32u32.checked_sub(prefix).filter(|_| prefix >= 1)?;
+                let mask = u32::MAX.checked_shr(32 - host_bits).unwrap_or(0);
+                let start = u32::from(v4);
+                if start & mask != 0 {
+                    return None;
+                }
+                IpAddr::from(std::net::Ipv4Addr::from(start | mask))
             }
-            *octets.get_mut(3)? = end;
-            IpAddr::from(octets)
-        }
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            let end = u16::from_str_radix(end, 16).ok()?;
-            let start = segments.get(7).copied()?;
-            if end < start || u32::from(end - start) >= MAX_GROUP_RANGE_ADDRESSES {
-                return None;
+            IpAddr::V6(v6) => {
+                let host_bits = 128u32.checked_sub(prefix).filter(|_| prefix >= 1)?;
+                let mask = u128::MAX.checked_shr(128 - host_bits).unwrap_or(0);
+                if u128::from(v6) & mask != 0 {
+                    return None;
+                }
+                let mut segments = v6.segments();
+                *segments.get_mut(7)? |= u16::try_from(mask & 0xffff).ok()?;
+                IpAddr::from(segments)
             }
-            *segments.get_mut(7)? = end;
-            IpAddr::from(segments)
-        }
+        };
+        (first, last)
+    } else if let Some((address, end)) = text.split_once('-') {
+        let first: IpAddr = address.parse().ok()?;
+        let last = match first {
+            IpAddr::V4(v4) if end.contains('.') => {
+                let last: std::net::Ipv4Addr = end.parse().ok()?;
+                if u32::from(last) < u32::from(v4) {
+                    return None;
+                }
+                IpAddr::from(last)
+            }
+            IpAddr::V4(v4) => {
+                let mut octets = v4.octets();
+                let end: u8 = end.parse().ok()?;
+                if end <= octets.get(3).copied()? {
+                    return None;
+                }
+                *octets.get_mut(3)? = end;
+                IpAddr::from(octets)
+            }
+            IpAddr::V6(v6) if end.contains(':') => {
+                let end: std::net::Ipv6Addr = end.parse().ok()?;
+                if u128::from(end) < u128::from(v6) {
+                    return None;
+                }
+                let mut segments = v6.segments();
+                *segments.get_mut(7)? = end.segments().get(7).copied()?;
+                IpAddr::from(segments)
+            }
+            IpAddr::V6(v6) => {
+                let mut segments = v6.segments();
+                let end = u16::from_str_radix(end, 16).ok()?;
+                if end <= segments.get(7).copied()? {
+                    return None;
+                }
+                *segments.get_mut(7)? = end;
+                IpAddr::from(segments)
+            }
+        };
+        (first, last)
+    } else {
+        let first: IpAddr = text.parse().ok()?;
+        (first, first)
     };
-    Some((first, last))
+    let count = match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u128::from(u32::from(b).checked_sub(u32::from(a))?),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b).checked_sub(u128::from(a))?,
+        _ => return None,
+    };
+    (count < u128::from(MAX_GROUP_RANGE_ADDRESSES)).then_some((first, last))
 }
 
 /// The word after `keyword` in a statement (`dev eth0`, `weight -20`).
@@ -671,7 +824,9 @@ mod tests {
             web.and_then(|s| s.sorry_server.clone()),
             Some(SorryServer {
                 address: ip("10.20.0.99"),
-                port: Some(8080)
+                port: Some(8080),
+                lvs_method: None,
+                inhibit: false,
             })
         );
         let reals: Vec<(Option<i32>, Option<bool>, Vec<String>)> = web
@@ -695,7 +850,9 @@ mod tests {
             v6.and_then(|s| s.sorry_server.clone()),
             Some(SorryServer {
                 address: ip("2001:db8::99"),
-                port: None
+                port: None,
+                lvs_method: None,
+                inhibit: false,
             })
         );
         assert_eq!(
@@ -719,7 +876,10 @@ mod tests {
                             last: ip("192.168.10.3"),
                             port: 80
                         },
-                        GroupMember::Fwmark { mark: 9 },
+                        GroupMember::Fwmark {
+                            mark: 9,
+                            family: None
+                        },
                     ],
                 },
                 VirtualServerGroup {

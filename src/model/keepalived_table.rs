@@ -1,0 +1,489 @@
+//! The IPVS table keepalived programs from its configuration when every real server passes its
+//! checks: which services (groups expanded), with which scheduler, persistence and one-packet
+//! flag, and which real and sorry servers at which address, port, forwarding method and weight,
+//! with the quorum and hysteresis keepalived enforces. Each rule is keepalived's own (2.2.7 and
+//! master agree), from `check_parser.c`, `check_data.c` (`validate_check_config`),
+//! `ipwrapper.c` and `ipvswrapper.c` (`ipvs_cmd`, `ipvs_group_cmd`); docs/keepalived-rules.md
+//! lists them with the function each comes from.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::keepalived::{
+    DEFAULT_PERSISTENCE_TIMEOUT, DEFAULT_QUORUM, DEFAULT_REAL_SERVER_WEIGHT, GroupMember,
+    KeepalivedConfig, RealServer, VirtualServer, VirtualServerTarget,
+};
+use super::{AddressFamily, ForwardMethod, Protocol, ServiceKey};
+
+/// keepalived's scheduler for a virtual server that sets no `lb_algo` (`IPVS_DEF_SCHED`).
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+
+/// The most services one range of a group expands into (more is a configuration error,
+/// reported by the parser).
+pub const MAX_RANGE_ADDRESSES: u32 = 256;
+
+/// A real or sorry server as keepalived puts it in the kernel's table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgrammedDestination {
+    pub address: IpAddr,
+    /// The port in the kernel: see [`destination_port`].
+    pub port: u16,
+    pub forward: ForwardMethod,
+    /// The weight while the server passes its checks (a sorry server: 1 while in use).
+    pub weight: i32,
+    /// A failed server stays in the table at weight 0 (`inhibit_on_failure`; for a sorry
+    /// server, `sorry_server_inhibit`: kept at 0 while quorum holds).
+    pub inhibit: bool,
+}
+
+/// Persistence as keepalived sets it on a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ProgrammedPersistence {
+    pub timeout_seconds: u32,
+    /// The kernel's netmask: an IPv4 mask as a number (255.255.255.255 when not set), or an
+    /// IPv6 prefix length (128 when not set).
+    pub netmask: u32,
+}
+
+/// One kernel service keepalived programs for a virtual server (one per address and mark of
+/// a group).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgrammedService {
+    pub service: ServiceKey,
+    /// The `virtual_server_group` it comes from; empty for a plain virtual server.
+    pub group: String,
+    /// Index of its `virtual_server` block in the configuration.
+    #[serde(skip)]
+    pub virtual_server: usize,
+    pub scheduler: String,
+    pub persistence: Option<ProgrammedPersistence>,
+    /// One-packet scheduling (`ops`), as keepalived leaves it.
+    pub one_packet: bool,
+    pub real_servers: Vec<ProgrammedDestination>,
+    pub sorry_server: Option<ProgrammedDestination>,
+    /// The quorum as keepalived enforces it: at most the sum of the real servers' weights.
+    pub quorum: u32,
+    /// The hysteresis as keepalived enforces it: below the quorum.
+    pub hysteresis: u32,
+}
+
+/// Every service keepalived programs from `config`, in the order of the configuration.
+/// Virtual servers keepalived ignores (no real servers left, a group that is not defined or
+/// that it removes) program nothing.
+pub fn programmed(config: &KeepalivedConfig) -> Vec<ProgrammedService> {
+    config
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .flat_map(|(index, server)| program_virtual_server(index, server, config))
+        .collect()
+}
+
+/// A virtual server's settings once keepalived has read and checked its block.
+struct Settled<'a> {
+    family: Option<AddressFamily>,
+    real_servers: Vec<(&'a RealServer, ForwardMethod)>,
+    sorry: Option<(IpAddr, Option<u16>, ForwardMethod, bool)>,
+}
+
+fn program_virtual_server(
+    index: usize,
+    server: &VirtualServer,
+    config: &KeepalivedConfig,
+) -> Vec<ProgrammedService> {
+    let group = match &server.target {
+        VirtualServerTarget::Group { name } => {
+            // link_vsg_to_vs: a group that is not defined (or that vsg_handler removed)
+            // leaves the virtual server out; the first group of the name is the one used.
+            match config
+                .virtual_server_groups
+                .iter()
+                .find(|g| &g.name == name)
+            {
+                Some(group) if group_is_kept(&group.members) => Some(group),
+                _ => return Vec::new(),
+            }
+        }
+        _ => None,
+    };
+    let settled = settle(server);
+    // validate_check_config (vs_end_handler on master): no real servers, no virtual server.
+    if settled.real_servers.is_empty() {
+        return Vec::new();
+    }
+    let by_address = match (&server.target, group) {
+        (VirtualServerTarget::Address { .. }, _) => true,
+        (_, Some(group)) => group
+            .members
+            .iter()
+            .any(|m| matches!(m, GroupMember::Addresses { .. })),
+        _ => false,
+    };
+    // An address service with no protocol is UDP ("no protocol set - defaulting to UDP");
+    // a firewall mark has none.
+    let protocol = match server.protocol.as_deref() {
+        Some("TCP") => Protocol::Tcp,
+        Some("SCTP") => Protocol::Sctp,
+        _ => Protocol::Udp,
+    };
+    let one_packet = server.ops && (!by_address || protocol == Protocol::Udp);
+    let zero_port = match (&server.target, group) {
+        (VirtualServerTarget::Address { port, .. }, _) => *port == 0,
+        (_, Some(group)) => group
+            .members
+            .iter()
+            .any(|m| matches!(m, GroupMember::Addresses { port: 0, .. })),
+        _ => false,
+    };
+    let persistence = persistence(server, settled.family, zero_port && by_address);
+    let weights: Vec<i32> = settled
+        .real_servers
+        .iter()
+        .map(|(real, _)| real_server_weight(real, server))
+        .collect();
+    let weight_sum: u64 = weights.iter().map(|w| u64::try_from(*w).unwrap_or(0)).sum();
+    let configured_quorum = server.quorum.unwrap_or(DEFAULT_QUORUM);
+    let quorum = u32::try_from(u64::from(configured_quorum).min(weight_sum)).unwrap_or(u32::MAX);
+    let configured_hysteresis = server.hysteresis.unwrap_or(0);
+    // keepalived's unsigned arithmetic: quorum 0 gives u32::MAX here, as it does there.
+    let hysteresis = if configured_hysteresis >= quorum {
+        quorum.wrapping_sub(1)
+    } else {
+        configured_hysteresis
+    };
+    let scheduler = server
+        .lb_algo
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+
+    let services: Vec<(ServiceKey, Entry)> = match (&server.target, group) {
+        (VirtualServerTarget::Address { address, port }, _) => vec![(
+            ServiceKey::Address {
+                protocol,
+                address: *address,
+                port: *port,
+            },
+            Entry::Address(*port),
+        )],
+        (VirtualServerTarget::Fwmark { mark }, _) => vec![(
+            ServiceKey::FirewallMark {
+                mark: *mark,
+                family: Some(settled.family.unwrap_or(AddressFamily::Inet)),
+            },
+            Entry::Fwmark,
+        )],
+        (_, Some(group)) => group_services(&group.members, protocol, settled.family),
+        (VirtualServerTarget::Group { .. }, None) => Vec::new(),
+    };
+    services
+        .into_iter()
+        .map(|(service, entry)| ProgrammedService {
+            service,
+            group: group.map(|g| g.name.clone()).unwrap_or_default(),
+            virtual_server: index,
+            scheduler: scheduler.clone(),
+            persistence,
+            one_packet,
+            real_servers: settled
+                .real_servers
+                .iter()
+                .zip(&weights)
+                .map(|((real, forward), weight)| ProgrammedDestination {
+                    address: real.address,
+                    port: destination_port(real.port, *forward, entry),
+                    forward: *forward,
+                    weight: *weight,
+                    inhibit: real.inhibit_on_failure.unwrap_or(server.inhibit_on_failure),
+                })
+                .collect(),
+            sorry_server: settled.sorry.map(|(address, port, forward, inhibit)| {
+                ProgrammedDestination {
+                    address,
+                    port: destination_port(port, forward, entry),
+                    forward,
+                    weight: 1,
+                    inhibit,
+                }
+            }),
+            quorum,
+            hysteresis,
+        })
+        .collect()
+}
+
+/// What a service stands on, for the ports of its destinations.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// An address (a plain virtual server, or an address of a group) with its port.
+    Address(u16),
+    Fwmark,
+}
+
+/// The port keepalived gives a real or sorry server in the kernel (`ipvs_cmd`,
+/// `ipvs_group_cmd`, and `validate_check_config` for plain virtual servers): under NAT its own
+/// port, or for a plain address service the service's when it has none (0 under a firewall
+/// mark or in a group); under DR and TUN the service's port (0 under a firewall mark),
+/// whatever port the configuration gives it.
+fn destination_port(configured: Option<u16>, forward: ForwardMethod, entry: Entry) -> u16 {
+    match (forward, entry) {
+        (ForwardMethod::Masq, Entry::Address(port)) => configured.unwrap_or(port),
+        (ForwardMethod::Masq, Entry::Fwmark) => configured.unwrap_or(0),
+        (_, Entry::Address(port)) => port,
+        (_, Entry::Fwmark) => 0,
+    }
+}
+
+/// A group keepalived keeps (`vsg_handler`): one with entries, and not IPv4 and IPv6
+/// addresses beside a firewall mark without a family.
+fn group_is_kept(members: &[GroupMember]) -> bool {
+    let mut v4 = false;
+    let mut v6 = false;
+    let mut mark_without_family = false;
+    for member in members {
+        match member {
+            GroupMember::Addresses { first, .. } => match AddressFamily::of(first) {
+                AddressFamily::Inet => v4 = true,
+                AddressFamily::Inet6 => v6 = true,
+            },
+            GroupMember::Fwmark { family, .. } => match family {
+                Some(AddressFamily::Inet) => v4 = true,
+                Some(AddressFamily::Inet6) => v6 = true,
+                None => mark_without_family = true,
+            },
+        }
+    }
+    let mixed = v4 && v6 && mark_without_family;
+    !members.is_empty() && !mixed
+}
+
+/// The services of a group: its addresses (ranges expanded), then its marks (`ipvs_group_cmd`
+/// visits the address list, then the mark list). A mark's family is its own, else the virtual
+/// server's, else IPv4.
+fn group_services(
+    members: &[GroupMember],
+    protocol: Protocol,
+    family: Option<AddressFamily>,
+) -> Vec<(ServiceKey, Entry)> {
+    let addresses = members.iter().filter_map(|m| match m {
+        GroupMember::Addresses { first, last, port } => Some((*first, *last, *port)),
+        GroupMember::Fwmark { .. } => None,
+    });
+    let marks = members.iter().filter_map(|m| match m {
+        GroupMember::Fwmark { mark, family } => Some((*mark, *family)),
+        GroupMember::Addresses { .. } => None,
+    });
+    let mut services: Vec<(ServiceKey, Entry)> = addresses
+        .flat_map(|(first, last, port)| {
+            range(first, last).into_iter().map(move |address| {
+                (
+                    ServiceKey::Address {
+                        protocol,
+                        address,
+                        port,
+                    },
+                    Entry::Address(port),
+                )
+            })
+        })
+        .collect();
+    services.extend(marks.map(|(mark, own)| {
+        (
+            ServiceKey::FirewallMark {
+                mark,
+                family: Some(own.or(family).unwrap_or(AddressFamily::Inet)),
+            },
+            Entry::Fwmark,
+        )
+    }));
+    services
+}
+
+/// The virtual server's family, its real servers (a real server of another family than the
+/// virtual server's is skipped unless tunnelled: `rs_end_handler`) with their forwarding
+/// methods, and its sorry server (dropped when of another family: `vs_end_handler`).
+fn settle(server: &VirtualServer) -> Settled<'_> {
+    let mut family = match &server.target {
+        VirtualServerTarget::Address { address, .. } => Some(AddressFamily::of(address)),
+        _ => None,
+    };
+    let default_forward = forward_method(server.lb_kind.as_deref());
+    let mut real_servers: Vec<(&RealServer, ForwardMethod)> = Vec::new();
+    for (position, real) in server.real_servers.iter().enumerate() {
+        apply_family_statements(server, position, &mut family);
+        let forward = real
+            .lvs_method
+            .as_deref()
+            .map_or(default_forward, |m| forward_method(Some(m)));
+        // validate_check_config: a real server equal to an earlier one (address and port as
+        // written) is removed.
+        if real_servers
+            .iter()
+            .any(|(r, _)| r.address == real.address && r.port == real.port)
+        {
+            continue;
+        }
+        if forward != ForwardMethod::Tunnel {
+            let own = AddressFamily::of(&real.address);
+            match family {
+                None => family = Some(own),
+                Some(f) if f != own => continue,
+                Some(_) => {}
+            }
+        }
+        real_servers.push((real, forward));
+    }
+    apply_family_statements(server, server.real_servers.len(), &mut family);
+    let mut sorry = server.sorry_server.as_ref().map(|s| {
+        let forward = s
+            .lvs_method
+            .as_deref()
+            .map_or(default_forward, |m| forward_method(Some(m)));
+        (s.address, s.port, forward, s.inhibit)
+    });
+    if let Some((address, _, forward, _)) = sorry
+        && forward != ForwardMethod::Tunnel
+    {
+        let own = AddressFamily::of(&address);
+        match family {
+            None => family = Some(own),
+            Some(f) if f != own => sorry = None,
+            Some(_) => {}
+        }
+    }
+    // All tunnelled, no family given: the sorry server's, else the real servers' when they
+    // agree, else IPv4 (vs_end_handler; not for groups, whose entries carry theirs).
+    if family.is_none() && !matches!(server.target, VirtualServerTarget::Group { .. }) {
+        let mut families = sorry
+            .iter()
+            .map(|(address, ..)| AddressFamily::of(address))
+            .chain(
+                real_servers
+                    .iter()
+                    .map(|(r, _)| AddressFamily::of(&r.address)),
+            );
+        let first = families.next();
+        family = match first {
+            Some(f) if families.all(|g| g == f) => Some(f),
+            _ => Some(AddressFamily::Inet),
+        };
+    }
+    // A sorry server equal to a real server takes that real server's inhibit setting.
+    if let Some((address, port, _, inhibit)) = &mut sorry
+        && let Some((real, _)) = real_servers
+            .iter()
+            .find(|(r, _)| r.address == *address && r.port == *port)
+    {
+        *inhibit = real.inhibit_on_failure.unwrap_or(server.inhibit_on_failure);
+    }
+    Settled {
+        family,
+        real_servers,
+        sorry,
+    }
+}
+
+/// `ip_family` sets the family unless a real server already set another (then keepalived
+/// reports the conflict and ignores it); `persistence_granularity` sets it only when unset.
+fn apply_family_statements(
+    server: &VirtualServer,
+    position: usize,
+    family: &mut Option<AddressFamily>,
+) {
+    if let Some(statement) = &server.ip_family
+        && statement.after_real_servers == position
+        && family.is_none_or(|f| f == statement.value)
+    {
+        *family = Some(statement.value);
+    }
+    if let Some(statement) = &server.persistence_granularity
+        && statement.after_real_servers == position
+        && family.is_none()
+    {
+        *family = Some(if statement.value.contains('.') {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        });
+    }
+}
+
+/// Persistence: `persistence_timeout`, or keepalived's default when only a granularity is
+/// given or the service has port 0 (`pgr_handler`, `validate_check_config`).
+fn persistence(
+    server: &VirtualServer,
+    family: Option<AddressFamily>,
+    zero_port: bool,
+) -> Option<ProgrammedPersistence> {
+    let timeout = server
+        .persistence_timeout
+        .or(server
+            .persistence_granularity
+            .as_ref()
+            .map(|_| DEFAULT_PERSISTENCE_TIMEOUT))
+        .or(zero_port.then_some(DEFAULT_PERSISTENCE_TIMEOUT))?;
+    let family = family.unwrap_or(AddressFamily::Inet);
+    let netmask = server
+        .persistence_granularity
+        .as_ref()
+        .and_then(|g| match family {
+            AddressFamily::Inet => g.value.parse::<std::net::Ipv4Addr>().ok().map(u32::from),
+            AddressFamily::Inet6 => g
+                .value
+                .parse::<u32>()
+                .ok()
+                .filter(|p| (1..=128).contains(p)),
+        })
+        .unwrap_or(match family {
+            AddressFamily::Inet => u32::MAX,
+            AddressFamily::Inet6 => 128,
+        });
+    Some(ProgrammedPersistence {
+        timeout_seconds: timeout,
+        netmask,
+    })
+}
+
+/// A real server's weight: its own, else the virtual server's `weight`, else 1.
+fn real_server_weight(real: &RealServer, server: &VirtualServer) -> i32 {
+    real.weight
+        .or(server.weight)
+        .unwrap_or(DEFAULT_REAL_SERVER_WEIGHT)
+}
+
+/// keepalived's forwarding method name as the kernel's; none is NAT ("no forwarding method
+/// set, setting default NAT"). The parser keeps only NAT, DR and TUN.
+fn forward_method(name: Option<&str>) -> ForwardMethod {
+    match name {
+        Some("DR") => ForwardMethod::Route,
+        Some("TUN") => ForwardMethod::Tunnel,
+        _ => ForwardMethod::Masq,
+    }
+}
+
+/// The addresses from `first` to `last` as keepalived steps them (`ipvs_group_range_cmd`):
+/// the whole IPv4 address, the last 16-bit group of an IPv6 one; at most
+/// [`MAX_RANGE_ADDRESSES`].
+fn range(first: IpAddr, last: IpAddr) -> Vec<IpAddr> {
+    match (first, last) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let (a, b) = (u32::from(a), u32::from(b));
+            if b < a || b - a >= MAX_RANGE_ADDRESSES {
+                return vec![first];
+            }
+            (a..=b)
+                .map(|n| IpAddr::from(std::net::Ipv4Addr::from(n)))
+                .collect()
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let (a, b) = (u128::from(a), u128::from(b));
+            if b < a || b - a >= u128::from(MAX_RANGE_ADDRESSES) {
+                return vec![first];
+            }
+            (a..=b)
+                .map(|n| IpAddr::from(std::net::Ipv6Addr::from(n)))
+                .collect()
+        }
+        _ => vec![first],
+    }
+}
