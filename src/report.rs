@@ -88,6 +88,8 @@ pub struct KeepalivedRealServerView {
     pub port: u16,
     pub forward: &'static str,
     pub weight: i32,
+    /// `inhibit_on_failure`: a failed real server stays at weight 0.
+    pub inhibit: bool,
     pub kernel_weight: Option<i64>,
     pub state: &'static str,
     pub checker_alive: Option<bool>,
@@ -172,6 +174,7 @@ fn keepalived_view(snapshot: &Snapshot) -> Option<KeepalivedView> {
                         port: r.port,
                         forward: r.forward.as_str(),
                         weight: r.configured_weight,
+                        inhibit: r.inhibit_on_failure,
                         kernel_weight: r.kernel_weight,
                         state: r.state.as_str(),
                         checker_alive: r.checker_alive,

@@ -21,6 +21,8 @@
 
 #[path = "lab/check.rs"]
 mod check;
+#[path = "lab/conformance.rs"]
+mod conformance;
 
 use check::{Checkpoint, HOST_COUNTERS, Metrics, Report, ServiceKey, check_checkpoint};
 use std::collections::BTreeMap;
@@ -30,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "noipvs",
     "nat",
     "kinds",
@@ -46,6 +48,7 @@ const SCENARIOS: [&str; 16] = [
     "datadump",
     "drain",
     "faults",
+    "conformance",
     "soak",
 ];
 
@@ -3136,4 +3139,103 @@ fn lab_soak_eight_scrapers_while_services_come_and_go() {
     check::check_exporter_log("soak", &read(&dir.join("exporter.log")), &mut report);
     problems.extend(report.problems);
     assert_no_problems("soak", problems);
+}
+
+// ------------------------------------------------------------------ conformance
+
+/// The shapes the conformance scenario ran, in order.
+fn conformance_shapes() -> Vec<String> {
+    read(&lab().join("conformance/shapes.txt"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn lab_conformance_every_shape_is_programmed_as_the_exporter_expects() {
+    let shapes = conformance_shapes();
+    assert!(
+        shapes.len() >= 20,
+        "conformance: {} shapes ran, at least 20 expected",
+        shapes.len()
+    );
+    let mut failed: Vec<String> = Vec::new();
+    for shape in &shapes {
+        let dir = lab().join("conformance").join(shape);
+        let capture = conformance::Capture::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let problems = conformance::healthy_shape_problems(&capture)
+            .unwrap_or_else(|e| panic!("conformance/{shape}: {e}"));
+        let (services, destinations) = conformance::size(&capture.kernel);
+        let configtest = read(&dir.join("configtest.code"));
+        say(&format!(
+            "lab conformance: {shape}: {services} services, {destinations} destinations in the \
+             kernel; {} difference(s); keepalived -t exit {}, doctor exit {}",
+            problems.len(),
+            configtest.trim(),
+            capture.doctor_code
+        ));
+        failed.extend(problems.into_iter().map(|p| format!("{shape}: {p}")));
+    }
+    assert!(
+        failed.is_empty(),
+        "conformance: the exporter's expectation differs from keepalived's table:\n{}",
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn lab_conformance_a_stopped_server_and_a_lost_quorum_are_followed() {
+    let load = |name: &str| {
+        conformance::Capture::load(&lab().join("conformance/break").join(name))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let healthy = load("healthy");
+    assert_eq!(
+        conformance::healthy_shape_problems(&healthy).unwrap(),
+        Vec::<String>::new(),
+        "conformance/break/healthy"
+    );
+    for (name, rules, code) in [
+        (
+            "server-down",
+            vec![(
+                "keepalived-real-server-down",
+                "TCP 10.41.30.1:80 -> 10.40.2.2:80",
+            )],
+            "1",
+        ),
+        (
+            "quorum-lost",
+            vec![
+                (
+                    "keepalived-real-server-down",
+                    "TCP 10.41.30.1:80 -> 10.40.2.2:80",
+                ),
+                ("keepalived-real-server-down", "FWM 30 -> 10.40.2.2:8080"),
+                // keepalived takes the live real servers out while the sorry server serves
+                ("keepalived-real-server-down", "FWM 30 -> 10.40.1.2:8080"),
+                ("keepalived-quorum-lost", "FWM 30"),
+                ("keepalived-sorry-server-active", "FWM 30"),
+            ],
+            "2",
+        ),
+    ] {
+        let capture = load(name);
+        assert!(capture.table_held, "conformance/break/{name}: the table moved");
+        assert_eq!(
+            conformance::state_differences(&capture.doctor, &capture.kernel).unwrap(),
+            Vec::<String>::new(),
+            "conformance/break/{name}: the exporter's states against ipvsadm"
+        );
+        let expected: std::collections::BTreeSet<(String, String)> = rules
+            .into_iter()
+            .map(|(r, s)| (r.to_string(), s.to_string()))
+            .collect();
+        assert_eq!(
+            conformance::keepalived_findings(&capture.doctor),
+            expected,
+            "conformance/break/{name}: doctor's keepalived findings"
+        );
+        assert_eq!(capture.doctor_code, code, "conformance/break/{name}: doctor's exit code");
+    }
 }

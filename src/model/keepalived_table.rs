@@ -215,8 +215,10 @@ fn program_virtual_server(
 /// What a service stands on, for the ports of its destinations.
 #[derive(Debug, Clone, Copy)]
 enum Entry {
-    /// An address (a plain virtual server, or an address of a group) with its port.
+    /// A plain virtual server's address, with its port.
     Address(u16),
+    /// An address of a group, with its port.
+    GroupAddress(u16),
     Fwmark,
 }
 
@@ -228,8 +230,8 @@ enum Entry {
 fn destination_port(configured: Option<u16>, forward: ForwardMethod, entry: Entry) -> u16 {
     match (forward, entry) {
         (ForwardMethod::Masq, Entry::Address(port)) => configured.unwrap_or(port),
-        (ForwardMethod::Masq, Entry::Fwmark) => configured.unwrap_or(0),
-        (_, Entry::Address(port)) => port,
+        (ForwardMethod::Masq, Entry::GroupAddress(_) | Entry::Fwmark) => configured.unwrap_or(0),
+        (_, Entry::Address(port) | Entry::GroupAddress(port)) => port,
         (_, Entry::Fwmark) => 0,
     }
 }
@@ -282,7 +284,7 @@ fn group_services(
                         address,
                         port,
                     },
-                    Entry::Address(port),
+                    Entry::GroupAddress(port),
                 )
             })
         })
@@ -485,5 +487,292 @@ fn range(first: IpAddr, last: IpAddr) -> Vec<IpAddr> {
                 .collect()
         }
         _ => vec![first],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::keepalived::parse_single;
+
+    /// (service as ipvsadm writes it, [(address:port, method, weight)]) of each service.
+    fn table(text: &str) -> Vec<(String, Vec<(String, &'static str, i32)>)> {
+        let config = parse_single("k.conf", text);
+        programmed(&config)
+            .iter()
+            .map(|s| {
+                (
+                    s.service.to_string(),
+                    s.real_servers
+                        .iter()
+                        .map(|r| {
+                            (
+                                format!("{}:{}", r.address, r.port),
+                                r.forward.as_str(),
+                                r.weight,
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn one(text: &str) -> ProgrammedService {
+        let config = parse_single("k.conf", text);
+        assert_eq!(config.errors, Vec::new());
+        let mut all = programmed(&config);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn nat_keeps_a_real_servers_port_under_a_mark_and_in_a_group() {
+        let text = "virtual_server_group G {\n 10.0.0.1 80\n 10.0.0.2 443\n fwmark 6\n}\n\
+            virtual_server group G {\n lb_kind NAT\n protocol TCP\n\
+            real_server 10.1.0.1 8080 {\n }\n real_server 10.1.0.2 {\n }\n}\n\
+            virtual_server fwmark 5 {\n real_server 10.1.0.3 8080 {\n }\n}\n";
+        let nat = |a: &str| (a.to_string(), "masq", 1);
+        assert_eq!(
+            table(text),
+            vec![
+                (
+                    "TCP 10.0.0.1:80".into(),
+                    vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]
+                ),
+                (
+                    "TCP 10.0.0.2:443".into(),
+                    vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]
+                ),
+                ("FWM 6".into(), vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]),
+                ("FWM 5".into(), vec![nat("10.1.0.3:8080")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn dr_and_tun_take_the_services_port_and_zero_under_a_mark() {
+        let text = "virtual_server 10.0.0.1 80 {\n lb_kind DR\n protocol TCP\n\
+            real_server 10.1.0.1 8080 {\n }\n real_server 10.1.0.2 {\n }\n\
+            real_server 10.1.0.3 8080 {\n lvs_method NAT\n }\n\
+            real_server 10.1.0.4 9 {\n lvs_method TUN\n }\n}\n\
+            virtual_server fwmark 5 {\n lb_kind TUN\n real_server 10.1.0.5 8080 {\n }\n}\n\
+            virtual_server_group G {\n 10.0.0.2 443\n fwmark 7\n}\n\
+            virtual_server group G {\n lb_kind DR\n protocol TCP\n\
+            real_server 10.1.0.6 8080 {\n }\n}\n";
+        assert_eq!(
+            table(text),
+            vec![
+                (
+                    "TCP 10.0.0.1:80".into(),
+                    vec![
+                        ("10.1.0.1:80".into(), "route", 1),
+                        ("10.1.0.2:80".into(), "route", 1),
+                        ("10.1.0.3:8080".into(), "masq", 1),
+                        ("10.1.0.4:80".into(), "tunnel", 1),
+                    ]
+                ),
+                ("FWM 5".into(), vec![("10.1.0.5:0".into(), "tunnel", 1)]),
+                ("TCP 10.0.0.2:443".into(), vec![("10.1.0.6:443".into(), "route", 1)]),
+                ("FWM 7".into(), vec![("10.1.0.6:0".into(), "route", 1)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_address_service_without_a_protocol_is_udp_and_a_mark_has_none() {
+        let s = one("virtual_server 10.0.0.1 53 {\n real_server 10.1.0.1 53 {\n }\n}\n");
+        assert_eq!(s.service.to_string(), "UDP 10.0.0.1:53");
+        let s = one("virtual_server fwmark 3 {\n protocol TCP\n real_server 10.1.0.1 {\n }\n}\n");
+        assert_eq!(s.service.to_string(), "FWM 3");
+    }
+
+    #[test]
+    fn defaults_wlc_nat_weight_one_and_the_virtual_servers_weight() {
+        let s = one(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 3\n\
+             real_server 10.1.0.1 80 {\n }\n real_server 10.1.0.2 80 {\n weight 0\n }\n}\n",
+        );
+        assert_eq!(s.scheduler, "wlc");
+        let weights: Vec<(ForwardMethod, i32)> =
+            s.real_servers.iter().map(|r| (r.forward, r.weight)).collect();
+        assert_eq!(
+            weights,
+            vec![(ForwardMethod::Masq, 3), (ForwardMethod::Masq, 0)]
+        );
+        // quorum 1 fits the weights (3); hysteresis 0
+        assert_eq!((s.quorum, s.hysteresis), (1, 0));
+    }
+
+    #[test]
+    fn quorum_is_capped_at_the_weights_and_hysteresis_below_the_quorum() {
+        let s = one(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n quorum 9\n hysteresis 7\n\
+             real_server 10.1.0.1 80 {\n weight 2\n }\n real_server 10.1.0.2 80 {\n }\n}\n",
+        );
+        assert_eq!((s.quorum, s.hysteresis), (3, 2));
+    }
+
+    #[test]
+    fn persistence_from_a_timeout_a_granularity_or_port_zero() {
+        let s = one(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n persistence_timeout 120\n\
+             persistence_granularity 255.255.255.0\n real_server 10.1.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(
+            s.persistence,
+            Some(ProgrammedPersistence {
+                timeout_seconds: 120,
+                netmask: 0xffff_ff00
+            })
+        );
+        let s = one(
+            "virtual_server 2001:db8::1 80 {\n protocol TCP\n persistence_granularity 64\n\
+             real_server 2001:db8::2 80 {\n }\n}\n",
+        );
+        assert_eq!(
+            s.persistence,
+            Some(ProgrammedPersistence {
+                timeout_seconds: 360,
+                netmask: 64
+            })
+        );
+        let s = one(
+            "virtual_server 10.0.0.1 0 {\n protocol TCP\n lb_kind DR\n real_server 10.1.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(s.persistence.map(|p| p.timeout_seconds), Some(360));
+        assert_eq!(s.real_servers.first().map(|r| r.port), Some(0));
+        let s = one(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n persistence_timeout\n real_server 10.1.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(s.persistence.map(|p| p.timeout_seconds), Some(360));
+    }
+
+    #[test]
+    fn ops_is_kept_for_udp_and_marks_only() {
+        let ops = |head: &str, protocol: &str| {
+            one(&format!(
+                "virtual_server {head} {{\n {protocol}\n ops\n real_server 10.1.0.1 {{\n }}\n}}\n"
+            ))
+            .one_packet
+        };
+        assert!(ops("10.0.0.1 53", "protocol UDP"));
+        assert!(!ops("10.0.0.1 80", "protocol TCP"));
+        assert!(!ops("10.0.0.1 80", "protocol SCTP"));
+        assert!(ops("fwmark 4", ""));
+    }
+
+    #[test]
+    fn a_virtual_server_without_real_servers_or_with_an_unknown_group_programs_nothing() {
+        assert_eq!(
+            table("virtual_server 10.0.0.1 80 {\n protocol TCP\n sorry_server 10.1.0.9 80\n}\n"),
+            Vec::new()
+        );
+        assert_eq!(
+            table("virtual_server group NOPE {\n real_server 10.1.0.1 80 {\n }\n}\n"),
+            Vec::new()
+        );
+        // IPv4 and IPv6 addresses beside a mark without a family: keepalived removes the group
+        assert_eq!(
+            table(
+                "virtual_server_group G {\n 10.0.0.1 80\n 2001:db8::1 80\n fwmark 3\n}\n\
+                 virtual_server group G {\n real_server 10.1.0.1 80 {\n }\n}\n"
+            ),
+            Vec::new()
+        );
+    }
+
+    #[test]
+    fn a_real_server_of_the_other_family_is_skipped_unless_tunnelled_and_a_duplicate_is_dropped() {
+        let text = "virtual_server 10.0.0.1 80 {\n protocol TCP\n\
+            real_server 10.1.0.1 80 {\n }\n real_server 2001:db8::1 80 {\n }\n\
+            real_server 2001:db8::2 80 {\n lvs_method TUN\n }\n\
+            real_server 10.1.0.1 80 {\n weight 5\n }\n}\n";
+        assert_eq!(
+            table(text),
+            vec![(
+                "TCP 10.0.0.1:80".into(),
+                vec![
+                    ("10.1.0.1:80".into(), "masq", 1),
+                    ("2001:db8::2:80".into(), "tunnel", 1),
+                ]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_marks_family_comes_from_ip_family_the_real_servers_or_the_group_entry() {
+        let family = |text: &str| {
+            let config = parse_single("k.conf", text);
+            programmed(&config)
+                .iter()
+                .map(|s| s.service.family())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            family("virtual_server fwmark 1 {\n real_server 2001:db8::1 {\n }\n}\n"),
+            vec![Some(AddressFamily::Inet6)]
+        );
+        assert_eq!(
+            family(
+                "virtual_server fwmark 1 {\n ip_family inet6\n lb_kind TUN\n real_server 10.1.0.1 {\n }\n}\n"
+            ),
+            vec![Some(AddressFamily::Inet6)]
+        );
+        // ip_family after a real server of the other family conflicts and is ignored
+        assert_eq!(
+            family("virtual_server fwmark 1 {\n real_server 10.1.0.1 {\n }\n ip_family inet6\n}\n"),
+            vec![Some(AddressFamily::Inet)]
+        );
+        assert_eq!(
+            family(
+                "virtual_server_group G {\n fwmark 2 inet6\n fwmark 3\n}\n\
+                 virtual_server group G {\n real_server 10.1.0.1 {\n }\n}\n"
+            ),
+            vec![Some(AddressFamily::Inet6), Some(AddressFamily::Inet)]
+        );
+    }
+
+    #[test]
+    fn group_ranges_by_last_octet_end_address_and_netmask() {
+        let text = "virtual_server_group G {\n 10.0.0.1-2 80\n 10.0.1.254-10.0.2.1 80\n\
+            10.0.3.4/31 80\n}\n\
+            virtual_server group G {\n protocol TCP\n real_server 10.1.0.1 80 {\n }\n}\n";
+        let services: Vec<String> = table(text).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            services,
+            vec![
+                "TCP 10.0.0.1:80",
+                "TCP 10.0.0.2:80",
+                "TCP 10.0.1.254:80",
+                "TCP 10.0.1.255:80",
+                "TCP 10.0.2.0:80",
+                "TCP 10.0.2.1:80",
+                "TCP 10.0.3.4:80",
+                "TCP 10.0.3.5:80",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sorry_servers_method_port_weight_and_inhibit() {
+        let s = one(
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_kind NAT\n sorry_server 10.1.0.9 8080\n\
+             sorry_server_inhibit\n sorry_server_lvs_method DR\n real_server 10.1.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(
+            s.sorry_server,
+            Some(ProgrammedDestination {
+                address: "10.1.0.9".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                port: 80,
+                forward: ForwardMethod::Route,
+                weight: 1,
+                inhibit: true,
+            })
+        );
+        let s = one(
+            "virtual_server fwmark 2 {\n sorry_server 10.1.0.9\n real_server 10.1.0.1 80 {\n }\n}\n",
+        );
+        assert_eq!(s.sorry_server.map(|d| (d.port, d.forward)), Some((0, ForwardMethod::Masq)));
     }
 }

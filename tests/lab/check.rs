@@ -318,6 +318,8 @@ pub struct Service {
     pub scheduler: String,
     /// persistence timeout in seconds when persistent
     pub persistent: Option<u64>,
+    /// the persistence netmask as ipvsadm writes it, when it writes one
+    pub mask: Option<String>,
     pub ops: bool,
     /// scheduler flags as ipvsadm names them (sh-fallback, sh-port, mh-port...)
     pub sched_flags: Vec<String>,
@@ -447,6 +449,7 @@ pub fn parse_ipvsadm_list(text: &str) -> Result<Vec<Service>, String> {
             family,
             scheduler,
             persistent: None,
+            mask: None,
             ops: false,
             sched_flags: Vec::new(),
             backends: Vec::new(),
@@ -460,7 +463,10 @@ pub fn parse_ipvsadm_list(text: &str) -> Result<Vec<Service>, String> {
                         .ok_or_else(|| ctx("persistent without timeout".into()))?;
                     svc.persistent = Some(num(t, "timeout").map_err(ctx)?);
                 }
-                "mask" | "pe" => {
+                "mask" => {
+                    svc.mask = it.next().map(|m| m.to_string());
+                }
+                "pe" => {
                     it.next();
                 }
                 "ops" => svc.ops = true,
@@ -474,7 +480,11 @@ pub fn parse_ipvsadm_list(text: &str) -> Result<Vec<Service>, String> {
                 other => return Err(ctx(format!("unknown service word {other:?}"))),
             }
         }
-        if services.iter().any(|s| s.key == svc.key) {
+        // An IPv4 and an IPv6 service may share a firewall mark.
+        if services
+            .iter()
+            .any(|s| s.key == svc.key && s.family == svc.family)
+        {
             return Err(ctx(format!(
                 "service {} listed twice (same identity labels)",
                 svc.key
