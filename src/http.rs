@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -27,6 +27,7 @@ use crate::report;
 use crate::snapshot::Gatherer;
 use crate::web::WebConfig;
 use crate::web::conn::{Conn, Limits, Registration, Tracker, Watched, supervise};
+use crate::web::handshake;
 
 /// Every response body: a whole one, or one streamed from the encoder.
 type Body = BoxBody<Bytes, Infallible>;
@@ -145,9 +146,6 @@ pub async fn serve(
     }
 }
 
-/// The first byte of a TLS handshake record.
-const TLS_HANDSHAKE: u8 = 0x16;
-
 /// One connection: the TLS handshake when TLS is on, then HTTP/1.1 under the tracker's
 /// deadlines.
 async fn connection(
@@ -166,33 +164,7 @@ async fn connection(
         drop(registration);
         return;
     };
-    let handshake = async {
-        // A client speaking plain HTTP to the TLS port is told so, and gets nothing else.
-        let mut first = [0u8; 1];
-        if stream.peek(&mut first).await.ok()? == 0 {
-            return None;
-        }
-        if first[0] != TLS_HANDSHAKE {
-            let mut stream = stream;
-            let _ = stream
-                .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-                .await;
-            let _ = stream.shutdown().await;
-            return None;
-        }
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        match acceptor
-            .accept(Watched::new(stream, Arc::clone(&conn)))
-            .await
-        {
-            Ok(stream) => Some(stream),
-            Err(err) => {
-                tracing::debug!(error = %err, %peer, "TLS handshake failed");
-                None
-            }
-        }
-    };
-    if let Some(Some(stream)) = supervise(&conn, limits, handshake).await {
+    if let Some(stream) = handshake::accept(stream, peer, tls, &conn, limits).await {
         serve_http(stream, peer, app, limits, graceful).await;
     }
     drop(registration);

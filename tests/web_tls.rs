@@ -641,3 +641,359 @@ fn prometheus_scrapes_over_tls_with_client_certificate_and_basic_auth() {
     assert!(wrong_error.contains("401"), "{wrong_error}");
     exporter.stop();
 }
+
+/// An exporter whose log lines are kept, killed when dropped.
+struct LoggedExporter {
+    child: Child,
+    address: SocketAddr,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for LoggedExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LoggedExporter {
+    fn start(args: &[&str]) -> LoggedExporter {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start exporter");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let mut exporter = LoggedExporter {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+        };
+        let listening = exporter.wait_for("the listening line", |line| {
+            line.contains("msg=listening address=")
+        });
+        exporter.address = listening
+            .split("msg=listening address=")
+            .nth(1)
+            .and_then(|rest| rest.trim().parse().ok())
+            .expect("listening address");
+        exporter
+    }
+
+    /// The first log line that `wanted` accepts, waiting up to 10 s for it.
+    fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| wanted(l)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no log line with {what}; the log:\n{}", self.log());
+    }
+
+    /// The WARN lines about failed handshakes for one reason.
+    fn handshake_warnings(&self, reason: &str) -> Vec<String> {
+        let key = format!(" reason={reason}");
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(" level=warn ") && l.contains("TLS handshake failed"))
+            .filter(|l| l.contains(&key))
+            .cloned()
+            .collect()
+    }
+
+    /// The WARN line for a failed handshake from `127.0.0.1:port`.
+    fn warning_for(&self, port: u16) -> String {
+        let peer = format!(" peer=127.0.0.1:{port} ");
+        self.wait_for(&format!("a failed handshake from{peer}"), |line| {
+            line.contains(" level=warn ") && line.contains(&peer)
+        })
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+/// curl's outcome on one connection: whether it succeeded, the HTTP status, the body, the
+/// local port it connected from, and its error output.
+struct CurlRun {
+    ok: bool,
+    status: String,
+    body: String,
+    local_port: u16,
+    stderr: String,
+}
+
+fn curl_once(url: &str, args: &[&str]) -> CurlRun {
+    let out = tool("curl", "curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .args(["-w", "\n%{local_port} %{http_code}"])
+        .arg(url)
+        .output()
+        .expect("run curl");
+    let stdout = text(&out.stdout);
+    let (body, tail) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    let mut tail = tail.split_whitespace();
+    let local_port = tail.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let status = tail.next().unwrap_or_default().to_string();
+    CurlRun {
+        ok: out.status.success(),
+        status,
+        body: body.to_string(),
+        local_port,
+        stderr: text(&out.stderr),
+    }
+}
+
+/// The `openssl x509 -req` commands of the README's web configuration section: the guides'
+/// one (no extension) and the documented reissue (with `-extfile`).
+fn readme_signing_commands() -> (String, String) {
+    let readme = include_str!("../README.md");
+    let commands: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("openssl x509 -req -in client.csr"))
+        .collect();
+    let plain = commands.iter().find(|c| !c.contains("-extfile"));
+    let reissue = commands.iter().find(|c| c.contains("-extfile"));
+    match (plain, reissue) {
+        (Some(plain), Some(reissue)) => (plain.to_string(), reissue.to_string()),
+        _ => panic!("README has not both signing commands: {commands:?}"),
+    }
+}
+
+/// Runs a shell command line with bash in `dir`, failing loudly.
+fn bash_in(dir: &str, command: &str) {
+    let out = tool("bash", "bash")
+        .args(["-c", command])
+        .current_dir(dir)
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{command}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The `Version:` line of a certificate, as openssl prints it.
+fn x509_version(path: &str) -> String {
+    let out = tool("openssl", "openssl")
+        .args(["x509", "-noout", "-text", "-in", path])
+        .output()
+        .expect("openssl x509");
+    text(&out.stdout)
+        .lines()
+        .find(|l| l.trim_start().starts_with("Version:"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// A client certificate signed the way most guides show (X.509 v1, no extensions) is refused,
+/// and the exporter says why at WARN, naming the client and the command that reissues it;
+/// reissued by that command (from the README) it gets in. A burst of refusals is one line,
+/// and the next line counts the ones left out. Plain HTTP, no certificate and a foreign CA
+/// are told in plain words too.
+#[test]
+fn x509_v1_client_certificate_is_refused_with_a_warning_that_says_how_to_reissue_it() {
+    let setup = setup("v1");
+    let clients = setup.dir.path("clients");
+    std::fs::create_dir_all(&clients).expect("clients dir");
+    let in_clients = |name: &str| format!("{clients}/{name}");
+    // The client CA and request, made with openssl as the guides do.
+    bash_in(
+        &clients,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=client-ca \
+         && openssl req -new -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=prometheus",
+    );
+    let (guide_command, reissue_command) = readme_signing_commands();
+    assert_eq!(
+        guide_command,
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 30"
+    );
+    bash_in(&clients, &guide_command);
+    let version = x509_version(&in_clients("client.crt"));
+    eprintln!("the guide's command gave: {version}");
+    assert_eq!(version, "Version: 1 (0x0)");
+
+    let config = setup.dir.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: clients/ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    );
+    let exporter = LoggedExporter::start(&["--web.config.file", config.to_str().expect("path")]);
+    let https = format!("https://localhost:{}/metrics", exporter.address.port());
+    let server_ca = setup.dir.path("ca.crt");
+    let (cert, key) = (in_clients("client.crt"), in_clients("client.key"));
+    let with_cert = ["--cacert", &server_ca, "--cert", &cert, "--key", &key];
+
+    let first_try = Instant::now();
+    let refused = curl_once(&https, &with_cert);
+    assert!(!refused.ok, "v1 certificate let in: {}", refused.status);
+    assert!(!refused.body.contains("ipvs_up"));
+    eprintln!("curl with the v1 certificate: {}", refused.stderr.trim());
+    let warning = exporter.warning_for(refused.local_port);
+    eprintln!("{warning}");
+    assert!(
+        warning.contains(" reason=client_cert_x509_v1 "),
+        "{warning}"
+    );
+    assert!(warning.contains("X.509 v1"), "{warning}");
+    assert!(warning.contains(&reissue_command), "{warning}");
+
+    // A burst of the same failure: no more lines within the quiet period.
+    for _ in 0..20 {
+        let again = curl_once(&https, &with_cert);
+        assert!(!again.ok);
+    }
+    let burst_took = first_try.elapsed();
+    assert!(
+        burst_took < Duration::from_secs(9),
+        "the burst took {burst_took:?}, longer than the test can tell from the quiet period"
+    );
+    // The exporter logs after curl has gone: let it catch up.
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = exporter.handshake_warnings("client_cert_x509_v1");
+    eprintln!(
+        "21 refused handshakes in {:.1} s gave {} WARN line(s)",
+        burst_took.as_secs_f64(),
+        lines.len()
+    );
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+
+    // Other failures, in plain words.
+    let plain = curl_once(
+        &format!("http://127.0.0.1:{}/metrics", exporter.address.port()),
+        &[],
+    );
+    assert_eq!(plain.status, "400");
+    let warning = exporter.warning_for(plain.local_port);
+    eprintln!("{warning}");
+    assert!(warning.contains(" reason=plain_http "), "{warning}");
+    assert!(warning.contains("plain HTTP to the TLS port"), "{warning}");
+
+    let without = curl_once(&https, &["--cacert", &server_ca]);
+    assert!(!without.ok);
+    let warning = exporter.warning_for(without.local_port);
+    eprintln!("{warning}");
+    assert!(warning.contains(" reason=no_client_cert "), "{warning}");
+    assert!(warning.contains("sent no certificate"), "{warning}");
+
+    // A v3 client certificate from the server's CA, which does not sign clients here.
+    let scert = setup.dir.path("client.crt");
+    let skey = setup.dir.path("client.key");
+    let foreign = curl_once(
+        &https,
+        &["--cacert", &server_ca, "--cert", &scert, "--key", &skey],
+    );
+    assert!(!foreign.ok);
+    let warning = exporter.warning_for(foreign.local_port);
+    eprintln!("{warning}");
+    assert!(
+        warning.contains(" reason=client_cert_unknown_ca "),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("not signed by a CA in client_ca_file"),
+        "{warning}"
+    );
+
+    // Reissued by the README's command, from the same request and CA: v3, and it gets in.
+    bash_in(&clients, &reissue_command);
+    let version = x509_version(&cert);
+    eprintln!("the README's reissue command gave: {version}");
+    assert_eq!(version, "Version: 3 (0x2)");
+    let ok = curl_once(&https, &with_cert);
+    assert!(ok.ok, "{}", ok.stderr);
+    assert_eq!(ok.status, "200");
+    assert!(ok.body.contains("\nipvs_up "));
+
+    // Past the quiet period, the next v1 refusal is logged with the count left out.
+    let v1_again = setup.dir.path("clients/v1.crt");
+    bash_in(
+        &clients,
+        &guide_command.replace("-out client.crt", "-out v1.crt"),
+    );
+    let quiet_until = first_try + Duration::from_millis(10_500);
+    std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
+    let later = curl_once(
+        &https,
+        &["--cacert", &server_ca, "--cert", &v1_again, "--key", &key],
+    );
+    assert!(!later.ok);
+    let warning = exporter.warning_for(later.local_port);
+    eprintln!("{warning}");
+    assert!(
+        warning.contains(" reason=client_cert_x509_v1 "),
+        "{warning}"
+    );
+    assert!(warning.contains(" suppressed=20"), "{warning}");
+}
+
+/// A client without a TLS version the server speaks, and one stalling in the handshake, are
+/// told at WARN with their address.
+#[test]
+fn a_tls_version_mismatch_and_a_handshake_timeout_are_warned() {
+    use std::io::{Read, Write};
+    let setup = setup("version-warning");
+    let config = setup.dir.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  min_version: TLS13\n",
+    );
+    let exporter = LoggedExporter::start(&[
+        "--web.config.file",
+        config.to_str().expect("path"),
+        "--web.header-read-timeout",
+        "2s",
+    ]);
+    let https = format!("https://localhost:{}/metrics", exporter.address.port());
+    let old = curl_once(
+        &https,
+        &["--cacert", &setup.dir.path("ca.crt"), "--tls-max", "1.2"],
+    );
+    assert!(!old.ok);
+    let warning = exporter.warning_for(old.local_port);
+    eprintln!("{warning}");
+    assert!(
+        warning.contains(" reason=no_common_tls_version "),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("no TLS protocol version in common"),
+        "{warning}"
+    );
+
+    let mut stream = std::net::TcpStream::connect(exporter.address).expect("connect");
+    let port = stream.local_addr().expect("local address").port();
+    stream.write_all(&[0x16, 0x03, 0x01]).expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    assert!(matches!(stream.read(&mut buf), Ok(0) | Err(_)));
+    let warning = exporter.warning_for(port);
+    eprintln!("{warning}");
+    assert!(warning.contains(" reason=timeout "), "{warning}");
+    assert!(
+        warning.contains("did not finish the TLS handshake within --web.header-read-timeout"),
+        "{warning}"
+    );
+    assert!(warning.contains("within 2s"), "{warning}");
+}

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod conn;
+pub mod handshake;
 pub mod listen;
 pub mod tls;
 
