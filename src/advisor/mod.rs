@@ -632,15 +632,16 @@ mod tests {
             links.extend(extra);
             let mut all = vec![address(1, "127.0.0.1/8"), address(2, "198.51.100.7/24")];
             all.extend(addresses.iter().map(|(i, a)| address(*i, a)));
+            // The sysctl collector reads conf/all and conf/<device> of every device.
             let sysctl = Sysctls {
-                values: [
-                    ("net.ipv4.conf.all.arp_ignore", "0"),
-                    ("net.ipv4.conf.all.arp_announce", "0"),
-                    ("net.ipv4.conf.all.rp_filter", "0"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+                values: std::iter::once("all")
+                    .chain(links.iter().map(|l| l.name.as_str()))
+                    .flat_map(|device| {
+                        ["arp_ignore", "arp_announce", "rp_filter"].map(|setting| {
+                            (format!("net.ipv4.conf.{device}.{setting}"), "0".into())
+                        })
+                    })
+                    .collect(),
             };
             Snapshot {
                 interfaces: Some(Interfaces {

@@ -17,7 +17,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
         .iter()
         .map(|c| (c.cpu.to_string(), c))
         .collect();
-    let columns: [(&str, &str, ReadColumn); 5] = [
+    let columns: [(&str, &str, ReadColumn); 6] = [
         (
             "ipvs_softnet_processed",
             "Frames the CPU processed from its backlog and NAPI polls.",
@@ -32,6 +32,11 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             "ipvs_softnet_times_squeezed",
             "Times the receive softirq stopped with work left, out of budget or time (net.core.netdev_budget, netdev_budget_usecs).",
             |c| Some(c.time_squeezed),
+        ),
+        (
+            "ipvs_softnet_cpu_collision",
+            "Times the CPU found a device's transmit lock taken (the ninth column: counted by 3.x kernels, always 0 by 4.18).",
+            |c| Some(c.cpu_collision),
         ),
         (
             "ipvs_softnet_received_rps",

@@ -16,6 +16,9 @@ pub struct SoftnetCpu {
     pub dropped: u64,
     /// Times the softirq ran out of budget or time with work left (`netdev_budget`).
     pub time_squeezed: u64,
+    /// The ninth column: times a CPU found a device's transmit lock taken. Kernels of the 3.x
+    /// series counted it; by 4.18 the kernel prints 0 there.
+    pub cpu_collision: u64,
     /// Inter-processor interrupts received to process RPS work.
     pub received_rps: Option<u64>,
     /// Times the flow limit dropped a packet.

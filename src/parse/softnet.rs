@@ -57,6 +57,7 @@ pub fn parse_softnet_stat(text: &str) -> Parsed<Vec<SoftnetCpu>> {
             processed: column(0).unwrap_or(0),
             dropped: column(1).unwrap_or(0),
             time_squeezed: column(2).unwrap_or(0),
+            cpu_collision: column(8).unwrap_or(0),
             received_rps: column(9),
             flow_limit_count: column(10),
             backlog_length: column(11),
@@ -113,6 +114,7 @@ mod tests {
         let cpus: Vec<u32> = parsed.value.iter().map(|c| c.cpu).collect();
         assert_eq!(cpus, vec![0, 1, 2]);
         assert_eq!(parsed.value[0].processed, 0x0a1b_2c3d);
+        assert_eq!(parsed.value[0].cpu_collision, 0);
         assert_eq!(parsed.value[0].flow_limit_count, Some(1));
         assert_eq!(parsed.value[0].backlog_length, None);
     }
@@ -131,6 +133,7 @@ mod tests {
                     zzzz 00000001\n00000001 00000002\n";
         let parsed = parse_softnet_stat(text);
         assert_eq!(parsed.value.len(), 1);
+        assert_eq!(parsed.value[0].cpu_collision, 9);
         assert_eq!(parsed.value[0].received_rps, None);
         assert_eq!(parsed.problems.len(), 2);
     }

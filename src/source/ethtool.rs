@@ -37,6 +37,13 @@ pub fn read(device: &str) -> Option<Ethtool> {
     }
 }
 
+/// The index the kernel gives `device` in the exporter's own network namespace, the one the
+/// ioctls of [`read`] reach; `None` when no device there has that name.
+pub fn live_ifindex(device: &str) -> Option<u32> {
+    DeviceName::new(device)?;
+    nix::net::if_::if_nametoindex(device).ok()
+}
+
 /// The device is gone (`ENODEV`).
 struct Vanished;
 
@@ -270,6 +277,20 @@ mod tests {
     #[test]
     fn a_device_that_does_not_exist_gives_none() {
         assert_eq!(read("ipvsexp-nodev"), None);
+        assert_eq!(live_ifindex("ipvsexp-nodev"), None);
+        assert_eq!(live_ifindex("sixteen-bytes-xx"), None);
+    }
+
+    #[test]
+    fn the_live_index_is_the_one_sysfs_shows() {
+        // `lo` is the first device of every network namespace.
+        assert_eq!(live_ifindex("lo"), Some(1));
+        let from_sysfs: u32 = std::fs::read_to_string("/sys/class/net/lo/ifindex")
+            .expect("this host's sysfs")
+            .trim()
+            .parse()
+            .expect("a number");
+        assert_eq!(live_ifindex("lo"), Some(from_sysfs));
     }
 
     #[test]

@@ -4,10 +4,22 @@
 //! scrape-based), to tell how the interrupts of the last minute or so fell on CPUs: every
 //! scraper (two Prometheus servers in HA, `doctor`, a curl) sees the same figure at the same
 //! time, whoever scraped in between.
+//!
+//! Only directories of `class/net` that hold an `ifindex` file are devices: the kernel links
+//! every network device there, and puts class-wide files beside them (the bonding driver's
+//! `bonding_masters`, a list of bond names), which are not devices.
+//!
+//! The ethtool ioctls reach the devices of the exporter's own network namespace by name, not
+//! the devices of the tree under `--path.sysfs`. They are only asked when that tree is a live
+//! sysfs (the filesystem type of its `class/net` is sysfs's, which a copied or fixture tree
+//! never is) and, per device, when the tree's `ifindex` is the index the kernel gives that name
+//! in this namespace (which a sysfs mounted from another network namespace fails for its own
+//! devices). Otherwise the device's ethtool settings are left out, and said once in the log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{
@@ -22,7 +34,8 @@ use crate::parse::interrupts::{InterruptTable, cpu_mask_to_list, parse_interrupt
 pub struct DeviceFilter {
     pub include: Option<regex::Regex>,
     pub exclude: Option<regex::Regex>,
-    /// Whether to ask drivers through ethtool ioctls (off for fixture trees).
+    /// Whether to ask drivers through ethtool ioctls (`--no-collector.netdev.ethtool` turns it
+    /// off; devices of a tree that is not this host's live sysfs are never asked).
     pub ethtool: bool,
 }
 
@@ -49,6 +62,10 @@ pub struct NetdevCollector {
     filter: DeviceFilter,
     /// Per-CPU counts of each (device, IRQ), sampled over the window.
     samples: Mutex<Samples>,
+    /// Whether the log has said that the sysfs tree is not live, so ethtool is left out.
+    said_tree_not_live: AtomicBool,
+    /// Devices the log has said ethtool is left out for (their index differs from the live one).
+    said_index_differs: Mutex<HashSet<String>>,
 }
 
 /// Per-CPU counts of each (device, IRQ) at one time.
@@ -98,7 +115,59 @@ impl NetdevCollector {
             procfs: paths.procfs,
             filter,
             samples: Mutex::new(Samples::default()),
+            said_tree_not_live: AtomicBool::new(false),
+            said_index_differs: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether the ethtool ioctls may be asked about devices of the tree: when the tree's
+    /// `class/net` is on a sysfs filesystem (why not is said in the log the first time).
+    fn tree_is_live(&self, net_dir: &Path) -> bool {
+        let verdict = match nix::sys::statfs::statfs(net_dir) {
+            Ok(fs) if fs.filesystem_type() == nix::sys::statfs::SYSFS_MAGIC => Ok(()),
+            Ok(_) => Err("it is not a sysfs mount (a copy or a fixture)".to_string()),
+            Err(errno) => Err(format!("its filesystem type could not be read ({errno})")),
+        };
+        match verdict {
+            Ok(()) => true,
+            Err(why) => {
+                if !self.said_tree_not_live.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        sysfs = %self.sysfs.display(),
+                        "ethtool settings are left out: {} is not this host's live sysfs, {why}, \
+                         and the ethtool ioctls would describe this host's devices instead",
+                        net_dir.display()
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// The device's ethtool settings, when the tree's device is the one the ioctls reach: the
+    /// tree's `ifindex` is the index this namespace gives the name.
+    fn ethtool(&self, device: &str) -> Option<crate::model::netdev::Ethtool> {
+        let in_tree: Option<u32> =
+            read_trimmed(&self.sysfs.join("class/net").join(device).join("ifindex"))
+                .and_then(|n| n.parse().ok());
+        let live = super::ethtool::live_ifindex(device);
+        if in_tree.is_some() && in_tree == live {
+            return super::ethtool::read(device);
+        }
+        let mut said = match self.said_index_differs.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if said.insert(device.to_string()) {
+            tracing::info!(
+                device,
+                tree_ifindex = ?in_tree,
+                live_ifindex = ?live,
+                "ethtool settings of this device are left out: the sysfs tree's device is not \
+                 the one of that name in the exporter's network namespace"
+            );
+        }
+        None
     }
 
     /// The device's interrupts: its MSI vectors when sysfs lists them, else the IRQs whose
@@ -242,6 +311,13 @@ impl NetdevCollector {
     }
 }
 
+/// Whether the entry `name` of `class/net` is a network device: a directory (the kernel makes
+/// each entry a link to the device's directory) with an `ifindex` file. `bonding_masters`, a
+/// file the bonding driver puts there, is not.
+fn is_device(net_dir: &Path, name: &str) -> bool {
+    net_dir.join(name).join("ifindex").is_file()
+}
+
 fn read_trimmed(path: &Path) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
@@ -277,7 +353,7 @@ impl Collector for NetdevCollector {
         let mut names: Vec<String> = match entry_names(&net_dir) {
             Ok(names) => names
                 .into_iter()
-                .filter(|name| self.filter.matches(name))
+                .filter(|name| is_device(&net_dir, name) && self.filter.matches(name))
                 .collect(),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Collected {
@@ -312,14 +388,15 @@ impl Collector for NetdevCollector {
             None => InterruptTable::default(),
         };
 
+        let ask_ethtool = self.filter.ethtool && !names.is_empty() && self.tree_is_live(&net_dir);
         let mut devices: Vec<NetDevice> = names
             .into_iter()
             .map(|name| {
                 let (rx_queues, tx_queues) = self.queues(&name);
                 NetDevice {
                     irqs: self.device_irqs(&name, &table),
-                    ethtool: if self.filter.ethtool {
-                        super::ethtool::read(&name)
+                    ethtool: if ask_ethtool {
+                        self.ethtool(&name)
                     } else {
                         None
                     },

@@ -46,6 +46,9 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
             Err(check) => return check,
         };
         let key = "net.core.netdev_max_backlog";
+        // Without softnet_stat nothing says whether a backlog overflowed: that is said, not
+        // taken for "no drops".
+        let softnet_read = !context.snapshot.softnet.is_empty();
         let dropped: u64 = context.snapshot.softnet.iter().map(|c| c.dropped).sum();
         let wanted = (backlog * 2).max(5000).to_string();
         // The drop counters run since boot: once the backlog has been raised to what this
@@ -63,6 +66,11 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
             // Below the kernel's own default a director is worse off than a stock host: a
             // warning before anything is dropped. Between the default and 5000, advice.
             let below_default = backlog < KERNEL_DEFAULT_BACKLOG;
+            let drops = if softnet_read {
+                "no drops yet"
+            } else {
+                "drops unknown: softnet_stat could not be read"
+            };
             let mut finding = NETDEV_MAX_BACKLOG.sysctl_finding(
                 key,
                 &backlog.to_string(),
@@ -70,10 +78,10 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
                 if below_default {
                     format!(
                         "a backlog below the kernel's default ({KERNEL_DEFAULT_BACKLOG}) on a \
-                         director (no drops yet)"
+                         director ({drops})"
                     )
                 } else {
-                    "a short backlog for a director (no drops yet)".into()
+                    format!("a short backlog for a director ({drops})")
                 },
             );
             finding.severity = if below_default {
@@ -82,6 +90,13 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
                 Severity::Info
             };
             return vec![finding].into();
+        }
+        if !softnet_read && backlog < 5000 {
+            return Check::Skipped(
+                "/proc/net/softnet_stat could not be read: whether a CPU's backlog overflowed \
+                 is unknown"
+                    .into(),
+            );
         }
         Check::Pass
     },
@@ -104,15 +119,12 @@ pub static NETDEV_BUDGET: Rule = Rule {
     fix: "sysctl -w net.core.netdev_budget=600 and net.core.netdev_budget_usecs=4000, and \
           those lines in /etc/sysctl.d/90-ipvs.conf; watch ipvs_softnet_times_squeezed_total.",
     check: |context| {
-        let budget = context
-            .snapshot
-            .sysctl
-            .as_ref()
-            .and_then(|s| s.number("net.core.netdev_budget"));
-        if is_director(context)
-            && let Some(budget) = budget
-            && budget < KERNEL_DEFAULT_BUDGET
-        {
+        // Never the kernel's default in its place: an unread budget is said to be unread.
+        let budget = match number(context, "net.core.netdev_budget") {
+            Ok(n) => n,
+            Err(check) => return check,
+        };
+        if is_director(context) && budget < KERNEL_DEFAULT_BUDGET {
             let mut finding = NETDEV_BUDGET.sysctl_finding(
                 "net.core.netdev_budget",
                 &budget.to_string(),
@@ -137,7 +149,6 @@ pub static NETDEV_BUDGET: Rule = Rule {
         if squeezed == 0 {
             return Check::Pass;
         }
-        let budget = budget.unwrap_or(KERNEL_DEFAULT_BUDGET);
         // Squeezes count since boot: once the budget is raised, old ones say nothing more.
         if budget >= 600 {
             return Check::Pass;
@@ -349,19 +360,79 @@ mod tests {
 
     #[test]
     fn budget_squeezes() {
+        let squeezed = vec![SoftnetCpu {
+            time_squeezed: 3,
+            ..SoftnetCpu::default()
+        }];
         let mut snapshot = Snapshot {
-            softnet: vec![SoftnetCpu {
-                time_squeezed: 3,
-                ..SoftnetCpu::default()
-            }],
+            sysctl: Some(sysctls(&[("net.core.netdev_budget", "300")])),
+            softnet: squeezed.clone(),
             ..Snapshot::default()
         };
-        assert_eq!(
-            found_subjects(&run(&NETDEV_BUDGET, &snapshot, &[])),
-            vec!["net.core.netdev_budget"]
-        );
+        let check = run(&NETDEV_BUDGET, &snapshot, &[]);
+        assert_eq!(found_subjects(&check), vec!["net.core.netdev_budget"]);
+        let Check::Found(findings) = check else {
+            panic!("a finding")
+        };
+        assert_eq!(findings[0].observed, "300");
         snapshot.softnet = vec![SoftnetCpu::default()];
         assert_eq!(run(&NETDEV_BUDGET, &snapshot, &[]), Check::Pass);
+    }
+
+    /// A budget that was not read is never taken for the kernel's default of 300: the rule
+    /// says it could not be read, squeezes or not, director or not.
+    #[test]
+    fn an_unread_budget_is_said_to_be_unread() {
+        for roles in [&[][..], &[Role::NatDirector][..]] {
+            let snapshot = Snapshot {
+                sysctl: Some(sysctls(&[("net.core.netdev_max_backlog", "1000")])),
+                softnet: vec![SoftnetCpu {
+                    time_squeezed: 25,
+                    ..SoftnetCpu::default()
+                }],
+                ..Snapshot::default()
+            };
+            assert_eq!(
+                run(&NETDEV_BUDGET, &snapshot, roles),
+                Check::Skipped("net.core.netdev_budget could not be read".into())
+            );
+            let no_sysctls = Snapshot {
+                sysctl: None,
+                ..snapshot
+            };
+            assert!(matches!(
+                run(&NETDEV_BUDGET, &no_sysctls, roles),
+                Check::Skipped(_)
+            ));
+        }
+    }
+
+    /// Without softnet_stat the backlog rule does not claim "no drops".
+    #[test]
+    fn unread_softnet_is_not_taken_for_no_drops() {
+        let backlog = |v: &str| Snapshot {
+            sysctl: Some(sysctls(&[("net.core.netdev_max_backlog", v)])),
+            ..Snapshot::default()
+        };
+        let check = run(&NETDEV_MAX_BACKLOG, &backlog("1000"), &[]);
+        assert!(
+            matches!(&check, Check::Skipped(reason) if reason.contains("softnet_stat could not be read")),
+            "{check:?}"
+        );
+        let Check::Found(findings) =
+            run(&NETDEV_MAX_BACKLOG, &backlog("1000"), &[Role::NatDirector])
+        else {
+            panic!("a short backlog on a director is a finding")
+        };
+        assert!(
+            findings[0]
+                .summary
+                .contains("drops unknown: softnet_stat could not be read"),
+            "{}",
+            findings[0].summary
+        );
+        assert!(!findings[0].summary.contains("no drops yet"));
+        assert_eq!(run(&NETDEV_MAX_BACKLOG, &backlog("5000"), &[]), Check::Pass);
     }
 
     #[test]

@@ -111,13 +111,13 @@ pub static QUORUM_LOST: Rule = Rule {
             .virtual_servers
             .iter()
             .filter(|s| s.quorum_up == Some(false))
-            .map(|server| {
+            // The comparison sets all three together; none is made up when one is missing.
+            .filter_map(|server| Some((server, server.live_weight?, server.real_servers_up?)))
+            .map(|(server, live_weight, real_servers_up)| {
                 QUORUM_LOST.finding(
                     service_text(&server.service, &server.group),
                     format!(
-                        "live weight {} ({} of {} real servers up)",
-                        server.live_weight.unwrap_or(0),
-                        server.real_servers_up.unwrap_or(0),
+                        "live weight {live_weight} ({real_servers_up} of {} real servers up)",
                         server.real_servers.len()
                     ),
                     format!(

@@ -145,12 +145,14 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
         let Some(net) = &context.snapshot.netdev else {
             return Check::Skipped("no network device data".into());
         };
-        let forwarding = context
-            .snapshot
-            .sysctl
-            .as_ref()
-            .and_then(|s| s.get("net.ipv4.ip_forward"))
-            == Some("1");
+        // An unread ip_forward is not taken for "not forwarding".
+        let forwarding = match context.sysctls() {
+            Err(check) => return check,
+            Ok(sysctls) => match sysctls.get("net.ipv4.ip_forward") {
+                Some(value) => value == "1",
+                None => return Check::Skipped("net.ipv4.ip_forward could not be read".into()),
+            },
+        };
         if !forwarding {
             return Check::Pass;
         }
@@ -297,5 +299,18 @@ mod tests {
         let fine = nic(&[], &[("rx-lro", false), ("rx-gro", true)]);
         assert_eq!(run(&LRO_WHILE_FORWARDING, &fine, &[]), Check::Pass);
         assert_eq!(run(&GRO_OFF, &fine, &[]), Check::Pass);
+    }
+
+    /// LRO on, and ip_forward not read: not taken for "not forwarding".
+    #[test]
+    fn lro_with_unread_forwarding_is_said_to_be_unread() {
+        let mut lro = nic(&[[100, 0, 0, 0]], &[("rx-lro", true)]);
+        lro.sysctl = Some(sysctls(&[("net.ipv4.conf.all.rp_filter", "0")]));
+        assert_eq!(
+            run(&LRO_WHILE_FORWARDING, &lro, &[]),
+            Check::Skipped("net.ipv4.ip_forward could not be read".into())
+        );
+        lro.sysctl = Some(sysctls(&[("net.ipv4.ip_forward", "0")]));
+        assert_eq!(run(&LRO_WHILE_FORWARDING, &lro, &[]), Check::Pass);
     }
 }

@@ -5,18 +5,37 @@
 //! `conf/all` and `conf/<interface>`).
 
 use super::{Applies, Check, Context, Rule};
-use crate::advisor::{Role, Severity, real_server_vips};
+use crate::advisor::{Finding, Role, Severity, real_server_vips};
 use crate::model::interfaces::Link;
 
 /// The effective value of a per-interface IPv4 setting: the larger of `all` and the interface.
-fn effective(context: &Context, interface: &str, setting: &str) -> Option<i64> {
-    let sysctls = context.snapshot.sysctl.as_ref()?;
-    let all = sysctls.number(&format!("net.ipv4.conf.all.{setting}"));
-    let own = sysctls.number(&format!(
+/// Both must have been read; otherwise which one could not be, never one of them alone.
+fn effective(context: &Context, interface: &str, setting: &str) -> Result<i64, String> {
+    let sysctls = context
+        .snapshot
+        .sysctl
+        .as_ref()
+        .ok_or("the sysctl collector gave no data")?;
+    let read = |key: String| {
+        sysctls
+            .number(&key)
+            .ok_or_else(|| format!("{key} could not be read"))
+    };
+    let all = read(format!("net.ipv4.conf.all.{setting}"))?;
+    let own = read(format!(
         "net.ipv4.conf.{}.{setting}",
         interface.replace('.', "/")
-    ));
-    all.max(own)
+    ))?;
+    Ok(all.max(own))
+}
+
+/// The findings, or, when there are none and some value could not be read, that it could not
+/// (a check that read nothing does not pass).
+fn found_or_unread(findings: Vec<Finding>, unread: Vec<String>) -> Check {
+    if findings.is_empty() && !unread.is_empty() {
+        return Check::Skipped(unread.join("; "));
+    }
+    findings.into()
 }
 
 /// The interfaces that face the director: up, answering ARP, not loopback, not a tunnel, with
@@ -49,24 +68,29 @@ fn arp_rule(
     if context.snapshot.interfaces.is_none() || context.snapshot.sysctl.is_none() {
         return Check::Skipped("needs the interfaces and sysctl collectors".into());
     }
-    facing_interfaces(context)
-        .into_iter()
-        .filter_map(|link| {
-            let value = effective(context, &link.name, setting)?;
-            (!good(value)).then(|| {
-                let key = format!("net.ipv4.conf.{}.{setting}", link.name.replace('.', "/"));
-                let mut finding = rule.sysctl_finding(
-                    &format!("net.ipv4.conf.all.{setting}"),
-                    &value.to_string(),
-                    wanted,
-                    format!("{} would answer ARP for the virtual address", link.name),
-                );
-                finding.subject = key;
-                finding
-            })
-        })
-        .collect::<Vec<_>>()
-        .into()
+    let mut findings = Vec::new();
+    let mut unread = Vec::new();
+    for link in facing_interfaces(context) {
+        let value = match effective(context, &link.name, setting) {
+            Ok(value) => value,
+            Err(reason) => {
+                unread.push(reason);
+                continue;
+            }
+        };
+        if !good(value) {
+            let key = format!("net.ipv4.conf.{}.{setting}", link.name.replace('.', "/"));
+            let mut finding = rule.sysctl_finding(
+                &format!("net.ipv4.conf.all.{setting}"),
+                &value.to_string(),
+                wanted,
+                format!("{} would answer ARP for the virtual address", link.name),
+            );
+            finding.subject = key;
+            findings.push(finding);
+        }
+    }
+    found_or_unread(findings, unread)
 }
 
 pub static ARP_IGNORE: Rule = Rule {
@@ -167,14 +191,15 @@ pub static TUN_RP_FILTER: Rule = Rule {
             .collect();
         tunnels.sort_by_key(|l| l.index);
         tunnels.dedup_by_key(|l| l.index);
-        tunnels
-            .into_iter()
-            .filter_map(|link| {
-                let value = effective(context, &link.name, "rp_filter")?;
-                (value == 1).then(|| {
+        let mut findings = Vec::new();
+        let mut unread = Vec::new();
+        for link in tunnels {
+            match effective(context, &link.name, "rp_filter") {
+                Err(reason) => unread.push(reason),
+                Ok(1) => {
                     let mut finding = TUN_RP_FILTER.sysctl_finding(
                         "net.ipv4.conf.all.rp_filter",
-                        &value.to_string(),
+                        "1",
                         "2",
                         format!(
                             "strict reverse-path filtering drops what {} delivers",
@@ -182,10 +207,52 @@ pub static TUN_RP_FILTER: Rule = Rule {
                         ),
                     );
                     finding.subject = format!("net.ipv4.conf.{}.rp_filter", link.name);
-                    finding
-                })
-            })
-            .collect::<Vec<_>>()
-            .into()
+                    findings.push(finding);
+                }
+                Ok(_) => {}
+            }
+        }
+        found_or_unread(findings, unread)
     },
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advisor::rules::testing::{found_subjects, run};
+    use crate::snapshot::Snapshot;
+
+    /// The rule fixture where eth0 answers ARP (`all` and `eth0` both 0).
+    fn arp_fixture() -> Snapshot {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/rules/rs-arp-ignore/fires.json"
+        ))
+        .expect("fixture parses");
+        serde_json::from_value(fixture["snapshot"].clone()).expect("a snapshot")
+    }
+
+    /// One of the two values the effective one is made of is not read: the rule says which,
+    /// and takes neither the other alone nor nothing for a pass.
+    #[test]
+    fn an_unread_interface_value_is_said_to_be_unread() {
+        let roles = [Role::DrRealServer];
+        let snapshot = arp_fixture();
+        assert_eq!(
+            found_subjects(&run(&ARP_IGNORE, &snapshot, &roles)),
+            vec!["net.ipv4.conf.eth0.arp_ignore"]
+        );
+        for missing in [
+            "net.ipv4.conf.eth0.arp_ignore",
+            "net.ipv4.conf.all.arp_ignore",
+        ] {
+            let mut unread = snapshot.clone();
+            if let Some(sysctl) = unread.sysctl.as_mut() {
+                sysctl.values.remove(missing);
+            }
+            assert_eq!(
+                run(&ARP_IGNORE, &unread, &roles),
+                Check::Skipped(format!("{missing} could not be read")),
+            );
+        }
+    }
+}

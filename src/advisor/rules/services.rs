@@ -66,9 +66,12 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
             .services
             .iter()
             .flat_map(|s| s.backends.iter().map(move |b| (s, b)))
-            .filter(|(_, b)| b.weight == 0 && b.rates.is_some_and(|r| r.connections_per_second > 0))
-            .map(|(s, b)| {
-                let cps = b.rates.map_or(0, |r| r.connections_per_second);
+            .filter(|(_, b)| b.weight == 0)
+            .filter_map(|(s, b)| {
+                let cps = b.rates?.connections_per_second;
+                (cps > 0).then_some((s, b, cps))
+            })
+            .map(|(s, b, cps)| {
                 QUIESCED_SERVER_GETS_CONNECTIONS.finding(
                     format!(
                         "{} -> {}",
