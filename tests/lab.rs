@@ -3221,7 +3221,10 @@ fn lab_conformance_a_stopped_server_and_a_lost_quorum_are_followed() {
         ),
     ] {
         let capture = load(name);
-        assert!(capture.table_held, "conformance/break/{name}: the table moved");
+        assert!(
+            capture.table_held,
+            "conformance/break/{name}: the table moved"
+        );
         assert_eq!(
             conformance::state_differences(&capture.doctor, &capture.kernel).unwrap(),
             Vec::<String>::new(),
@@ -3236,6 +3239,9 @@ fn lab_conformance_a_stopped_server_and_a_lost_quorum_are_followed() {
             expected,
             "conformance/break/{name}: doctor's keepalived findings"
         );
-        assert_eq!(capture.doctor_code, code, "conformance/break/{name}: doctor's exit code");
+        assert_eq!(
+            capture.doctor_code, code,
+            "conformance/break/{name}: doctor's exit code"
+        );
     }
 }

@@ -495,8 +495,11 @@ mod tests {
     use super::*;
     use crate::parse::keepalived::parse_single;
 
-    /// (service as ipvsadm writes it, [(address:port, method, weight)]) of each service.
-    fn table(text: &str) -> Vec<(String, Vec<(String, &'static str, i32)>)> {
+    /// A destination as `address:port`, forwarding method and weight.
+    type Destination = (String, &'static str, i32);
+
+    /// (service as ipvsadm writes it, its destinations) of each service.
+    fn table(text: &str) -> Vec<(String, Vec<Destination>)> {
         let config = parse_single("k.conf", text);
         programmed(&config)
             .iter()
@@ -544,7 +547,10 @@ mod tests {
                     "TCP 10.0.0.2:443".into(),
                     vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]
                 ),
-                ("FWM 6".into(), vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]),
+                (
+                    "FWM 6".into(),
+                    vec![nat("10.1.0.1:8080"), nat("10.1.0.2:0")]
+                ),
                 ("FWM 5".into(), vec![nat("10.1.0.3:8080")]),
             ]
         );
@@ -573,7 +579,10 @@ mod tests {
                     ]
                 ),
                 ("FWM 5".into(), vec![("10.1.0.5:0".into(), "tunnel", 1)]),
-                ("TCP 10.0.0.2:443".into(), vec![("10.1.0.6:443".into(), "route", 1)]),
+                (
+                    "TCP 10.0.0.2:443".into(),
+                    vec![("10.1.0.6:443".into(), "route", 1)]
+                ),
                 ("FWM 7".into(), vec![("10.1.0.6:0".into(), "route", 1)]),
             ]
         );
@@ -589,13 +598,14 @@ mod tests {
 
     #[test]
     fn defaults_wlc_nat_weight_one_and_the_virtual_servers_weight() {
-        let s = one(
-            "virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 3\n\
-             real_server 10.1.0.1 80 {\n }\n real_server 10.1.0.2 80 {\n weight 0\n }\n}\n",
-        );
+        let s = one("virtual_server 10.0.0.1 80 {\n protocol TCP\n weight 3\n\
+             real_server 10.1.0.1 80 {\n }\n real_server 10.1.0.2 80 {\n weight 0\n }\n}\n");
         assert_eq!(s.scheduler, "wlc");
-        let weights: Vec<(ForwardMethod, i32)> =
-            s.real_servers.iter().map(|r| (r.forward, r.weight)).collect();
+        let weights: Vec<(ForwardMethod, i32)> = s
+            .real_servers
+            .iter()
+            .map(|r| (r.forward, r.weight))
+            .collect();
         assert_eq!(
             weights,
             vec![(ForwardMethod::Masq, 3), (ForwardMethod::Masq, 0)]
@@ -773,6 +783,9 @@ mod tests {
         let s = one(
             "virtual_server fwmark 2 {\n sorry_server 10.1.0.9\n real_server 10.1.0.1 80 {\n }\n}\n",
         );
-        assert_eq!(s.sorry_server.map(|d| (d.port, d.forward)), Some((0, ForwardMethod::Masq)));
+        assert_eq!(
+            s.sorry_server.map(|d| (d.port, d.forward)),
+            Some((0, ForwardMethod::Masq))
+        );
     }
 }

@@ -116,7 +116,9 @@ pub fn expected_healthy_table(doctor: &serde_json::Value) -> Result<Table, Strin
                 text(&real["address"]),
                 text(&real["port"]),
                 text(&real["forward"]),
-                real["weight"].as_u64().ok_or("a weight that is not a number")?,
+                real["weight"]
+                    .as_u64()
+                    .ok_or("a weight that is not a number")?,
             ));
         }
         let sorry = &service["sorry_server"];
@@ -132,7 +134,10 @@ pub fn expected_healthy_table(doctor: &serde_json::Value) -> Result<Table, Strin
                 0,
             ));
         }
-        let mask = match (family.as_str(), text(&service["persistence_netmask"]).as_str()) {
+        let mask = match (
+            family.as_str(),
+            text(&service["persistence_netmask"]).as_str(),
+        ) {
             (_, "") | ("inet", "255.255.255.255") | ("inet6", "128") => None,
             (_, m) => Some(m.to_string()),
         };
@@ -196,11 +201,17 @@ pub fn differences(expected: &Table, kernel: &Table) -> Vec<String> {
 /// Where the exporter's state of a real server disagrees with the kernel's table: `up` is in
 /// the table at its configured weight, `down` absent (or at 0 under inhibit_on_failure),
 /// `reweighted` in at another weight; and where a service's live weight or quorum does.
-pub fn state_differences(doctor: &serde_json::Value, kernel: &Table) -> Result<Vec<String>, String> {
+pub fn state_differences(
+    doctor: &serde_json::Value,
+    kernel: &Table,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for service in expected_services(doctor)? {
         let id = service_id(&service);
-        let destinations = kernel.get(&id).map(|e| e.destinations.clone()).unwrap_or_default();
+        let destinations = kernel
+            .get(&id)
+            .map(|e| e.destinations.clone())
+            .unwrap_or_default();
         let weight_of = |address: &str, port: &str| {
             destinations
                 .iter()
@@ -235,8 +246,8 @@ pub fn state_differences(doctor: &serde_json::Value, kernel: &Table) -> Result<V
         }
         let sorry = &service["sorry_server"];
         if !sorry.is_null() {
-            let active = weight_of(&text(&sorry["address"]), &text(&sorry["port"]))
-                .is_some_and(|w| w > 0);
+            let active =
+                weight_of(&text(&sorry["address"]), &text(&sorry["port"])).is_some_and(|w| w > 0);
             if sorry["active"].as_bool() != Some(active) {
                 out.push(format!(
                     "{id:?}: sorry server active {} from the exporter, {active} from the kernel",
@@ -355,14 +366,19 @@ FWM  5 rr
         let expected = expected_healthy_table(&doctor).unwrap();
         let kernel = kernel_table(IPVSADM).unwrap();
         assert_eq!(differences(&expected, &kernel), Vec::<String>::new());
-        assert_eq!(state_differences(&doctor, &kernel).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            state_differences(&doctor, &kernel).unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
     fn a_port_the_kernel_does_not_have_is_a_difference() {
-        let doctor: serde_json::Value =
-            serde_json::from_str(&DOCTOR.replace("8080, \"forward\": \"masq\", \"weight\": 2", "0, \"forward\": \"masq\", \"weight\": 2"))
-                .unwrap();
+        let doctor: serde_json::Value = serde_json::from_str(&DOCTOR.replace(
+            "8080, \"forward\": \"masq\", \"weight\": 2",
+            "0, \"forward\": \"masq\", \"weight\": 2",
+        ))
+        .unwrap();
         let expected = expected_healthy_table(&doctor).unwrap();
         let kernel = kernel_table(IPVSADM).unwrap();
         let found = differences(&expected, &kernel);

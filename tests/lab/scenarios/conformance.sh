@@ -25,6 +25,8 @@ $MODPROBE -a sctp
 $IP netns add lb
 $IP -n lb link set lo up
 $IP netns exec lb sysctl -qw net.ipv4.ip_forward=1
+# the director forwards IPv6 too (NAT services of IPv6 need it; doctor says so otherwise)
+$IP netns exec lb sysctl -qw net.ipv6.conf.all.forwarding=1
 for n in 1 2 3; do
     $IP netns add "rs$n"
     $IP -n "rs$n" link set lo up
