@@ -1077,6 +1077,47 @@ mod tests {
     }
 
     #[test]
+    fn script_accounts_are_looked_up_in_the_roots_passwd_and_group() {
+        let root = rootfs_with(
+            "accounts",
+            &[
+                (
+                    "/etc/keepalived/keepalived.conf",
+                    "global_defs {\n enable_script_security\n script_user runner nogroup\n\
+                     notify_fifo /run/k.fifo\n}\n",
+                ),
+                (
+                    "/etc/passwd",
+                    "root:x:0:0::/root:/bin/sh\nrunner:x:900:900::/:/bin/false\n",
+                ),
+                ("/etc/group", "root:x:0:\n"),
+            ],
+        );
+        let config = parse_under(&root, "/etc/keepalived/keepalived.conf");
+        let accounts = read_accounts(&Rootfs::new(&*root), &config);
+        assert_eq!(
+            accounts,
+            Ok(Accounts {
+                users: vec![
+                    ("keepalived_script".to_string(), false),
+                    ("runner".to_string(), true)
+                ],
+                groups: vec![("nogroup".to_string(), false)],
+            })
+        );
+        // no /etc/passwd: nothing can be claimed
+        let bare = rootfs_with(
+            "no-passwd",
+            &[(
+                "/etc/keepalived/keepalived.conf",
+                "global_defs {\n notify_fifo /run/k.fifo\n}\n",
+            )],
+        );
+        let config = parse_under(&bare, "/etc/keepalived/keepalived.conf");
+        assert!(read_accounts(&Rootfs::new(&*bare), &config).is_err());
+    }
+
+    #[test]
     fn include_dot_dot_resolves_as_keepalived_does_but_stays_under_the_root() {
         let root = rootfs_with(
             "dotdot",
