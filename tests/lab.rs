@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "noipvs",
     "nat",
     "kinds",
@@ -49,6 +49,7 @@ const SCENARIOS: [&str; 17] = [
     "drain",
     "faults",
     "conformance",
+    "fifo",
     "soak",
 ];
 
@@ -1002,6 +1003,106 @@ fn lab_keepalived_extras_notify_fifo_counts_transitions() {
         &mut report,
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// The changes into MASTER keepalived's own log shows.
+fn masters_logged(log: &str) -> f64 {
+    let n = log
+        .lines()
+        .filter(|l| l.contains("Entering MASTER STATE"))
+        .count();
+    f64::from(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[test]
+fn lab_fifo_is_read_again_after_a_restart_that_replaces_it() {
+    let dir = lab().join("fifo");
+    for (name, connected) in [("first", 1.0), ("stopped", 0.0), ("restarted", 1.0)] {
+        let m = metrics(&dir.join(name).join("metrics.txt"));
+        let logged = masters_logged(&read(&dir.join(name).join("keepalived.log")));
+        assert!(logged >= 1.0, "{name}: keepalived logged no MASTER");
+        assert_eq!(
+            transitions(&m, "MASTER"),
+            Ok(logged),
+            "{name}: the exporter's count against keepalived's log"
+        );
+        assert_eq!(
+            m.value("ipvs_keepalived_notify_fifo_connected", &[]),
+            Ok(connected),
+            "{name}: notify_fifo_connected"
+        );
+    }
+    let restarted = metrics(&dir.join("restarted/metrics.txt"));
+    assert_eq!(transitions(&restarted, "MASTER"), Ok(2.0));
+    // keepalived announced its stop on the first FIFO
+    assert_eq!(transitions(&restarted, "STOP"), Ok(1.0));
+    let mut report = Report::default();
+    check::check_exporter_log("fifo", &read(&dir.join("exporter.log")), &mut report);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+fn lab_fifo_ignored_by_keepalived_is_named_by_doctor_and_the_warning() {
+    let dir = lab().join("fifo/ignored");
+    assert_eq!(
+        read(&dir.join("keepalived_script-users.txt")).trim(),
+        "0",
+        "the guest has no keepalived_script user"
+    );
+    // keepalived's own verdict: a configuration error (5), naming the default user
+    assert_eq!(read(&dir.join("configtest.code")).trim(), "5");
+    assert!(
+        read(&dir.join("configtest.txt"))
+            .contains("Unable to set default user keepalived_script for script"),
+        "keepalived -t: {}",
+        read(&dir.join("configtest.txt"))
+    );
+    // and what it did: started without making the FIFO
+    let log = read(&dir.join("keepalived.log"));
+    assert!(log.contains("Startup complete"), "{log}");
+    assert_eq!(read(&dir.join("fifo-made.txt")).trim(), "no");
+    let doctor: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("doctor.json"))).expect("doctor JSON");
+    let finding = doctor["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["rule"] == "keepalived-notify-fifo-ignored")
+        .unwrap_or_else(|| panic!("no keepalived-notify-fifo-ignored finding: {doctor}"));
+    assert_eq!(finding["subject"], "/run/lb1/ignored.fifo");
+    let observed = finding["observed"].as_str().unwrap_or_default();
+    assert!(
+        observed.contains("enable_script_security") && observed.contains("keepalived_script"),
+        "{observed}"
+    );
+    let metrics = metrics(&dir.join("metrics.txt"));
+    assert_eq!(
+        metrics.value("ipvs_keepalived_notify_fifo_connected", &[]),
+        Ok(0.0)
+    );
+    assert_eq!(
+        metrics.value(
+            "ipvs_advisor_finding",
+            &[
+                ("rule", "keepalived-notify-fifo-ignored"),
+                ("subject", "/run/lb1/ignored.fifo")
+            ]
+        ),
+        Ok(1.0)
+    );
+    // the exporter's warning says why the FIFO is missing, once
+    let log = read(&dir.join("exporter.log"));
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot open keepalived's notify FIFO"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("keepalived ignores notify_fifo")),
+        "{warnings:?}"
+    );
 }
 
 #[test]

@@ -64,6 +64,7 @@ cargo test --locked
 cargo test --locked --features test-host --test golden_promtool
 cargo test --locked --features test-host --test uapi_headers
 cargo test --locked --features test-host --test host_live
+cargo test --locked --features test-host --test keepalived_configtest
 cargo test --locked --features test-host --test conntrack_live
 cargo test --locked --features test-host --test ethtool_live
 cargo test --locked --features test-host --test web_tls

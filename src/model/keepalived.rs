@@ -271,6 +271,199 @@ pub struct KeepalivedConfig {
     pub files: Vec<String>,
     /// Syntax errors and values that could not be read; what could be parsed is still used.
     pub errors: Vec<ConfigError>,
+    /// The statements that decide keepalived's default script user, and those that use it, in
+    /// the order keepalived reads them.
+    pub script_users: Vec<ScriptUserStatement>,
+    /// Whether the users and groups that `script_users` needs exist on the host, when its
+    /// /etc/passwd could be read: filled by the source, not the parser.
+    pub accounts: Option<Accounts>,
+}
+
+/// A statement about keepalived's default script user (the user its scripts run as, and its
+/// notify FIFOs are made for, when they name none of their own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScriptUserStatement {
+    /// `enable_script_security` in global_defs.
+    EnableScriptSecurity,
+    /// `script_user USER [GROUP]` in global_defs.
+    ScriptUser { user: String, group: Option<String> },
+    /// Something that names no user of its own, so keepalived gives it the default one.
+    UsesDefault(DefaultUserUse),
+}
+
+/// A notify FIFO, notify script, tracked script or checker script without a user of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultUserUse {
+    /// The keyword: `notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo`, `notify_fifo_script`
+    /// (and the vrrp_/lvs_ ones), `vrrp_script`, `notify_master` and the other notify
+    /// keywords, `MISC_CHECK`.
+    pub keyword: String,
+    /// What it is about: the FIFO's path, the vrrp_script's name, the instance or sync group
+    /// whose notify script it is, the checker's script.
+    pub subject: String,
+    /// `FILE:LINE` of the statement.
+    pub place: String,
+}
+
+impl DefaultUserUse {
+    /// A notify FIFO itself (not a script that reads one).
+    pub fn is_fifo(&self) -> bool {
+        self.keyword.ends_with("notify_fifo")
+    }
+}
+
+/// Whether the accounts keepalived looks up exist, as the host's /etc/passwd and /etc/group
+/// say (users only a directory service knows are not seen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Accounts {
+    /// (user name, exists), for `keepalived_script` and every `script_user`.
+    pub users: Vec<(String, bool)>,
+    /// (group name, exists), for every `script_user`'s group.
+    pub groups: Vec<(String, bool)>,
+}
+
+impl Accounts {
+    /// Whether `name` is a user; a name not looked up counts as one (nothing is claimed).
+    pub fn has_user(&self, name: &str) -> bool {
+        self.users
+            .iter()
+            .find(|(n, _)| n == name)
+            .is_none_or(|(_, e)| *e)
+    }
+
+    /// Whether `name` is a group; a name not looked up counts as one.
+    pub fn has_group(&self, name: &str) -> bool {
+        self.groups
+            .iter()
+            .find(|(n, _)| n == name)
+            .is_none_or(|(_, e)| *e)
+    }
+}
+
+/// The user keepalived looks for when no `script_user` is set.
+pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
+
+/// Why keepalived has no default script user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoScriptUser {
+    /// `enable_script_security` came before the first use, no `script_user` did, and there is
+    /// no `keepalived_script` user.
+    SecurityWithoutUser,
+    /// `script_user` names a user or group that does not exist.
+    MissingAccount { user: String, group: Option<String> },
+}
+
+impl fmt::Display for NoScriptUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoScriptUser::SecurityWithoutUser => write!(
+                f,
+                "enable_script_security is set, no script_user is set before it is needed, and there is no {DEFAULT_SCRIPT_USER} user"
+            ),
+            NoScriptUser::MissingAccount { user, group } => match group {
+                Some(group) => write!(
+                    f,
+                    "script_user {user} {group} names an account that does not exist"
+                ),
+                None => write!(f, "script_user {user} names a user that does not exist"),
+            },
+        }
+    }
+}
+
+/// A use of the default script user that keepalived ignores, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredUse {
+    pub what: DefaultUserUse,
+    pub cause: NoScriptUser,
+}
+
+/// The uses of the default script user that keepalived (2.2.7) ignores, reading the statements
+/// in order as it does: the default user is settled at the first use, from `script_user` if
+/// one came before, else `keepalived_script` if that user exists, else keepalived's own user,
+/// which `enable_script_security` (if it came before) forbids. Once settling failed, every
+/// later use is ignored too, a later `script_user` included.
+pub fn ignored_default_user_uses(
+    statements: &[ScriptUserStatement],
+    accounts: &Accounts,
+) -> Vec<IgnoredUse> {
+    let mut security = false;
+    let mut settled = false;
+    let mut failed: Option<NoScriptUser> = None;
+    let mut ignored = Vec::new();
+    for statement in statements {
+        match statement {
+            ScriptUserStatement::EnableScriptSecurity => security = true,
+            ScriptUserStatement::ScriptUser { user, group } => {
+                settled = true;
+                let exists = accounts.has_user(user)
+                    && group.as_deref().is_none_or(|g| accounts.has_group(g));
+                if !exists {
+                    failed = Some(NoScriptUser::MissingAccount {
+                        user: user.clone(),
+                        group: group.clone(),
+                    });
+                }
+            }
+            ScriptUserStatement::UsesDefault(what) => {
+                if failed.is_none() && !settled {
+                    settled = true;
+                    if security && !accounts.has_user(DEFAULT_SCRIPT_USER) {
+                        failed = Some(NoScriptUser::SecurityWithoutUser);
+                    }
+                }
+                if let Some(cause) = &failed {
+                    ignored.push(IgnoredUse {
+                        what: what.clone(),
+                        cause: cause.clone(),
+                    });
+                }
+            }
+        }
+    }
+    ignored
+}
+
+/// The account names `statements` makes keepalived look up: (users, groups).
+pub fn script_accounts_needed(statements: &[ScriptUserStatement]) -> (Vec<String>, Vec<String>) {
+    let mut users = vec![DEFAULT_SCRIPT_USER.to_string()];
+    let mut groups = Vec::new();
+    for statement in statements {
+        if let ScriptUserStatement::ScriptUser { user, group } = statement {
+            users.push(user.clone());
+            groups.extend(group.clone());
+        }
+    }
+    users.sort();
+    users.dedup();
+    groups.sort();
+    groups.dedup();
+    (users, groups)
+}
+
+/// Why keepalived's notify FIFO at `fifo` may be missing, for the exporter's warning:
+/// keepalived ignores it (and why), keepalived is not running (it makes the FIFO when it
+/// starts), or it runs without it.
+pub fn why_fifo_missing(config: &KeepalivedConfig, fifo: &str, running: bool) -> String {
+    if let Some(accounts) = &config.accounts {
+        let ignored = ignored_default_user_uses(&config.script_users, accounts);
+        if let Some(ignored) = ignored
+            .iter()
+            .find(|i| i.what.is_fifo() && i.what.subject == fifo)
+        {
+            return format!(
+                "keepalived ignores {} {fifo} ({}) because {}: it never makes this FIFO (doctor: keepalived-notify-fifo-ignored)",
+                ignored.what.keyword, ignored.what.place, ignored.cause
+            );
+        }
+    }
+    if !running {
+        return "keepalived is not running (it makes its notify FIFO when it starts)".to_string();
+    }
+    "keepalived runs without it: keepalived makes its notify FIFO when it starts, so its configuration may name another path, or keepalived was started before notify_fifo was added".to_string()
 }
 
 /// Whether one virtual address is where its instance puts it.
@@ -575,6 +768,117 @@ mod tests {
                 .collect(),
             ..VrrpInstance::default()
         }
+    }
+
+    fn uses(keyword: &str, subject: &str) -> ScriptUserStatement {
+        ScriptUserStatement::UsesDefault(DefaultUserUse {
+            keyword: keyword.into(),
+            subject: subject.into(),
+            place: "k.conf:1".into(),
+        })
+    }
+
+    fn accounts(users: &[(&str, bool)]) -> Accounts {
+        Accounts {
+            users: users.iter().map(|(n, e)| ((*n).to_string(), *e)).collect(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn ignored_subjects(statements: &[ScriptUserStatement], accounts: &Accounts) -> Vec<String> {
+        ignored_default_user_uses(statements, accounts)
+            .into_iter()
+            .map(|i| i.what.subject)
+            .collect()
+    }
+
+    #[test]
+    fn script_security_without_a_script_user_ignores_every_default_use() {
+        let no_user = accounts(&[(DEFAULT_SCRIPT_USER, false)]);
+        let statements = [
+            ScriptUserStatement::EnableScriptSecurity,
+            uses("notify_fifo", "/run/k.fifo"),
+            uses("vrrp_script", "chk"),
+        ];
+        assert_eq!(
+            ignored_subjects(&statements, &no_user),
+            vec!["/run/k.fifo", "chk"]
+        );
+        // keepalived_script exists: nothing is ignored
+        let with_user = accounts(&[(DEFAULT_SCRIPT_USER, true)]);
+        assert!(ignored_default_user_uses(&statements, &with_user).is_empty());
+        // enable_script_security after the first use: keepalived's own user was settled first
+        let late = [
+            uses("notify_fifo", "/run/k.fifo"),
+            ScriptUserStatement::EnableScriptSecurity,
+            uses("vrrp_script", "chk"),
+        ];
+        assert!(ignored_default_user_uses(&late, &no_user).is_empty());
+        // script_user first: used
+        let with_script_user = [
+            ScriptUserStatement::EnableScriptSecurity,
+            ScriptUserStatement::ScriptUser {
+                user: "nobody".into(),
+                group: None,
+            },
+            uses("notify_fifo", "/run/k.fifo"),
+        ];
+        assert!(ignored_default_user_uses(&with_script_user, &no_user).is_empty());
+        // script_user after the failed first use does not help, at 2.2.7
+        let too_late = [
+            ScriptUserStatement::EnableScriptSecurity,
+            uses("notify_fifo", "/run/k.fifo"),
+            ScriptUserStatement::ScriptUser {
+                user: "nobody".into(),
+                group: None,
+            },
+            uses("vrrp_script", "chk"),
+        ];
+        assert_eq!(
+            ignored_subjects(&too_late, &no_user),
+            vec!["/run/k.fifo", "chk"]
+        );
+    }
+
+    #[test]
+    fn a_script_user_that_does_not_exist_ignores_every_default_use_without_security() {
+        let statements = [
+            ScriptUserStatement::ScriptUser {
+                user: "nosuch".into(),
+                group: None,
+            },
+            uses("notify_fifo", "/run/k.fifo"),
+        ];
+        let missing = accounts(&[("nosuch", false)]);
+        let ignored = ignored_default_user_uses(&statements, &missing);
+        assert_eq!(ignored.len(), 1);
+        assert_eq!(
+            ignored.first().map(|i| i.cause.to_string()),
+            Some("script_user nosuch names a user that does not exist".to_string())
+        );
+        // not looked up: nothing claimed
+        assert!(ignored_default_user_uses(&statements, &Accounts::default()).is_empty());
+    }
+
+    #[test]
+    fn a_missing_fifo_is_explained_by_the_configuration_first() {
+        let mut config = KeepalivedConfig {
+            script_users: vec![
+                ScriptUserStatement::EnableScriptSecurity,
+                uses("notify_fifo", "/run/k.fifo"),
+            ],
+            accounts: Some(accounts(&[(DEFAULT_SCRIPT_USER, false)])),
+            ..KeepalivedConfig::default()
+        };
+        let why = why_fifo_missing(&config, "/run/k.fifo", true);
+        assert!(why.starts_with("keepalived ignores notify_fifo /run/k.fifo (k.conf:1) because enable_script_security is set"), "{why}");
+        assert!(why_fifo_missing(&config, "/run/other.fifo", false).contains("not running"));
+        config.accounts = Some(accounts(&[(DEFAULT_SCRIPT_USER, true)]));
+        assert!(why_fifo_missing(&config, "/run/k.fifo", false).contains("not running"));
+        assert!(
+            why_fifo_missing(&config, "/run/k.fifo", true)
+                .starts_with("keepalived runs without it")
+        );
     }
 
     #[test]

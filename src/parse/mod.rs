@@ -3,6 +3,7 @@
 //! A parser never fails as a whole on a bad line: it keeps what it understood and returns the
 //! lines it had to skip as [`LineProblem`]s, so one odd line costs one series, not the scrape.
 
+pub mod accounts;
 pub mod conntrack;
 pub mod ethtool;
 pub mod interrupts;

@@ -26,9 +26,11 @@ use super::{
 };
 use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::{
-    CheckerDump, Dump, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
+    Accounts, CheckerDump, Dump, Keepalived, KeepalivedConfig, KeepalivedProcess, NotifyReading,
     RecentTransitions, TransitionSource, VrrpDataDump, VrrpState, infer_state,
+    script_accounts_needed, why_fifo_missing,
 };
+use crate::parse::accounts::account_names;
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
 use crate::parse::keepalived_data::{DataDump, parse_data_dump};
 use crate::parse::keepalived_json::parse_dump;
@@ -96,10 +98,15 @@ impl KeepalivedCollector {
 
     /// Reads links and addresses through `interfaces`, shared with the interfaces collector.
     pub fn sharing(paths: Paths, options: KeepalivedOptions, interfaces: SharedInterfaces) -> Self {
-        let fifo = options
-            .notify_fifo
-            .as_ref()
-            .map(|path| NotifyFifo::start_under(Rootfs::new(&paths.rootfs), path.clone()));
+        let fifo = options.notify_fifo.as_ref().map(|path| {
+            let (for_paths, for_options) = (paths.clone(), options.clone());
+            let fifo = path.to_string_lossy().into_owned();
+            NotifyFifo::start_under(
+                Rootfs::new(&paths.rootfs),
+                path.clone(),
+                Arc::new(move || explain_missing_fifo(&for_paths, &for_options, &fifo)),
+            )
+        });
         let listener = options.listen.then(VrrpListener::new);
         KeepalivedCollector {
             paths,
@@ -264,6 +271,72 @@ impl IncludeSource for RootedIncludes<'_> {
         under_root(self.rootfs, Path::new(name))
             .and_then(|path| read_bounded(&path, max_bytes))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The largest /etc/passwd or /etc/group read.
+const MAX_ACCOUNTS_BYTES: usize = 8 << 20;
+
+/// Whether the accounts that the configuration's script statements look up exist, from
+/// /etc/passwd and /etc/group under the root; an error when /etc/passwd cannot be read.
+fn read_accounts(rootfs: &Rootfs, config: &KeepalivedConfig) -> Result<Accounts, String> {
+    let (users, groups) = script_accounts_needed(&config.script_users);
+    let names = |file: &str| -> Result<Vec<String>, String> {
+        let path = under_root(rootfs, Path::new(file)).map_err(|e| format!("{file}: {e}"))?;
+        let text = read_bounded(&path, MAX_ACCOUNTS_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(account_names(&text).into_iter().map(String::from).collect())
+    };
+    let known_users = names("/etc/passwd")?;
+    // Without /etc/group, no group is looked up (and none is claimed missing).
+    let known_groups = if groups.is_empty() {
+        Vec::new()
+    } else {
+        names("/etc/group").unwrap_or_default()
+    };
+    Ok(Accounts {
+        users: users
+            .into_iter()
+            .map(|u| {
+                let exists = known_users.contains(&u);
+                (u, exists)
+            })
+            .collect(),
+        groups: if known_groups.is_empty() {
+            Vec::new()
+        } else {
+            groups
+                .into_iter()
+                .map(|g| {
+                    let exists = known_groups.contains(&g);
+                    (g, exists)
+                })
+                .collect()
+        },
+    })
+}
+
+/// Reads keepalived's configuration (and the accounts its scripts need) under the root.
+fn read_config(paths: &Paths, options: &KeepalivedOptions) -> std::io::Result<KeepalivedConfig> {
+    let rootfs = Rootfs::new(&paths.rootfs);
+    let config_path = under_root(&rootfs, &options.config_file)?;
+    let text = read_bounded(&config_path, MAX_CONFIG_BYTES)?;
+    let name = options.config_file.to_string_lossy();
+    let mut config = parse_config_from(&name, &text, &mut RootedIncludes { rootfs: &rootfs });
+    config.accounts = read_accounts(&rootfs, &config).ok();
+    Ok(config)
+}
+
+/// Why the notify FIFO at `fifo` may be missing, from keepalived's configuration and process.
+fn explain_missing_fifo(paths: &Paths, options: &KeepalivedOptions, fifo: &str) -> String {
+    let running = check_process(paths, &options.pid_file).is_ok_and(|p| p.running);
+    match read_config(paths, options) {
+        Ok(config) => why_fifo_missing(&config, fifo, running),
+        Err(err) => format!(
+            "keepalived's configuration {} cannot be read ({err}); keepalived {}",
+            options.config_file.display(),
+            if running { "runs" } else { "is not running" }
+        ),
     }
 }
 
@@ -723,13 +796,22 @@ impl Collector for KeepalivedCollector {
                 });
             }
         };
-        let config =
+        let mut config =
             parse_config_from(&config_name, &text, &mut RootedIncludes { rootfs: &rootfs });
         let mut problems: Vec<String> = config
             .errors
             .iter()
             .map(|e| format!("keepalived configuration: {e}"))
             .collect();
+        // Only a configuration with scripts or notify FIFOs needs a script user.
+        if !config.script_users.is_empty() {
+            match read_accounts(&rootfs, &config) {
+                Ok(accounts) => config.accounts = Some(accounts),
+                Err(problem) => problems.push(format!(
+                    "keepalived's script user cannot be checked: {problem}"
+                )),
+            }
+        }
         let process = check_process(&self.paths, &self.options.pid_file)?;
         let keepalived_uid = process
             .pid
@@ -992,6 +1074,47 @@ mod tests {
                 rootfs: &Rootfs::new(root),
             },
         )
+    }
+
+    #[test]
+    fn script_accounts_are_looked_up_in_the_roots_passwd_and_group() {
+        let root = rootfs_with(
+            "accounts",
+            &[
+                (
+                    "/etc/keepalived/keepalived.conf",
+                    "global_defs {\n enable_script_security\n script_user runner nogroup\n\
+                     notify_fifo /run/k.fifo\n}\n",
+                ),
+                (
+                    "/etc/passwd",
+                    "root:x:0:0::/root:/bin/sh\nrunner:x:900:900::/:/bin/false\n",
+                ),
+                ("/etc/group", "root:x:0:\n"),
+            ],
+        );
+        let config = parse_under(&root, "/etc/keepalived/keepalived.conf");
+        let accounts = read_accounts(&Rootfs::new(&*root), &config);
+        assert_eq!(
+            accounts,
+            Ok(Accounts {
+                users: vec![
+                    ("keepalived_script".to_string(), false),
+                    ("runner".to_string(), true)
+                ],
+                groups: vec![("nogroup".to_string(), false)],
+            })
+        );
+        // no /etc/passwd: nothing can be claimed
+        let bare = rootfs_with(
+            "no-passwd",
+            &[(
+                "/etc/keepalived/keepalived.conf",
+                "global_defs {\n notify_fifo /run/k.fifo\n}\n",
+            )],
+        );
+        let config = parse_under(&bare, "/etc/keepalived/keepalived.conf");
+        assert!(read_accounts(&Rootfs::new(&*bare), &config).is_err());
     }
 
     #[test]

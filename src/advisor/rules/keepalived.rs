@@ -1,11 +1,14 @@
 //! keepalived: configured but not running, addresses held by a backup, two masters for one
-//! VRRP router, instances that flap, priorities lowered by failed tracking, sync groups split.
+//! VRRP router, instances that flap, priorities lowered by failed tracking, sync groups split,
+//! and notify FIFOs and scripts that keepalived ignores for want of a script user.
 
 use super::{Applies, Check, Rule};
 use crate::advisor::Severity;
 use std::collections::BTreeMap;
 
-use crate::model::keepalived::{Keepalived, TransitionSource, VrrpState};
+use crate::model::keepalived::{
+    IgnoredUse, Keepalived, TransitionSource, VrrpState, ignored_default_user_uses,
+};
 
 /// keepalived as the snapshot shows it; a host without keepalived's configuration is not a
 /// keepalived host, and these rules have nothing to say about it.
@@ -345,6 +348,115 @@ pub static SYNC_GROUP_SPLIT: Rule = Rule {
                         format!("sync group {} is split across states", group.name),
                     )
                 })
+            })
+            .collect::<Vec<_>>()
+            .into()
+    },
+};
+
+/// The uses of the default script user that keepalived ignores, or why that cannot be told.
+fn ignored_uses(context: &super::Context) -> Result<Vec<IgnoredUse>, Check> {
+    let keepalived = context.snapshot.keepalived.as_ref().ok_or(Check::Pass)?;
+    let config = &keepalived.config;
+    if config.script_users.is_empty() {
+        return Err(Check::Pass);
+    }
+    let accounts = config.accounts.as_ref().ok_or_else(|| {
+        Check::Skipped("needs the host's /etc/passwd (under --path.rootfs)".into())
+    })?;
+    Ok(ignored_default_user_uses(&config.script_users, accounts))
+}
+
+/// The fix shared by both rules.
+const SCRIPT_USER_FIX: &str = "Give keepalived a user to run scripts as: create it (useradd \
+          --system --no-create-home --shell /usr/sbin/nologin keepalived_script), or put \
+          `script_user USER` in global_defs before anything that uses it, or name a user on the \
+          line itself (`notify_fifo /run/keepalived.fifo root`, `user USER` in a vrrp_script). \
+          Check with keepalived -t -f /etc/keepalived/keepalived.conf (exit code 0), then \
+          restart keepalived: it makes its FIFOs only when it starts.";
+
+pub static NOTIFY_FIFO_IGNORED: Rule = Rule {
+    id: "keepalived-notify-fifo-ignored",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "keepalived makes every notify FIFO its configuration declares (notify_fifo, \
+           vrrp_notify_fifo, lvs_notify_fifo).",
+    why: "A notify FIFO that names no user gets keepalived's default script user: the \
+          script_user of global_defs if one came before it, else the keepalived_script user if \
+          it exists, else root, which enable_script_security (when it came before) forbids. \
+          keepalived 2.2.7 then drops the notify_fifo line: the FIFO is never made, nothing \
+          reading it (this exporter with --keepalived.notify-fifo, a notify_fifo_script) sees a \
+          transition, and keepalived only says so at start (\"Unable to set default user \
+          keepalived_script for script\", keepalived -t exits 5). The same happens, with or \
+          without enable_script_security, when script_user names an account that does not \
+          exist. Users are looked up in /etc/passwd and /etc/group only.",
+    severity_why: "Warning: VRRP and the health checks run on, but every consumer of the FIFO is \
+          blind to state changes: transition counts, flapping detection and notify actions stop \
+          without an error.",
+    fix: SCRIPT_USER_FIX,
+    check: |context| {
+        let ignored = match ignored_uses(context) {
+            Ok(ignored) => ignored,
+            Err(check) => return check,
+        };
+        ignored
+            .iter()
+            .filter(|i| i.what.is_fifo())
+            .map(|i| {
+                NOTIFY_FIFO_IGNORED.finding(
+                    i.what.subject.clone(),
+                    format!(
+                        "{} at {} ignored: {}",
+                        i.what.keyword, i.what.place, i.cause
+                    ),
+                    "a FIFO keepalived makes",
+                    format!(
+                        "keepalived ignores {} {}: no usable script user",
+                        i.what.keyword, i.what.subject
+                    ),
+                )
+            })
+            .collect::<Vec<_>>()
+            .into()
+    },
+};
+
+pub static SCRIPT_DISABLED: Rule = Rule {
+    id: "keepalived-script-disabled",
+    severity: Severity::Warning,
+    applies: &[Applies::AnyHost],
+    what: "keepalived runs every notify, tracked (vrrp_script) and MISC_CHECK script its \
+           configuration declares.",
+    why: "A script that names no user runs as keepalived's default script user: the \
+          script_user of global_defs if one came before it, else the keepalived_script user if \
+          it exists, else root, which enable_script_security (when it came before) forbids. \
+          Without one, keepalived 2.2.7 removes a vrrp_script (the instances that track it \
+          then ignore it: a failing service no longer moves the virtual addresses), drops \
+          notify_master/backup/fault/stop and *_notify_fifo_script lines (actions on failover \
+          do not happen), and removes a MISC_CHECK. keepalived -t exits 5 and names only the \
+          first cause. Users are looked up in /etc/passwd and /etc/group only.",
+    severity_why: "Warning: keepalived runs, but a check or an action the configuration relies on \
+          is silently gone; a removed tracked script means failover no longer follows the \
+          service it watched.",
+    fix: SCRIPT_USER_FIX,
+    check: |context| {
+        let ignored = match ignored_uses(context) {
+            Ok(ignored) => ignored,
+            Err(check) => return check,
+        };
+        ignored
+            .iter()
+            .filter(|i| !i.what.is_fifo())
+            .map(|i| {
+                SCRIPT_DISABLED.finding(
+                    format!("{} {}", i.what.keyword, i.what.subject),
+                    format!("ignored at {}: {}", i.what.place, i.cause),
+                    "a script keepalived runs",
+                    format!(
+                        "keepalived ignores {} of {}: no usable script user",
+                        i.what.keyword, i.what.subject
+                    ),
+                )
             })
             .collect::<Vec<_>>()
             .into()

@@ -218,6 +218,8 @@ pub static RULES: &[&Rule] = &[
     &keepalived::FLAPPING,
     &keepalived::PRIORITY_DEGRADED,
     &keepalived::SYNC_GROUP_SPLIT,
+    &keepalived::NOTIFY_FIFO_IGNORED,
+    &keepalived::SCRIPT_DISABLED,
 ];
 
 /// The rule with this id.

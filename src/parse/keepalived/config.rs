@@ -32,6 +32,8 @@ pub(super) fn read(statements: &[Node], diagnostics: &mut Diagnostics) -> Keepal
             _ => {}
         }
     }
+    config.script_users =
+        super::script_users::script_user_statements(statements, &reader.diagnostics.files);
     config
 }
 

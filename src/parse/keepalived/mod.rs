@@ -6,7 +6,8 @@
 //! - [`tree`]: the tokens into statements and their `{ }` blocks (opened on the keyword's line
 //!   or the next one);
 //! - [`config`]: the statements the exporter needs (VRRP instances, sync groups, virtual
-//!   servers and their groups) into the model; other keywords are skipped.
+//!   servers and their groups) into the model; other keywords are skipped;
+//! - [`script_users`]: what decides keepalived's default script user, and what uses it.
 //!
 //! Includes need the filesystem, so the parser asks the resolver (in `source::keepalived`) for
 //! the files a pattern names; the parser itself stays pure. A syntax error is recorded and
@@ -15,6 +16,7 @@
 mod config;
 mod include;
 mod lexer;
+mod script_users;
 mod tree;
 
 use crate::model::keepalived::{ConfigError, KeepalivedConfig};

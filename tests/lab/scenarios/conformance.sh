@@ -639,15 +639,19 @@ ka_table_settled() {
     return 1
 }
 
+# ka_stop: keepalived and all its children gone (they would go on logging), the table empty
 ka_stop() {
     pid=$(cat /run/lb/keepalived.pid 2>/dev/null || true)
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || true
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
     i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+    while pidof keepalived >/dev/null && [ $i -lt 300 ]; do
         usleep 100000
         i=$((i + 1))
     done
+    if pidof keepalived >/dev/null; then
+        echo "lab: keepalived did not stop within 30 s"
+        return 1
+    fi
     rm -f /run/lb/*.pid
     $IP netns exec lb $IPVSADM -C
 }
@@ -673,9 +677,10 @@ run_shape() {
     mkdir -p "$dir"
     cp "$CONF" "$dir/keepalived.conf"
     code=0
-    $IP netns exec lb $KEEPALIVED -t -l -D -f "$CONF" >"$dir/configtest.txt" 2>&1 || code=$?
+    $IP netns exec lb $KEEPALIVED -t -l -G -D -f "$CONF" >"$dir/configtest.txt" 2>&1 || code=$?
     echo "$code" >"$dir/configtest.code"
-    $IP netns exec lb $KEEPALIVED -n -l -D -C -f "$CONF" \
+    # -G: no syslog, whose fallback writes to the console that carries the results
+    $IP netns exec lb $KEEPALIVED -n -l -G -D -C -f "$CONF" \
         -p /run/lb/keepalived.pid -c /run/lb/checkers.pid >"$dir/keepalived.log" 2>&1 &
     ka_wait "keepalived's pid file ($1)" 30 test -s /run/lb/keepalived.pid
     ka_table_settled
