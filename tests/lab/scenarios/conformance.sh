@@ -624,8 +624,9 @@ ka_table_settled() {
     same=0
     i=0
     while [ $i -lt 300 ]; do
-        now=$($IP netns exec lb $IPVSADM -Sn | md5sum)
-        if [ -n "$($IP netns exec lb $IPVSADM -Sn)" ] && [ "$now" = "$last" ]; then
+        table=$($IP netns exec lb $IPVSADM -Sn)
+        now=$(echo "$table" | md5sum)
+        if [ -n "$table" ] && [ "$now" = "$last" ]; then
             same=$((same + 1))
             [ $same -ge 5 ] && return 0
         else
@@ -689,9 +690,12 @@ run_shape() {
 
 for conf in /etc/keepalived/shapes/*.conf; do
     name=$(basename "$conf" .conf)
+    t0=$(ka_uptime_cs)
     run_shape "$name"
     ka_stop
     echo "$name" >>"$OUT/shapes.txt"
+    # centiseconds the shape took, for the record
+    echo "$name $(($(ka_uptime_cs) - t0))" >>"$OUT/shape-centiseconds.txt"
 done
 
 # ---------------------------------------------------------------- breaking one
