@@ -199,6 +199,43 @@ lab_cleanup() {
     true
 }
 
+# ------------------------------------------------------------ a director and its real servers
+
+# lab_director NET COUNT: namespace lb (forwarding on) joined by a veth cN/rN to each of the
+# real-server namespaces rs1..rsCOUNT, 10.NET.N.1/24 on lb's side and 10.NET.N.2/24 on the
+# real server's (its default route), each with a page /www/rsN/index.html
+lab_director() {
+    $IP netns add lb
+    $IP -n lb link set lo up
+    $IP netns exec lb sysctl -qw net.ipv4.ip_forward=1
+    n=1
+    while [ "$n" -le "$2" ]; do
+        $IP netns add "rs$n"
+        $IP -n "rs$n" link set lo up
+        $IP link add "c$n" type veth peer name "r$n"
+        $IP link set "c$n" netns lb
+        $IP link set "r$n" netns "rs$n"
+        $IP -n lb addr add "10.$1.$n.1/24" dev "c$n"
+        $IP -n "rs$n" addr add "10.$1.$n.2/24" dev "r$n"
+        $IP -n lb link set "c$n" up
+        $IP -n "rs$n" link set "r$n" up
+        $IP -n "rs$n" route add default via "10.$1.$n.1"
+        mkdir -p "/www/rs$n"
+        echo "rs$n" >"/www/rs$n/index.html"
+        n=$((n + 1))
+    done
+}
+
+# httpd_start NS PORT: busybox httpd in the foreground of a background job, its
+# pid (ip netns exec execs it) in /tmp/httpd-NS-PORT.pid; httpd_stop NS PORT
+httpd_start() {
+    $IP netns exec "$1" httpd -f -p "$2" -h "/www/$1" &
+    echo $! >"/tmp/httpd-$1-$2.pid"
+}
+httpd_stop() {
+    kill "$(cat "/tmp/httpd-$1-$2.pid")"
+}
+
 # ------------------------------------------------------------ keepalived
 # Shared by the keepalived scenarios: two directors lb1 and lb2 running
 # Debian's keepalived with one VRRP instance (VI_1, VRID 51, VIP 10.9.0.100).

@@ -24,33 +24,7 @@
 lab_ipvs_reset
 $MODPROBE -a ip_vs_rr ip_vs_wrr
 
-$IP netns add lb
-$IP -n lb link set lo up
-$IP netns exec lb sysctl -qw net.ipv4.ip_forward=1
-for n in 1 2 3 4; do
-    $IP netns add "rs$n"
-    $IP -n "rs$n" link set lo up
-    $IP link add "c$n" type veth peer name "r$n"
-    $IP link set "c$n" netns lb
-    $IP link set "r$n" netns "rs$n"
-    $IP -n lb addr add "10.30.$n.1/24" dev "c$n"
-    $IP -n "rs$n" addr add "10.30.$n.2/24" dev "r$n"
-    $IP -n lb link set "c$n" up
-    $IP -n "rs$n" link set "r$n" up
-    $IP -n "rs$n" route add default via "10.30.$n.1"
-    mkdir -p "/www/rs$n"
-    echo "rs$n" >"/www/rs$n/index.html"
-done
-
-# httpd_start NS PORT: busybox httpd in the foreground of a background job, its
-# pid (ip netns exec execs it) in /tmp/httpd-NS-PORT.pid
-httpd_start() {
-    $IP netns exec "$1" httpd -f -p "$2" -h "/www/$1" &
-    echo $! >"/tmp/httpd-$1-$2.pid"
-}
-httpd_stop() {
-    kill "$(cat "/tmp/httpd-$1-$2.pid")"
-}
+lab_director 30 4
 httpd_start rs1 80
 httpd_start rs1 8080
 httpd_start rs2 80

@@ -22,42 +22,22 @@
 lab_ipvs_reset
 $MODPROBE -a sctp
 
-$IP netns add lb
-$IP -n lb link set lo up
-$IP netns exec lb sysctl -qw net.ipv4.ip_forward=1
+lab_director 40 3
 # the director forwards IPv6 too (NAT services of IPv6 need it; doctor says so otherwise)
 $IP netns exec lb sysctl -qw net.ipv6.conf.all.forwarding=1
 for n in 1 2 3; do
-    $IP netns add "rs$n"
-    $IP -n "rs$n" link set lo up
-    $IP link add "c$n" type veth peer name "r$n"
-    $IP link set "c$n" netns lb
-    $IP link set "r$n" netns "rs$n"
-    $IP -n lb addr add "10.40.$n.1/24" dev "c$n"
-    $IP -n "rs$n" addr add "10.40.$n.2/24" dev "r$n"
     $IP -n lb addr add "fd40:$n::1/64" dev "c$n" nodad
     $IP -n "rs$n" addr add "fd40:$n::2/64" dev "r$n" nodad
-    $IP -n lb link set "c$n" up
-    $IP -n "rs$n" link set "r$n" up
-    $IP -n "rs$n" route add default via "10.40.$n.1"
-    mkdir -p "/www/rs$n"
-    echo "rs$n" >"/www/rs$n/index.html"
 done
 for i in 3 4 5 6 7 8 9 10 11; do $IP -n rs1 addr add "10.40.1.$i/24" dev r1; done
 
-# httpd_start NS PORT / httpd_stop NS PORT: busybox httpd, its pid in /tmp/httpd-NS-PORT.pid
-httpd_start() {
-    $IP netns exec "$1" httpd -f -p "$2" -h "/www/$1" &
-    echo $! >"/tmp/httpd-$1-$2.pid"
-}
-httpd_stop() { kill "$(cat "/tmp/httpd-$1-$2.pid")"; }
 for n in 1 2 3; do
     for port in 25 80 443 1358 8080; do httpd_start "rs$n" "$port"; done
 done
 
 mkdir -p /etc/keepalived/shapes /run/lb
 
-# A checker that answers quickly; CHECK_HTTP the same over HTTP.
+# A checker that answers quickly; HTTP_CHECK the same over HTTP.
 TCP_CHECK='TCP_CHECK {
             connect_timeout 1
             retry 1
