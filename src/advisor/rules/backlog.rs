@@ -2,14 +2,19 @@
 //! net sysctl documentation; softnet_stat).
 
 use super::ipvs::kernel_version;
-use super::{Applies, Check, Context, Rule};
+use super::{Applies, Check, Context, Rule, missing_sysctl};
 use crate::advisor::{Role, Severity};
 
+/// A sysctl that is a whole number, or the check to return: skipped, saying why it is missing
+/// (see [`missing_sysctl`]) or that it is no number.
 fn number(context: &Context, key: &str) -> Result<i64, Check> {
-    context
-        .sysctls()?
-        .number(key)
-        .ok_or_else(|| Check::Skipped(format!("{key} could not be read")))
+    let sysctls = context.sysctls()?;
+    match sysctls.get(key) {
+        None => Err(Check::Skipped(missing_sysctl(sysctls, key))),
+        Some(text) => sysctls
+            .number(key)
+            .ok_or_else(|| Check::Skipped(format!("{key} is not a number: {text:?}"))),
+    }
 }
 
 /// The kernel's defaults, which a director should not go below.
@@ -32,7 +37,9 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
     why: "Packets wait in a per-CPU backlog of net.core.netdev_max_backlog (default 1000) \
           before the stack handles them; when it is full they are dropped and counted in \
           /proc/net/softnet_stat's second column. Load balancer guides raise it to 5000; \
-          bpftune grows it when drops appear.",
+          bpftune grows it when drops appear. The setting is host-wide and the kernel shows it \
+          only in the initial network namespace: doctor run in another one (a container, `ip \
+          netns exec`) skips this rule and says so.",
     severity_why: "A warning: a full backlog drops packets that the director has already accepted, \
           but raising it is safe and only needs memory. Drops counted since boot, or a backlog \
           under the kernel's default of 1000 on a director, are warnings; a backlog between 1000 \
@@ -96,7 +103,9 @@ pub static NETDEV_BUDGET: Rule = Rule {
            (300) on a director.",
     why: "Each softirq run handles at most net.core.netdev_budget packets (default 300) or \
           net.core.netdev_budget_usecs microseconds (2000); when work is left it stops and \
-          counts a squeeze, and packets wait longer (or overflow the backlog).",
+          counts a squeeze, and packets wait longer (or overflow the backlog). Both settings \
+          are host-wide and shown only in the initial network namespace: in another one, \
+          squeezes are not compared with a budget that cannot be read.",
     severity_why: "Info when the receive softirq has run out of budget at the kernel's default \
           (300): squeezes delay packets rather than drop them. A budget set below the default on a \
           director is a warning, even before any squeeze: someone shortened what the kernel ships \
@@ -137,7 +146,15 @@ pub static NETDEV_BUDGET: Rule = Rule {
         if squeezed == 0 {
             return Check::Pass;
         }
-        let budget = budget.unwrap_or(KERNEL_DEFAULT_BUDGET);
+        // With sysctls read but no budget among them (a namespace that does not show it), the
+        // budget is unknown: no guess. Without the sysctl collector, the kernel's default.
+        let budget = match (budget, context.snapshot.sysctl.as_ref()) {
+            (Some(budget), _) => budget,
+            (None, None) => KERNEL_DEFAULT_BUDGET,
+            (None, Some(sysctls)) => {
+                return Check::Skipped(missing_sysctl(sysctls, "net.core.netdev_budget"));
+            }
+        };
         // Squeezes count since boot: once the budget is raised, old ones say nothing more.
         if budget >= 600 {
             return Check::Pass;
@@ -362,6 +379,32 @@ mod tests {
         );
         snapshot.softnet = vec![SoftnetCpu::default()];
         assert_eq!(run(&NETDEV_BUDGET, &snapshot, &[]), Check::Pass);
+    }
+
+    #[test]
+    fn host_wide_settings_hidden_in_a_network_namespace_skip_their_rules() {
+        // what a namespace other than the initial one shows: somaxconn, not the backlog
+        let snapshot = Snapshot {
+            sysctl: Some(sysctls(&[("net.core.somaxconn", "4096")])),
+            softnet: vec![SoftnetCpu {
+                dropped: 5,
+                time_squeezed: 3,
+                ..SoftnetCpu::default()
+            }],
+            ..Snapshot::default()
+        };
+        for (rule, key) in [
+            (&NETDEV_MAX_BACKLOG, "net.core.netdev_max_backlog"),
+            (&NETDEV_BUDGET, "net.core.netdev_budget"),
+        ] {
+            match run(rule, &snapshot, &[Role::NatDirector]) {
+                Check::Skipped(reason) => {
+                    assert!(reason.starts_with(key), "{reason}");
+                    assert!(reason.contains("initial network namespace"), "{reason}");
+                }
+                other => panic!("{}: {other:?}", rule.id),
+            }
+        }
     }
 
     #[test]
