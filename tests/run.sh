@@ -34,6 +34,8 @@ needed=(
   "systemd-analyze systemd"
   "mmdebstrap mmdebstrap"
   "mke2fs e2fsprogs"
+  "xz xz-utils"
+  "/usr/share/keyrings/debian-archive-keyring.gpg debian-archive-keyring"
 )
 missing=()
 for pair in "${needed[@]}"; do
