@@ -17,6 +17,11 @@
 #   IPVS_LAB_CACHE        kernel cache (default ~/.cache/ipvs_exporter-lab)
 #   IPVS_LAB_TIMEOUT      hard limit for the guest, in seconds (default 420,
 #                         plus what the scenarios' lab-timeout lines ask for)
+#   IPVS_LAB_SUITE        the Debian suite whose cloud kernel boots: trixie
+#                         (13, kernel 6.12; the default), bookworm (12, 6.1)
+#                         or bullseye (11, 5.10). A suite other than the
+#                         host's is read through an apt configuration of its
+#                         own under the cache, so the host's apt is untouched.
 #   IPVS_LAB_KERNEL_META  meta package naming the kernel
 #                         (default linux-image-cloud-amd64)
 #   IPVS_LAB_SOAK_SECONDS how long the soak scenario runs (default 300)
@@ -46,6 +51,10 @@ LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${IPVS_LAB_CACHE:-${HOME:-/root}/.cache/ipvs_exporter-lab}
 TIMEOUT=${IPVS_LAB_TIMEOUT:-420}
 KERNEL_META=${IPVS_LAB_KERNEL_META:-linux-image-cloud-amd64}
+SUITE=${IPVS_LAB_SUITE:-trixie}
+HOST_SUITE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || HOST_SUITE=
+# the archive key that signs every suite, for a suite read apart from the host's
+ARCHIVE_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 die() {
     echo "lab: FAILED: $*" >&2
@@ -54,6 +63,7 @@ die() {
 say() { echo "lab: $*" >&2; }
 
 [ $# -ge 2 ] || die "usage: $0 SCENARIO_SCRIPT [SCENARIO_SCRIPT...] OUTDIR"
+[[ $SUITE =~ ^[a-z]+$ ]] || die "IPVS_LAB_SUITE=$SUITE is not a Debian suite name (trixie, bookworm, bullseye)"
 OUTDIR=${*: -1}
 SCENARIOS=("${@:1:$#-1}")
 for s in "${SCENARIOS[@]}"; do
@@ -104,7 +114,7 @@ need_tools() {
     for pair in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static \
         ipvsadm:ipvsadm /usr/sbin/ip:iproute2 /usr/sbin/modprobe:kmod \
         /usr/sbin/depmod:kmod cpio:cpio apt-get:apt dpkg:dpkg gzip:gzip \
-        ldd:libc-bin base64:coreutils; do
+        ldd:libc-bin base64:coreutils xz:xz-utils flock:util-linux; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
@@ -112,6 +122,9 @@ need_tools() {
     # the guest needs the static busybox: a dynamic one would need its libraries
     if command -v busybox >/dev/null 2>&1 && ldd "$(command -v busybox)" >/dev/null 2>&1; then
         missing+=(busybox-static)
+    fi
+    if [ "$SUITE" != "$HOST_SUITE" ] && [ ! -f "$ARCHIVE_KEYRING" ]; then
+        missing+=(debian-archive-keyring)
     fi
     if [ "$NEED_NODE_EXPORTER" = 1 ] && ! command -v prometheus-node-exporter >/dev/null 2>&1; then
         missing+=(prometheus-node-exporter)
@@ -133,52 +146,118 @@ need_tools() {
 need_tools
 
 # ---------------------------------------------------------------- the kernel
-# Resolve the versioned package behind the meta package, download exactly that
-# one, unpack it and index its modules. Cached per package name.
+# Resolve the versioned package behind the meta package in the chosen suite,
+# download exactly that one, unpack it and index its modules. Cached per
+# package name; $CACHE/kernel/suite-SUITE names the package last fetched for a
+# suite, for offline runs.
+#
+# The host's own suite goes through the host's apt as it is. Any other suite
+# goes through a configuration of its own in $CACHE/apt/SUITE (one sources.list
+# line, its own package lists and archive cache), so the host keeps its suite.
+APT_OPTS=()
+if [ "$SUITE" != "$HOST_SUITE" ]; then
+    APT_DIR=$CACHE/apt/$SUITE
+    APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache")
+fi
+
+apt_update() {
+    if [ ${#APT_OPTS[@]} -eq 0 ]; then
+        say "running apt-get update (host suite $SUITE)"
+        apt-get update -q >&2 || true
+        return 0
+    fi
+    say "running apt-get update for suite $SUITE in $APT_DIR"
+    mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+    echo "deb [signed-by=$ARCHIVE_KEYRING] http://deb.debian.org/debian $SUITE main" >"$APT_DIR/sources.list"
+    apt-get "${APT_OPTS[@]}" update -q >&2 || true
+}
+
 resolve_kernel_pkg() {
-    { apt-cache depends "$KERNEL_META" 2>/dev/null || true; } |
+    { apt-cache "${APT_OPTS[@]}" depends "$KERNEL_META" 2>/dev/null || true; } |
         sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n1
 }
 
+# downloads $1 into directory $2; fails when the mirror does not have it
+download_pkg() {
+    (cd "$2" && apt-get "${APT_OPTS[@]}" download -q "$1" >&2)
+}
+
 fetch_kernel() {
-    local pkg dir tmp deb
+    local pkg dir tmp deb record=$CACHE/kernel/suite-$SUITE updated=0
     pkg=$(resolve_kernel_pkg)
     if [ -z "$pkg" ]; then
-        say "apt does not know $KERNEL_META; running apt-get update"
-        apt-get update -q >&2 || true
+        say "apt does not know $KERNEL_META in $SUITE"
+        apt_update
+        updated=1
         pkg=$(resolve_kernel_pkg)
     fi
     if [ -z "$pkg" ]; then
-        # offline: fall back to the newest kernel already in the cache
-        dir=$({ ls -d "$CACHE"/kernel/linux-image-*/ 2>/dev/null || true; } | sort -V | tail -n1)
-        if [ -n "$dir" ] && [ -e "$dir/.complete" ]; then
-            say "cannot resolve $KERNEL_META; using cached $(basename "$dir")"
-            KDIR=${dir%/}
+        # offline: fall back to the kernel last fetched for this suite
+        dir=$CACHE/kernel/$(cat "$record" 2>/dev/null || true)
+        if [ -f "$record" ] && [ -e "$dir/.complete" ]; then
+            say "cannot resolve $KERNEL_META in $SUITE; using cached $(basename "$dir")"
+            KDIR=$dir
             return 0
         fi
-        die "cannot resolve the kernel package: 'apt-cache depends $KERNEL_META' names no linux-image-* package and nothing is cached in $CACHE/kernel"
+        die "cannot resolve the kernel package: 'apt-cache depends $KERNEL_META' in suite $SUITE names no linux-image-* package and nothing is cached in $CACHE/kernel for it"
     fi
     KDIR=$CACHE/kernel/$pkg
-    [ -e "$KDIR/.complete" ] && return 0
-    say "fetching $pkg into $KDIR"
+    if [ -e "$KDIR/.complete" ]; then
+        echo "$pkg" >"$record"
+        return 0
+    fi
+    say "fetching $pkg ($SUITE) into $KDIR"
     rm -rf "$KDIR"
     mkdir -p "$KDIR"
     tmp=$(mktemp -d)
-    # apt-get download as root warns that the download is unsandboxed; harmless
-    if ! (cd "$tmp" && apt-get download -q "$pkg" >&2); then
-        rm -rf "$tmp"
-        die "apt-get download $pkg failed (is a Debian mirror reachable?)"
+    # apt-get download as root warns that the download is unsandboxed; harmless.
+    # Old lists may name a version the mirror has dropped since: update once.
+    if ! download_pkg "$pkg" "$tmp"; then
+        if [ $updated = 0 ]; then
+            apt_update
+            rm -rf "$KDIR"
+            pkg=$(resolve_kernel_pkg)
+            KDIR=$CACHE/kernel/$pkg
+            mkdir -p "$KDIR"
+        fi
+        if [ -z "$pkg" ] || ! download_pkg "$pkg" "$tmp"; then
+            rm -rf "$tmp"
+            die "apt-get download ${pkg:-$KERNEL_META} ($SUITE) failed (is a Debian mirror reachable?)"
+        fi
     fi
     deb=$({ ls "$tmp"/"$pkg"_*.deb 2>/dev/null || true; } | head -n1)
     [ -n "$deb" ] || die "apt-get download $pkg produced no .deb"
     dpkg -x "$deb" "$KDIR/root" || die "dpkg -x $deb failed"
     rm -rf "$tmp"
+    # trixie's package is merged-/usr: its modules are in usr/lib/modules.
+    # The rest of the lab (and the initramfs) wants them in lib/modules.
+    if [ ! -d "$KDIR/root/lib/modules" ] && [ -d "$KDIR/root/usr/lib/modules" ]; then
+        mkdir -p "$KDIR/root/lib"
+        mv "$KDIR/root/usr/lib/modules" "$KDIR/root/lib/modules"
+    fi
+    # trixie's modules are xz-compressed (.ko.xz). Busybox's modprobe, which the
+    # scenarios' shell may run, cannot load them; decompressed, every modprobe
+    # can. depmod below indexes the .ko names.
+    find "$KDIR/root/lib/modules" -name '*.ko.xz' -exec xz -d {} + ||
+        die "xz -d of the modules of $pkg failed"
+    if find "$KDIR/root/lib/modules" -name '*.ko.*' | grep -q .; then
+        die "$pkg has modules compressed in a way the lab does not undo: $(find "$KDIR/root/lib/modules" -name '*.ko.*' | head -n1)"
+    fi
     local kver
     kver=$({ ls "$KDIR/root/lib/modules" 2>/dev/null || true; } | head -n1)
     depmod -b "$KDIR/root" "$kver" || die "depmod -b $KDIR/root $kver failed"
     touch "$KDIR/.complete"
+    echo "$pkg" >"$record"
 }
+mkdir -p "$CACHE/kernel"
+# two labs started at once (the CI boots two kernels side by side) share the
+# cache: one fetches at a time
+exec 9>"$CACHE/kernel/.lock"
+flock 9
 fetch_kernel
+flock -u 9
+exec 9>&-
 
 KVER=$({ ls "$KDIR/root/lib/modules" 2>/dev/null || true; } | head -n1)
 VMLINUZ=$KDIR/root/boot/vmlinuz-$KVER
@@ -282,11 +361,13 @@ mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
 
 (cd "$ROOT" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$WORK/initrd.gz" ||
     die "packing the initramfs failed"
-say "kernel $KVER, initramfs $(du -m "$WORK/initrd.gz" | cut -f1) MB, prepared in $(($(date +%s) - T0)) s"
+say "kernel $KVER ($SUITE), initramfs $(du -m "$WORK/initrd.gz" | cut -f1) MB, prepared in $(($(date +%s) - T0)) s"
 
 # ---------------------------------------------------------------- boot
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
+# which kernel these results come from
+printf 'suite %s\npackage %s\nrelease %s\n' "$SUITE" "$(basename "$KDIR")" "$KVER" >"$OUTDIR/kernel.txt"
 for s in "${SCENARIOS[@]}"; do rm -rf "${OUTDIR:?}/$(basename "$s" .sh)"; done
 CONSOLE=$OUTDIR/console.log
 T1=$(date +%s)

@@ -2,14 +2,19 @@
 //! net sysctl documentation; softnet_stat).
 
 use super::ipvs::kernel_version;
-use super::{Applies, Check, Context, Rule};
+use super::{Applies, Check, Context, Rule, missing_sysctl};
 use crate::advisor::{Role, Severity};
 
+/// A sysctl that is a whole number, or the check to return: skipped, saying why it is missing
+/// (see [`missing_sysctl`]) or that it is no number.
 fn number(context: &Context, key: &str) -> Result<i64, Check> {
-    context
-        .sysctls()?
-        .number(key)
-        .ok_or_else(|| Check::Skipped(format!("{key} could not be read")))
+    let sysctls = context.sysctls()?;
+    match sysctls.get(key) {
+        None => Err(Check::Skipped(missing_sysctl(sysctls, key))),
+        Some(text) => sysctls
+            .number(key)
+            .ok_or_else(|| Check::Skipped(format!("{key} is not a number: {text:?}"))),
+    }
 }
 
 /// The kernel's defaults, which a director should not go below.
@@ -32,7 +37,9 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
     why: "Packets wait in a per-CPU backlog of net.core.netdev_max_backlog (default 1000) \
           before the stack handles them; when it is full they are dropped and counted in \
           /proc/net/softnet_stat's second column. Load balancer guides raise it to 5000; \
-          bpftune grows it when drops appear.",
+          bpftune grows it when drops appear. The setting is host-wide and the kernel shows it \
+          only in the initial network namespace: doctor run in another one (a container, `ip \
+          netns exec`) skips this rule and says so.",
     severity_why: "A warning: a full backlog drops packets that the director has already accepted, \
           but raising it is safe and only needs memory. Drops counted since boot, or a backlog \
           under the kernel's default of 1000 on a director, are warnings; a backlog between 1000 \
@@ -433,6 +440,30 @@ mod tests {
         );
         assert!(!findings[0].summary.contains("no drops yet"));
         assert_eq!(run(&NETDEV_MAX_BACKLOG, &backlog("5000"), &[]), Check::Pass);
+    }
+
+    #[test]
+    fn a_backlog_hidden_in_a_network_namespace_skips_the_rule_saying_so() {
+        // what a namespace other than the initial one shows: somaxconn, not the backlog
+        let snapshot = Snapshot {
+            sysctl: Some(sysctls(&[("net.core.somaxconn", "4096")])),
+            softnet: vec![SoftnetCpu {
+                dropped: 5,
+                time_squeezed: 3,
+                ..SoftnetCpu::default()
+            }],
+            ..Snapshot::default()
+        };
+        match run(&NETDEV_MAX_BACKLOG, &snapshot, &[Role::NatDirector]) {
+            Check::Skipped(reason) => {
+                assert!(
+                    reason.starts_with("net.core.netdev_max_backlog"),
+                    "{reason}"
+                );
+                assert!(reason.contains("initial network namespace"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

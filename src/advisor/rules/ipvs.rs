@@ -1,16 +1,17 @@
 //! IPVS sysctls (the kernel's ipvs-sysctl documentation) and the connection table.
 
-use super::{Applies, Check, Context, Rule};
+use super::{Applies, Check, Context, Rule, missing_sysctl};
 use crate::advisor::Severity;
 use crate::model::sysctl::Sysctls;
 
-/// Reads a sysctl for a rule: its value, or the check to return when it is missing.
+/// Reads a sysctl for a rule: its value, or the check to return when it is missing (saying
+/// why: see [`missing_sysctl`]).
 fn value<'a>(context: &'a Context, key: &str) -> Result<(&'a Sysctls, &'a str), Check> {
     let sysctls = context.sysctls()?;
     sysctls
         .get(key)
         .map(|v| (sysctls, v))
-        .ok_or_else(|| Check::Skipped(format!("{key} could not be read")))
+        .ok_or_else(|| Check::Skipped(missing_sysctl(sysctls, key)))
 }
 
 /// A rule that wants one IPVS sysctl at one value.
@@ -28,9 +29,11 @@ pub static RUN_ESTIMATION: Rule = Rule {
     applies: &[Applies::AnyDirector],
     what: "net.ipv4.vs.run_estimation is 1, so the kernel keeps IPVS rates and counters.",
     why: "With the estimator off the kernel stops updating the rate estimates; on the 6.1 \
-          kernel the project's lab runs, the per-service and per-real-server counters and the \
-          host totals stop too (ipvsadm --stats shows 0 after traffic). Dashboards and alerts \
-          then see a dead director.",
+          and 6.12 kernels the project's lab boots, the per-service and per-real-server \
+          counters and the host totals stop too (ipvsadm --stats shows 0 after traffic). \
+          Dashboards and alerts then see a dead director. The sysctl exists from Linux 5.16 \
+          on (the kernel change that added it was merged for 5.16; 5.10 has none): an older \
+          kernel always runs its estimator, so the rule is skipped there and says why.",
     severity_why: "A warning: IPVS keeps forwarding, but the rates the exporter and ipvsadm show \
           stay at zero, so load and its alerts go blind.",
     fix: "sysctl -w net.ipv4.vs.run_estimation=1, and the line \
@@ -250,6 +253,37 @@ mod tests {
             assert_eq!(run(rule, &with(&[(key, good)]), &NAT), Check::Pass);
             assert!(matches!(run(rule, &with(&[]), &NAT), Check::Skipped(_)));
         }
+    }
+
+    fn skipped_because(check: &Check) -> &str {
+        match check {
+            Check::Skipped(reason) => reason,
+            other => panic!("not skipped: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_estimation_on_a_kernel_before_it_is_skipped_with_the_release_that_brought_it() {
+        let release = "kernel.osrelease";
+        let old = run(
+            &RUN_ESTIMATION,
+            &with(&[(release, "5.10.0-32-cloud-amd64")]),
+            &NAT,
+        );
+        let reason = skipped_because(&old);
+        assert!(reason.contains("5.10.0-32-cloud-amd64"), "{reason}");
+        assert!(reason.contains("Linux 5.16"), "{reason}");
+        // a kernel that should have it: missing means unreadable, nothing about versions
+        let new = run(
+            &RUN_ESTIMATION,
+            &with(&[(release, "6.12.117+deb13-cloud-amd64")]),
+            &NAT,
+        );
+        assert_eq!(
+            skipped_because(&new),
+            "net.ipv4.vs.run_estimation could not be read"
+        );
+        assert_eq!(kernel_version("6.12.117+deb13-cloud-amd64"), Some((6, 12)));
     }
 
     #[test]

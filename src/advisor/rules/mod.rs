@@ -63,6 +63,43 @@ impl Context<'_> {
     }
 }
 
+/// Sysctls that older kernels lack, with the Linux release that brought each.
+/// `net.ipv4.vs.run_estimation`: kernel commit 2232642ec3fb ("ipvs: add sysctl_run_estimation
+/// to support disable estimation"), merged for 5.16; the lab finds it absent on 5.10 and
+/// present on 6.1 and 6.12.
+const SYSCTLS_SINCE: &[(&str, (u32, u32))] = &[("net.ipv4.vs.run_estimation", (5, 16))];
+
+/// Host-wide `net.core` sysctls, which the kernel shows in the initial network namespace only
+/// (seen in the lab on 5.10, 6.1 and 6.12; `net.core.somaxconn` is per namespace and shows).
+const INITIAL_NAMESPACE_ONLY: &[&str] = &[
+    "net.core.netdev_budget",
+    "net.core.netdev_budget_usecs",
+    "net.core.netdev_max_backlog",
+    "net.core.rps_sock_flow_entries",
+];
+
+/// Why `key` is not among the sysctls read: a kernel older than the sysctl, a network
+/// namespace that does not show it, or (when neither explains it) that it could not be read.
+pub fn missing_sysctl(sysctls: &Sysctls, key: &str) -> String {
+    if let Some((_, since)) = SYSCTLS_SINCE.iter().find(|(k, _)| *k == key)
+        && let Some(release) = sysctls.get("kernel.osrelease")
+        && ipvs::kernel_version(release).is_some_and(|version| version < *since)
+    {
+        return format!(
+            "{key} does not exist on kernel {release}: it came with Linux {}.{}",
+            since.0, since.1
+        );
+    }
+    // somaxconn is per namespace: read while the host-wide key is not, the key is hidden
+    if INITIAL_NAMESPACE_ONLY.contains(&key) && sysctls.get("net.core.somaxconn").is_some() {
+        return format!(
+            "{key} is not visible here: the kernel shows this host-wide setting only in the \
+             initial network namespace (run doctor in the host's namespace to check it)"
+        );
+    }
+    format!("{key} could not be read")
+}
+
 /// What a rule concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
