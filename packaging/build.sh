@@ -7,13 +7,25 @@
 #   container.tar                          the image's file system (podman export)
 #   container-command.txt                  the image's entrypoint and the DaemonSet's
 #                                          arguments, one per line
+#   ipvs_exporter-VERSION.linux-amd64.tar.gz
+#                                          node_exporter's layout: a directory of the
+#                                          same name with the static binary, LICENSE,
+#                                          README.md, CHANGELOG.md, dashboards/ (the
+#                                          generated dashboards) and alerts/ (the rule
+#                                          files)
+#   ipvs_exporter-VERSION.linux-amd64.oci.tar
+#                                          the image as an OCI archive (podman save)
+#   SHA256SUMS                             sha256sum's lines for the release artifacts:
+#                                          the -1 .deb, the tarball and the OCI archive
+#                                          (the -2 twin and container.tar are for tests)
 # and the image itself, tagged localhost/ipvs_exporter:VERSION.
 #
 # The .deb holds an ordinary (dynamically linked) release build, with the
 # libraries it needs as Depends; the image a static one
 # (packaging/container/build.sh): a static glibc program that resolves a host
 # name loads the host's NSS modules, which only works with the very glibc it
-# was linked with. cargo-deb is installed (pinned) when missing.
+# was linked with. The tarball holds the image's binary. cargo-deb is installed
+# (pinned) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_DEB_VERSION=3.8.0
@@ -31,7 +43,7 @@ command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is missing (Debian package 
 
 tag=$(bash packaging/container/build.sh) || die "the container image"
 
-rm -f "$OUT"/*.deb
+rm -f "$OUT"/*.deb "$OUT"/*.tar.gz "$OUT"/*.oci.tar "$OUT/SHA256SUMS"
 cargo build --release --locked >&2 || die "cargo build --release"
 cargo deb --no-build -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
 cargo deb --no-build --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
@@ -47,4 +59,31 @@ sed -n '/^ *args:$/,/^ *ports:$/s/^ *- \(--.*\)$/\1/p' packaging/kubernetes/daem
     >>"$OUT/container-command.txt"
 [ "$(wc -l <"$OUT/container-command.txt")" -ge 3 ] || die "no entrypoint or DaemonSet arguments found"
 echo "$tag" >"$OUT/image-tag.txt"
-say "built $(cd "$OUT" && ls *.deb | tr '\n' ' ')and image $tag"
+
+# The static tarball, from the binary the image holds (packaging/container/build.sh checked
+# that it is static). Owners, order and times are fixed so that the same files give the same
+# archive: times are the last commit's (or SOURCE_DATE_EPOCH).
+release=ipvs_exporter-${version}.linux-amd64
+stage=target/release-tarball
+rm -rf "$stage"
+mkdir -p "$stage/$release/dashboards" "$stage/$release/alerts"
+install -m 0755 target/container-context/ipvs_exporter "$stage/$release/ipvs_exporter"
+install -m 0644 LICENSE README.md CHANGELOG.md "$stage/$release/"
+# a dashboard is a .json that dashboards/generate.sh renders from a .jsonnet beside it
+for src in dashboards/*.jsonnet; do
+    json=${src%.jsonnet}.json
+    [ -f "$json" ] || die "$json is not generated (dashboards/generate.sh)"
+    install -m 0644 "$json" "$stage/$release/dashboards/"
+done
+# the rule files alerts/generate.sh writes; their tests are in alerts/tests/
+install -m 0644 alerts/*.yaml "$stage/$release/alerts/"
+epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
+    -C "$stage" -cf - "$release" | gzip -n -9 >"$OUT/$release.tar.gz" || die "the tarball"
+rm -rf "$stage"
+
+podman save --format oci-archive -o "$OUT/$release.oci.tar" "$tag" >&2 || die "podman save $tag"
+
+(cd "$OUT" && sha256sum -- "ipvs-exporter_${version}-1_amd64.deb" "$release.tar.gz" \
+    "$release.oci.tar" >SHA256SUMS) || die "SHA256SUMS"
+say "built $(cd "$OUT" && ls *.deb *.tar.gz *.oci.tar SHA256SUMS | tr '\n' ' ')and image $tag"

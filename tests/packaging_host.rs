@@ -1,6 +1,7 @@
 //! The packages built and checked on the host (tier `test-host`): `packaging/build.sh` makes
-//! the static binary, the `.deb` (cargo-deb) and its upgrade twin, and the `FROM scratch`
-//! image (podman); then lintian, dpkg-deb, ldd, `systemd-analyze verify` and `security`, and
+//! the static binary, the `.deb` (cargo-deb) and its upgrade twin, the `FROM scratch`
+//! image (podman), the release tarball, the image's OCI archive and SHA256SUMS; then lintian,
+//! dpkg-deb, ldd, file, tar, sha256sum, `systemd-analyze verify` and `security`, and
 //! kubernetes-validate judge them. Installing the `.deb` on a booted Debian system, running
 //! the unit and the image's entrypoint against a real IPVS table is `tests/lab_debian.rs`.
 //!
@@ -15,6 +16,9 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -163,6 +167,41 @@ fn lintian_finds_no_error() {
         out.status.success() && !said.lines().any(|l| l.starts_with("E:")),
         "lintian reports errors"
     );
+    assert!(
+        !said
+            .lines()
+            .any(|l| (l.starts_with("E:") || l.starts_with("W:")) && l.contains("copyright")),
+        "lintian has a word about the copyright file"
+    );
+}
+
+/// The copyright file the .deb installs is the DEP-5 file of packaging/debian, naming
+/// Apache-2.0 and pointing at Debian's copy of its text, and LICENSE is that very text.
+#[test]
+fn deb_copyright_is_the_apache_licence() {
+    let deb = deb();
+    let out = run(Command::new("sh").arg("-c").arg(format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -xOf - ./usr/share/doc/ipvs-exporter/copyright",
+        deb.display()
+    )));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let installed = text(&out.stdout);
+    let ours = std::fs::read_to_string(root().join("packaging/debian/copyright")).unwrap();
+    assert_eq!(
+        installed, ours,
+        "the .deb's copyright against packaging/debian/copyright"
+    );
+    assert!(installed.contains("\nFiles: *\n"));
+    assert!(installed.contains("\nLicense: Apache-2.0\n"));
+    let common = Path::new("/usr/share/common-licenses/Apache-2.0");
+    assert!(installed.contains(common.to_str().unwrap()));
+    let debians = std::fs::read(common).expect("base-files' Apache-2.0 text");
+    let licence = std::fs::read(root().join("LICENSE")).unwrap();
+    assert!(
+        licence == debians,
+        "LICENSE differs from {}",
+        common.display()
+    );
 }
 
 #[test]
@@ -207,6 +246,267 @@ fn image_holds_the_binary_alone() {
     let words: Vec<&str> = cmd.lines().collect();
     assert_eq!(words.first(), Some(&"/usr/bin/ipvs_exporter"), "entrypoint");
     assert!(words.contains(&"--path.procfs=/host/proc"), "{words:?}");
+}
+
+fn release_name() -> String {
+    format!("ipvs_exporter-{}.linux-amd64", version())
+}
+
+/// sha256sum's hexadecimal digest of each file, in order.
+fn sha256(files: &[PathBuf]) -> Vec<String> {
+    let out = run(Command::new("sha256sum").args(files));
+    assert!(out.status.success(), "sha256sum: {}", text(&out.stderr));
+    let digests: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(digests.len(), files.len());
+    digests
+}
+
+/// The rule files of alerts/: the YAML files that hold Prometheus rule `groups:` (the
+/// promtool tests under alerts/tests/ hold `rule_files:` and `tests:` instead).
+fn rule_files() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("alerts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .any(|l| l == "groups:")
+        })
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The tarball holds exactly its directory, the static binary the image holds, the licence,
+/// README, changelog, the generated dashboards and the rule files, as they are in the tree.
+#[test]
+fn release_tarball_holds_exactly_the_release_files() {
+    need_tool("file", "file");
+    let dir = built();
+    let name = release_name();
+    let tarball = dir.join(format!("{name}.tar.gz"));
+    let out = run(Command::new("tar").arg("-tzvf").arg(&tarball));
+    assert!(out.status.success(), "tar -t: {}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    eprintln!("{listing}");
+
+    let mut expected: BTreeSet<String> = [
+        "",
+        "ipvs_exporter",
+        "LICENSE",
+        "README.md",
+        "CHANGELOG.md",
+        "dashboards/",
+        "alerts/",
+    ]
+    .iter()
+    .map(|f| format!("{name}/{f}"))
+    .collect();
+    let dashboards: Vec<String> = support::dashboard_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(dashboards.len() >= 4, "{dashboards:?}");
+    let rules = rule_files();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    expected.extend(dashboards.iter().map(|f| format!("{name}/dashboards/{f}")));
+    expected.extend(rules.iter().map(|f| format!("{name}/alerts/{f}")));
+    let mut found = BTreeSet::new();
+    for line in listing.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (mode, owner, path) = (fields[0], fields[1], *fields.last().unwrap());
+        assert_eq!(owner, "0/0", "{line}");
+        let want = if path.ends_with('/') {
+            "drwxr-xr-x"
+        } else if path == format!("{name}/ipvs_exporter") {
+            "-rwxr-xr-x"
+        } else {
+            "-rw-r--r--"
+        };
+        assert_eq!(mode, want, "{line}");
+        assert!(found.insert(path.to_string()), "{path} twice");
+    }
+    assert_eq!(found, expected, "the tarball's listing");
+
+    let unpacked = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("release-tarball");
+    let _ = std::fs::remove_dir_all(&unpacked);
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let out = run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&unpacked));
+    assert!(out.status.success(), "tar -x: {}", text(&out.stderr));
+    let top = unpacked.join(&name);
+    let mut same = vec![
+        ("LICENSE".to_string(), "LICENSE".to_string()),
+        ("README.md".into(), "README.md".into()),
+        ("CHANGELOG.md".into(), "CHANGELOG.md".into()),
+    ];
+    same.extend(
+        dashboards
+            .iter()
+            .map(|f| (format!("dashboards/{f}"), format!("dashboards/{f}"))),
+    );
+    same.extend(
+        rules
+            .iter()
+            .map(|f| (format!("alerts/{f}"), format!("alerts/{f}"))),
+    );
+    for (packed, source) in &same {
+        assert!(
+            std::fs::read(top.join(packed)).unwrap() == std::fs::read(root().join(source)).unwrap(),
+            "{packed} differs from {source}"
+        );
+    }
+
+    let bin = top.join("ipvs_exporter");
+    let out = run(Command::new(&bin).arg("--version"));
+    assert!(out.status.success(), "--version: {}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert_eq!(
+        said.trim(),
+        format!("ipvs_exporter {}", version()),
+        "--version"
+    );
+    let out = run(Command::new("ldd").arg(&bin));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        !said.contains("=>")
+            && (said.contains("not a dynamic executable") || said.contains("statically linked")),
+        "ldd: {said}"
+    );
+    let out = run(Command::new("file").arg("-b").arg(&bin));
+    let said = text(&out.stdout);
+    eprintln!("file: {said}");
+    assert!(said.contains("x86-64"), "file: {said}");
+    assert!(
+        said.contains("statically linked") || said.contains("static-pie linked"),
+        "file: {said}"
+    );
+
+    // the same binary as the image's
+    let out = run(Command::new("tar")
+        .arg("-xOf")
+        .arg(dir.join("container.tar"))
+        .arg("usr/bin/ipvs_exporter"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        out.stdout == std::fs::read(&bin).unwrap(),
+        "the tarball's binary is not the image's"
+    );
+}
+
+/// SHA256SUMS names the release artifacts, and sha256sum -c accepts every line.
+#[test]
+fn sha256sums_check() {
+    let dir = built();
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).expect("SHA256SUMS");
+    let named: BTreeSet<&str> = sums
+        .lines()
+        .map(|l| {
+            let (digest, file) = l.split_once("  ").unwrap_or_else(|| panic!("{l:?}"));
+            assert_eq!(digest.len(), 64, "{l}");
+            file
+        })
+        .collect();
+    let name = release_name();
+    let deb = format!("ipvs-exporter_{}-1_amd64.deb", version());
+    let tarball = format!("{name}.tar.gz");
+    let oci = format!("{name}.oci.tar");
+    let expected: BTreeSet<&str> = [deb.as_str(), tarball.as_str(), oci.as_str()].into();
+    assert_eq!(named, expected);
+    let out = run(Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(dir));
+    let said = text(&out.stdout);
+    eprintln!("{said}{}", text(&out.stderr));
+    assert!(out.status.success(), "sha256sum -c");
+    assert_eq!(
+        said.lines().filter(|l| l.ends_with(": OK")).count(),
+        3,
+        "{said}"
+    );
+}
+
+/// The OCI archive is an OCI image layout: oci-layout, index.json, and every blob the index
+/// and the manifest name present under blobs/sha256/ with the digest and size they are named
+/// by; the image's config is linux/amd64 with the exporter as its entrypoint.
+#[test]
+fn oci_archive_is_an_image_layout() {
+    let dir = built();
+    let archive = dir.join(format!("{}.oci.tar", release_name()));
+    let layout = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oci-layout");
+    let _ = std::fs::remove_dir_all(&layout);
+    std::fs::create_dir_all(&layout).unwrap();
+    let out = run(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&layout));
+    assert!(out.status.success(), "tar -x: {}", text(&out.stderr));
+
+    let json = |path: PathBuf| -> serde_json::Value {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let marker = json(layout.join("oci-layout"));
+    assert_eq!(marker["imageLayoutVersion"], "1.0.0");
+    let index = json(layout.join("index.json"));
+    eprintln!("index.json: {index}");
+    assert_eq!(index["schemaVersion"], 2);
+    // a descriptor's blob: present, of its size, with its digest
+    let blob = |descriptor: &serde_json::Value| -> PathBuf {
+        let digest = descriptor["digest"].as_str().expect("digest");
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        let path = layout.join("blobs/sha256").join(hex);
+        let size = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("blob {digest}: {e}"))
+            .len();
+        assert_eq!(Some(size), descriptor["size"].as_u64(), "size of {digest}");
+        assert_eq!(
+            sha256(std::slice::from_ref(&path))[0],
+            hex,
+            "content of {digest}"
+        );
+        path
+    };
+    let manifests = index["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 1, "one image");
+    assert_eq!(
+        manifests[0]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let manifest = json(blob(&manifests[0]));
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let config = json(blob(&manifest["config"]));
+    assert_eq!(config["os"], "linux");
+    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(config["config"]["Entrypoint"][0], "/usr/bin/ipvs_exporter");
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert!(!layers.is_empty());
+    for layer in layers {
+        let media = layer["mediaType"].as_str().unwrap();
+        assert!(
+            media.starts_with("application/vnd.oci.image.layer.v1.tar"),
+            "{media}"
+        );
+        blob(layer);
+    }
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(layers.len()),
+        "one diff_id per layer"
+    );
 }
 
 #[test]
