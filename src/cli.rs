@@ -371,9 +371,22 @@ impl Settings {
     }
 }
 
-/// The clap command with one `--collector.<name>` and `--no-collector.<name>` per collector.
+/// The flag that turns off every collector that is on by default (node_exporter's name).
+pub const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
+
+/// The clap command with one `--collector.<name>` and `--no-collector.<name>` per collector,
+/// and `--collector.disable-defaults`.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = Cli::command().arg(
+        Arg::new(DISABLE_DEFAULTS)
+            .long(DISABLE_DEFAULTS)
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help(
+                "Turn off every collector that is on by default: only those named with \
+                 --collector.<name> run",
+            ),
+    );
     for spec in COLLECTORS {
         let on = format!("collector.{}", spec.name);
         let off = format!("no-collector.{}", spec.name);
@@ -409,6 +422,7 @@ where
 {
     let matches = command().try_get_matches_from(args)?;
     let cli = Cli::from_arg_matches(&matches)?;
+    let defaults_off = flag_anywhere(&matches, DISABLE_DEFAULTS);
     let enabled_collectors = COLLECTORS
         .iter()
         .filter(|spec| {
@@ -419,7 +433,7 @@ where
             } else if off {
                 false
             } else {
-                spec.enabled_by_default
+                spec.enabled_by_default && !defaults_off
             }
         })
         .collect();
@@ -608,6 +622,39 @@ mod tests {
                 .collect();
             assert_eq!(names, registry_order);
         }
+    }
+
+    #[test]
+    fn disable_defaults_leaves_only_the_collectors_named() {
+        let enabled = |args: &[&str]| {
+            parse_from(std::iter::once("ipvs_exporter").chain(args.iter().copied()))
+                .map(|s| s.enabled_names())
+                .expect("flags parse")
+        };
+        assert_eq!(
+            enabled(&["--collector.disable-defaults"]),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            enabled(&["--collector.disable-defaults", "--collector.conntrack"]),
+            ["conntrack"]
+        );
+        // Anywhere on the line, like the other collector flags; registry order kept.
+        assert_eq!(
+            enabled(&[
+                "doctor",
+                "--collector.keepalived",
+                "--collector.ipvs",
+                "--collector.disable-defaults",
+            ]),
+            ["ipvs", "keepalived"]
+        );
+        // Without it, the defaults stay on beside a collector named.
+        let with_ipvs = enabled(&["--collector.ipvs"]);
+        assert!(
+            with_ipvs.len() > 1 && with_ipvs.contains(&"softnet"),
+            "{with_ipvs:?}"
+        );
     }
 
     #[test]
