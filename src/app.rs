@@ -13,7 +13,7 @@ use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
 use crate::web::conn::Limits;
 use crate::web::{WebConfig, listen};
-use crate::{advisor, build, drain_wait};
+use crate::{advisor, build, drain_wait, exit_codes};
 
 /// Runs what the flags ask for and returns the process exit code.
 pub fn run(settings: Settings) -> u8 {
@@ -26,7 +26,7 @@ pub fn run(settings: Settings) -> u8 {
         }) => match doctor(&settings, format, explain.as_deref(), emit_sysctl, disable) {
             Ok(code) => code,
             Err(err) => {
-                eprintln!("ipvs_exporter doctor: {err:#}");
+                eprintln!("ipvs_exporter doctor: {}", said_once(&err));
                 exit_code::COULD_NOT_RUN
             }
         },
@@ -61,17 +61,35 @@ pub fn run(settings: Settings) -> u8 {
             }
             Err(err) => {
                 eprintln!("ipvs_exporter capture-netlink: {err}");
-                1
+                exit_codes::COULD_NOT_RUN
             }
         },
         None => match serve(&settings) {
-            Ok(()) => 0,
+            Ok(()) => exit_codes::SUCCESS,
             Err(err) => {
-                tracing::error!("{err:#}");
-                1
+                tracing::error!("{}", said_once(&err));
+                exit_codes::COULD_NOT_RUN
             }
         },
     }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text its parent's
+/// message already ends with (an error that prints its source as well as returning it) is
+/// not repeated.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
@@ -121,9 +139,13 @@ fn doctor(
     // A collector that outlived its timeout still holds a blocking thread: do not wait for it.
     runtime.shutdown_timeout(BLOCKING_GRACE);
     let advice = advisor::advise(&snapshot, &settings.advice_options(disable));
-    let output = if emit_sysctl {
-        report::render_sysctl_file(&advice)
-    } else {
+    // The sysctl file is the output asked for: printed, it is a success whatever the
+    // findings (so that `doctor --emit-sysctl > file && ...` goes on).
+    if emit_sysctl {
+        print!("{}", report::render_sysctl_file(&advice));
+        return Ok(exit_code::CLEAN);
+    }
+    let output = {
         match format {
             DoctorFormat::Text => report::render_text(&snapshot, &advice, report::use_colour()),
             DoctorFormat::Json => report::render_json(&snapshot, &advice),
@@ -217,5 +239,33 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
         () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read /etc/web.yml: {source}")]
+    struct PrintsItsSource {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_its_parent_already_printed_is_said_once() {
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os_text = os.to_string();
+        let err =
+            anyhow::Error::new(PrintsItsSource { source: os }).context("bad --web.config.file");
+        let line = said_once(&err);
+        assert_eq!(line.matches(&os_text).count(), 1, "{line}");
+        assert_eq!(
+            line,
+            format!("bad --web.config.file: cannot read /etc/web.yml: {os_text}")
+        );
+        // A cause its parent does not print is kept.
+        let plain = anyhow::anyhow!("disk full").context("cannot write");
+        assert_eq!(said_once(&plain), "cannot write: disk full");
     }
 }

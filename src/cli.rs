@@ -235,7 +235,8 @@ pub enum Command {
         /// Print a rule's full text (what it checks, why, how to fix) and exit.
         #[arg(long, value_name = "RULE")]
         explain: Option<String>,
-        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report.
+        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report (exit
+        /// 0 once printed, whatever the findings).
         #[arg(long)]
         emit_sysctl: bool,
         /// Skip these rules (comma separated ids).
@@ -441,21 +442,6 @@ where
         cli,
         enabled_collectors,
     })
-}
-
-/// The subcommand the arguments name, read as clap reads them (a flag's value that happens
-/// to be a subcommand's name stays a value), even when they do not parse. For choosing the
-/// exit code of a usage error.
-pub fn subcommand_named<I, T>(args: I) -> Option<String>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    let matches = command()
-        .ignore_errors(true)
-        .try_get_matches_from(args)
-        .ok()?;
-    matches.subcommand_name().map(str::to_string)
 }
 
 /// A global flag given before or after the subcommand.

@@ -11,6 +11,7 @@ pub mod advisor;
 pub mod app;
 pub mod cli;
 pub mod drain_wait;
+pub mod exit_codes;
 pub mod http;
 pub mod logging;
 pub mod metrics;
