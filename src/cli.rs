@@ -52,15 +52,15 @@ pub struct Cli {
 
     /// Time a client gets to send a request's headers (and to finish the TLS handshake),
     /// from its connection or the request's first byte.
-    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration_flag)]
     pub web_header_read_timeout: Duration,
 
     /// Time a request gets from its headers to the end of its response.
-    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration_flag)]
     pub web_request_timeout: Duration,
 
     /// Time a kept-alive connection may wait for its next request.
-    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_duration_flag)]
     pub web_idle_timeout: Duration,
 
     /// Largest request head (request line and headers) accepted; larger gets 431.
@@ -95,7 +95,7 @@ pub struct Cli {
     pub rootfs: PathBuf,
 
     /// How long one collector may take in a scrape before it is reported as timed out.
-    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration, global = true)]
+    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration_flag, global = true)]
     pub collector_timeout: Duration,
 
     /// Where the ipvs collector reads IPVS: netlink (all counters; needs CAP_NET_ADMIN),
@@ -174,7 +174,7 @@ pub struct Cli {
     pub keepalived_json_file: PathBuf,
 
     /// A JSON dump written longer ago than this is not used.
-    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration_flag, global = true)]
     pub keepalived_json_max_age: Duration,
 
     /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
@@ -262,10 +262,10 @@ pub enum Command {
         #[arg(long)]
         templates: bool,
         /// Give up after this long (such as 90s, 5m, 1h).
-        #[arg(long, value_name = "DURATION", value_parser = crate::drain_wait::parse_wait_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_flag)]
         timeout: Duration,
         /// Time between two reads of the table.
-        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::drain_wait::parse_wait_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_flag)]
         interval: Duration,
     },
 }
@@ -511,50 +511,20 @@ fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
     Ok(labels)
 }
 
-/// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err("must be more than zero".to_string()),
-        d => Ok(d),
-    }
-}
+/// The longest duration any flag takes: a week.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// A flag's duration: at most an hour, more than zero.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_duration_at_most(text, Duration::from_secs(3600), "an hour")
-}
-
-/// Reads `500ms`, `90s`, `5m`, `2h`: more than zero and at most `longest` (`longest_text`
-/// says it for people).
-pub fn parse_duration_at_most(
-    text: &str,
-    longest: Duration,
-    longest_text: &str,
-) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !(seconds > 0.0 && seconds.is_finite() && seconds <= longest.as_secs_f64()) {
-        return Err(format!(
-            "{text:?} must be above 0 and at most {longest_text}"
-        ));
+/// Every duration flag's value: a Prometheus duration (`500ms`, `90s`, `1h30m`, `1w`), more
+/// than zero and at most a week.
+pub fn parse_duration_flag(text: &str) -> Result<Duration, String> {
+    let duration = crate::parse::duration::parse(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_string());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    if duration > LONGEST_DURATION {
+        return Err("must be at most a week (1w)".to_string());
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -562,14 +532,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_in_every_unit() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("s").is_err());
+    fn duration_flags_read_prometheus_durations_within_a_week() {
+        assert_eq!(parse_duration_flag("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration_flag("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration_flag("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration_flag("1w"), Ok(LONGEST_DURATION));
+        for bad in ["5", "0", "0s", "1w1ms", "8d", "1.5s", "30m1h", "s", ""] {
+            assert!(parse_duration_flag(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -607,6 +577,62 @@ mod tests {
                 .filter(|n| names.contains(n))
                 .collect();
             assert_eq!(names, registry_order);
+        }
+    }
+
+    #[test]
+    fn every_duration_flag_reads_1h30m() {
+        let mut command = command();
+        command.build();
+        let is_duration =
+            |arg: &&Arg| arg.get_value_parser().type_id() == std::any::TypeId::of::<Duration>();
+        let top: Vec<String> = command
+            .get_arguments()
+            .filter(is_duration)
+            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .collect();
+        let waits: Vec<String> = command
+            .find_subcommand("wait-drained")
+            .into_iter()
+            .flat_map(|sub| sub.get_arguments())
+            .filter(is_duration)
+            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .filter(|long| !top.contains(long))
+            .collect();
+        assert!(top.len() >= 5 && waits.len() == 2, "{top:?} {waits:?}");
+        let expected = Duration::from_secs(5400);
+        for long in &top {
+            let matches = command
+                .clone()
+                .try_get_matches_from(["ipvs_exporter", &format!("--{long}"), "1h30m"])
+                .unwrap_or_else(|e| panic!("--{long}: {e}"));
+            let id = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .map(|a| a.get_id().clone())
+                .expect("the flag");
+            assert_eq!(
+                matches.get_one::<Duration>(id.as_str()),
+                Some(&expected),
+                "--{long}"
+            );
+        }
+        let settings = parse_from([
+            "ipvs_exporter",
+            "wait-drained",
+            "--real-server",
+            "10.0.0.2:80",
+            "--timeout",
+            "1h30m",
+            "--interval",
+            "1h30m",
+        ])
+        .expect("wait-drained parses");
+        match settings.cli.command {
+            Some(Command::WaitDrained {
+                timeout, interval, ..
+            }) => assert_eq!((timeout, interval), (expected, expected)),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -398,3 +398,62 @@ fn emit_sysctl_exits_0_once_the_file_is_printed() {
         emitted.stdout
     );
 }
+
+/// Every flag whose value the clap definitions read as a `Duration`: (subcommand, long name).
+fn duration_flags() -> Vec<(Option<String>, String)> {
+    let mut command = ipvs_exporter::cli::command();
+    command.build();
+    let is_duration =
+        |arg: &clap::Arg| arg.get_value_parser().type_id() == std::any::TypeId::of::<Duration>();
+    let mut found: Vec<(Option<String>, String)> = command
+        .get_arguments()
+        .filter(|arg| is_duration(arg))
+        .map(|arg| (None, arg.get_long().expect("a long flag").to_string()))
+        .collect();
+    let top: BTreeSet<&str> = command
+        .get_arguments()
+        .map(|a| a.get_id().as_str())
+        .collect();
+    for sub in command.get_subcommands() {
+        for arg in sub.get_arguments() {
+            if is_duration(arg) && !top.contains(arg.get_id().as_str()) {
+                let long = arg.get_long().expect("a long flag").to_string();
+                found.push((Some(sub.get_name().to_string()), long));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_duration_flag_takes_a_prometheus_duration() {
+    let flags = duration_flags();
+    assert!(flags.len() >= 7, "{flags:?}");
+    for (subcommand, flag) in &flags {
+        let line = |value: &str, tail: &[&str]| -> Vec<OsString> {
+            let mut argv: Vec<OsString> = subcommand.iter().map(|s| os(s)).collect();
+            argv.extend([os(&format!("--{flag}")), os(value)]);
+            argv.extend(tail.iter().map(|w| os(w)));
+            argv
+        };
+        // --help after the flag: its value is read first (a bad one is refused), then help
+        // is printed and nothing runs.
+        let ok = run(&line("1h30m", &["--help"]));
+        assert_eq!(ok.code, Some(0), "--{flag} 1h30m: {ok:?}");
+        for (bad, why) in [
+            ("90", "has no unit"),
+            ("1.5h", "whole numbers"),
+            ("30m1h", "largest first"),
+            ("8d", "at most a week"),
+            ("0", "more than zero"),
+        ] {
+            let refused = run(&line(bad, &["--help"]));
+            assert_eq!(refused.code, Some(3), "--{flag} {bad}: {refused:?}");
+            assert!(
+                refused.stderr.contains(&format!("--{flag}")) && refused.stderr.contains(why),
+                "--{flag} {bad}: {}",
+                refused.stderr
+            );
+        }
+    }
+}
