@@ -23,7 +23,7 @@ pub fn run(settings: Settings) -> u8 {
             ref explain,
             emit_sysctl,
             ref disable,
-        }) => match doctor(&settings, format, explain.as_deref(), emit_sysctl, disable) {
+        }) => match doctor(&settings, format, explain.as_ref(), emit_sysctl, disable) {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("ipvs_exporter doctor: {}", said_once(&err));
@@ -113,17 +113,33 @@ fn gatherer(settings: &Settings) -> Gatherer {
 fn doctor(
     settings: &Settings,
     format: DoctorFormat,
-    explain: Option<&str>,
+    explain: Option<&Option<String>>,
     emit_sysctl: bool,
     disable: &[String],
 ) -> anyhow::Result<u8> {
-    if let Some(id) = explain {
-        let rule = advisor::rules::find(id).with_context(|| {
-            let ids: Vec<&str> = advisor::rules::RULES.iter().map(|r| r.id).collect();
-            format!("no rule {id:?}; the rules are: {}", ids.join(", "))
-        })?;
-        print!("{}", report::explain(rule));
-        return Ok(exit_code::CLEAN);
+    match explain {
+        Some(Some(id)) => {
+            let rule = advisor::rules::find(id).with_context(|| {
+                let ids: Vec<&str> = advisor::rules::RULES.iter().map(|r| r.id).collect();
+                format!("no rule {id:?}; the rules are: {}", ids.join(", "))
+            })?;
+            match format {
+                DoctorFormat::Json => print!("{}", report::explain_json(rule)),
+                DoctorFormat::Text | DoctorFormat::Markdown => print!("{}", report::explain(rule)),
+            }
+            return Ok(exit_code::CLEAN);
+        }
+        Some(None) => {
+            let rules = advisor::rules::RULES;
+            match format {
+                DoctorFormat::Json => print!("{}", report::rule_list_json(rules)),
+                DoctorFormat::Text | DoctorFormat::Markdown => {
+                    print!("{}", report::rule_list(rules));
+                }
+            }
+            return Ok(exit_code::CLEAN);
+        }
+        None => {}
     }
     for id in disable {
         if advisor::rules::find(id).is_none() {

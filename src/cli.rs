@@ -232,9 +232,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
         format: DoctorFormat,
-        /// Print a rule's full text (what it checks, why, how to fix) and exit.
-        #[arg(long, value_name = "RULE")]
-        explain: Option<String>,
+        /// Print a rule's full text (what it checks, why, how to fix) and exit; without
+        /// RULE, list the rules. Text, or JSON with --format json.
+        #[arg(long, value_name = "RULE", num_args = 0..=1)]
+        explain: Option<Option<String>>,
         /// Print a sysctl.d file that fixes the sysctl findings, instead of the report (exit
         /// 0 once printed, whatever the findings).
         #[arg(long)]

@@ -399,6 +399,61 @@ fn emit_sysctl_exits_0_once_the_file_is_printed() {
     );
 }
 
+#[test]
+fn explain_without_a_rule_lists_the_rules_and_json_is_json() {
+    let listed = run(&args(&["doctor", "--explain"]));
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    let ids: Vec<&str> = listed
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    // Every id listed explains, and the list is the one the unknown-rule error gives.
+    let unknown = run(&args(&["doctor", "--explain", "nope"]));
+    let named: Vec<&str> = unknown
+        .stderr
+        .split("the rules are: ")
+        .nth(1)
+        .expect("the error names the rules")
+        .trim()
+        .split(", ")
+        .collect();
+    assert_eq!(ids, named);
+    assert!(ids.len() >= 20 && ids.contains(&"somaxconn"), "{ids:?}");
+
+    let list_json = run(&args(&["doctor", "--explain", "--format", "json"]));
+    assert_eq!(list_json.code, Some(0), "{list_json:?}");
+    let rules: serde_json::Value = serde_json::from_str(&list_json.stdout).expect("JSON");
+    let json_ids: Vec<&str> = rules
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| r["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(json_ids, ids);
+
+    let text = run(&args(&["doctor", "--explain", "somaxconn"]));
+    let json = run(&args(&[
+        "doctor",
+        "--explain",
+        "somaxconn",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(json.code, Some(0), "{json:?}");
+    let rule: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(rule["id"], "somaxconn");
+    assert_eq!(rule["severity"], "warning");
+    // The same words as the text, field by field.
+    for field in ["what", "why", "severity_why", "fix"] {
+        let said = rule[field].as_str().expect(field);
+        assert!(
+            !said.is_empty() && text.stdout.contains(said),
+            "{field}: {said}"
+        );
+    }
+}
+
 /// Every flag whose value the clap definitions read as a `Duration`: (subcommand, long name).
 fn duration_flags() -> Vec<(Option<String>, String)> {
     let mut command = ipvs_exporter::cli::command();
