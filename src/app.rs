@@ -186,6 +186,9 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
     };
     let limits = web_limits(settings);
     let served = runtime.block_on(async {
+        // Signals are watched before the first "listening" line: a SIGTERM from then on is
+        // a clean stop (exit 0), never the default action that kills the process.
+        let shutdown = shutdown_signal();
         let mut listeners = Vec::new();
         for address in &settings.cli.listen_addresses {
             let listener = listen::bind(address)?;
@@ -211,7 +214,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             web,
             scrape_slots: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
         });
-        http::serve(listeners, app, limits, shutdown_signal()).await;
+        http::serve(listeners, app, limits, shutdown).await;
         Ok(())
     });
     // Dropping the runtime would wait for every blocking thread, and a stuck collector's
@@ -240,21 +243,30 @@ fn web_limits(settings: &Settings) -> Limits {
     }
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+/// Watches SIGTERM and SIGINT from the moment it is called (inside the runtime) and
+/// completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &'static str| {
+        signal(kind)
+            .map_err(|err| tracing::warn!(error = %err, "cannot watch {name}"))
+            .ok()
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+    let terminate = watch(SignalKind::terminate(), "SIGTERM");
+    let interrupt = watch(SignalKind::interrupt(), "SIGINT");
+    async move {
+        let received = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = received(interrupt) => tracing::info!("received SIGINT"),
+            () = received(terminate) => tracing::info!("received SIGTERM"),
+        }
     }
 }
 
