@@ -64,6 +64,20 @@ pub fn run(settings: Settings) -> u8 {
                 exit_codes::COULD_NOT_RUN
             }
         },
+        Some(Command::GenerateDocs { ref dir }) => {
+            match crate::manual::write_to(dir, &crate::manual::page_date()) {
+                Ok(written) => {
+                    for path in written {
+                        println!("{}", path.display());
+                    }
+                    exit_codes::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("ipvs_exporter __generate-docs: {}: {err}", dir.display());
+                    exit_codes::COULD_NOT_RUN
+                }
+            }
+        }
         None => match serve(&settings) {
             Ok(()) => exit_codes::SUCCESS,
             Err(err) => {

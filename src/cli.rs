@@ -226,6 +226,13 @@ pub enum Command {
         #[arg(value_enum, default_value_t = CaptureSubject::Ipvs)]
         subject: CaptureSubject,
     },
+    /// Write the man page (ipvs_exporter.1) and the bash, zsh and fish completions into DIR,
+    /// from these very definitions (packaging/build.sh runs it for the .deb).
+    #[command(hide = true, name = "__generate-docs")]
+    GenerateDocs {
+        /// The directory to write into (made if missing).
+        dir: PathBuf,
+    },
     /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
     /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
     Doctor {

@@ -14,6 +14,7 @@ pub mod drain_wait;
 pub mod exit_codes;
 pub mod http;
 pub mod logging;
+pub mod manual;
 pub mod metrics;
 pub mod model;
 pub mod netlink;

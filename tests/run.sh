@@ -34,6 +34,8 @@ needed=(
   "systemd-analyze systemd"
   "mmdebstrap mmdebstrap"
   "mke2fs e2fsprogs"
+  "man man-db"
+  "groff groff-base"
 )
 missing=()
 for pair in "${needed[@]}"; do
