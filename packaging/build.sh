@@ -18,6 +18,8 @@
 #   SHA256SUMS                             sha256sum's lines for the release artifacts:
 #                                          the -1 .deb, the tarball and the OCI archive
 #                                          (the -2 twin and container.tar are for tests)
+#   docs/                                  the man page and shell completions the
+#                                          .deb ships
 # and the image itself, tagged localhost/ipvs_exporter:VERSION.
 #
 # The .deb holds an ordinary (dynamically linked) release build, with the
@@ -45,6 +47,20 @@ tag=$(bash packaging/container/build.sh) || die "the container image"
 
 rm -f "$OUT"/*.deb "$OUT"/*.tar.gz "$OUT"/*.oci.tar "$OUT/SHA256SUMS"
 cargo build --release --locked >&2 || die "cargo build --release"
+
+# Man page and shell completions ([package.metadata.deb] assets under $OUT/docs): the
+# release binary writes them from its own clap definitions, so they name exactly the flags
+# it takes, collectors included. A hidden subcommand rather than build.rs (which runs
+# before the crate is compiled, so it could only describe a copy of the definitions) or a
+# second binary (built by every `cargo build`): ordinary builds pay only for two small
+# crates. Dated by the last commit, so that the same source gives the same page.
+docs="$OUT/docs"
+rm -rf "$docs"
+SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}" \
+    cargo run --release --locked --quiet -- __generate-docs "$docs" >&2 ||
+    die "the man page and completions (ipvs_exporter __generate-docs)"
+gzip -9nf "$docs/ipvs_exporter.1" || die "gzip the man page"
+
 cargo deb --no-build -o "$OUT/ipvs-exporter_${version}-1_amd64.deb" >&2 || die "cargo deb"
 cargo deb --no-build --deb-version "${version}-2" -o "$OUT/ipvs-exporter_${version}-2_amd64.deb" >&2 ||
     die "cargo deb (upgrade version)"

@@ -13,7 +13,7 @@ use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
 use crate::web::conn::Limits;
 use crate::web::{WebConfig, listen};
-use crate::{advisor, build, drain_wait};
+use crate::{advisor, build, drain_wait, exit_codes};
 
 /// Runs what the flags ask for and returns the process exit code.
 pub fn run(settings: Settings) -> u8 {
@@ -23,10 +23,10 @@ pub fn run(settings: Settings) -> u8 {
             ref explain,
             emit_sysctl,
             ref disable,
-        }) => match doctor(&settings, format, explain.as_deref(), emit_sysctl, disable) {
+        }) => match doctor(&settings, format, explain.as_ref(), emit_sysctl, disable) {
             Ok(code) => code,
             Err(err) => {
-                eprintln!("ipvs_exporter doctor: {err:#}");
+                eprintln!("ipvs_exporter doctor: {}", said_once(&err));
                 exit_code::COULD_NOT_RUN
             }
         },
@@ -61,17 +61,49 @@ pub fn run(settings: Settings) -> u8 {
             }
             Err(err) => {
                 eprintln!("ipvs_exporter capture-netlink: {err}");
-                1
+                exit_codes::COULD_NOT_RUN
             }
         },
+        Some(Command::GenerateDocs { ref dir }) => {
+            match crate::manual::write_to(dir, &crate::manual::page_date()) {
+                Ok(written) => {
+                    for path in written {
+                        println!("{}", path.display());
+                    }
+                    exit_codes::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("ipvs_exporter __generate-docs: {}: {err}", dir.display());
+                    exit_codes::COULD_NOT_RUN
+                }
+            }
+        }
         None => match serve(&settings) {
-            Ok(()) => 0,
+            Ok(()) => exit_codes::SUCCESS,
             Err(err) => {
-                tracing::error!("{err:#}");
-                1
+                tracing::error!("{}", said_once(&err));
+                exit_codes::COULD_NOT_RUN
             }
         },
     }
+}
+
+/// An error and its causes on one line, each said once: a cause whose text its parent's
+/// message already ends with (an error that prints its source as well as returning it) is
+/// not repeated.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
@@ -95,17 +127,33 @@ fn gatherer(settings: &Settings) -> Gatherer {
 fn doctor(
     settings: &Settings,
     format: DoctorFormat,
-    explain: Option<&str>,
+    explain: Option<&Option<String>>,
     emit_sysctl: bool,
     disable: &[String],
 ) -> anyhow::Result<u8> {
-    if let Some(id) = explain {
-        let rule = advisor::rules::find(id).with_context(|| {
-            let ids: Vec<&str> = advisor::rules::RULES.iter().map(|r| r.id).collect();
-            format!("no rule {id:?}; the rules are: {}", ids.join(", "))
-        })?;
-        print!("{}", report::explain(rule));
-        return Ok(exit_code::CLEAN);
+    match explain {
+        Some(Some(id)) => {
+            let rule = advisor::rules::find(id).with_context(|| {
+                let ids: Vec<&str> = advisor::rules::RULES.iter().map(|r| r.id).collect();
+                format!("no rule {id:?}; the rules are: {}", ids.join(", "))
+            })?;
+            match format {
+                DoctorFormat::Json => print!("{}", report::explain_json(rule)),
+                DoctorFormat::Text | DoctorFormat::Markdown => print!("{}", report::explain(rule)),
+            }
+            return Ok(exit_code::CLEAN);
+        }
+        Some(None) => {
+            let rules = advisor::rules::RULES;
+            match format {
+                DoctorFormat::Json => print!("{}", report::rule_list_json(rules)),
+                DoctorFormat::Text | DoctorFormat::Markdown => {
+                    print!("{}", report::rule_list(rules));
+                }
+            }
+            return Ok(exit_code::CLEAN);
+        }
+        None => {}
     }
     for id in disable {
         if advisor::rules::find(id).is_none() {
@@ -121,9 +169,13 @@ fn doctor(
     // A collector that outlived its timeout still holds a blocking thread: do not wait for it.
     runtime.shutdown_timeout(BLOCKING_GRACE);
     let advice = advisor::advise(&snapshot, &settings.advice_options(disable));
-    let output = if emit_sysctl {
-        report::render_sysctl_file(&advice)
-    } else {
+    // The sysctl file is the output asked for: printed, it is a success whatever the
+    // findings (so that `doctor --emit-sysctl > file && ...` goes on).
+    if emit_sysctl {
+        print!("{}", report::render_sysctl_file(&advice));
+        return Ok(exit_code::CLEAN);
+    }
+    let output = {
         match format {
             DoctorFormat::Text => report::render_text(&snapshot, &advice, report::use_colour()),
             DoctorFormat::Json => report::render_json(&snapshot, &advice),
@@ -148,6 +200,9 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
     };
     let limits = web_limits(settings);
     let served = runtime.block_on(async {
+        // Signals are watched before the first "listening" line: a SIGTERM from then on is
+        // a clean stop (exit 0), never the default action that kills the process.
+        let shutdown = shutdown_signal();
         let mut listeners = Vec::new();
         for address in &settings.cli.listen_addresses {
             let listener = listen::bind(address)?;
@@ -173,7 +228,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             web,
             scrape_slots: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
         });
-        http::serve(listeners, app, limits, shutdown_signal()).await;
+        http::serve(listeners, app, limits, shutdown).await;
         Ok(())
     });
     // Dropping the runtime would wait for every blocking thread, and a stuck collector's
@@ -202,20 +257,57 @@ fn web_limits(settings: &Settings) -> Limits {
     }
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+/// Watches SIGTERM and SIGINT from the moment it is called (inside the runtime) and
+/// completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &'static str| {
+        signal(kind)
+            .map_err(|err| tracing::warn!(error = %err, "cannot watch {name}"))
+            .ok()
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+    let terminate = watch(SignalKind::terminate(), "SIGTERM");
+    let interrupt = watch(SignalKind::interrupt(), "SIGINT");
+    async move {
+        let received = |signal: Option<tokio::signal::unix::Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = received(interrupt) => tracing::info!("received SIGINT"),
+            () = received(terminate) => tracing::info!("received SIGTERM"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read /etc/web.yml: {source}")]
+    struct PrintsItsSource {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_its_parent_already_printed_is_said_once() {
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let os_text = os.to_string();
+        let err =
+            anyhow::Error::new(PrintsItsSource { source: os }).context("bad --web.config.file");
+        let line = said_once(&err);
+        assert_eq!(line.matches(&os_text).count(), 1, "{line}");
+        assert_eq!(
+            line,
+            format!("bad --web.config.file: cannot read /etc/web.yml: {os_text}")
+        );
+        // A cause its parent does not print is kept.
+        let plain = anyhow::anyhow!("disk full").context("cannot write");
+        assert_eq!(said_once(&plain), "cannot write: disk full");
     }
 }

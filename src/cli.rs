@@ -52,15 +52,15 @@ pub struct Cli {
 
     /// Time a client gets to send a request's headers (and to finish the TLS handshake),
     /// from its connection or the request's first byte.
-    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.header-read-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration_flag)]
     pub web_header_read_timeout: Duration,
 
     /// Time a request gets from its headers to the end of its response.
-    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.request-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration_flag)]
     pub web_request_timeout: Duration,
 
     /// Time a kept-alive connection may wait for its next request.
-    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_positive_duration)]
+    #[arg(long = "web.idle-timeout", value_name = "DURATION", default_value = "120s", value_parser = parse_duration_flag)]
     pub web_idle_timeout: Duration,
 
     /// Largest request head (request line and headers) accepted; larger gets 431.
@@ -95,7 +95,7 @@ pub struct Cli {
     pub rootfs: PathBuf,
 
     /// How long one collector may take in a scrape before it is reported as timed out.
-    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration, global = true)]
+    #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration_flag, global = true)]
     pub collector_timeout: Duration,
 
     /// Where the ipvs collector reads IPVS: netlink (all counters; needs CAP_NET_ADMIN),
@@ -174,7 +174,7 @@ pub struct Cli {
     pub keepalived_json_file: PathBuf,
 
     /// A JSON dump written longer ago than this is not used.
-    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration_flag, global = true)]
     pub keepalived_json_max_age: Duration,
 
     /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
@@ -226,16 +226,25 @@ pub enum Command {
         #[arg(value_enum, default_value_t = CaptureSubject::Ipvs)]
         subject: CaptureSubject,
     },
+    /// Write the man page (ipvs_exporter.1) and the bash, zsh and fish completions into DIR,
+    /// from these very definitions (packaging/build.sh runs it for the .deb).
+    #[command(hide = true, name = "__generate-docs")]
+    GenerateDocs {
+        /// The directory to write into (made if missing).
+        dir: PathBuf,
+    },
     /// Print what the host looks like and what is wrong with its setup; exit 0 when nothing
     /// is wrong, 1 with warnings, 2 with a critical finding, 3 when it could not run.
     Doctor {
         /// Output format.
         #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
         format: DoctorFormat,
-        /// Print a rule's full text (what it checks, why, how to fix) and exit.
-        #[arg(long, value_name = "RULE")]
-        explain: Option<String>,
-        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report.
+        /// Print a rule's full text (what it checks, why, how to fix) and exit; without
+        /// RULE, list the rules. Text, or JSON with --format json.
+        #[arg(long, value_name = "RULE", num_args = 0..=1)]
+        explain: Option<Option<String>>,
+        /// Print a sysctl.d file that fixes the sysctl findings, instead of the report (exit
+        /// 0 once printed, whatever the findings).
         #[arg(long)]
         emit_sysctl: bool,
         /// Skip these rules (comma separated ids).
@@ -261,10 +270,10 @@ pub enum Command {
         #[arg(long)]
         templates: bool,
         /// Give up after this long (such as 90s, 5m, 1h).
-        #[arg(long, value_name = "DURATION", value_parser = crate::drain_wait::parse_wait_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_flag)]
         timeout: Duration,
         /// Time between two reads of the table.
-        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::drain_wait::parse_wait_duration)]
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_flag)]
         interval: Duration,
     },
 }
@@ -371,9 +380,22 @@ impl Settings {
     }
 }
 
-/// The clap command with one `--collector.<name>` and `--no-collector.<name>` per collector.
+/// The flag that turns off every collector that is on by default (node_exporter's name).
+pub const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
+
+/// The clap command with one `--collector.<name>` and `--no-collector.<name>` per collector,
+/// and `--collector.disable-defaults`.
 pub fn command() -> clap::Command {
-    let mut command = Cli::command();
+    let mut command = Cli::command().arg(
+        Arg::new(DISABLE_DEFAULTS)
+            .long(DISABLE_DEFAULTS)
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help(
+                "Turn off every collector that is on by default: only those named with \
+                 --collector.<name> run",
+            ),
+    );
     for spec in COLLECTORS {
         let on = format!("collector.{}", spec.name);
         let off = format!("no-collector.{}", spec.name);
@@ -409,6 +431,7 @@ where
 {
     let matches = command().try_get_matches_from(args)?;
     let cli = Cli::from_arg_matches(&matches)?;
+    let defaults_off = flag_anywhere(&matches, DISABLE_DEFAULTS);
     let enabled_collectors = COLLECTORS
         .iter()
         .filter(|spec| {
@@ -419,7 +442,7 @@ where
             } else if off {
                 false
             } else {
-                spec.enabled_by_default
+                spec.enabled_by_default && !defaults_off
             }
         })
         .collect();
@@ -427,21 +450,6 @@ where
         cli,
         enabled_collectors,
     })
-}
-
-/// The subcommand the arguments name, read as clap reads them (a flag's value that happens
-/// to be a subcommand's name stays a value), even when they do not parse. For choosing the
-/// exit code of a usage error.
-pub fn subcommand_named<I, T>(args: I) -> Option<String>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    let matches = command()
-        .ignore_errors(true)
-        .try_get_matches_from(args)
-        .ok()?;
-    matches.subcommand_name().map(str::to_string)
 }
 
 /// A global flag given before or after the subcommand.
@@ -511,50 +519,20 @@ fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
     Ok(labels)
 }
 
-/// Reads durations such as `5s`, `500ms`, `1m`, `1.5s`.
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match parse_duration(text)? {
-        d if d.is_zero() => Err("must be more than zero".to_string()),
-        d => Ok(d),
-    }
-}
+/// The longest duration any flag takes: a week.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// A flag's duration: at most an hour, more than zero.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_duration_at_most(text, Duration::from_secs(3600), "an hour")
-}
-
-/// Reads `500ms`, `90s`, `5m`, `2h`: more than zero and at most `longest` (`longest_text`
-/// says it for people).
-pub fn parse_duration_at_most(
-    text: &str,
-    longest: Duration,
-    longest_text: &str,
-) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m or h)"))?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !(seconds > 0.0 && seconds.is_finite() && seconds <= longest.as_secs_f64()) {
-        return Err(format!(
-            "{text:?} must be above 0 and at most {longest_text}"
-        ));
+/// Every duration flag's value: a Prometheus duration (`500ms`, `90s`, `1h30m`, `1w`), more
+/// than zero and at most a week.
+pub fn parse_duration_flag(text: &str) -> Result<Duration, String> {
+    let duration = crate::parse::duration::parse(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_string());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    if duration > LONGEST_DURATION {
+        return Err("must be at most a week (1w)".to_string());
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -562,14 +540,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_in_every_unit() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5h").is_err());
-        assert!(parse_duration("s").is_err());
+    fn duration_flags_read_prometheus_durations_within_a_week() {
+        assert_eq!(parse_duration_flag("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration_flag("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration_flag("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration_flag("1w"), Ok(LONGEST_DURATION));
+        for bad in ["5", "0", "0s", "1w1ms", "8d", "1.5s", "30m1h", "s", ""] {
+            assert!(parse_duration_flag(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -608,6 +586,95 @@ mod tests {
                 .collect();
             assert_eq!(names, registry_order);
         }
+    }
+
+    #[test]
+    fn every_duration_flag_reads_1h30m() {
+        let mut command = command();
+        command.build();
+        let is_duration =
+            |arg: &&Arg| arg.get_value_parser().type_id() == std::any::TypeId::of::<Duration>();
+        let top: Vec<String> = command
+            .get_arguments()
+            .filter(is_duration)
+            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .collect();
+        let waits: Vec<String> = command
+            .find_subcommand("wait-drained")
+            .into_iter()
+            .flat_map(|sub| sub.get_arguments())
+            .filter(is_duration)
+            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .filter(|long| !top.contains(long))
+            .collect();
+        assert!(top.len() >= 5 && waits.len() == 2, "{top:?} {waits:?}");
+        let expected = Duration::from_secs(5400);
+        for long in &top {
+            let matches = command
+                .clone()
+                .try_get_matches_from(["ipvs_exporter", &format!("--{long}"), "1h30m"])
+                .unwrap_or_else(|e| panic!("--{long}: {e}"));
+            let id = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .map(|a| a.get_id().clone())
+                .expect("the flag");
+            assert_eq!(
+                matches.get_one::<Duration>(id.as_str()),
+                Some(&expected),
+                "--{long}"
+            );
+        }
+        let settings = parse_from([
+            "ipvs_exporter",
+            "wait-drained",
+            "--real-server",
+            "10.0.0.2:80",
+            "--timeout",
+            "1h30m",
+            "--interval",
+            "1h30m",
+        ])
+        .expect("wait-drained parses");
+        match settings.cli.command {
+            Some(Command::WaitDrained {
+                timeout, interval, ..
+            }) => assert_eq!((timeout, interval), (expected, expected)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn disable_defaults_leaves_only_the_collectors_named() {
+        let enabled = |args: &[&str]| {
+            parse_from(std::iter::once("ipvs_exporter").chain(args.iter().copied()))
+                .map(|s| s.enabled_names())
+                .expect("flags parse")
+        };
+        assert_eq!(
+            enabled(&["--collector.disable-defaults"]),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            enabled(&["--collector.disable-defaults", "--collector.conntrack"]),
+            ["conntrack"]
+        );
+        // Anywhere on the line, like the other collector flags; registry order kept.
+        assert_eq!(
+            enabled(&[
+                "doctor",
+                "--collector.keepalived",
+                "--collector.ipvs",
+                "--collector.disable-defaults",
+            ]),
+            ["ipvs", "keepalived"]
+        );
+        // Without it, the defaults stay on beside a collector named.
+        let with_ipvs = enabled(&["--collector.ipvs"]);
+        assert!(
+            with_ipvs.len() > 1 && with_ipvs.contains(&"softnet"),
+            "{with_ipvs:?}"
+        );
     }
 
     #[test]

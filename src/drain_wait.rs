@@ -106,14 +106,6 @@ pub fn parse_real_server(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// The longest `--timeout` taken: a week.
-const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Reads `500ms`, `90s`, `5m`, `2h` (at most a week, more than zero).
-pub fn parse_wait_duration(text: &str) -> Result<Duration, String> {
-    crate::cli::parse_duration_at_most(text, LONGEST_WAIT, "a week")
-}
-
 /// What to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -486,13 +478,6 @@ mod tests {
             parse_real_server("2001:db8::1:80").is_err(),
             "IPv6 needs brackets"
         );
-        assert_eq!(parse_wait_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_wait_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_wait_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_wait_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["90", "0s", "8d", "200h", "-1s", "s"] {
-            assert!(parse_wait_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use ipvs_exporter::{app, cli, logging, report};
+use ipvs_exporter::{app, cli, exit_codes, logging};
 
 /// glibc gives each thread that allocates an arena of its own and keeps freed memory there.
 /// The collectors and the encoder run on tokio's blocking threads, so a large scrape's buffers
@@ -36,18 +36,13 @@ fn main() -> ExitCode {
                     bad.to_string_lossy()
                 );
             }
+            // One code for every usage error, whatever the subcommand: doctor and
+            // wait-drained keep 1 and 2 for their outcomes (src/exit_codes.rs).
             let code = match err.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                // doctor reserves 1 and 2 for findings, wait-drained for its outcomes: a usage
-                // error means it could not run.
-                _ if matches!(
-                    cli::subcommand_named(&args).as_deref(),
-                    Some("doctor" | "wait-drained")
-                ) =>
-                {
-                    report::exit_code::COULD_NOT_RUN
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit_codes::SUCCESS
                 }
-                _ => 2,
+                _ => exit_codes::COULD_NOT_RUN,
             };
             return ExitCode::from(code);
         }

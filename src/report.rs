@@ -433,13 +433,7 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String
     if !snapshot.collectors.is_empty() {
         let _ = writeln!(out, "Collectors:");
         for report in &snapshot.collectors {
-            let status = match &report.outcome {
-                Outcome::Ok => "ok".to_string(),
-                Outcome::NoData(reason) => format!("no data: {reason}"),
-                Outcome::Failed(reason) => format!("FAILED: {reason}"),
-                Outcome::TimedOut => "FAILED: timed out".to_string(),
-                Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
-            };
+            let status = collector_status(&report.outcome);
             let _ = writeln!(out, "  {:<10} {status}", report.name);
             for problem in &report.problems {
                 let _ = writeln!(out, "  {:<10} skipped {problem}", "");
@@ -449,6 +443,17 @@ pub fn render_text(snapshot: &Snapshot, advice: &Advice, colour: bool) -> String
     }
     write_findings_text(&mut out, advice, colour);
     out
+}
+
+/// A collector's outcome in a few words, as text and Markdown print it.
+fn collector_status(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok => "ok".to_string(),
+        Outcome::NoData(reason) => format!("no data: {reason}"),
+        Outcome::Failed(reason) => format!("FAILED: {reason}"),
+        Outcome::TimedOut => "FAILED: timed out".to_string(),
+        Outcome::StillRunning => "FAILED: previous run still in progress".to_string(),
+    }
 }
 
 fn write_findings_text(out: &mut String, advice: &Advice, colour: bool) {
@@ -516,13 +521,11 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
     if !lines.is_empty() {
         let _ = writeln!(out);
     }
-    if let Some(table) = &snapshot.ipvs {
-        let real_servers: usize = table.services.iter().map(|s| s.backends.len()).sum();
-        let _ = writeln!(
-            out,
-            "**IPVS:** {} services, {real_servers} real servers\n",
-            table.services.len()
-        );
+    match &snapshot.ipvs {
+        None => {
+            let _ = writeln!(out, "**IPVS:** not available on this host\n");
+        }
+        Some(table) => write_ipvs_markdown(&mut out, table),
     }
     let drains = draining(snapshot);
     if !drains.is_empty() {
@@ -535,6 +538,23 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
                 SocketText(&d.address, d.port),
                 d.describe_left().replace('|', "\\|")
             );
+        }
+        let _ = writeln!(out);
+    }
+    if !snapshot.collectors.is_empty() {
+        let _ = writeln!(out, "## Collectors\n");
+        let _ = writeln!(out, "| collector | status |");
+        let _ = writeln!(out, "|---|---|");
+        for report in &snapshot.collectors {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} |",
+                report.name,
+                markdown_cell(&collector_status(&report.outcome))
+            );
+            for problem in &report.problems {
+                let _ = writeln!(out, "| | skipped {} |", markdown_cell(problem));
+            }
         }
         let _ = writeln!(out);
     }
@@ -573,6 +593,61 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
         }
     }
     out
+}
+
+/// Text for a Markdown table cell: one line, `|` escaped.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The IPVS table as Markdown: the summary line the text report has, then one row per real
+/// server (one for a service without any).
+fn write_ipvs_markdown(out: &mut String, table: &IpvsTable) {
+    let real_servers: usize = table.services.iter().map(|s| s.backends.len()).sum();
+    let version = table.version.as_deref().unwrap_or("unknown");
+    let buckets = table
+        .connection_table_buckets
+        .map(|b| format!(", connection table {b} buckets"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "## IPVS\n");
+    let _ = writeln!(
+        out,
+        "IPVS {}{buckets}: {} services, {real_servers} real servers\n",
+        markdown_cell(version),
+        table.services.len()
+    );
+    if table.services.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| service | scheduler | flags | real server | forward | weight | active | inactive |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for service in &table.services {
+        let flags = service.flags.label(&service.scheduler);
+        let head = format!(
+            "| `{}` | {} | {} |",
+            markdown_cell(&service.key.to_string()),
+            markdown_cell(&service.scheduler),
+            markdown_cell(&flags)
+        );
+        if service.backends.is_empty() {
+            let _ = writeln!(out, "{head} (no real servers) | | | | |");
+        }
+        for b in &service.backends {
+            let _ = writeln!(
+                out,
+                "{head} `{}` | {} | {} | {} | {} |",
+                SocketText(&b.address, b.port),
+                b.forward.as_str(),
+                b.weight,
+                b.active_connections,
+                b.inactive_connections
+            );
+        }
+    }
+    let _ = writeln!(out);
 }
 
 fn html_escape(text: &str) -> String {
@@ -748,6 +823,63 @@ pub fn explain(rule: &Rule) -> String {
         severity_why = rule.severity_why,
         fix = rule.fix
     )
+}
+
+/// A rule's full text as JSON sees it (`doctor --explain RULE --format json`).
+#[derive(Debug, Serialize)]
+pub struct RuleView {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub applies_to: String,
+    pub what: &'static str,
+    pub why: &'static str,
+    pub severity_why: &'static str,
+    pub fix: &'static str,
+}
+
+impl RuleView {
+    pub fn of(rule: &Rule) -> RuleView {
+        RuleView {
+            id: rule.id,
+            severity: rule.severity,
+            applies_to: rule.applies_text(),
+            what: rule.what,
+            why: rule.why,
+            severity_why: rule.severity_why,
+            fix: rule.fix,
+        }
+    }
+}
+
+/// A rule's full text as one JSON object.
+pub fn explain_json(rule: &Rule) -> String {
+    let mut out = serde_json::to_string_pretty(&RuleView::of(rule)).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// Every rule in one line each, id, severity and what it checks (`doctor --explain`).
+pub fn rule_list(rules: &[&Rule]) -> String {
+    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for rule in rules {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<8}  {}",
+            rule.id,
+            rule.severity.as_str(),
+            rule.what
+        );
+    }
+    out
+}
+
+/// Every rule's full text as a JSON array.
+pub fn rule_list_json(rules: &[&Rule]) -> String {
+    let views: Vec<RuleView> = rules.iter().map(|rule| RuleView::of(rule)).collect();
+    let mut out = serde_json::to_string_pretty(&views).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 /// A sysctl.d file that sets what the sysctl findings ask for (`doctor --emit-sysctl`).
@@ -942,5 +1074,81 @@ mod tests {
         // Nothing draining: no section.
         let empty = render_text(&Snapshot::default(), &advice, false);
         assert!(!empty.contains("Draining"));
+    }
+
+    #[test]
+    fn markdown_carries_the_collectors_and_the_service_table_of_the_text() {
+        use crate::model::{Backend, ForwardMethod, IpvsSource, Protocol, Service};
+        use crate::snapshot::CollectorReport;
+        let key = |port: u16| ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            address: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+            port,
+        };
+        let backend = Backend {
+            weight: 5,
+            active_connections: 7,
+            inactive_connections: 2,
+            ..Backend::new([10, 1, 0, 9].into(), 8080, ForwardMethod::Route)
+        };
+        let report = |name, outcome, problems: Vec<String>| CollectorReport {
+            name,
+            outcome,
+            duration: std::time::Duration::ZERO,
+            problems,
+        };
+        let snapshot = Snapshot {
+            ipvs: Some(IpvsTable {
+                source: IpvsSource::Procfs,
+                services: vec![
+                    Service {
+                        backends: vec![backend],
+                        ..Service::new(key(80), "wlc")
+                    },
+                    Service::new(key(443), "rr"),
+                ],
+                ..IpvsTable::default()
+            }),
+            collectors: vec![
+                report("ipvs", Outcome::Ok, vec!["line 3: odd | line".into()]),
+                report("conntrack", Outcome::NoData("no module".into()), vec![]),
+                report("softnet", Outcome::TimedOut, vec![]),
+            ],
+            ..Snapshot::default()
+        };
+        let advice = Advice::default();
+        let text = render_text(&snapshot, &advice, false);
+        let markdown = render_markdown(&snapshot, &advice);
+        // What the text says, the Markdown says too.
+        for said in [
+            "ipvs       ok",
+            "conntrack  no data: no module",
+            "softnet    FAILED: timed out",
+            "-> 10.1.0.9:8080",
+            "(no real servers)",
+        ] {
+            assert!(text.contains(said), "text: {text}");
+        }
+        for row in [
+            "| `ipvs` | ok |",
+            "| | skipped line 3: odd \\| line |",
+            "| `conntrack` | no data: no module |",
+            "| `softnet` | FAILED: timed out |",
+            "| `TCP 10.0.0.1:80` | wlc |  | `10.1.0.9:8080` | route | 5 | 7 | 2 |",
+            "| `TCP 10.0.0.1:443` | rr |  | (no real servers) | | | | |",
+        ] {
+            assert!(markdown.contains(row), "{row} in:\n{markdown}");
+        }
+        assert!(
+            markdown.contains(": 2 services, 1 real servers\n"),
+            "{markdown}"
+        );
+        for heading in ["\n## IPVS\n", "\n## Collectors\n"] {
+            assert!(markdown.contains(heading), "{heading} in {markdown}");
+        }
+        // Every table row has as many cells as its header.
+        for line in markdown.lines().filter(|l| l.starts_with("| `TCP")) {
+            assert_eq!(line.replace("\\|", "").matches('|').count(), 9, "{line}");
+        }
     }
 }

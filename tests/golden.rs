@@ -484,7 +484,9 @@ fn doctor_explains_every_rule_and_emits_sysctl() {
         file.contains("\nnet.ipv4.vs.run_estimation = 1\n"),
         "{file}"
     );
-    assert_eq!(emitted.status.code(), Some(2), "a critical finding: exit 2");
+    // The file printed is a success, critical findings or not (the same run without
+    // --emit-sysctl exits 2: see doctor_exit_codes in tests/cli_args.rs).
+    assert_eq!(emitted.status.code(), Some(0), "the file printed: exit 0");
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! kubernetes-validate judge them. Installing the `.deb` on a booted Debian system, running
 //! the unit and the image's entrypoint against a real IPVS table is `tests/lab_debian.rs`.
 //!
-//! Needs root (podman, cargo install), podman, lintian, dpkg-deb, systemd-analyze and
-//! python3 with venv; tests/run.sh installs them. A missing tool fails the test, naming it.
+//! Needs root (podman, cargo install), podman, lintian, dpkg-deb, systemd-analyze, man
+//! (man-db), groff (groff-base) and python3 with venv; tests/run.sh installs them. A
+//! missing tool fails the test, naming it.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
 #![allow(
@@ -155,6 +156,100 @@ fn deb_holds_the_binary_unit_defaults_and_copyright() {
     assert_eq!(text(&f.stdout).trim(), format!("{}-2", version()));
 }
 
+/// The man page and the completions at Debian's paths, and each readable by its tool: the
+/// page rendered by man (groff) without a warning, the bash script parsed by bash.
+#[test]
+fn deb_ships_the_man_page_and_completions() {
+    let deb = deb();
+    let list = run(Command::new("dpkg-deb").arg("-c").arg(&deb));
+    assert!(list.status.success(), "dpkg-deb -c: {}", text(&list.stderr));
+    let list = text(&list.stdout);
+    const SHIPPED: [&str; 4] = [
+        "./usr/share/man/man1/ipvs_exporter.1.gz",
+        "./usr/share/bash-completion/completions/ipvs_exporter",
+        "./usr/share/zsh/vendor-completions/_ipvs_exporter",
+        "./usr/share/fish/vendor_completions.d/ipvs_exporter.fish",
+    ];
+    for path in SHIPPED {
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with("-rw-r--r--") && l.trim_end().ends_with(path)),
+            "{path} (mode 644) not in the package:\n{list}"
+        );
+    }
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("deb-files");
+    let _ = std::fs::remove_dir_all(&dir);
+    let x = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir));
+    assert!(x.status.success(), "dpkg-deb -x: {}", text(&x.stderr));
+    let file = |path: &str| dir.join(path.trim_start_matches("./"));
+
+    need_tool("man", "man-db");
+    need_tool("groff", "groff-base");
+    let page = file(SHIPPED[0]);
+    let man = run(Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&page)
+        .env("MANWIDTH", "100")
+        .env("LC_ALL", "C.UTF-8"));
+    let rendered = text(&man.stdout);
+    assert!(man.status.success(), "man -l: {}", text(&man.stderr));
+    assert!(
+        text(&man.stderr).trim().is_empty(),
+        "man -l warns: {}",
+        text(&man.stderr)
+    );
+    // Plain text of the page, formatting stripped (man writes bold as X\bX on a pipe).
+    let plain: String = {
+        let mut out: Vec<char> = Vec::new();
+        for c in rendered.chars() {
+            if c == '\u{8}' {
+                out.pop();
+                continue;
+            }
+            out.push(c);
+        }
+        out.into_iter().collect()
+    };
+    for said in [
+        "NAME",
+        "EXIT STATUS",
+        "--collector.disable-defaults",
+        "IPVS_EXPORTER DOCTOR",
+        "IPVS_EXPORTER WAIT-DRAINED",
+        "--real-server",
+    ] {
+        assert!(
+            plain.contains(said),
+            "{said} not in the rendered page:\n{plain}"
+        );
+    }
+    // The same page through groff alone, every warning on.
+    let groff = run(Command::new("sh").arg("-c").arg(format!(
+        "zcat '{}' | groff -man -Tutf8 -ww -z",
+        page.display()
+    )));
+    assert!(
+        groff.status.success() && text(&groff.stderr).trim().is_empty(),
+        "groff warns: {}",
+        text(&groff.stderr)
+    );
+
+    let bash = run(Command::new("bash").arg("-n").arg(file(SHIPPED[1])));
+    assert!(bash.status.success(), "bash -n: {}", text(&bash.stderr));
+    // Sourced, it registers a completion for the command.
+    let sourced = run(Command::new("bash").arg("-c").arg(format!(
+        "source '{}' && complete -p ipvs_exporter",
+        file(SHIPPED[1]).display()
+    )));
+    assert!(
+        sourced.status.success() && text(&sourced.stdout).contains("ipvs_exporter"),
+        "bash complete -p: {}{}",
+        text(&sourced.stdout),
+        text(&sourced.stderr)
+    );
+}
+
 #[test]
 fn lintian_finds_no_error() {
     need_tool("lintian", "lintian");
@@ -173,6 +268,8 @@ fn lintian_finds_no_error() {
             .any(|l| (l.starts_with("E:") || l.starts_with("W:")) && l.contains("copyright")),
         "lintian has a word about the copyright file"
     );
+    // The man page is shipped (and found where lintian looks for it).
+    assert!(!said.contains("no-manual-page"), "{said}");
 }
 
 /// The copyright file the .deb installs is the DEP-5 file of packaging/debian, naming

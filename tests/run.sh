@@ -36,6 +36,8 @@ needed=(
   "mke2fs e2fsprogs"
   "xz xz-utils"
   "/usr/share/keyrings/debian-archive-keyring.gpg debian-archive-keyring"
+  "man man-db"
+  "groff groff-base"
 )
 missing=()
 for pair in "${needed[@]}"; do

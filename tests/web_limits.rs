@@ -294,7 +294,8 @@ fn a_bad_web_config_stops_the_program_before_it_listens() {
             .output()
             .expect("run");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{text:?}: {stderr}");
+        // Could not start: 3, as every command's "could not run" (docs/exit-codes.md).
+        assert_eq!(output.status.code(), Some(3), "{text:?}: {stderr}");
         assert!(stderr.contains(expected), "{text:?}: {stderr}");
         assert!(!stderr.contains("msg=listening"), "{text:?}: {stderr}");
     }

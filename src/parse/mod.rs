@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod conntrack;
+pub mod duration;
 pub mod ethtool;
 pub mod interrupts;
 pub mod ipvs_netlink;
