@@ -75,19 +75,20 @@ keepalived_conf lb1 MASTER 150 "notify_fifo /run/lb1/notify.fifo" no-virtual-ser
 keepalived_conf lb2 BACKUP 100 "notify_fifo /run/lb2/notify.fifo" no-virtual-server
 rm -f /tmp/keepalived.json
 # lb2's exporter alone signals keepalived for its JSON dump: both share the guest's /tmp.
-# Inside a network namespace net.core.netdev_max_backlog is not visible, and lb1 has no dump to
-# tell keepalived's own view of its role and priority: the rules that need them are turned off
-# there, as an operator would, so that they are not reported as rules that cannot be evaluated.
+# Inside a network namespace net.core.netdev_max_backlog and net.core.netdev_budget are not
+# visible, and lb1 has no dump to tell keepalived's own view of its role and priority: the rules
+# that need them are turned off there, as an operator would, so that they are not reported as
+# rules that cannot be evaluated.
 $IP netns exec lb1 $EXPORTER --keepalived.config-file /etc/keepalived/lb1.conf \
     --keepalived.pid-file /run/lb1/keepalived.pid --keepalived.notify-fifo /run/lb1/notify.fifo \
     --keepalived.json-file /run/lb1/no-dump.json --collector.vrrp.listen \
     --collector.netdev.device-include '^eth0$' \
-    --advisor.disable netdev-max-backlog,keepalived-vips-while-backup,vrrp-priority-degraded \
+    --advisor.disable netdev-max-backlog,netdev-budget,keepalived-vips-while-backup,vrrp-priority-degraded \
     >/dev/null 2>>"$OUT/exporter-lb1.log" &
 $IP netns exec lb2 $EXPORTER --keepalived.config-file /etc/keepalived/lb2.conf \
     --keepalived.pid-file /run/lb2/keepalived.pid --keepalived.notify-fifo /run/lb2/notify.fifo \
     --keepalived.signal --collector.vrrp.listen --collector.netdev.device-include '^eth0$' \
-    --advisor.disable netdev-max-backlog \
+    --advisor.disable netdev-max-backlog,netdev-budget \
     >/dev/null 2>>"$OUT/exporter-lb2.log" &
 keepalived_start lb1
 ka_wait "lb1 to hold the VIP" 30 ka_has_vip lb1
