@@ -6,7 +6,7 @@
 //! One boot runs all scenarios (tests/lab/scenarios/*.sh) through
 //! tests/lab/run.sh; the tests below share its results. Needs root (or the
 //! packages already installed), a Debian mirror the first time (the kernel is
-//! cached), and about 11 minutes under load (5 of them the soak;
+//! cached), and about 13 minutes (5 of them the soak;
 //! `IPVS_LAB_SOAK_SECONDS` shortens it while working on the checks).
 //!
 //! `IPVS_LAB_RESULTS=DIR` checks the results of an earlier run in DIR instead of
