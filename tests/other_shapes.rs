@@ -18,10 +18,8 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use ipvs_exporter::model::{AddressFamily, ForwardMethod, Protocol, ServiceKey};
 use ipvs_exporter::parse;
@@ -856,28 +854,11 @@ fn ethtool_series(body: &str) -> Vec<&str> {
 
 /// The exporter with its log on a pipe: `scrapes` scrapes of /metrics, then its log.
 fn scrapes_and_log(args: &[String], scrapes: usize) -> (Vec<String>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
-        .current_dir(root())
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start exporter");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("a log line").unwrap();
-        if let Some(rest) = line.split("msg=listening address=").nth(1) {
-            break rest.trim().parse().unwrap();
-        }
-    };
+    let exporter = Exporter::start(args);
     let bodies = (0..scrapes)
-        .map(|_| http_get(address, "/metrics", &[]).body)
+        .map(|_| http_get(exporter.address, "/metrics", &[]).body)
         .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let log: Vec<String> = lines.map_while(Result::ok).collect();
-    (bodies, log.join("\n"))
+    (bodies, exporter.kill_and_log())
 }
 
 #[test]

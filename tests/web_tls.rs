@@ -643,73 +643,29 @@ fn prometheus_scrapes_over_tls_with_client_certificate_and_basic_auth() {
 }
 
 /// An exporter whose log lines are kept, killed when dropped.
-struct LoggedExporter {
-    child: Child,
-    address: SocketAddr,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
+struct LoggedExporter(Exporter);
 
-impl Drop for LoggedExporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for LoggedExporter {
+    type Target = Exporter;
+    fn deref(&self) -> &Exporter {
+        &self.0
     }
 }
 
 impl LoggedExporter {
     fn start(args: &[&str]) -> LoggedExporter {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start exporter");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = std::sync::Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let mut exporter = LoggedExporter {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            lines,
-        };
-        let listening = exporter.wait_for("the listening line", |line| {
-            line.contains("msg=listening address=")
-        });
-        exporter.address = listening
-            .split("msg=listening address=")
-            .nth(1)
-            .and_then(|rest| rest.trim().parse().ok())
-            .expect("listening address");
-        exporter
+        LoggedExporter(Exporter::start(args))
     }
 
     /// The first log line that `wanted` accepts, waiting up to 10 s for it.
     fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| wanted(l)) {
-                return line.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no log line with {what}; the log:\n{}", self.log());
+        self.0.wait_for_log(what, wanted)
     }
 
     /// The WARN lines about failed handshakes for one reason.
     fn handshake_warnings(&self, reason: &str) -> Vec<String> {
         let key = format!(" reason={reason}");
-        self.lines
-            .lock()
-            .unwrap()
+        self.log_lines()
             .iter()
             .filter(|l| l.contains(" level=warn ") && l.contains("TLS handshake failed"))
             .filter(|l| l.contains(&key))
@@ -723,10 +679,6 @@ impl LoggedExporter {
         self.wait_for(&format!("a failed handshake from{peer}"), |line| {
             line.contains(" level=warn ") && line.contains(&peer)
         })
-    }
-
-    fn log(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
     }
 }
 

@@ -8,10 +8,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running exporter, killed when dropped.
+/// A running exporter, killed when dropped. Its log lines are kept as they come.
 pub struct Exporter {
     child: Option<Child>,
     pub address: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Exporter {
@@ -42,24 +44,70 @@ impl Exporter {
             .expect("start exporter");
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
+        let mut kept_lines = Vec::new();
         let address = loop {
             let line = match lines.next() {
                 Some(Ok(line)) => line,
                 _ => panic!("exporter exited before listening"),
             };
-            if let Some(rest) = line.split("msg=listening address=").nth(1) {
-                break rest
-                    .trim()
+            let address = line.split("msg=listening address=").nth(1).map(|rest| {
+                rest.trim()
                     .parse::<SocketAddr>()
-                    .expect("listening address");
+                    .expect("listening address")
+            });
+            kept_lines.push(line);
+            if let Some(address) = address {
+                break address;
             }
         };
-        // Keep draining stderr so the exporter never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stderr so the exporter never blocks on a full pipe, and keep the lines.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(kept_lines));
+        let kept = std::sync::Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         Exporter {
             child: Some(child),
             address,
+            log,
+            reader: Some(reader),
         }
+    }
+
+    /// The log so far, one line each.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The log lines so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The first log line that `wanted` accepts, waiting up to 10 s for it.
+    pub fn wait_for_log(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| wanted(l)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no log line with {what}; the log:\n{}", self.log());
+    }
+
+    /// Kills the exporter and returns its whole log, read to the end.
+    pub fn kill_and_log(mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log()
     }
 
     /// The exporter's process id.
