@@ -19,8 +19,8 @@ use super::{AddressFamily, ForwardMethod, Protocol, ServiceKey};
 /// keepalived's scheduler for a virtual server that sets no `lb_algo` (`IPVS_DEF_SCHED`).
 pub const DEFAULT_SCHEDULER: &str = "wlc";
 
-/// The most services one range of a group expands into (more is a configuration error,
-/// reported by the parser).
+/// The most services one range of a group expands into (the parser reports a longer range as
+/// a configuration error).
 pub const MAX_RANGE_ADDRESSES: u32 = 256;
 
 /// A real or sorry server as keepalived puts it in the kernel's table.

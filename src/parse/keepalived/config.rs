@@ -14,8 +14,9 @@ use crate::model::keepalived::{
     VirtualServerTarget, VrrpInstance, VrrpState,
 };
 
-/// The most addresses one range of a `virtual_server_group` may name.
-pub const MAX_GROUP_RANGE_ADDRESSES: u32 = 256;
+/// The most addresses one range of a `virtual_server_group` may name: the most services the
+/// model expands one range into.
+pub const MAX_GROUP_RANGE_ADDRESSES: u32 = crate::model::keepalived_table::MAX_RANGE_ADDRESSES;
 
 /// Reads the top-level statements; `files` and `errors` are left for the caller to fill.
 pub(super) fn read(statements: &[Node], diagnostics: &mut Diagnostics) -> KeepalivedConfig {
