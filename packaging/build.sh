@@ -18,6 +18,8 @@
 #   SHA256SUMS                             sha256sum's lines for the release artifacts:
 #                                          the -1 .deb, the tarball and the OCI archive
 #                                          (the -2 twin and container.tar are for tests)
+#   built-from                             the commit all of it was built from, written
+#                                          only when the work tree was clean
 #   docs/                                  the man page and shell completions the
 #                                          .deb ships
 # and the image itself, tagged localhost/ipvs_exporter:VERSION.
@@ -35,6 +37,11 @@ say() { echo "packaging: $*" >&2; }
 die() { say "FAILED: $*"; exit 1; }
 OUT=target/packaging
 mkdir -p "$OUT"
+rm -f "$OUT/built-from"
+# what the artifacts are built from: a commit, when nothing tracked or untracked differs from it
+# (then a later step of the same run, tests/lab_debian.rs, can use them instead of building again)
+built_from=$(git rev-parse HEAD 2>/dev/null || true)
+[ -z "$(git status --porcelain 2>/dev/null)" ] || built_from=""
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
@@ -45,7 +52,7 @@ command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb is missing (Debian package 
 
 tag=$(bash packaging/container/build.sh) || die "the container image"
 
-rm -f "$OUT"/*.deb "$OUT"/*.tar.gz "$OUT"/*.oci.tar "$OUT/SHA256SUMS"
+rm -f "$OUT"/*.deb "$OUT"/*.tar.gz "$OUT"/*.oci.tar "$OUT/SHA256SUMS" "$OUT/built-from"
 cargo build --release --locked >&2 || die "cargo build --release"
 
 # Man page and shell completions ([package.metadata.deb] assets under $OUT/docs): the
@@ -103,3 +110,4 @@ podman save --format oci-archive -o "$OUT/$release.oci.tar" "$tag" >&2 || die "p
 (cd "$OUT" && sha256sum -- "ipvs-exporter_${version}-1_amd64.deb" "$release.tar.gz" \
     "$release.oci.tar" >SHA256SUMS) || die "SHA256SUMS"
 say "built $(cd "$OUT" && ls *.deb *.tar.gz *.oci.tar SHA256SUMS | tr '\n' ' ')and image $tag"
+[ -z "$built_from" ] || echo "$built_from" >"$OUT/built-from"

@@ -50,6 +50,28 @@ fn results() -> &'static Path {
     }
 }
 
+/// The commit the packages in `pkg` were built from, when it is the commit checked out now and
+/// the work tree is clean (as in a CI run, where the packaging tier built them minutes ago);
+/// `None` means build them again.
+fn packages_of_this_tree(pkg: &Path) -> Option<String> {
+    let built_from = std::fs::read_to_string(pkg.join("built-from")).ok()?;
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let head = git(&["rev-parse", "HEAD"])?;
+    let clean = git(&["status", "--porcelain"])?.is_empty();
+    (clean && !head.is_empty() && built_from.trim() == head).then_some(head)
+}
+
 fn run_lab() -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os("IPVS_LAB_DEBIAN_RESULTS") {
         say(&format!(
@@ -58,22 +80,28 @@ fn run_lab() -> Result<PathBuf, String> {
         ));
         return Ok(PathBuf::from(dir));
     }
-    let t = Instant::now();
-    let status = Command::new("bash")
-        .arg(root().join("packaging/build.sh"))
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| format!("cannot run packaging/build.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "packaging/build.sh failed ({status}); see its stderr"
+    let pkg = root().join("target/packaging");
+    if let Some(commit) = packages_of_this_tree(&pkg) {
+        say(&format!(
+            "lab-debian: using the packages packaging/build.sh built from {commit}, the clean tree checked out now"
+        ));
+    } else {
+        let t = Instant::now();
+        let status = Command::new("bash")
+            .arg(root().join("packaging/build.sh"))
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run packaging/build.sh: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "packaging/build.sh failed ({status}); see its stderr"
+            ));
+        }
+        say(&format!(
+            "lab-debian: packages built in {:.0} s",
+            t.elapsed().as_secs_f64()
         ));
     }
-    say(&format!(
-        "lab-debian: packages built in {:.0} s",
-        t.elapsed().as_secs_f64()
-    ));
-    let pkg = root().join("target/packaging");
     let v = env!("CARGO_PKG_VERSION");
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lab-debian");
     let _ = std::fs::remove_dir_all(&out);

@@ -58,37 +58,54 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Disk: a clean run holds about 3 GB of build output in target/ and up to 2 GB of lab images in
+# $TMPDIR at a time. Incremental compilation (another 1.5 GB) buys nothing in a run that builds
+# each thing once, and full debug information only makes the test binaries larger: file and
+# line in backtraces is enough.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}
+disk_report() { # what is free where the build and the lab write
+  df -h --output=target,avail . "${TMPDIR:-/tmp}" 2>/dev/null | sed 's/^/tests\/run.sh: disk: /' >&2 || true
+}
+disk_report
+trap 'status=$?; [ $status = 0 ] || disk_report; exit $status' EXIT
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features --locked -- -D warnings
+
+# Every tier below is built with all three tier features at once: the features only switch
+# test targets on, so one build of the crate serves them all (a build per feature set would
+# compile and link everything three more times).
+tiers=test-host,test-browser,test-lab
 
 # Plain tier: no root, network, qemu, Chromium or host tools.
 cargo test --locked
 
 # test-host: root, the live kernel, host tools.
-cargo test --locked --features test-host --test golden_promtool
-cargo test --locked --features test-host --test uapi_headers
-cargo test --locked --features test-host --test host_live
-cargo test --locked --features test-host --test keepalived_configtest
-cargo test --locked --features test-host --test conntrack_live
-cargo test --locked --features test-host --test ethtool_live
-cargo test --locked --features test-host --test web_tls
+cargo test --locked --features $tiers --test golden_promtool
+cargo test --locked --features $tiers --test uapi_headers
+cargo test --locked --features $tiers --test host_live
+cargo test --locked --features $tiers --test keepalived_configtest
+cargo test --locked --features $tiers --test conntrack_live
+cargo test --locked --features $tiers --test ethtool_live
+cargo test --locked --features $tiers --test web_tls
 # The alert and recording rules: promtool check and unit tests, the generator in sync, a
 # real Prometheus on fixture exporters (jsonnet, prometheus).
-cargo test --locked --features test-host --test alerts
+cargo test --locked --features $tiers --test alerts
 
 # Dashboards: generated from their sources, and loaded through Grafana's typed schema.
-cargo test --locked --features test-host --test dashboards_host
+cargo test --locked --features $tiers --test dashboards_host
 
 # Packages: the .deb (cargo-deb, lintian), the FROM scratch image (podman), the unit
 # (systemd-analyze) and the Kubernetes manifests (kubernetes-validate).
-cargo test --locked --features test-host --test packaging_host
+cargo test --locked --features $tiers --test packaging_host
 
 # test-browser: headless Chromium.
-cargo test --locked --features test-browser --test report_browser
+cargo test --locked --features $tiers --test report_browser
 
 # test-lab: the qemu real-kernel lab. Every scenario on Debian 13's kernel (trixie, 6.12: the
 # default of tests/lab/run.sh).
-cargo test --locked --features test-lab --test lab
+cargo test --locked --features $tiers --test lab
 
 # The IPVS and keepalived scenarios on the older kernels too: Debian 12's 6.1 (bookworm) and
 # Debian 11's 5.10 (bullseye), without the soak. Each boot runs only the scenarios listed
@@ -101,7 +118,7 @@ lab_on_suite() { # SUITE LOG SCENARIO...
   shift 2
   for s in "$@"; do filters+=("lab_${s//-/_}_"); done
   IPVS_LAB_SUITE=$suite IPVS_LAB_SCENARIOS=$(IFS=,; echo "$*") \
-    cargo test --locked --features test-lab --test lab -- "${filters[@]}" >"$log" 2>&1
+    cargo test --locked --features $tiers --test lab -- "${filters[@]}" >"$log" 2>&1
 }
 lab_logs=$(mktemp -d)
 # advisor on 5.10 as well: the run_estimation rule skipped there, with its reason
@@ -121,7 +138,7 @@ rm -rf "$lab_logs"
 
 # A real Prometheus scraping the lab while it makes traffic, a drain, a misconfiguration and a
 # VRRP failover: the dashboards' queries, the recording rules and the alerts.
-cargo test --locked --features test-lab --test lab_prometheus
+cargo test --locked --features $tiers --test lab_prometheus
 # The packages in a booted Debian system: dpkg, systemd, the unit's privileges, the image's
 # entrypoint, against a real IPVS table.
-cargo test --locked --features test-lab --test lab_debian
+cargo test --locked --features $tiers --test lab_debian

@@ -99,7 +99,15 @@ tr '\n' ' ' <"$CCMD" >"$ROOT/lab/container-command.txt"
 tar -xf "$CTAR" -C "$ROOT/srv/container"
 install -m 0644 "$HERE/lab-debian.service" "$ROOT/etc/systemd/system/lab-debian.service"
 ln -sf ../lab-debian.service "$ROOT/etc/systemd/system/multi-user.target.wants/lab-debian.service"
-mke2fs -q -t ext4 -d "$ROOT" -F "$WORK/disk.ext4" 1600M >/dev/null || die "mke2fs -d failed"
+# the guest's files and room for what it installs and logs; the image is sparse, so the host
+# holds only what is written, but it must have that much free
+root_mb=$(du -sm "$ROOT" | cut -f1)
+disk_mb=$((root_mb + 1200))
+free_mb=$(df -Pm "$WORK" | awk 'NR == 2 { print $4 }')
+[ "${free_mb:-0}" -gt "$((root_mb + 300))" ] ||
+    die "$WORK has ${free_mb:-?} MB free; the guest's disk needs about $((root_mb + 300)) MB"
+mke2fs -q -t ext4 -d "$ROOT" -F "$WORK/disk.ext4" "${disk_mb}M" >/dev/null ||
+    die "mke2fs -d failed (a ${disk_mb} MB image of ${root_mb} MB of files; $(df -Pm "$WORK" | awk 'NR == 2 { print $4 }') MB free in $WORK)"
 rm -rf "$ROOT"
 
 # ---------------------------------------------------------------- initramfs
