@@ -204,6 +204,42 @@ fn committed_rule_files_are_what_the_generator_renders() {
     }
 }
 
+/// The selector of `alerts/config.libsonnet`, the one the committed files carry.
+const DEFAULT_SELECTOR: &str = r#"job="ipvs_exporter""#;
+
+/// `alerts/generate.sh --selector` (the README's way to another job): the files are the
+/// committed ones with the default selector replaced wherever it stands, and promtool takes
+/// them.
+#[test]
+fn another_selector_replaces_the_default_in_every_rule() {
+    const OTHER: &str = r#"job="lb", env="prod""#;
+    let fresh = generate(&["--selector", OTHER]);
+    for name in RULE_FILES {
+        let committed =
+            std::fs::read_to_string(alerts_dir().join(name)).expect("committed rule file");
+        let rendered = std::fs::read_to_string(fresh.path().join(name)).expect("rendered");
+        assert!(
+            committed.matches(DEFAULT_SELECTOR).count() >= 10,
+            "{name}: the committed file hardly uses {DEFAULT_SELECTOR}"
+        );
+        assert!(
+            !rendered.contains(DEFAULT_SELECTOR),
+            "{name}: the default selector is left somewhere"
+        );
+        assert!(
+            rendered == committed.replace(DEFAULT_SELECTOR, OTHER),
+            "{name}: --selector changed more (or less) than the selector"
+        );
+    }
+    let out = run(
+        "promtool",
+        "prometheus",
+        &[&["check", "rules"], RULE_FILES].concat(),
+        fresh.path(),
+    );
+    assert!(out.status.success(), "promtool check rules: {}", said(&out));
+}
+
 #[test]
 fn the_lab_variant_keeps_names_and_shortens_waits() {
     let lab = generate(&["--lab"]);
