@@ -845,9 +845,10 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
     }
 }
 
-/// The README's alert table lists every alert with the severity and `for:` it has.
+/// The alert table of docs/alerts.md lists every alert, in order, with the severity and `for:`
+/// it has.
 #[test]
-fn readme_lists_every_alert_as_it_is() {
+fn the_doc_lists_every_alert_as_it_is() {
     let alerts = std::fs::read_to_string(alerts_dir().join("ipvs_exporter.alerts.yaml"))
         .expect("alerts file");
     let field = |key: &str| -> Vec<String> {
@@ -863,8 +864,9 @@ fn readme_lists_every_alert_as_it_is() {
         .zip(field("for"))
         .map(|((n, s), f)| (n, s, f))
         .collect();
-    let readme = std::fs::read_to_string(alerts_dir().join("../README.md")).expect("README");
-    let from_readme: Vec<(String, String, String)> = readme
+    let doc =
+        std::fs::read_to_string(alerts_dir().join("../docs/alerts.md")).expect("docs/alerts.md");
+    let from_doc: Vec<(String, String, String)> = doc
         .lines()
         .filter(|l| l.starts_with("| [`Ipvs"))
         .map(|l| {
@@ -878,5 +880,5 @@ fn readme_lists_every_alert_as_it_is() {
             (name.to_string(), cells[1].to_string(), wait.to_string())
         })
         .collect();
-    assert_eq!(from_readme, from_rules);
+    assert_eq!(from_doc, from_rules, "docs/alerts.md's alert table");
 }
