@@ -6,15 +6,32 @@
 #   alerts/generate.sh --lab OUTDIR the lab's variant: the same rules with short for: and
 #                                   windows (alerts/lab.libsonnet), for a Prometheus that
 #                                   scrapes every second
+#   alerts/generate.sh --selector 'job="lb"' [--lab] OUTDIR
+#                                   the same with another selector of the exporter's series
+#                                   than alerts/config.libsonnet's ipvsSelector (job="ipvs_exporter")
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+usage() { echo "usage: $0 [--selector SELECTOR] [--lab] [OUTDIR]   (--lab needs OUTDIR)" >&2; exit 2; }
 lab=false
-if [ "${1:-}" = "--lab" ]; then
-    lab=true
-    shift
-    [ $# -eq 1 ] || { echo "usage: $0 --lab OUTDIR" >&2; exit 2; }
-fi
+selector=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --lab) lab=true; shift ;;
+        --selector)
+            [ $# -ge 2 ] && [ -n "$2" ] || usage
+            selector=$2; shift 2 ;;
+        --selector=*)
+            selector=${1#--selector=}
+            [ -n "$selector" ] || usage
+            shift ;;
+        -*) usage ;;
+        *) break ;;
+    esac
+done
+[ $# -le 1 ] || usage
+if $lab && [ $# -ne 1 ]; then usage; fi
 out=${1:-$here}
 command -v jsonnet >/dev/null || { echo "generate.sh: jsonnet not found (Debian package jsonnet)" >&2; exit 1; }
 mkdir -p "$out"
-jsonnet -S -m "$out" -J "$here" --tla-code "lab=$lab" "$here/files.jsonnet" >/dev/null
+jsonnet -S -m "$out" -J "$here" --tla-code "lab=$lab" --tla-str "selector=$selector" \
+    "$here/files.jsonnet" >/dev/null

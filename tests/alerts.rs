@@ -204,6 +204,42 @@ fn committed_rule_files_are_what_the_generator_renders() {
     }
 }
 
+/// The selector of `alerts/config.libsonnet`, the one the committed files carry.
+const DEFAULT_SELECTOR: &str = r#"job="ipvs_exporter""#;
+
+/// `alerts/generate.sh --selector` (the README's way to another job): the files are the
+/// committed ones with the default selector replaced wherever it stands, and promtool takes
+/// them.
+#[test]
+fn another_selector_replaces_the_default_in_every_rule() {
+    const OTHER: &str = r#"job="lb", env="prod""#;
+    let fresh = generate(&["--selector", OTHER]);
+    for name in RULE_FILES {
+        let committed =
+            std::fs::read_to_string(alerts_dir().join(name)).expect("committed rule file");
+        let rendered = std::fs::read_to_string(fresh.path().join(name)).expect("rendered");
+        assert!(
+            committed.matches(DEFAULT_SELECTOR).count() >= 10,
+            "{name}: the committed file hardly uses {DEFAULT_SELECTOR}"
+        );
+        assert!(
+            !rendered.contains(DEFAULT_SELECTOR),
+            "{name}: the default selector is left somewhere"
+        );
+        assert!(
+            rendered == committed.replace(DEFAULT_SELECTOR, OTHER),
+            "{name}: --selector changed more (or less) than the selector"
+        );
+    }
+    let out = run(
+        "promtool",
+        "prometheus",
+        &[&["check", "rules"], RULE_FILES].concat(),
+        fresh.path(),
+    );
+    assert!(out.status.success(), "promtool check rules: {}", said(&out));
+}
+
 #[test]
 fn the_lab_variant_keeps_names_and_shortens_waits() {
     let lab = generate(&["--lab"]);
@@ -809,9 +845,10 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
     }
 }
 
-/// The README's alert table lists every alert with the severity and `for:` it has.
+/// The alert table of docs/alerts.md lists every alert, in order, with the severity and `for:`
+/// it has.
 #[test]
-fn readme_lists_every_alert_as_it_is() {
+fn the_doc_lists_every_alert_as_it_is() {
     let alerts = std::fs::read_to_string(alerts_dir().join("ipvs_exporter.alerts.yaml"))
         .expect("alerts file");
     let field = |key: &str| -> Vec<String> {
@@ -827,8 +864,9 @@ fn readme_lists_every_alert_as_it_is() {
         .zip(field("for"))
         .map(|((n, s), f)| (n, s, f))
         .collect();
-    let readme = std::fs::read_to_string(alerts_dir().join("../README.md")).expect("README");
-    let from_readme: Vec<(String, String, String)> = readme
+    let doc =
+        std::fs::read_to_string(alerts_dir().join("../docs/alerts.md")).expect("docs/alerts.md");
+    let from_doc: Vec<(String, String, String)> = doc
         .lines()
         .filter(|l| l.starts_with("| [`Ipvs"))
         .map(|l| {
@@ -842,5 +880,5 @@ fn readme_lists_every_alert_as_it_is() {
             (name.to_string(), cells[1].to_string(), wait.to_string())
         })
         .collect();
-    assert_eq!(from_readme, from_rules);
+    assert_eq!(from_doc, from_rules, "docs/alerts.md's alert table");
 }

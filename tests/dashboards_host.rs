@@ -80,6 +80,44 @@ fn committed_dashboards_are_what_the_sources_render() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// `dashboards/generate.sh --selector` (the README's way to another job): each dashboard is
+/// the committed one with the default selector replaced (it stands in the job and cluster
+/// variables' queries), and the sources are left as they were.
+#[test]
+fn another_selector_replaces_the_default_in_every_dashboard() {
+    // as the JSON writes them: the quotes escaped
+    let default = r#"job=\"ipvs_exporter\""#;
+    let other = r#"job=\"lb\", env=\"prod\""#;
+    let before = support::dashboard_files();
+    let out = scratch("dashboards-selector");
+    let status = Command::new("bash")
+        .arg(repo().join("dashboards/generate.sh"))
+        .args(["--selector", r#"job="lb", env="prod""#])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "dashboards/generate.sh --selector failed");
+    for path in dashboards() {
+        let name = path.file_name().unwrap();
+        let committed = std::fs::read_to_string(&path).unwrap();
+        let rendered = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(
+            committed.contains(default),
+            "{name:?} does not use {default}"
+        );
+        assert!(
+            rendered == committed.replace(default, other),
+            "{name:?}: --selector changed more (or less) than the selector"
+        );
+    }
+    assert_eq!(
+        support::dashboard_files(),
+        before,
+        "the sources' directory changed"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// The virtual environment with the SDK, made on first use.
 fn sdk_python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dashboards-sdk-venv");

@@ -849,7 +849,7 @@ fn lab_sources_estimator_off() {
                 Ok(0.0),
                 "sources: run_estimation=0 is reported"
             );
-            // What 6.1 and 6.12 do, which the README states: with the estimator off, the
+            // What 6.1 and 6.12 do, which docs/metrics.md states: with the estimator off, the
             // counters that ipvsadm and netlink report stay where they were, although the
             // requests went through.
             assert_eq!(

@@ -714,11 +714,11 @@ fn curl_once(url: &str, args: &[&str]) -> CurlRun {
     }
 }
 
-/// The `openssl x509 -req` commands of the README's web configuration section: the guides'
-/// one (no extension) and the documented reissue (with `-extfile`).
-fn readme_signing_commands() -> (String, String) {
-    let readme = include_str!("../README.md");
-    let commands: Vec<&str> = readme
+/// The `openssl x509 -req` commands of docs/web-configuration.md: the guides' one (no
+/// extension) and the documented reissue (with `-extfile`).
+fn documented_signing_commands() -> (String, String) {
+    let doc = include_str!("../docs/web-configuration.md");
+    let commands: Vec<&str> = doc
         .lines()
         .filter(|line| line.starts_with("openssl x509 -req -in client.csr"))
         .collect();
@@ -726,7 +726,7 @@ fn readme_signing_commands() -> (String, String) {
     let reissue = commands.iter().find(|c| c.contains("-extfile"));
     match (plain, reissue) {
         (Some(plain), Some(reissue)) => (plain.to_string(), reissue.to_string()),
-        _ => panic!("README has not both signing commands: {commands:?}"),
+        _ => panic!("docs/web-configuration.md has not both signing commands: {commands:?}"),
     }
 }
 
@@ -761,7 +761,7 @@ fn x509_version(path: &str) -> String {
 
 /// A client certificate signed the way most guides show (X.509 v1, no extensions) is refused,
 /// and the exporter says why at WARN, naming the client and the command that reissues it;
-/// reissued by that command (from the README) it gets in. A burst of refusals is one line,
+/// reissued by that command (from docs/web-configuration.md) it gets in. A burst of refusals is one line,
 /// and the next line counts the ones left out. Plain HTTP, no certificate and a foreign CA
 /// are told in plain words too.
 #[test]
@@ -776,7 +776,7 @@ fn x509_v1_client_certificate_is_refused_with_a_warning_that_says_how_to_reissue
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=client-ca \
          && openssl req -new -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=prometheus",
     );
-    let (guide_command, reissue_command) = readme_signing_commands();
+    let (guide_command, reissue_command) = documented_signing_commands();
     assert_eq!(
         guide_command,
         "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 30"
@@ -867,10 +867,10 @@ fn x509_v1_client_certificate_is_refused_with_a_warning_that_says_how_to_reissue
         "{warning}"
     );
 
-    // Reissued by the README's command, from the same request and CA: v3, and it gets in.
+    // Reissued by the documented command, from the same request and CA: v3, and it gets in.
     bash_in(&clients, &reissue_command);
     let version = x509_version(&cert);
-    eprintln!("the README's reissue command gave: {version}");
+    eprintln!("the documented reissue command gave: {version}");
     assert_eq!(version, "Version: 3 (0x2)");
     let ok = curl_once(&https, &with_cert);
     assert!(ok.ok, "{}", ok.stderr);

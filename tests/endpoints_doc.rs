@@ -1,5 +1,5 @@
-//! README's endpoint table against the server: every path the server routes is listed, every
-//! listed path is routed, and the running binary answers each listed path (and 404 for one
+//! The endpoint table of docs/endpoints.md against the server: every path the server routes is
+//! listed, every listed path is routed, and the running binary answers each listed path (and 404 for one
 //! that is not), so the documentation and the routes cannot drift apart.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,14 +16,14 @@ use support::{Exporter, http_get};
 /// The default `--web.telemetry-path`.
 const TELEMETRY_PATH: &str = "/metrics";
 
-/// The first column of the table under README's "## Endpoints".
-fn readme_endpoints() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let section = readme
+/// The first column of the table under docs/endpoints.md's "## Endpoints".
+fn documented_endpoints() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/endpoints.md"))
+        .expect("read docs/endpoints.md");
+    let section = doc
         .split("\n## Endpoints\n")
         .nth(1)
-        .expect("README has an Endpoints section");
+        .expect("docs/endpoints.md has an Endpoints section");
     let section = section.split("\n## ").next().unwrap_or_default();
     section
         .lines()
@@ -44,20 +44,23 @@ fn served_routes() -> BTreeSet<String> {
 }
 
 #[test]
-fn readme_lists_exactly_the_routes_the_server_has() {
-    let listed = readme_endpoints();
+fn the_doc_lists_exactly_the_routes_the_server_has() {
+    let listed = documented_endpoints();
     let served = served_routes();
-    assert!(listed.contains("/report"), "README lists {listed:?}");
+    assert!(
+        listed.contains("/report"),
+        "docs/endpoints.md lists {listed:?}"
+    );
     assert_eq!(
         listed, served,
-        "README's endpoint table and the server's routes differ"
+        "docs/endpoints.md's endpoint table and the server's routes differ"
     );
 }
 
 #[test]
 fn the_server_answers_every_listed_endpoint() {
     let exporter = Exporter::start(&["--scrape.collector-timeout", "2s"]);
-    for path in readme_endpoints() {
+    for path in documented_endpoints() {
         let response = http_get(exporter.address, &path, &[]);
         assert_eq!(response.status, 200, "{path}: {}", response.body);
     }
