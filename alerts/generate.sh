@@ -6,6 +6,13 @@
 #   alerts/generate.sh --lab OUTDIR the lab's variant: the same rules with short for: and
 #                                   windows (alerts/lab.libsonnet), for a Prometheus that
 #                                   scrapes every second
+#
+# The rules come from the mixin (mixin.libsonnet). These variables override its _config
+# (alerts/config.libsonnet); render into an OUTDIR of your own then, the committed files are
+# the defaults':
+#   IPVS_SELECTOR='job="lb"'       the exporter's series (ipvsSelector)
+#   IPVS_CLUSTER_LABEL=region      the label that names a fleet (clusterLabel)
+#   IPVS_MIXIN_CONFIG='{ ... }'    any other fields, as a jsonnet object
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 lab=false
@@ -16,5 +23,7 @@ if [ "${1:-}" = "--lab" ]; then
 fi
 out=${1:-$here}
 command -v jsonnet >/dev/null || { echo "generate.sh: jsonnet not found (Debian package jsonnet)" >&2; exit 1; }
+# shellcheck source=config-args.sh
+. "$here/config-args.sh"
 mkdir -p "$out"
-jsonnet -S -m "$out" -J "$here" --tla-code "lab=$lab" "$here/files.jsonnet" >/dev/null
+jsonnet -S -m "$out" "${config_args[@]}" --tla-code "lab=$lab" "$here/files.jsonnet" >/dev/null
