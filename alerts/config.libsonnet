@@ -1,9 +1,12 @@
-// The one place for what the alerts, the recording rules and the dashboards have in common:
+// The one configuration of the mixin, read by the alerts, the recording rules and the dashboards:
 // which series are the exporter's, how hosts and fleets are told apart, the windows, every
-// threshold and every `for:`. Override any field with `_config+:: { ... }` (see mixin.libsonnet).
+// threshold and every `for:`, and the dashboards' names and uids. Override any field with
+// `_config+:: { ... }` on the top-level mixin.libsonnet.
 {
   _config+:: {
-    // The exporter's series: put in every selector of every rule.
+    // The exporter's series: put in every selector of every rule and every dashboard query.
+    // The recording rules keep only the host and service labels, so the labels it matches on
+    // must be among hostLabels (job is).
     ipvsSelector: 'job="ipvs_exporter"',
 
     // The label that names a fleet in multi-cluster setups (Thanos, Mimir); series without
@@ -30,6 +33,7 @@
     runbookURLBase: 'https://github.com/ipvs-exporter/ipvs_exporter/blob/main/docs/runbooks.md',
 
     // Dashboards (used by dashboards/).
+    dashboardNamePrefix: 'IPVS / ',
     dashboardTags: ['ipvs', 'ipvs_exporter'],
     dashboardUIDs: {
       fleet: 'ipvs-fleet',
@@ -37,6 +41,10 @@
       host: 'ipvs-host-tuning',
       vrrp: 'ipvs-keepalived-vrrp',
     },
+    // the runbook section the advisor's findings link to
+    advisorRunbookAnchor: 'ipvsadvisorcriticalfinding',
+    // the offload features the host dashboard lists
+    dashboardOffloads: 'rx-gro|rx-lro|tx-tcp-segmentation|tx-generic-segmentation|rx-checksum|tx-checksum-ip-generic|rx-vlan-hw-parse|rx-hashing',
 
     // Thresholds and windows of the alerts.
     // IpvsServicesGone: a host counts as having had services if it had any in this window.

@@ -6,32 +6,27 @@
 #   alerts/generate.sh --lab OUTDIR the lab's variant: the same rules with short for: and
 #                                   windows (alerts/lab.libsonnet), for a Prometheus that
 #                                   scrapes every second
-#   alerts/generate.sh --selector 'job="lb"' [--lab] OUTDIR
-#                                   the same with another selector of the exporter's series
-#                                   than alerts/config.libsonnet's ipvsSelector (job="ipvs_exporter")
+#
+# The rules come from the mixin (mixin.libsonnet). These options and variables override its
+# _config (alerts/config.libsonnet); render into an OUTDIR of your own then, the committed
+# files are the defaults':
+#   --selector 'job="lb"'   or IPVS_SELECTOR       the exporter's series (ipvsSelector)
+#   --cluster-label region  or IPVS_CLUSTER_LABEL  the label that names a fleet (clusterLabel)
+#   IPVS_MIXIN_CONFIG='{ ... }'                    any other fields, as a jsonnet object
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { echo "usage: $0 [--selector SELECTOR] [--lab] [OUTDIR]   (--lab needs OUTDIR)" >&2; exit 2; }
+# shellcheck source=config-args.sh
+. "$here/config-args.sh"
+config_options "$@"
+set -- ${rest_args[@]+"${rest_args[@]}"}
+config_args_from_env
 lab=false
-selector=
-while [ $# -gt 0 ]; do
-    case $1 in
-        --lab) lab=true; shift ;;
-        --selector)
-            [ $# -ge 2 ] && [ -n "$2" ] || usage
-            selector=$2; shift 2 ;;
-        --selector=*)
-            selector=${1#--selector=}
-            [ -n "$selector" ] || usage
-            shift ;;
-        -*) usage ;;
-        *) break ;;
-    esac
-done
-[ $# -le 1 ] || usage
-if $lab && [ $# -ne 1 ]; then usage; fi
+if [ "${1:-}" = "--lab" ]; then
+    lab=true
+    shift
+    [ $# -eq 1 ] || { echo "usage: $0 --lab OUTDIR" >&2; exit 2; }
+fi
 out=${1:-$here}
 command -v jsonnet >/dev/null || { echo "generate.sh: jsonnet not found (Debian package jsonnet)" >&2; exit 1; }
 mkdir -p "$out"
-jsonnet -S -m "$out" -J "$here" --tla-code "lab=$lab" --tla-str "selector=$selector" \
-    "$here/files.jsonnet" >/dev/null
+jsonnet -S -m "$out" "${config_args[@]}" --tla-code "lab=$lab" "$here/files.jsonnet" >/dev/null

@@ -92,9 +92,11 @@ rm -rf "$stage"
 mkdir -p "$stage/$release/dashboards" "$stage/$release/alerts"
 install -m 0755 target/container-context/ipvs_exporter "$stage/$release/ipvs_exporter"
 install -m 0644 LICENSE README.md CHANGELOG.md "$stage/$release/"
-# a dashboard is a .json that dashboards/generate.sh renders from a .jsonnet beside it
-for src in dashboards/*.jsonnet; do
-    json=${src%.jsonnet}.json
+# a dashboard is a .json that dashboards/generate.sh renders from the mixin, one for each
+# dashboards/<name>.libsonnet but mixin.libsonnet
+for src in dashboards/*.libsonnet; do
+    [ "$src" = dashboards/mixin.libsonnet ] && continue
+    json=${src%.libsonnet}.json
     [ -f "$json" ] || die "$json is not generated (dashboards/generate.sh)"
     install -m 0644 "$json" "$stage/$release/dashboards/"
 done

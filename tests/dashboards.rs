@@ -129,7 +129,12 @@ fn dashboards_keep_the_conventions() {
             _ => problems.push(format!("{name}: no cluster variable")),
         }
         let mut ids = BTreeSet::new();
+        // links and the README's pictures find a panel by its title
+        let mut titles = BTreeSet::new();
         for p in panels(&d) {
+            if p["type"] != "row" && !titles.insert(p["title"].as_str().unwrap_or("")) {
+                problems.push(format!("{name}: two panels titled {}", p["title"]));
+            }
             let title = p["title"].as_str().unwrap_or("?");
             let at = format!("{name}: panel {title:?}");
             if !ids.insert(p["id"].as_u64().unwrap_or(0)) {
@@ -214,4 +219,333 @@ fn advisor_rules_file_matches_the_advisor() {
         "{} is not what the advisor says; run UPDATE_DASHBOARDS=1 cargo test --test dashboards, then dashboards/generate.sh",
         path.display()
     );
+}
+
+/// The dashboard with `uid`.
+fn by_uid<'a>(all: &'a [(String, Value)], uid: &str) -> Option<&'a (String, Value)> {
+    all.iter().find(|(_, d)| d["uid"] == uid)
+}
+
+/// The uid a link's address opens (`/d/UID` or `/d/UID?...`), if it opens a dashboard.
+fn link_target(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("/d/")?;
+    let end = rest.find(['?', '/']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+#[test]
+fn link_target_reads_the_uid() {
+    assert_eq!(link_target("/d/ipvs-fleet"), Some("ipvs-fleet"));
+    assert_eq!(link_target("/d/a-b?var-x=1&y"), Some("a-b"));
+    assert_eq!(link_target("/d/a/slug"), Some("a"));
+    assert_eq!(link_target("https://example.org/d/x"), None);
+}
+
+/// Each dashboard's links at its top open each of the three others, keep the time range and
+/// carry the variables; every link's target exists.
+#[test]
+fn dashboards_link_to_each_other() {
+    let all = dashboards();
+    let uids: BTreeSet<String> = all
+        .iter()
+        .map(|(_, d)| d["uid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        uids,
+        [
+            "ipvs-fleet",
+            "ipvs-host-tuning",
+            "ipvs-keepalived-vrrp",
+            "ipvs-virtual-service"
+        ]
+        .map(String::from)
+        .into(),
+        "the four dashboards' uids"
+    );
+    let mut problems = Vec::new();
+    for (name, d) in &all {
+        let own = d["uid"].as_str().unwrap();
+        let mut targets = BTreeSet::new();
+        for link in d["links"].as_array().into_iter().flatten() {
+            let url = link["url"].as_str().unwrap_or("");
+            let Some(target) = link_target(url) else {
+                problems.push(format!("{name}: link {url:?} opens no dashboard"));
+                continue;
+            };
+            match by_uid(&all, target) {
+                Some((_, t)) => {
+                    // the link is titled as its target is, without the common prefix
+                    let title = t["title"].as_str().unwrap();
+                    if !title.ends_with(link["title"].as_str().unwrap_or("?")) {
+                        problems.push(format!("{name}: link {:?} opens {title:?}", link["title"]));
+                    }
+                }
+                None => problems.push(format!("{name}: link to {target}, no such dashboard")),
+            }
+            if link["keepTime"] != true || link["includeVars"] != true {
+                problems.push(format!(
+                    "{name}: link to {target} does not keep the time and variables"
+                ));
+            }
+            targets.insert(target.to_string());
+        }
+        let others: BTreeSet<String> = uids.iter().filter(|u| *u != own).cloned().collect();
+        if targets != others {
+            problems.push(format!(
+                "{name}: links to {targets:?}, should link to {others:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every data link (on a panel's series or on a table column) of every dashboard: (dashboard
+/// file, panel title, link).
+fn data_links(all: &[(String, Value)]) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (name, d) in all {
+        for p in panels(d) {
+            let title = p["title"].as_str().unwrap_or("?").to_string();
+            let config = &p["fieldConfig"];
+            let mut lists = vec![&config["defaults"]["links"]];
+            for o in config["overrides"].as_array().into_iter().flatten() {
+                for prop in o["properties"].as_array().into_iter().flatten() {
+                    if prop["id"] == "links" {
+                        lists.push(&prop["value"]);
+                    }
+                }
+            }
+            for l in lists.into_iter().filter_map(Value::as_array).flatten() {
+                out.push((name.clone(), title.clone(), l.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The `var-NAME=VALUE` parameters of a link's address.
+fn link_vars(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("var-"))
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The field names a table panel shows (what `${__data.fields.NAME}` can name).
+fn shown_fields(panel: &Value) -> BTreeSet<String> {
+    panel["transformations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["id"] == "filterFieldsByName")
+        .flat_map(|t| {
+            t["options"]["include"]["names"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect()
+}
+
+/// The data links: from the fleet's hosts to the host and keepalived dashboards, from rows of
+/// services to the virtual service dashboard on the row's service; every link opens a
+/// dashboard that exists, names only variables the target has, carries the time range, and
+/// takes from a table's row only fields the table shows.
+#[test]
+fn data_links_open_the_right_dashboard_on_the_row() {
+    let all = dashboards();
+    let links = data_links(&all);
+    let mut problems = Vec::new();
+    for (name, panel_title, link) in &links {
+        let at = format!("{name}: panel {panel_title:?}, link {:?}", link["title"]);
+        let url = link["url"].as_str().unwrap_or("");
+        if !url.starts_with('/') {
+            continue; // runbooks, outside Grafana
+        }
+        let Some(target) = link_target(url) else {
+            problems.push(format!("{at}: {url:?} opens no dashboard"));
+            continue;
+        };
+        let Some((_, t)) = by_uid(&all, target) else {
+            problems.push(format!("{at}: no dashboard {target}"));
+            continue;
+        };
+        if !url.contains("${__url_time_range}") {
+            problems.push(format!("{at}: does not carry the time range"));
+        }
+        let target_vars: BTreeSet<&str> = t["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        for (var, value) in link_vars(url) {
+            if !target_vars.contains(var.as_str()) {
+                problems.push(format!("{at}: {target} has no variable {var}"));
+            }
+            if let Some(field) = value
+                .strip_prefix("${__data.fields.")
+                .and_then(|v| v.strip_suffix('}'))
+            {
+                let (_, d) = all.iter().find(|(n, _)| n == name).unwrap();
+                let panel = panels(d)
+                    .into_iter()
+                    .find(|p| p["title"] == panel_title.as_str() && p["type"] != "row")
+                    .unwrap();
+                if !shown_fields(panel).contains(field) {
+                    problems.push(format!("{at}: the table does not show field {field}"));
+                }
+            }
+        }
+    }
+    // the links that must be there: (dashboard, panel, target uid, variables set)
+    let service_vars = [
+        "instance",
+        "netns",
+        "proto",
+        "local_address",
+        "local_port",
+        "local_mark",
+    ];
+    let keepalived_vars = [
+        "instance",
+        "proto",
+        "local_address",
+        "local_port",
+        "local_mark",
+    ];
+    let wanted: &[(&str, &str, &str, &[&str])] = &[
+        ("fleet.json", "Directors", "ipvs-host-tuning", &["instance"]),
+        (
+            "fleet.json",
+            "Directors",
+            "ipvs-keepalived-vrrp",
+            &["instance"],
+        ),
+        (
+            "fleet.json",
+            "VRRP roles",
+            "ipvs-keepalived-vrrp",
+            &["instance"],
+        ),
+        (
+            "fleet.json",
+            "New connections per host",
+            "ipvs-host-tuning",
+            &["instance"],
+        ),
+        (
+            "fleet.json",
+            "Services",
+            "ipvs-virtual-service",
+            &service_vars,
+        ),
+        (
+            "keepalived-vrrp.json",
+            "Virtual servers: quorum and sorry server",
+            "ipvs-virtual-service",
+            &keepalived_vars,
+        ),
+        (
+            "keepalived-vrrp.json",
+            "Real-server health",
+            "ipvs-virtual-service",
+            &keepalived_vars,
+        ),
+        (
+            "keepalived-vrrp.json",
+            "Drains in progress",
+            "ipvs-virtual-service",
+            &keepalived_vars,
+        ),
+    ];
+    for (file, panel, target, vars) in wanted {
+        let found = links.iter().any(|(n, p, l)| {
+            let url = l["url"].as_str().unwrap_or("");
+            let set: BTreeSet<String> = link_vars(url).into_iter().map(|(k, _)| k).collect();
+            n == file
+                && p == panel
+                && link_target(url) == Some(target)
+                && vars.iter().all(|v| set.contains(*v))
+        });
+        if !found {
+            problems.push(format!(
+                "{file}: panel {panel:?} has no link to {target} setting {vars:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The label matchers of every `{...}` selector of an expression.
+fn selectors(expr: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else { break };
+        out.push(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    out
+}
+
+/// The virtual service dashboard picks a service by every label a service has, the network
+/// namespace and the firewall mark among them: each is a variable whose "All" is `.*` (which
+/// matches an empty label too: the default All, a list of the values label_values found, would
+/// leave out every series where the label is empty, such as netns outside
+/// --collector.ipvs.netns and local_mark of an address service), and every selector of every
+/// query matches on each.
+#[test]
+fn the_virtual_service_dashboard_filters_by_every_service_label() {
+    let all = dashboards();
+    let (_, d) = all
+        .iter()
+        .find(|(n, _)| n == "virtual-service.json")
+        .unwrap();
+    let labels = [
+        "netns",
+        "proto",
+        "local_address",
+        "local_port",
+        "local_mark",
+    ];
+    let vars = d["templating"]["list"].as_array().unwrap();
+    for l in labels {
+        let v = vars
+            .iter()
+            .find(|v| v["name"] == l)
+            .unwrap_or_else(|| panic!("no variable {l}"));
+        assert_eq!(v["includeAll"], true, "{l}: no All");
+        assert_eq!(v["allValue"], ".*", "{l}: All is not .*");
+        let q = v["query"]["query"].as_str().unwrap();
+        assert!(
+            q.starts_with("label_values(ipvs_service_info{") && q.ends_with(&format!(", {l})")),
+            "{l}: {q}"
+        );
+    }
+    let mut problems = Vec::new();
+    let mut queries = 0;
+    for p in panels(d) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap();
+            queries += 1;
+            for sel in selectors(expr) {
+                for l in labels {
+                    if !sel.contains(&format!("{l}=~\"${l}\"")) {
+                        problems.push(format!(
+                            "panel {:?}: selector {{{sel}}} does not match {l} on ${l}",
+                            p["title"]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(queries > 15, "only {queries} queries");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -29,10 +29,12 @@
     fieldConfig: { defaults: { unit: unit }, overrides: [] },
   },
 
-  timeseries(title, description, unit, targets, w=12, h=8, stack=false, min=null, max=null)::
+  // `links` are data links on every series (see common.libsonnet's dataLink).
+  timeseries(title, description, unit, targets, w=12, h=8, stack=false, min=null, max=null, links=[])::
     base('timeseries', title, description, unit, targets, w, h) {
       fieldConfig+: {
         defaults+: {
+          [if links != [] then 'links']: links,
           custom: {
             drawStyle: 'line',
             lineWidth: 1,
@@ -72,10 +74,15 @@
     },
 
   // A table of instant queries. `columns` renames and orders the fields to show (the rest are
-  // hidden); `overrides` adds field overrides (links, value mappings, units per column).
-  table(title, description, unit, targets, columns, w=24, h=8, overrides=[], sortBy=null)::
+  // hidden); `overrides` adds field overrides (links, value mappings, units per column);
+  // `links` are data links on every cell, which can name the row's fields (`${__data.fields.x}`;
+  // only the fields shown are there).
+  table(title, description, unit, targets, columns, w=24, h=8, overrides=[], sortBy=null, links=[])::
     base('table', title, description, unit, targets, w, h) {
-      fieldConfig+: { overrides: overrides },
+      fieldConfig+: {
+        overrides: overrides,
+        [if links != [] then 'defaults']+: { links: links },
+      },
       options: {
         showHeader: true,
         cellHeight: 'sm',

@@ -1,15 +1,26 @@
 // Fleet: every director the job scrapes, its VRRP roles, its services and traffic, the
 // advisor's open findings per host, and the alerts firing.
-local c = import 'lib/common.libsonnet';
+function(config)
+local c = (import 'lib/common.libsonnet')(config);
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
 local alertsSel = 'alertname=~"%s.*"' % c.config.alertNamePrefix;
 // every alert of the rules, by the `for:` table that names them all
 local alertNames = [c.config.alertNamePrefix + n for n in std.objectFields(c.config.forDurations)];
+// a host's own dashboards, from a cell that holds its instance
+local hostLinks(instance) = [
+  c.dataLink('Host tuning of %s' % instance, 'host', ['var-instance=%s' % instance]),
+  c.dataLink('keepalived / VRRP of %s' % instance, 'vrrp', ['var-instance=%s' % instance]),
+  c.dataLink('Virtual services of %s' % instance, 'service', ['var-instance=%s' % instance]),
+];
+local instanceLinks = {
+  matcher: { id: 'byName', options: 'Instance' },
+  properties: [{ id: 'links', value: hostLinks('${__value.raw}') }],
+};
+local svc = std.join(', ', ['instance'] + c.config.serviceLabels);
 
 c.dashboard(
   'fleet',
-  'Fleet',
   'Every IPVS director the job scrapes: whether IPVS is there, its VRRP roles, services, traffic, the tuning advisor\'s open findings and the alerts firing.',
   c.variables(instanceMulti=true),
   [
@@ -54,6 +65,7 @@ c.dashboard(
       ],
       h=8,
       overrides=[
+        instanceLinks,
         { matcher: { id: 'byName', options: 'New conn/s' }, properties: [{ id: 'unit', value: 'cps' }] },
         {
           matcher: { id: 'byRegexp', options: '.* findings' },
@@ -71,7 +83,7 @@ c.dashboard(
       [g.query('ipvs_vrrp_state{%s} == 1' % s, instant=true, format='table')],
       [['instance', 'Instance'], ['vrrp_instance', 'VRRP instance'], ['interface', 'Interface'], ['vrid', 'VRID'], ['state', 'State']],
       w=12,
-      overrides=[{
+      overrides=[instanceLinks, {
         matcher: { id: 'byName', options: 'State' },
         properties: [
           { id: 'custom.cellOptions', value: { type: 'color-text' } },
@@ -84,6 +96,32 @@ c.dashboard(
           } }] },
         ],
       }],
+    ),
+    g.table(
+      'Services',
+      'Every virtual service on the selected hosts: scheduler, real servers, new connections per second (5-minute rate) and active connections. A row opens the virtual service dashboard on that service.',
+      'short',
+      [
+        g.query('max by (%s, scheduler) (ipvs_service_info{%s})' % [svc, s], instant=true, format='table'),
+        g.query('sum by (%s) (service:ipvs_backends:count{%s})' % [svc, s], instant=true, format='table'),
+        g.query('sum by (%s) (service:ipvs_service_connections:rate5m{%s})' % [svc, s], instant=true, format='table'),
+        g.query('sum by (%s) (service:ipvs_backend_connections_active:sum{%s})' % [svc, s], instant=true, format='table'),
+      ],
+      [
+        ['instance', 'Instance'],
+        ['netns', 'Namespace'],
+        ['proto', 'Protocol'],
+        ['local_address', 'Address'],
+        ['local_port', 'Port'],
+        ['local_mark', 'Mark'],
+        ['scheduler', 'Scheduler'],
+        ['Value #B', 'Real servers'],
+        ['Value #C', 'New conn/s'],
+        ['Value #D', 'Active'],
+      ],
+      h=8,
+      overrides=[{ matcher: { id: 'byName', options: 'New conn/s' }, properties: [{ id: 'unit', value: 'cps' }] }],
+      links=[c.serviceLink()],
     ),
     g.table(
       'Alerts firing and pending',
@@ -108,7 +146,8 @@ c.dashboard(
 
     g.row('Traffic'),
     g.timeseries('New connections per host', 'Connections IPVS scheduled per second on each host (5-minute rate), all services.', 'cps',
-                 [g.query('sum by (instance) (instance:ipvs_connections:rate5m{%s})' % s, '{{instance}}')], stack=true),
+                 [g.query('sum by (instance) (instance:ipvs_connections:rate5m{%s})' % s, '{{instance}}')], stack=true,
+                 links=hostLinks('${__field.labels.instance}')),
     g.timeseries('Bytes per host', 'Bytes per second through IPVS on each host (5-minute rate), in (from clients) above zero and out below.', 'Bps',
                  [
                    g.query('sum by (instance) (instance:ipvs_incoming_bytes:rate5m{%s})' % s, '{{instance}} in'),

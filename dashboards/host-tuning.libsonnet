@@ -1,7 +1,8 @@
 // Host tuning: what the kernel around IPVS is doing on one host. Connection tracking usage and
 // drops, softnet per CPU, interrupts per CPU per NIC queue, the NICs' channels, rings and
 // offloads, and the tuning advisor's findings with their fix.
-local c = import 'lib/common.libsonnet';
+function(config)
+local c = (import 'lib/common.libsonnet')(config);
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
 local rules = import 'advisor-rules.json';
@@ -17,7 +18,6 @@ local findings = 'label_replace(ipvs_advisor_finding{%s} == 1, "fix", "$1", "rul
 
 c.dashboard(
   'host',
-  'Host tuning',
   'The kernel around IPVS on one host: connection tracking, softnet, interrupts per CPU and NIC queue, NIC channels, rings and offloads, and the tuning advisor\'s findings with the fix for each.',
   c.variables(instanceMulti=false),
   [

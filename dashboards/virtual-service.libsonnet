@@ -1,22 +1,37 @@
 // Virtual service: one service's real servers. Connections and bytes per real server against
 // its share of the weight, active and inactive connections, the drain of real servers at
 // weight 0, and the kernel's own rate estimates.
-local c = import 'lib/common.libsonnet';
+function(config)
+local c = (import 'lib/common.libsonnet')(config);
 local g = import 'lib/grafana.libsonnet';
-local s = c.sel + ', proto=~"$proto", local_address=~"$local_address", local_port=~"$local_port"';
+// the service labels, each narrowed by its variable; an empty label (netns outside
+// --collector.ipvs.netns, local_mark of an address service, local_address and local_port of a
+// firewall-mark service) is matched by the variables' "All" (.*)
+local serviceMatchers = ['%s=~"$%s"' % [l, l] for l in c.config.serviceLabels];
+local s = std.join(', ', [c.sel] + serviceMatchers);
 local svc = std.join(', ', ['instance'] + c.config.serviceLabels);
 local rs = std.join(', ', [svc] + c.config.backendOnlyLabels);
 local rsLegend = '{{remote_address}}:{{remote_port}}';
+// the service as ipvsadm shows it, for legends
+local svcLegend = '{{proto}} {{local_address}}:{{local_port}}{{local_mark}}';
 
+local serviceTitles = { netns: 'Namespace', proto: 'Protocol', local_address: 'Virtual address', local_port: 'Port', local_mark: 'Firewall mark' };
+// One variable per service label, each offering the values left by the ones before it.
 local serviceVariables = [
-  g.queryVariable('proto', 'Protocol', 'label_values(ipvs_service_info{%s}, proto)' % c.sel, multi=false, includeAll=true),
-  g.queryVariable('local_address', 'Virtual address', 'label_values(ipvs_service_info{%s, proto=~"$proto"}, local_address)' % c.sel, multi=false, includeAll=true),
-  g.queryVariable('local_port', 'Port', 'label_values(ipvs_service_info{%s, proto=~"$proto", local_address=~"$local_address"}, local_port)' % c.sel, multi=false, includeAll=true),
+  local before = c.config.serviceLabels[0:i];
+  local l = c.config.serviceLabels[i];
+  g.queryVariable(
+    l,
+    if std.objectHas(serviceTitles, l) then serviceTitles[l] else l,
+    'label_values(ipvs_service_info{%s}, %s)' % [std.join(', ', [c.sel] + serviceMatchers[0:i]), l],
+    multi=false,
+    includeAll=true,
+  )
+  for i in std.range(0, std.length(c.config.serviceLabels) - 1)
 ];
 
 c.dashboard(
   'service',
-  'Virtual service',
   'One virtual service on one director: how its new connections and bytes spread over its real servers compared with their weights, the connections each holds, how far the drain of weight-0 real servers has gone, and the kernel\'s rate estimates.',
   c.variables(instanceMulti=false) + serviceVariables,
   [
@@ -76,18 +91,18 @@ c.dashboard(
                  [g.query('ipvs_backend_estimate_connections_per_second{%s}' % s, rsLegend)]),
     g.timeseries('Estimated bytes per second', 'The kernel\'s estimated bytes per second for the service, in above zero and out below.', 'Bps',
                  [
-                   g.query('ipvs_service_estimate_incoming_bytes_per_second{%s}' % s, '{{local_address}}:{{local_port}} in'),
-                   g.query('-ipvs_service_estimate_outgoing_bytes_per_second{%s}' % s, '{{local_address}}:{{local_port}} out'),
+                   g.query('ipvs_service_estimate_incoming_bytes_per_second{%s}' % s, svcLegend + ' in'),
+                   g.query('-ipvs_service_estimate_outgoing_bytes_per_second{%s}' % s, svcLegend + ' out'),
                  ]),
     g.timeseries('Estimated packets per second', 'The kernel\'s estimated packets per second for the service, in above zero and out below.', 'pps',
                  [
-                   g.query('ipvs_service_estimate_incoming_packets_per_second{%s}' % s, '{{local_address}}:{{local_port}} in'),
-                   g.query('-ipvs_service_estimate_outgoing_packets_per_second{%s}' % s, '{{local_address}}:{{local_port}} out'),
+                   g.query('ipvs_service_estimate_incoming_packets_per_second{%s}' % s, svcLegend + ' in'),
+                   g.query('-ipvs_service_estimate_outgoing_packets_per_second{%s}' % s, svcLegend + ' out'),
                  ]),
     g.timeseries('Service new connections', 'New connections per second for the service: the 5-minute rate of the counter against the kernel\'s estimate.', 'cps',
                  [
-                   g.query('service:ipvs_service_connections:rate5m{%s}' % s, '{{local_address}}:{{local_port}} counter'),
-                   g.query('ipvs_service_estimate_connections_per_second{%s}' % s, '{{local_address}}:{{local_port}} estimate'),
+                   g.query('service:ipvs_service_connections:rate5m{%s}' % s, svcLegend + ' counter'),
+                   g.query('ipvs_service_estimate_connections_per_second{%s}' % s, svcLegend + ' estimate'),
                  ]),
   ],
 )

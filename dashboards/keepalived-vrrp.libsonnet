@@ -1,7 +1,8 @@
 // keepalived and VRRP: the state of every VRRP instance over time, the health of every
 // keepalived virtual server's real servers against the kernel's table (quorum, sorry server),
 // the drains in progress, VRRP transitions, priorities, and the routers heard advertising.
-local c = import 'lib/common.libsonnet';
+function(config)
+local c = (import 'lib/common.libsonnet')(config);
 local g = import 'lib/grafana.libsonnet';
 local s = c.sel;
 local inst = 'instance, vrrp_instance, vrid';
@@ -43,11 +44,13 @@ local colored(column, options, how='color-background') = {
 // the real servers being drained: weight 0 in the kernel (ipvs_backend_* labels)
 local backend = 'instance, proto, local_address, local_port, local_mark, remote_address, remote_port';
 local draining(metric) = 'max by (%s) (%s{%s} and ipvs_backend_draining{%s} == 1)' % [backend, metric, s, s];
+// a row of keepalived's virtual servers or of the kernel's real servers to its virtual service
+// (these series have no netns label: the link leaves it at All)
+local keepalivedServiceLink = c.serviceLink(['instance', 'proto', 'local_address', 'local_port', 'local_mark']);
 local backendColumns = [['instance', 'Instance'], ['proto', 'Protocol'], ['local_address', 'Virtual address'], ['local_port', 'Port'], ['local_mark', 'Mark'], ['remote_address', 'Real server'], ['remote_port', 'Real server port']];
 
 c.dashboard(
   'vrrp',
-  'keepalived / VRRP',
   'keepalived on the directors: each VRRP instance\'s state over time as the exporter infers it from the kernel, the health of each virtual server\'s real servers as keepalived\'s checks left them in the kernel\'s table (quorum, sorry server), the drains in progress, the transitions keepalived announced, configured and effective priorities, masters per VRID across the fleet, and the routers heard advertising.',
   c.variables(instanceMulti=true),
   [
@@ -82,6 +85,7 @@ c.dashboard(
       ],
       vsColumns + [['remote_address', 'Real server'], ['remote_port', 'Real server port'], ['state', 'State'], ['Value #B', 'Configured weight'], ['Value #C', 'Kernel weight'], ['Value #D', 'Checker alive']],
       h=10,
+      links=[keepalivedServiceLink],
       overrides=[
         colored('State', {
           [st]: { color: rsStateColor[st], index: rsStateCode[st] }
@@ -114,6 +118,7 @@ c.dashboard(
       ],
       vsColumns + [['Value #A', 'Real servers'], ['Value #B', 'Up'], ['Value #C', 'Live weight'], ['Value #D', 'Quorum weight'], ['Value #E', 'Hysteresis'], ['Value #F', 'Quorum'], ['Value #G', 'Sorry server'], ['Value #H', 'In the kernel']],
       h=8,
+      links=[keepalivedServiceLink],
       overrides=[
         colored('Quorum', {
           '1': { text: 'holds', color: 'green', index: 0 },
@@ -144,6 +149,7 @@ c.dashboard(
       backendColumns + [['Value #A', 'Active'], ['Value #B', 'Inactive'], ['Value #C', 'Templates'], ['Value #D', 'Time left']],
       w=24,
       h=7,
+      links=[keepalivedServiceLink],
       overrides=[{ matcher: { id: 'byName', options: 'Time left' }, properties: [{ id: 'unit', value: 's' }] }],
     ),
     g.timeseries('Draining: active connections left', 'Active connections still held by each real server at weight 0: a drain is done when it reaches 0.', 'short',
