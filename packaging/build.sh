@@ -10,7 +10,8 @@
 #   ipvs_exporter-VERSION.linux-amd64.tar.gz
 #                                          node_exporter's layout: a directory of the
 #                                          same name with the static binary, LICENSE,
-#                                          README.md, CHANGELOG.md, dashboards/ (the
+#                                          README.md, CHANGELOG.md, docs/ (what the
+#                                          README links to), dashboards/ (the
 #                                          generated dashboards) and alerts/ (the rule
 #                                          files)
 #   ipvs_exporter-VERSION.linux-amd64.oci.tar
@@ -89,9 +90,12 @@ echo "$tag" >"$OUT/image-tag.txt"
 release=ipvs_exporter-${version}.linux-amd64
 stage=target/release-tarball
 rm -rf "$stage"
-mkdir -p "$stage/$release/dashboards" "$stage/$release/alerts"
+mkdir -p "$stage/$release/dashboards" "$stage/$release/alerts" "$stage/$release/docs/images"
 install -m 0755 target/container-context/ipvs_exporter "$stage/$release/ipvs_exporter"
 install -m 0644 LICENSE README.md CHANGELOG.md "$stage/$release/"
+# what the README links to, at the same relative paths
+install -m 0644 docs/*.md "$stage/$release/docs/"
+install -m 0644 docs/images/*.png "$stage/$release/docs/images/"
 # a dashboard is a .json that dashboards/generate.sh renders from the mixin, one for each
 # dashboards/<name>.libsonnet but mixin.libsonnet
 for src in dashboards/*.libsonnet; do

@@ -229,19 +229,42 @@ fn exit_status() -> Roff {
     roff
 }
 
+/// The SEE ALSO text: where the installed documentation is (the .deb puts the README and
+/// docs/ in /usr/share/doc/ipvs-exporter/).
+const SEE_ALSO: &str = "/usr/share/doc/ipvs-exporter/README.md: installing, the scrape \
+     configuration, the dashboards and rules, keepalived hosts. Beside it, docs/: the metrics \
+     (metrics.md), the advisor's rules (advisor.md), the alerts and runbooks (alerts.md, \
+     runbooks.md), the web configuration file (web-configuration.md) and the exit codes \
+     (exit-codes.md).";
+
 fn see_also() -> Roff {
     let mut roff = Roff::new();
     roff.control("SH", ["SEE ALSO"]);
-    roff.text([roman(
-        "/usr/share/doc/ipvs-exporter/README.md: the metrics, the collectors, the advisor's \
-         rules, the web configuration file and the Kubernetes and systemd setups.",
-    )]);
+    roff.text([roman(SEE_ALSO)]);
     roff
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each file SEE ALSO names under docs/ is one the repository has (and the .deb ships
+    /// every docs/*.md).
+    #[test]
+    fn see_also_names_documents_that_exist() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let named: Vec<&str> = SEE_ALSO
+            .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
+            .filter(|word| word.ends_with(".md") && !word.contains('/'))
+            .collect();
+        assert!(named.len() >= 6, "{named:?}");
+        for name in named {
+            assert!(
+                docs.join(name).is_file(),
+                "SEE ALSO names docs/{name}, which is not there"
+            );
+        }
+    }
 
     /// How roff writes a flag or a word: `-` as `\-`.
     fn in_roff(text: &str) -> String {

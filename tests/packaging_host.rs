@@ -380,7 +380,8 @@ fn rule_files() -> BTreeSet<String> {
 }
 
 /// The tarball holds exactly its directory, the static binary the image holds, the licence,
-/// README, changelog, the generated dashboards and the rule files, as they are in the tree.
+/// README, changelog, docs/, the generated dashboards and the rule files, as they are in the
+/// tree.
 #[test]
 fn release_tarball_holds_exactly_the_release_files() {
     need_tool("file", "file");
@@ -400,10 +401,14 @@ fn release_tarball_holds_exactly_the_release_files() {
         "CHANGELOG.md",
         "dashboards/",
         "alerts/",
+        "docs/",
+        "docs/images/",
     ]
     .iter()
     .map(|f| format!("{name}/{f}"))
     .collect();
+    let docs = shipped_docs();
+    expected.extend(docs.iter().map(|f| format!("{name}/{f}")));
     let dashboards: Vec<String> = support::dashboard_files()
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -455,6 +460,7 @@ fn release_tarball_holds_exactly_the_release_files() {
             .iter()
             .map(|f| (format!("alerts/{f}"), format!("alerts/{f}"))),
     );
+    same.extend(docs.iter().map(|f| (f.clone(), f.clone())));
     for (packed, source) in &same {
         assert!(
             std::fs::read(top.join(packed)).unwrap() == std::fs::read(root().join(source)).unwrap(),
@@ -681,4 +687,65 @@ fn kubernetes_manifests_validate() {
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     eprintln!("{said}");
     assert!(out.status.success(), "check_kubernetes.py: {said}");
+}
+
+/// The documentation the packages carry beside the README: docs/*.md and docs/images/*.png,
+/// as paths relative to the repository (and to the README).
+fn shipped_docs() -> Vec<String> {
+    let mut files = Vec::new();
+    for (dir, ext) in [("docs", "md"), ("docs/images", "png")] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == ext) {
+                files.push(format!(
+                    "{dir}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    files.sort();
+    assert!(files.iter().any(|f| f == "docs/metrics.md"), "{files:?}");
+    files
+}
+
+/// Every relative link of the README, as installed, leads to a file the .deb and the tarball
+/// carry beside it, but links into tests/ (for developers, in the source tree only).
+#[test]
+fn the_readme_links_resolve_in_the_packages() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut targets = BTreeSet::new();
+    for piece in readme.split("](").skip(1) {
+        let Some(end) = piece.find(')') else { continue };
+        let link = &piece[..end];
+        let path = link.split('#').next().unwrap_or_default();
+        if path.is_empty() || link.contains("://") || path.starts_with("tests/") {
+            continue;
+        }
+        targets.insert(path.to_string());
+    }
+    assert!(targets.contains("docs/metrics.md"), "{targets:?}");
+
+    let list = run(Command::new("dpkg-deb").arg("-c").arg(deb()));
+    assert!(list.status.success(), "dpkg-deb -c: {}", text(&list.stderr));
+    let deb_list = text(&list.stdout);
+    let tarball = built().join(format!("{}.tar.gz", release_name()));
+    let list = run(Command::new("tar").arg("-tzf").arg(&tarball));
+    assert!(list.status.success(), "tar -t: {}", text(&list.stderr));
+    let tar_list = text(&list.stdout);
+    let mut missing = Vec::new();
+    for target in &targets {
+        let in_deb = format!("./usr/share/doc/ipvs-exporter/{target}");
+        if !deb_list.lines().any(|l| l.trim_end().ends_with(&in_deb)) {
+            missing.push(format!(".deb: {in_deb}"));
+        }
+        let in_tar = format!("{}/{target}", release_name());
+        if !tar_list.lines().any(|l| l == in_tar) {
+            missing.push(format!("tarball: {in_tar}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README links to files the packages lack: {missing:?}"
+    );
 }
