@@ -87,8 +87,8 @@ c.dashboard(
                  [g.query('ipvs_backend_weight{%s}' % s, rsLegend)]),
 
     g.row('Kernel rate estimates'),
-    g.timeseries('Estimated connections per second', 'The kernel\'s own rate estimator (ipvsadm --rate), per real server: a 2-second timer with smoothing, independent of Prometheus\'s rate().', 'cps',
-                 [g.query('ipvs_backend_estimate_connections_per_second{%s}' % s, rsLegend)]),
+    g.timeseries('Estimated connections per second', 'The kernel\'s own rate estimator (ipvsadm --rate) for the service: a 2-second timer with smoothing, independent of Prometheus\'s rate(). Per real server only with --collector.ipvs.estimates; the panels above compute it from the counters.', 'cps',
+                 [g.query('ipvs_service_estimate_connections_per_second{%s}' % s, svcLegend)]),
     g.timeseries('Estimated bytes per second', 'The kernel\'s estimated bytes per second for the service, in above zero and out below.', 'Bps',
                  [
                    g.query('ipvs_service_estimate_incoming_bytes_per_second{%s}' % s, svcLegend + ' in'),

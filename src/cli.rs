@@ -127,6 +127,12 @@ pub struct Cli {
     #[arg(long = "no-collector.ipvs.backends", global = true)]
     pub no_ipvs_backends: bool,
 
+    /// Also export the kernel's rate estimates per real server: five more series each, which
+    /// Prometheus computes itself from the counters with rate(). Per service and for the host
+    /// they are always exported.
+    #[arg(long = "collector.ipvs.estimates", global = true)]
+    pub ipvs_backend_estimates: bool,
+
     /// Where the conntrack collector reads the per-CPU statistics: netlink (what conntrack -S
     /// reads; needs CAP_NET_ADMIN), procfs (/proc/net/stat/nf_conntrack), or auto (netlink,
     /// else procfs).
@@ -353,6 +359,7 @@ impl Settings {
         EncodeOptions {
             backend_labels: self.cli.ipvs_backend_labels,
             backends: !self.cli.no_ipvs_backends,
+            backend_estimates: self.cli.ipvs_backend_estimates,
             advice: self.advice_options(&[]),
         }
     }

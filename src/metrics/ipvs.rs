@@ -159,11 +159,20 @@ impl TrafficFamily {
     }
 }
 
-/// Writes the ten traffic families of one level (`ipvs_`, `ipvs_service_`, `ipvs_backend_`).
+/// Whether a level's five rate estimates are written beside its five counters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Estimates {
+    Written,
+    Left,
+}
+
+/// Writes the five traffic counters of one level (`ipvs_`, `ipvs_service_`, `ipvs_backend_`),
+/// and its five rate estimates unless they are [`Estimates::Left`] out.
 fn encode_traffic<'s, L: SeriesLabels + 's>(
     encoder: &mut DescriptorEncoder,
     prefix: &str,
     whose: &str,
+    estimates: Estimates,
     series: impl Fn() -> Box<
         dyn Iterator<Item = (L, Option<&'s TrafficCounters>, Option<&'s TrafficRates>)> + 's,
     >,
@@ -176,6 +185,9 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
             family.unit.clone(),
             series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
         )?;
+    }
+    if estimates == Estimates::Left {
+        return Ok(());
     }
     for family in &TRAFFIC {
         gauges(
@@ -263,6 +275,7 @@ fn encode_tables(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result
         encoder,
         "ipvs_",
         "by IPVS on this host, over all services",
+        Estimates::Written,
         || {
             Box::new(views.iter().map(|v| {
                 (
@@ -474,15 +487,21 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
                 .map(|p| ((&row.rendered, netns), p.timeout_seconds))
         }),
     )?;
-    encode_traffic(encoder, "ipvs_service_", "by this virtual service", || {
-        Box::new(each().map(|(netns, row)| {
-            (
-                (&row.rendered, netns),
-                row.counters.as_ref(),
-                row.rates.as_ref(),
-            )
-        }))
-    })
+    encode_traffic(
+        encoder,
+        "ipvs_service_",
+        "by this virtual service",
+        Estimates::Written,
+        || {
+            Box::new(each().map(|(netns, row)| {
+                (
+                    (&row.rendered, netns),
+                    row.counters.as_ref(),
+                    row.rates.as_ref(),
+                )
+            }))
+        },
+    )
 }
 
 /// One real-server series set: a real server, or a sum of several when labels are dropped.
@@ -699,13 +718,22 @@ fn encode_backends(
         ),
         (
             "ipvs_backend_threshold_upper_connections",
-            "Connections above which the real server gets no new ones (0: no limit).",
-            |b| b.thresholds.map(|(upper, _)| i64::from(upper)),
+            "Connections above which the real server gets no new ones (only when one is set).",
+            |b| {
+                b.thresholds
+                    .map(|(upper, _)| i64::from(upper))
+                    .filter(|&t| t != 0)
+            },
         ),
         (
             "ipvs_backend_threshold_lower_connections",
-            "Connections under which an overloaded real server gets new ones again (0: unset).",
-            |b| b.thresholds.map(|(_, lower)| i64::from(lower)),
+            "Connections under which an overloaded real server gets new ones again (only when \
+             one is set).",
+            |b| {
+                b.thresholds
+                    .map(|(_, lower)| i64::from(lower))
+                    .filter(|&t| t != 0)
+            },
         ),
     ];
     for (name, help, read) in plain {
@@ -733,11 +761,25 @@ fn encode_backends(
         Some(Unit::Seconds),
         each().filter_map(|(netns, b)| b.drain.flatten().map(|s| ((&b.labels, netns), s))),
     )?;
-    encode_traffic(encoder, "ipvs_backend_", "through this real server", || {
-        Box::new(
-            each().map(|(netns, b)| ((&b.labels, netns), b.counters.as_ref(), b.rates.as_ref())),
-        )
-    })
+    // The kernel's estimates per real server are five series each that Prometheus computes
+    // itself from the counters (rate()): only when asked for.
+    let estimates = if options.backend_estimates {
+        Estimates::Written
+    } else {
+        Estimates::Left
+    };
+    encode_traffic(
+        encoder,
+        "ipvs_backend_",
+        "through this real server",
+        estimates,
+        || {
+            Box::new(
+                each()
+                    .map(|(netns, b)| ((&b.labels, netns), b.counters.as_ref(), b.rates.as_ref())),
+            )
+        },
+    )
 }
 
 #[cfg(test)]

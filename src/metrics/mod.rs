@@ -98,6 +98,9 @@ pub struct EncodeOptions {
     pub backend_labels: BackendLabels,
     /// Whether to export per-real-server series at all.
     pub backends: bool,
+    /// Whether to export the kernel's rate estimates per real server too (they are always
+    /// exported per service and for the host).
+    pub backend_estimates: bool,
     /// How the advisor runs for the `ipvs_advisor_*` families.
     pub advice: AdviceOptions,
 }
@@ -107,6 +110,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             backend_labels: BackendLabels::all(),
             backends: true,
+            backend_estimates: false,
             advice: AdviceOptions::default(),
         }
     }
