@@ -1,16 +1,22 @@
-//! The host report shared by `doctor` (and later `/report`): what the snapshot shows and what
-//! the advisor concluded, as text for people or JSON for programs. Pure.
+//! The host report shared by `doctor` and `/report`: what the snapshot shows and what the
+//! advisor concluded, as text or Markdown for people, JSON for programs, and HTML (in
+//! [`html`]) for browsers. Every format gives the findings grouped by rule ([`by_rule`]): the
+//! rule's text and fix once, then the subjects it found. Pure.
+
+mod html;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::advisor::rules::Rule;
+use crate::advisor::rules::{self, Rule};
 use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
-use crate::model::drain::{DrainingBackend, draining_backends, whole_duration};
+use crate::model::drain::{DrainingBackend, draining_backends};
 use crate::model::lvs_health;
 use crate::model::{AddressFamily, IpvsTable, ServiceKey, SocketText};
 use crate::snapshot::{Outcome, Snapshot};
+
+pub use html::render_html;
 
 /// `doctor`'s exit codes.
 pub mod exit_code {
@@ -30,6 +36,114 @@ pub fn exit_code_for(advice: &Advice) -> u8 {
         Some(Severity::Critical) => exit_code::CRITICAL,
         Some(Severity::Warning) => exit_code::WARNINGS,
         Some(Severity::Info) | None => exit_code::CLEAN,
+    }
+}
+
+/// The findings of one rule, as every human format shows them: the rule once, its subjects
+/// after.
+pub struct RuleGroup<'a> {
+    pub rule_id: &'static str,
+    /// The rule's own text; `None` only for an id the rule table lacks.
+    pub rule: Option<&'static Rule>,
+    /// The highest severity among its findings.
+    pub severity: Severity,
+    /// Its findings in the advisor's order.
+    pub findings: Vec<&'a Finding>,
+    /// Each distinct fix once, in the order first met, with the subjects it is for.
+    pub fixes: Vec<FixGroup<'a>>,
+}
+
+/// One fix text of a rule and the subjects that need it.
+pub struct FixGroup<'a> {
+    pub fix: &'a str,
+    pub subjects: Vec<&'a str>,
+}
+
+impl RuleGroup<'_> {
+    /// The rule's one-line title (what it checks), or its id when unknown.
+    pub fn title(&self) -> &'static str {
+        self.rule.map_or(self.rule_id, |r| r.what)
+    }
+
+    /// Why the rule matters, when known.
+    pub fn why(&self) -> Option<&'static str> {
+        self.rule.map(|r| r.why)
+    }
+
+    /// How many findings of `severity` it has.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+}
+
+/// The findings grouped by rule: the most severe groups first, then by rule id (the order
+/// the advisor sorts its findings in).
+pub fn by_rule(findings: &[Finding]) -> Vec<RuleGroup<'_>> {
+    let mut groups: Vec<RuleGroup<'_>> = Vec::new();
+    for finding in findings {
+        let group = match groups.iter_mut().position(|g| g.rule_id == finding.rule) {
+            Some(at) => groups.get_mut(at),
+            None => {
+                groups.push(RuleGroup {
+                    rule_id: finding.rule,
+                    rule: rules::find(finding.rule),
+                    severity: finding.severity,
+                    findings: Vec::new(),
+                    fixes: Vec::new(),
+                });
+                groups.last_mut()
+            }
+        };
+        let Some(group) = group else { continue };
+        group.severity = group.severity.max(finding.severity);
+        group.findings.push(finding);
+        match group.fixes.iter_mut().find(|f| f.fix == finding.fix) {
+            Some(fix) => fix.subjects.push(&finding.subject),
+            None => group.fixes.push(FixGroup {
+                fix: &finding.fix,
+                subjects: vec![&finding.subject],
+            }),
+        }
+    }
+    groups.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule_id.cmp(b.rule_id)));
+    groups
+}
+
+/// How many findings there are of each severity, most severe first.
+pub fn severity_counts(findings: &[Finding]) -> [(Severity, usize); 3] {
+    Severity::ALL.map(|severity| {
+        (
+            severity,
+            findings.iter().filter(|f| f.severity == severity).count(),
+        )
+    })
+}
+
+/// The rules evaluated that found nothing.
+pub fn rules_passed(advice: &Advice) -> usize {
+    let with_findings: std::collections::BTreeSet<&str> =
+        advice.findings.iter().map(|f| f.rule).collect();
+    advice.rules_evaluated.saturating_sub(with_findings.len())
+}
+
+/// `5 critical, 2 warning, 0 info`.
+fn counts_text(findings: &[Finding]) -> String {
+    severity_counts(findings)
+        .iter()
+        .map(|(severity, n)| format!("{n} {}", severity.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `1 rule` or `3 rules`.
+fn rules_text(n: usize) -> String {
+    if n == 1 {
+        "1 rule".to_string()
+    } else {
+        format!("{n} rules")
     }
 }
 
@@ -464,31 +578,26 @@ fn write_findings_text(out: &mut String, advice: &Advice, colour: bool) {
             advice.rules_evaluated
         );
     } else {
+        let groups = by_rule(&advice.findings);
         let _ = writeln!(
             out,
-            "Findings: {} ({} rules evaluated)",
+            "Findings: {} from {}: {} ({} rules evaluated, {} found nothing)",
             advice.findings.len(),
-            advice.rules_evaluated
+            rules_text(groups.len()),
+            counts_text(&advice.findings),
+            advice.rules_evaluated,
+            rules_passed(advice)
         );
         for severity in Severity::ALL {
-            let group: Vec<&Finding> = advice
-                .findings
-                .iter()
-                .filter(|f| f.severity == severity)
-                .collect();
-            if group.is_empty() {
+            let of_severity: Vec<&RuleGroup> =
+                groups.iter().filter(|g| g.severity == severity).collect();
+            if of_severity.is_empty() {
                 continue;
             }
             let _ = writeln!(out);
             let _ = writeln!(out, "{}", paint(heading(severity), severity, colour));
-            for finding in group {
-                let _ = writeln!(out, "  {} [{}]", finding.summary, finding.rule);
-                let _ = writeln!(
-                    out,
-                    "    {}: {} (expected {})",
-                    finding.subject, finding.observed, finding.expected
-                );
-                let _ = writeln!(out, "    fix: {}", finding.fix);
+            for group in of_severity {
+                write_group_text(out, group);
             }
         }
     }
@@ -497,6 +606,41 @@ fn write_findings_text(out: &mut String, advice: &Advice, colour: bool) {
         let _ = writeln!(out, "Not evaluated:");
         for skipped in &advice.skipped {
             let _ = writeln!(out, "  {}: {}", skipped.rule, skipped.reason);
+        }
+    }
+}
+
+/// One rule's findings as text: the rule and its text once, each subject, the fix once.
+fn write_group_text(out: &mut String, group: &RuleGroup) {
+    let n = group.findings.len();
+    let _ = writeln!(
+        out,
+        "  {} ({n} finding{})",
+        group.rule_id,
+        if n == 1 { "" } else { "s" }
+    );
+    if let Some(rule) = group.rule {
+        let _ = writeln!(out, "    checks: {}", rule.what);
+        let _ = writeln!(out, "    why: {}", rule.why);
+    }
+    for finding in &group.findings {
+        let milder = if finding.severity == group.severity {
+            String::new()
+        } else {
+            format!("({}) ", finding.severity.as_str())
+        };
+        let _ = writeln!(out, "    - {milder}{}", finding.summary);
+        let _ = writeln!(
+            out,
+            "      {}: {} (expected {})",
+            finding.subject, finding.observed, finding.expected
+        );
+    }
+    for fix in &group.fixes {
+        if group.fixes.len() == 1 {
+            let _ = writeln!(out, "    fix: {}", fix.fix);
+        } else {
+            let _ = writeln!(out, "    fix for {}: {}", fix.subjects.join(", "), fix.fix);
         }
     }
 }
@@ -566,25 +710,17 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
     if advice.findings.is_empty() {
         let _ = writeln!(out, "None.\n");
     } else {
+        let groups = by_rule(&advice.findings);
         let _ = writeln!(
             out,
-            "| severity | rule | subject | observed | expected | fix |"
+            "**{}** from {}; {} found nothing.\n",
+            counts_text(&advice.findings),
+            rules_text(groups.len()),
+            rules_text(rules_passed(advice))
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for f in &advice.findings {
-            let cell = |text: &str| text.replace('|', "\\|");
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | `{}` | {} | {} | {} |",
-                f.severity.as_str(),
-                f.rule,
-                cell(&f.subject),
-                cell(&f.observed),
-                cell(&f.expected),
-                cell(&f.fix)
-            );
+        for group in &groups {
+            write_group_markdown(&mut out, group);
         }
-        let _ = writeln!(out);
     }
     if !advice.skipped.is_empty() {
         let _ = writeln!(out, "## Not evaluated\n");
@@ -593,6 +729,46 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
         }
     }
     out
+}
+
+/// One rule's findings as Markdown: a heading, the rule's text, a table of the subjects, and
+/// the fix once.
+fn write_group_markdown(out: &mut String, group: &RuleGroup) {
+    let _ = writeln!(
+        out,
+        "### {}: `{}`\n",
+        group.severity.as_str(),
+        group.rule_id
+    );
+    if let Some(rule) = group.rule {
+        let _ = writeln!(out, "**Checks:** {}\n", rule.what);
+        let _ = writeln!(out, "**Why:** {}\n", rule.why);
+    }
+    let _ = writeln!(
+        out,
+        "| severity | subject | observed | expected | summary |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for f in &group.findings {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} | {} |",
+            f.severity.as_str(),
+            markdown_cell(&f.subject),
+            markdown_cell(&f.observed),
+            markdown_cell(&f.expected),
+            markdown_cell(&f.summary)
+        );
+    }
+    let _ = writeln!(out);
+    for fix in &group.fixes {
+        if group.fixes.len() == 1 {
+            let _ = writeln!(out, "**Fix:** {}\n", fix.fix);
+        } else {
+            let subjects: Vec<String> = fix.subjects.iter().map(|s| format!("`{s}`")).collect();
+            let _ = writeln!(out, "**Fix for {}:** {}\n", subjects.join(", "), fix.fix);
+        }
+    }
 }
 
 /// Text for a Markdown table cell: one line, `|` escaped.
@@ -648,166 +824,6 @@ fn write_ipvs_markdown(out: &mut String, table: &IpvsTable) {
         }
     }
     let _ = writeln!(out);
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// The report as a web page (`/report` for browsers): role, IPVS services and real servers,
-/// findings with their fixes, and what could not be checked.
-pub fn render_html(snapshot: &Snapshot, advice: &Advice) -> String {
-    let e = html_escape;
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-         <title>ipvs_exporter report</title>\n<style>\
-         body{font-family:sans-serif;margin:2em;max-width:70em}\
-         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}\
-         .critical{color:#b00}.warning{color:#a60}.info{color:#069}code{background:#f4f4f4}\
-         </style></head>\n<body>\n<h1>ipvs_exporter report</h1>\n",
-    );
-    let roles: Vec<&str> = advice.roles.iter().map(|r| r.title()).collect();
-    let _ = writeln!(
-        out,
-        "<p id=\"role\"><b>Role:</b> {}</p>",
-        e(&if roles.is_empty() {
-            "none (no IPVS services)".to_string()
-        } else {
-            roles.join(", ")
-        })
-    );
-    let lines = evidence_lines(advice);
-    if !lines.is_empty() {
-        out.push_str("<ul id=\"evidence\">\n");
-        for line in lines {
-            let _ = writeln!(out, "<li>{}</li>", e(&line));
-        }
-        out.push_str("</ul>\n");
-    }
-    html_findings(&mut out, advice);
-    html_ipvs(&mut out, snapshot);
-    out.push_str("</body>\n</html>\n");
-    out
-}
-
-/// The findings table and the rules that could not be evaluated.
-fn html_findings(out: &mut String, advice: &Advice) {
-    let e = html_escape;
-    let _ = writeln!(
-        out,
-        "<h2>Findings</h2>\n<p>{} findings, {} rules evaluated.</p>",
-        advice.findings.len(),
-        advice.rules_evaluated
-    );
-    if !advice.findings.is_empty() {
-        out.push_str("<table id=\"findings\">\n<tr><th>severity</th><th>rule</th><th>subject</th><th>observed</th><th>expected</th><th>summary</th><th>fix</th></tr>\n");
-        for f in &advice.findings {
-            let _ = writeln!(
-                out,
-                "<tr class=\"{sev}\"><td class=\"{sev}\">{sev}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e(f.rule),
-                e(&f.subject),
-                e(&f.observed),
-                e(&f.expected),
-                e(&f.summary),
-                e(&f.fix),
-                sev = f.severity.as_str(),
-            );
-        }
-        out.push_str("</table>\n");
-    }
-    if !advice.skipped.is_empty() {
-        out.push_str("<h2>Not evaluated</h2>\n<ul>\n");
-        for s in &advice.skipped {
-            let _ = writeln!(out, "<li><code>{}</code>: {}</li>", e(s.rule), e(&s.reason));
-        }
-        out.push_str("</ul>\n");
-    }
-}
-
-/// The IPVS services and their real servers.
-fn html_ipvs(out: &mut String, snapshot: &Snapshot) {
-    let e = html_escape;
-    out.push_str("<h2>IPVS</h2>\n");
-    match &snapshot.ipvs {
-        None => out.push_str("<p>Not available on this host.</p>\n"),
-        Some(table) => {
-            out.push_str("<table id=\"ipvs\">\n<tr><th>service</th><th>scheduler</th><th>real server</th><th>forward</th><th>weight</th><th>active</th><th>inactive</th></tr>\n");
-            for service in &table.services {
-                let name = service.key.to_string();
-                if service.backends.is_empty() {
-                    let _ = writeln!(
-                        out,
-                        "<tr><td>{}</td><td>{}</td><td colspan=\"5\">no real servers</td></tr>",
-                        e(&name),
-                        e(&service.scheduler)
-                    );
-                }
-                for b in &service.backends {
-                    let _ = writeln!(
-                        out,
-                        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        e(&name),
-                        e(&service.scheduler),
-                        e(&SocketText(&b.address, b.port).to_string()),
-                        b.forward.as_str(),
-                        b.weight,
-                        b.active_connections,
-                        b.inactive_connections
-                    );
-                }
-            }
-            out.push_str("</table>\n");
-        }
-    }
-    let drains = draining(snapshot);
-    if !drains.is_empty() {
-        out.push_str("<h2>Draining real servers</h2>\n<table id=\"draining\">\n<tr><th>service</th><th>real server</th><th>active</th><th>inactive</th><th>templates</th><th>estimate</th><th>bounds</th></tr>\n");
-        for d in &drains {
-            let bounds = [
-                d.inactive_expire_seconds.map(|s| {
-                    format!(
-                        "inactive expire within {} of their last packet",
-                        whole_duration(f64::from(s))
-                    )
-                }),
-                d.templates_expire_seconds.map(|s| {
-                    format!(
-                        "templates within {} of their last connection",
-                        whole_duration(f64::from(s))
-                    )
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e(&d.service.to_string()),
-                e(&SocketText(&d.address, d.port).to_string()),
-                d.active_connections,
-                d.inactive_connections,
-                d.persistent_connections
-                    .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
-                e(&d.estimate.describe()),
-                e(&bounds)
-            );
-        }
-        out.push_str("</table>\n");
-    }
 }
 
 /// A rule's full text, for `doctor --explain`.
@@ -996,7 +1012,7 @@ mod tests {
                 "markdown: {markdown}"
             );
             assert!(
-                html.contains(&format!("<li>{}</li>", html_escape(line))),
+                html.contains(&format!("<li>{}</li>", html::escape(line))),
                 "html: {html}"
             );
         }
@@ -1054,9 +1070,15 @@ mod tests {
             "{markdown}"
         );
         let html = render_html(&snapshot, &advice);
-        assert!(html.contains("<table id=\"draining\">"), "{html}");
         assert!(
-            html.contains("<td>10.1.0.1:80</td><td>3</td><td>2</td><td>unknown</td>"),
+            html.contains("<table id=\"draining\" class=\"plain\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<td><code>10.1.0.1:80</code></td><td class=\"num\">3</td>\
+                 <td class=\"num\">2</td><td class=\"num\">unknown</td>"
+            ),
             "{html}"
         );
         let json: serde_json::Value =
@@ -1150,5 +1172,123 @@ mod tests {
         for line in markdown.lines().filter(|l| l.starts_with("| `TCP")) {
             assert_eq!(line.replace("\\|", "").matches('|').count(), 9, "{line}");
         }
+    }
+
+    /// Three services without weight (one fix) and two interfaces answering ARP (a fix each).
+    fn grouped_advice() -> Advice {
+        let rule = |id| rules::find(id).unwrap_or_else(|| panic!("no rule {id}"));
+        let mut findings: Vec<Finding> = [8081, 8082, 8083]
+            .iter()
+            .map(|port| {
+                rule("service-without-weight").finding(
+                    format!("TCP 10.0.0.1:{port}"),
+                    "real servers: 1, none of weight above 0",
+                    "at least one real server of weight above 0",
+                    format!("TCP 10.0.0.1:{port} cannot take new connections"),
+                )
+            })
+            .collect();
+        for device in ["eth0", "eth1"] {
+            findings.push(rule("rs-arp-ignore").sysctl_finding(
+                &format!("net.ipv4.conf.{device}.arp_ignore"),
+                "0",
+                "1",
+                format!("{device} would answer ARP"),
+            ));
+        }
+        Advice {
+            findings,
+            rules_evaluated: 10,
+            ..Advice::default()
+        }
+    }
+
+    #[test]
+    fn findings_are_grouped_by_rule_most_severe_first() {
+        let mut advice = grouped_advice();
+        let nodest = rules::find("ipvs-expire-nodest-conn")
+            .map(|r| r.sysctl_finding("net.ipv4.vs.expire_nodest_conn", "0", "1", "linger".into()));
+        advice
+            .findings
+            .insert(0, nodest.unwrap_or_else(|| panic!("rule")));
+        let groups = by_rule(&advice.findings);
+        let ids: Vec<&str> = groups.iter().map(|g| g.rule_id).collect();
+        assert_eq!(
+            ids,
+            [
+                "rs-arp-ignore",
+                "service-without-weight",
+                "ipvs-expire-nodest-conn"
+            ]
+        );
+        let without_weight = &groups[1];
+        assert_eq!(without_weight.findings.len(), 3);
+        assert_eq!(without_weight.fixes.len(), 1);
+        assert_eq!(
+            without_weight.fixes[0].subjects,
+            [
+                "TCP 10.0.0.1:8081",
+                "TCP 10.0.0.1:8082",
+                "TCP 10.0.0.1:8083"
+            ]
+        );
+        assert_eq!(groups[0].fixes.len(), 2, "one fix per interface");
+        assert_eq!(groups[2].severity, Severity::Warning);
+        assert_eq!(rules_passed(&advice), 7);
+        assert_eq!(
+            severity_counts(&advice.findings),
+            [
+                (Severity::Critical, 5),
+                (Severity::Warning, 1),
+                (Severity::Info, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn text_and_markdown_give_each_rule_and_fix_once() {
+        let advice = grouped_advice();
+        let snapshot = Snapshot::default();
+        let text = render_text(&snapshot, &advice, false);
+        let markdown = render_markdown(&snapshot, &advice);
+        let without_weight =
+            rules::find("service-without-weight").unwrap_or_else(|| panic!("rule"));
+        for (name, out) in [("text", &text), ("markdown", &markdown)] {
+            assert_eq!(out.matches(without_weight.fix).count(), 1, "{name}: {out}");
+            assert_eq!(out.matches(without_weight.why).count(), 1, "{name}: {out}");
+            assert_eq!(out.matches(without_weight.what).count(), 1, "{name}: {out}");
+            for port in [8081, 8082, 8083] {
+                assert_eq!(
+                    out.matches(&format!("TCP 10.0.0.1:{port} cannot take new connections"))
+                        .count(),
+                    1,
+                    "{name}: {out}"
+                );
+            }
+            for device in ["eth0", "eth1"] {
+                let fix = rules::sysctl_fix(&format!("net.ipv4.conf.{device}.arp_ignore"), "1");
+                assert_eq!(out.matches(&fix).count(), 1, "{name}: {fix} in {out}");
+            }
+        }
+        assert!(
+            text.contains(
+                "Findings: 5 from 2 rules: 5 critical, 0 warning, 0 info \
+                 (10 rules evaluated, 8 found nothing)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n  service-without-weight (3 findings)\n    checks: "));
+        assert!(text.contains("\n    fix for net.ipv4.conf.eth0.arp_ignore: sysctl -w"));
+        assert!(
+            markdown.contains(
+                "**5 critical, 0 warning, 0 info** from 2 rules; 8 rules found nothing.\n"
+            )
+        );
+        assert!(markdown.contains("\n### critical: `service-without-weight`\n"));
+        assert!(markdown.contains("**Fix for `net.ipv4.conf.eth1.arp_ignore`:** sysctl -w"));
+        assert_eq!(
+            markdown.matches("| critical | `TCP 10.0.0.1:808").count(),
+            3
+        );
     }
 }

@@ -419,12 +419,50 @@ fn report_endpoint_serves_the_doctor_report() {
         html.header("content-type")
             .is_some_and(|v| v.starts_with("text/html"))
     );
-    assert!(html.body.contains("<td class=\"critical\">critical</td>"));
+    // The page groups doctor's findings by rule: counted here from doctor's JSON.
+    let parsed: serde_json::Value = serde_json::from_str(&doctor_json).expect("doctor JSON");
+    let findings = parsed["findings"].as_array().expect("findings");
+    let critical = findings
+        .iter()
+        .filter(|f| f["severity"] == "critical")
+        .count();
+    assert_eq!(critical, 5, "mixed-director's services without weight");
+    assert!(
+        html.body.contains(&format!(
+            "data-severity=\"critical\" data-count=\"{critical}\">"
+        )),
+        "{}",
+        html.body
+    );
+    assert_eq!(
+        html.body.matches("<article class=\"rule ").count(),
+        1,
+        "one rule found something"
+    );
+    assert!(html.body.contains(&format!(
+        "id=\"rule-service-without-weight\" data-rule=\"service-without-weight\" \
+         data-severity=\"critical\" data-findings=\"{critical}\">"
+    )));
+    // As HTML writes text (the fix has an apostrophe).
+    let escaped = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    };
+    let fix = escaped(findings[0]["fix"].as_str().expect("fix"));
+    assert_eq!(html.body.matches(&fix).count(), 1, "the fix once: {fix}");
+    for finding in findings {
+        let summary = escaped(finding["summary"].as_str().expect("summary"));
+        assert_eq!(html.body.matches(&summary).count(), 1, "{summary}");
+    }
     assert!(
         html.body
-            .contains("TCP 192.0.2.12:8443 cannot take new connections")
+            .contains("<article class=\"service\" data-service=\"FWM 268435457\"")
     );
-    assert!(html.body.contains("<td>FWM 268435457</td>"));
+    // A record of the whole page, to see what a change does to it.
+    check_golden("mixed-director", "report.html", &html.body);
 
     let text = http_get(address, "/report", &[]);
     assert!(text.body.contains("CRITICAL\n"), "{}", text.body);

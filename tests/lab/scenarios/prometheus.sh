@@ -9,7 +9,8 @@
 #   drain     one real server of the held service set to weight 0 while it holds its connection
 #   misconfig net.ipv4.vs.expire_nodest_conn=0 and net.ipv4.vs.run_estimation=0 (advisor
 #             warnings; estimation off; counters frozen while connections are held) and a
-#             service whose only real server has weight 0 (no usable real server; advisor critical)
+#             service whose only real server has weight 0 (no usable real server; advisor critical);
+#             the director's /report is saved then (report-misconfig.html and .json)
 #   failover  lb1's keepalived stopped: lb2 becomes MASTER, lb1 is configured but not running
 #   end       the phases are over (the exporters still answer until the guest powers off)
 #
@@ -141,6 +142,13 @@ echo 0 >/proc/sys/net/ipv4/vs/run_estimation
 $IPVSADM -A -t 10.0.0.1:8081 -s rr
 $IPVSADM -a -t 10.0.0.1:8081 -r 10.1.3.2:80 -m -w 0
 sleep "$PHASE_SECONDS"
+# the director's /report while it has findings, as a browser and as a program see it (kept for
+# docs/images/report-screenshot.sh; a failed fetch is written down, not fatal to the phases)
+for format in html json; do
+    timeout 30 wget -q -O "$OUT/report-misconfig.$format" \
+        "http://127.0.0.1:9748/report?format=$format" ||
+        echo "wget of /report?format=$format failed: $?" >>"$OUT/report-misconfig.err"
+done
 set +e
 $EXPORTER doctor >"$OUT/doctor-misconfig.txt" 2>&1
 set -e
