@@ -77,7 +77,7 @@ read -r start end < <(python3 -c 'import json, sys; m = json.load(open(sys.argv[
 echo "make.sh: wrote $images/dashboards.png ($(stat -c %s "$images/dashboards.png") bytes)" >&2
 
 # 5. the /report page the scenario saved
-html=${REPORT_HTML:-$run/lab/prometheus/report.html}
+html=${REPORT_HTML:-$run/lab/prometheus/report-misconfig.html}
 [ -x "$images/report-screenshot.sh" ] || [ -f "$images/report-screenshot.sh" ] \
     || die "docs/images/report-screenshot.sh is missing: docs/images/report.png not made"
 [ -f "$html" ] || die "$html is missing (the lab scenario saves the /report page there): docs/images/report.png not made"
