@@ -1,0 +1,474 @@
+//! `ipvs_exporter fleet` end to end: the real binary against a small fake query API on
+//! 127.0.0.1 that answers each of fleet's queries from a fixture of tests/fixtures/fleet
+//! (and refuses any other query, so a query the binary sends that the fixtures do not know
+//! fails the test). The fake server counts the requests it gets, which the `queries` field
+//! of the JSON output must match; the findings are checked against what each fixture was
+//! written to hold (tests/fixtures/fleet/README.md).
+
+// Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use ipvs_exporter::fleet::queries::{Query, QueryOptions};
+
+/// How the fake server answers.
+#[derive(Clone)]
+enum Mode {
+    /// The fixture's samples as the query API's JSON.
+    Fixture(String),
+    /// Every request refused with 401 unless it carries this bearer token.
+    FixtureWithToken(String, String),
+    /// A web page, 200.
+    Html,
+    /// 404 with a plain text body, as a server without the API.
+    NotFound,
+}
+
+struct FakeApi {
+    address: SocketAddr,
+    /// Each request's decoded query parameters.
+    requests: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'%' if at + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[at + 1..at + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                at += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                at += 1;
+            }
+            b => {
+                out.push(b);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The PromQL of each query, as the binary writes it with the default flags.
+fn query_names() -> BTreeMap<String, String> {
+    let options = QueryOptions {
+        selector: "job=\"ipvs_exporter\"".into(),
+        cluster_label: "cluster".into(),
+        lookback: "3600s".into(),
+    };
+    Query::ALL
+        .into_iter()
+        .map(|q| (q.promql(&options), q.name()))
+        .collect()
+}
+
+/// The API's JSON for a fixture's answer to one query.
+fn vector_json(fixture: &serde_json::Value, name: &str) -> String {
+    let samples = fixture[name].as_array().cloned().unwrap_or_default();
+    let result: Vec<serde_json::Value> = samples
+        .iter()
+        .map(|pair| {
+            let mut metric = pair[0].as_object().unwrap().clone();
+            metric
+                .entry("job")
+                .or_insert_with(|| serde_json::Value::from("ipvs_exporter"));
+            let value = pair[1].as_f64().unwrap().to_string();
+            serde_json::json!({"metric": metric, "value": [1_764_957_600.5, value]})
+        })
+        .collect();
+    serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": result}})
+        .to_string()
+}
+
+fn reply(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+impl FakeApi {
+    fn start(mode: Mode) -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let address = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let names = query_names();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let params: BTreeMap<String, String> = query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), decode(v)))
+                    .collect();
+                let authorization = head
+                    .lines()
+                    .find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+                    })
+                    .map(|(_, v)| v.trim().to_string());
+                seen.lock().unwrap().push(params.clone());
+                let fixture_reply = |name: &str| {
+                    let text = std::fs::read_to_string(format!(
+                        "{}/tests/fixtures/fleet/{name}.json",
+                        env!("CARGO_MANIFEST_DIR")
+                    ))
+                    .unwrap();
+                    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if path != "/api/v1/query" {
+                        return reply("404 Not Found", "text/plain", "404 page not found");
+                    }
+                    match params.get("query").and_then(|q| names.get(q)) {
+                        Some(query) => {
+                            reply("200 OK", "application/json", &vector_json(&fixture, query))
+                        }
+                        None => reply(
+                            "400 Bad Request",
+                            "application/json",
+                            r#"{"status":"error","errorType":"bad_data","error":"a query the fixtures do not know"}"#,
+                        ),
+                    }
+                };
+                let answer = match &mode {
+                    Mode::Fixture(name) => fixture_reply(name),
+                    Mode::FixtureWithToken(name, token) => {
+                        if authorization.as_deref() == Some(&format!("Bearer {token}")) {
+                            fixture_reply(name)
+                        } else {
+                            reply("401 Unauthorized", "text/plain", "Unauthorized\n")
+                        }
+                    }
+                    Mode::Html => reply(
+                        "200 OK",
+                        "text/html; charset=utf-8",
+                        "<!DOCTYPE html><html><head><title>Grafana</title></head></html>",
+                    ),
+                    Mode::NotFound => reply("404 Not Found", "text/plain", "404 page not found"),
+                };
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        FakeApi { address, requests }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    fn requests(&self) -> Vec<BTreeMap<String, String>> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn fleet(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+        .arg("fleet")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn json_of(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// (rule, severity, subject, hosts) of each finding in a JSON report.
+fn findings(report: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let hosts: Vec<&str> = f["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap())
+                .collect();
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["subject"].as_str().unwrap().to_string(),
+                hosts.join(" "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_pair_exits_0_and_the_query_count_is_what_the_server_got() {
+    let api = FakeApi::start(Mode::Fixture("healthy".into()));
+    let run = fleet(&["--prometheus", &api.url(), "--format", "json"]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let report = json_of(&run);
+    let served = api.requests().len();
+    assert_eq!(served, Query::ALL.len());
+    assert_eq!(report["queries"], served);
+    assert_eq!(report["summary"]["hosts"], 2);
+    assert_eq!(report["summary"]["up"], 2);
+    assert!(findings(&report).is_empty(), "{report}");
+    assert_eq!(report["time"], "2025-12-05T18:00:00.5Z");
+    // no `time` parameter unless asked for: the server's now
+    assert!(api.requests().iter().all(|r| !r.contains_key("time")));
+
+    let text = fleet(&["--prometheus", &api.url()]);
+    assert_eq!(text.code, Some(0));
+    assert!(text.stdout.contains("Findings: none"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("VRID 51 192.0.2.10: lb1:9748 MASTER 150, lb2:9748 BACKUP 100"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_split_brain_exits_2_in_every_format() {
+    let api = FakeApi::start(Mode::Fixture("split-brain".into()));
+    let run = fleet(&["--prometheus", &api.url(), "--format", "json"]);
+    assert_eq!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        findings(&json_of(&run)),
+        [
+            (
+                "fleet-vrrp-split-brain".to_string(),
+                "critical".to_string(),
+                "VRID 51 192.0.2.10".to_string(),
+                "lb1:9748 lb2:9748".to_string()
+            ),
+            (
+                "rs-arp-ignore".to_string(),
+                "critical".to_string(),
+                "net.ipv4.conf.all.arp_ignore".to_string(),
+                "lb2:9748".to_string()
+            ),
+        ]
+    );
+    let text = fleet(&["--prometheus", &api.url(), "--format", "text"]);
+    assert_eq!(text.code, Some(2));
+    assert!(
+        text.stdout.contains(
+            "VRID 51 192.0.2.10: lb1:9748 and lb2:9748 are all MASTER [fleet-vrrp-split-brain]"
+        ),
+        "{}",
+        text.stdout
+    );
+    let markdown = fleet(&["--prometheus", &api.url(), "--format", "markdown"]);
+    assert_eq!(markdown.code, Some(2));
+    assert!(markdown.stdout.starts_with("# ipvs_exporter fleet\n"));
+    assert!(
+        markdown.stdout.contains("### CRITICAL"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown
+            .stdout
+            .contains("| VRID 51 192.0.2.10 | lb2:9748 | VI_1 | MASTER | 100 | yes |"),
+        "{}",
+        markdown.stdout
+    );
+}
+
+#[test]
+fn drift_exits_1_with_each_difference_named() {
+    let api = FakeApi::start(Mode::Fixture("drift".into()));
+    let run = fleet(&[
+        "--prometheus",
+        &api.url(),
+        "--format",
+        "json",
+        "--time",
+        "2026-12-05T18:00:00Z",
+    ]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    // the time asked for went to every query as is
+    let requests = api.requests();
+    assert_eq!(requests.len(), Query::ALL.len());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.get("time").map(String::as_str) == Some("2026-12-05T18:00:00Z")),
+        "{requests:?}"
+    );
+    let report = json_of(&run);
+    let rules: Vec<String> = findings(&report).into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        rules,
+        [
+            "fleet-exporter-down",
+            "fleet-vrrp-member-unseen",
+            "fleet-vrrp-no-master",
+            "fleet-vrrp-equal-priority",
+            "fleet-vrrp-address-mismatch",
+            "fleet-vrrp-advert-interval-mismatch",
+            "fleet-director-mismatch",
+            "fleet-director-mismatch",
+            "fleet-sync-behind",
+            "conntrack-drops",
+            "fleet-exporter-versions",
+        ]
+    );
+    assert_eq!(report["summary"]["stale"], 1);
+    let director = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == "TCP 192.0.2.10:80" && f["rule"] == "fleet-director-mismatch")
+        .unwrap();
+    assert_eq!(
+        director["details"],
+        serde_json::json!([
+            "real servers 10.0.0.2:80: lb1:9748 weight 1; lb2:9748 weight 2",
+            "scheduler: lb1:9748 wrr; lb2:9748 rr"
+        ])
+    );
+}
+
+#[test]
+fn a_url_that_is_not_a_query_api_or_not_there_exits_3() {
+    let html = FakeApi::start(Mode::Html);
+    let run = fleet(&["--prometheus", &html.url()]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("ipvs_exporter fleet: ")
+            && run.stderr.contains("not a Prometheus query API")
+            && run.stderr.contains("text/html"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+
+    let missing = FakeApi::start(Mode::NotFound);
+    let run = fleet(&["--prometheus", &missing.url()]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a Prometheus query API") && run.stderr.contains("HTTP 404"),
+        "{}",
+        run.stderr
+    );
+
+    // a port nothing listens on: bound, then closed
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let run = fleet(&["--prometheus", &format!("http://{closed}")]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot connect to"), "{}", run.stderr);
+
+    let run = fleet(&["--prometheus", "prometheus:9090"]);
+    assert_eq!(run.code, Some(3));
+    assert!(run.stderr.contains("http:// or https://"), "{}", run.stderr);
+}
+
+#[test]
+fn a_selector_that_matches_nothing_exits_3() {
+    // a fixture without any sample: the API answers, and no exporter is there
+    let api = FakeApi::start(Mode::Fixture("empty".into()));
+    let run = fleet(&["--prometheus", &api.url()]);
+    assert_eq!(run.code, Some(3), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("no exporter matches the selector"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_bearer_token_is_sent_and_a_refusal_says_so() {
+    let dir = std::env::temp_dir().join(format!("ipvs-fleet-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let api = FakeApi::start(Mode::FixtureWithToken("healthy".into(), "t0ken".into()));
+    let refused = fleet(&["--prometheus", &api.url()]);
+    assert_eq!(refused.code, Some(3), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("401") && refused.stderr.contains("--bearer-token-file"),
+        "{}",
+        refused.stderr
+    );
+    let run = fleet(&[
+        "--prometheus",
+        &api.url(),
+        "--bearer-token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn explain_covers_fleet_rules_and_the_advisors() {
+    let fleet_rule = fleet(&["--explain", "fleet-vrrp-split-brain"]);
+    assert_eq!(fleet_rule.code, Some(0));
+    assert!(
+        fleet_rule
+            .stdout
+            .starts_with("fleet-vrrp-split-brain (critical; applies to: ")
+    );
+    for part in ["\n\nWhat: ", "\n\nWhy: ", "\n\nSeverity: ", "\n\nFix: "] {
+        assert!(fleet_rule.stdout.contains(part), "{part}");
+    }
+    let json = fleet(&["--explain", "fleet-sync-behind", "--format", "json"]);
+    let rule: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(rule["id"], "fleet-sync-behind");
+    assert_eq!(rule["severity"], "warning");
+    // an advisor rule reads as doctor prints it
+    let advisor = fleet(&["--explain", "rs-arp-ignore"]);
+    let doctor = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+        .args(["doctor", "--explain", "rs-arp-ignore"])
+        .output()
+        .unwrap();
+    assert_eq!(advisor.code, Some(0));
+    assert_eq!(advisor.stdout, String::from_utf8_lossy(&doctor.stdout));
+    let list = fleet(&["--explain"]);
+    assert!(
+        list.stdout.contains("fleet-director-mismatch") && list.stdout.contains("rs-arp-ignore")
+    );
+    let unknown = fleet(&["--explain", "no-such-rule"]);
+    assert_eq!(unknown.code, Some(3));
+    assert!(
+        unknown.stderr.contains("no rule \"no-such-rule\""),
+        "{}",
+        unknown.stderr
+    );
+}
