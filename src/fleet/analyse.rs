@@ -976,7 +976,7 @@ fn advisor_findings(data: &FleetData, cluster: &str) -> Vec<FleetFinding> {
             let what = known.map_or("an advisor finding (a newer exporter's rule)", |r| r.what);
             FleetFinding {
                 summary: format!(
-                    "on {} host{}: {what}",
+                    "the advisor finds it on {} host{} (it checks: {what})",
                     hosts.len(),
                     if hosts.len() == 1 { "" } else { "s" }
                 ),

@@ -234,6 +234,20 @@ mod tests {
     }
 
     #[test]
+    fn docs_name_every_query_and_their_number() {
+        let docs = include_str!("../../docs/fleet.md");
+        for query in Query::ALL {
+            assert!(
+                docs.contains(&format!("| `{}` |", query.name())),
+                "{query:?}"
+            );
+        }
+        let count = Query::ALL.len();
+        assert!(docs.contains(&format!("fleet sends {count} instant queries")));
+        assert!(docs.contains(&format!("\"queries\": {count}")));
+    }
+
+    #[test]
     fn the_list_is_fixed_and_each_query_once() {
         let mut all = Query::ALL.to_vec();
         all.sort();
