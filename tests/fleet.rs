@@ -305,3 +305,182 @@ fn explain_covers_fleet_rules_and_the_advisors() {
         unknown.stderr
     );
 }
+
+#[test]
+fn a_query_api_that_does_not_answer_times_out_with_exit_3() {
+    let api = FakeApi::start(Mode::Silent);
+    let started = std::time::Instant::now();
+    let run = fleet(&["--prometheus", &api.url(), "--timeout", "300ms"]);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no answer from") && run.stderr.contains("--timeout"),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+mod tls {
+    //! fleet over https against the fake query API behind rustls, with certificates made by
+    //! rcgen: a CA, the server's certificate for 127.0.0.1, a client certificate.
+
+    use std::sync::Arc;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::{FakeApi, Mode, fleet};
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        pem: String,
+    }
+
+    fn ca(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// (certificate PEM, key PEM)
+    fn leaf(ca: &Ca, server: bool) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        if server {
+            params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+        }
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "fleet test");
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn server_config(ca: &Ca, client_ca: Option<&Ca>) -> Arc<rustls::ServerConfig> {
+        let (cert, key) = leaf(ca, true);
+        let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match client_ca {
+            Some(client_ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots
+                    .add(CertificateDer::from_pem_slice(client_ca.pem.as_bytes()).unwrap())
+                    .unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Arc::new(builder.with_single_cert(chain, key).unwrap())
+    }
+
+    struct Files(std::path::PathBuf);
+
+    impl Files {
+        fn new(name: &str) -> Files {
+            let dir =
+                std::env::temp_dir().join(format!("ipvs-fleet-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Files(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) -> String {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_string_lossy().into_owned()
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn https_trusts_the_ca_file_and_refuses_another() {
+        let files = Files::new("tls");
+        let server_ca = ca("fleet server CA");
+        let api = FakeApi::start_tls(
+            Mode::Fixture("healthy".into()),
+            server_config(&server_ca, None),
+        );
+        let url = format!("https://{}", api.address);
+        let ca_file = files.write("ca.pem", &server_ca.pem);
+        let run = fleet(&["--prometheus", &url, "--ca-file", &ca_file]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert!(run.stdout.contains("Findings: none"), "{}", run.stdout);
+
+        // another CA, as --ca-file or as the system bundle: the handshake fails, exit 3
+        let other = files.write("other.pem", &ca("another CA").pem);
+        let run = fleet(&["--prometheus", &url, "--ca-file", &other]);
+        assert_eq!(run.code, Some(3), "{}", run.stderr);
+        assert!(run.stderr.contains("TLS handshake with"), "{}", run.stderr);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
+            .args(["fleet", "--prometheus", &url])
+            .env("SSL_CERT_FILE", &other)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("TLS handshake with"));
+    }
+
+    #[test]
+    fn a_client_certificate_is_presented_when_the_server_asks() {
+        let files = Files::new("mtls");
+        let server_ca = ca("fleet server CA");
+        let client_ca = ca("fleet client CA");
+        let api = FakeApi::start_tls(
+            Mode::Fixture("split-brain".into()),
+            server_config(&server_ca, Some(&client_ca)),
+        );
+        let url = format!("https://{}", api.address);
+        let ca_file = files.write("ca.pem", &server_ca.pem);
+        let refused = fleet(&["--prometheus", &url, "--ca-file", &ca_file]);
+        assert_eq!(refused.code, Some(3), "{}", refused.stderr);
+        let (cert, key) = leaf(&client_ca, false);
+        let cert_file = files.write("client.pem", &cert);
+        let key_file = files.write("client.key", &key);
+        let run = fleet(&[
+            "--prometheus",
+            &url,
+            "--ca-file",
+            &ca_file,
+            "--cert-file",
+            &cert_file,
+            "--key-file",
+            &key_file,
+        ]);
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(
+            run.stdout.contains("fleet-vrrp-split-brain"),
+            "{}",
+            run.stdout
+        );
+    }
+}

@@ -21,6 +21,8 @@ pub enum Mode {
     Html,
     /// 404 with a plain text body, as a server without the API.
     NotFound,
+    /// Reads the request and never answers.
+    Silent,
 }
 
 pub struct FakeApi {
@@ -91,8 +93,92 @@ fn reply(status: &str, content_type: &str, body: &str) -> String {
     )
 }
 
+/// Reads one request from `stream`, records its parameters and answers it as `mode` says.
+fn serve_one(
+    stream: &mut (impl Read + Write),
+    mode: &Mode,
+    names: &BTreeMap<String, String>,
+    seen: &Mutex<Vec<BTreeMap<String, String>>>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), decode(v)))
+        .collect();
+    let authorization = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        })
+        .map(|(_, v)| v.trim().to_string());
+    seen.lock().unwrap().push(params.clone());
+    let fixture_reply = |name: &str| {
+        let text = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/fleet/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if path != "/api/v1/query" {
+            return reply("404 Not Found", "text/plain", "404 page not found");
+        }
+        match params.get("query").and_then(|q| names.get(q)) {
+            Some(query) => reply("200 OK", "application/json", &vector_json(&fixture, query)),
+            None => reply(
+                "400 Bad Request",
+                "application/json",
+                r#"{"status":"error","errorType":"bad_data","error":"a query the fixtures do not know"}"#,
+            ),
+        }
+    };
+    let answer = match mode {
+        Mode::Fixture(name) => fixture_reply(name),
+        Mode::FixtureWithToken(name, token) => {
+            if authorization.as_deref() == Some(&format!("Bearer {token}")) {
+                fixture_reply(name)
+            } else {
+                reply("401 Unauthorized", "text/plain", "Unauthorized\n")
+            }
+        }
+        Mode::Html => reply(
+            "200 OK",
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html><html><head><title>Grafana</title></head></html>",
+        ),
+        Mode::NotFound => reply("404 Not Found", "text/plain", "404 page not found"),
+        Mode::Silent => {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            return;
+        }
+    };
+    let _ = stream.write_all(answer.as_bytes());
+    let _ = stream.flush();
+}
+
 impl FakeApi {
+    /// Serves plain HTTP.
     pub fn start(mode: Mode) -> FakeApi {
+        FakeApi::serve(mode, None)
+    }
+
+    /// Serves HTTPS with this rustls configuration.
+    pub fn start_tls(mode: Mode, tls: Arc<rustls::ServerConfig>) -> FakeApi {
+        FakeApi::serve(mode, Some(tls))
+    }
+
+    fn serve(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let address = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -100,69 +186,25 @@ impl FakeApi {
         let names = query_names();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                let Ok(stream) = stream else { continue };
+                let (mode, names, seen, tls) =
+                    (mode.clone(), names.clone(), Arc::clone(&seen), tls.clone());
+                // one thread per connection, so that a silent answer holds up no other
+                std::thread::spawn(move || match tls {
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+                        serve_one(&mut tls_stream, &mode, &names, &seen);
+                        tls_stream.conn.send_close_notify();
+                        let _ = tls_stream.flush();
                     }
-                }
-                let head = String::from_utf8_lossy(&head).to_string();
-                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-                let params: BTreeMap<String, String> = query
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), decode(v)))
-                    .collect();
-                let authorization = head
-                    .lines()
-                    .find_map(|l| {
-                        l.split_once(':')
-                            .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-                    })
-                    .map(|(_, v)| v.trim().to_string());
-                seen.lock().unwrap().push(params.clone());
-                let fixture_reply = |name: &str| {
-                    let text = std::fs::read_to_string(format!(
-                        "{}/tests/fixtures/fleet/{name}.json",
-                        env!("CARGO_MANIFEST_DIR")
-                    ))
-                    .unwrap();
-                    let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
-                    if path != "/api/v1/query" {
-                        return reply("404 Not Found", "text/plain", "404 page not found");
+                    None => {
+                        let mut stream = stream;
+                        serve_one(&mut stream, &mode, &names, &seen);
                     }
-                    match params.get("query").and_then(|q| names.get(q)) {
-                        Some(query) => {
-                            reply("200 OK", "application/json", &vector_json(&fixture, query))
-                        }
-                        None => reply(
-                            "400 Bad Request",
-                            "application/json",
-                            r#"{"status":"error","errorType":"bad_data","error":"a query the fixtures do not know"}"#,
-                        ),
-                    }
-                };
-                let answer = match &mode {
-                    Mode::Fixture(name) => fixture_reply(name),
-                    Mode::FixtureWithToken(name, token) => {
-                        if authorization.as_deref() == Some(&format!("Bearer {token}")) {
-                            fixture_reply(name)
-                        } else {
-                            reply("401 Unauthorized", "text/plain", "Unauthorized\n")
-                        }
-                    }
-                    Mode::Html => reply(
-                        "200 OK",
-                        "text/html; charset=utf-8",
-                        "<!DOCTYPE html><html><head><title>Grafana</title></head></html>",
-                    ),
-                    Mode::NotFound => reply("404 Not Found", "text/plain", "404 page not found"),
-                };
-                let _ = stream.write_all(answer.as_bytes());
+                });
             }
         });
         FakeApi { address, requests }
