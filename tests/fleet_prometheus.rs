@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipvs_exporter::fleet::queries::Query;
 use support::{Exporter, http_get};
 
 fn fixture_args(scenario: &str) -> Vec<String> {
@@ -210,6 +211,48 @@ fn service_text(labels: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// A host that hears another router advertise VRID 77 (as `--collector.vrrp.listen` exports
+/// it) while its own instance is BACKUP: exposition text whose advert counter grows at each
+/// scrape, served on a loopback port for as long as the test runs.
+fn serve_listener() -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => head.extend_from_slice(&buf[..read]),
+                }
+            }
+            let instance = "vrrp_instance=\"VI_77\",interface=\"eth0\",vrid=\"77\"";
+            let peer = "interface=\"eth0\",vrid=\"77\",source=\"198.51.100.2\"";
+            let text = format!(
+                "# TYPE ipvs_vrrp_state gauge\n\
+                 ipvs_vrrp_state{{{instance},state=\"BACKUP\"}} 1\n\
+                 ipvs_vrrp_state{{{instance},state=\"MASTER\"}} 0\n\
+                 # TYPE ipvs_vrrp_vip_present gauge\n\
+                 ipvs_vrrp_vip_present{{vrrp_instance=\"VI_77\",interface=\"eth0\",address=\"198.51.100.77\"}} 0\n\
+                 # TYPE ipvs_vrrp_peer_advertisements counter\n\
+                 ipvs_vrrp_peer_advertisements_total{{{peer}}} {}\n\
+                 # TYPE ipvs_vrrp_peer_priority gauge\n\
+                 ipvs_vrrp_peer_priority{{{peer}}} 150\n",
+                n * 10
+            );
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    address
+}
+
 #[test]
 fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
     let lb1 = Exporter::start(&fixture_args("keepalived-director"));
@@ -220,8 +263,9 @@ fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
         .unwrap()
         .local_addr()
         .unwrap();
+    let listening = serve_listener();
     let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ipvs_exporter\n    static_configs:\n      - targets: ['{}', '{}', '{nothing}']\n      - targets: ['{}', '{}']\n        labels: {{cluster: dc1}}\n",
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ipvs_exporter\n    static_configs:\n      - targets: ['{}', '{}', '{nothing}']\n      - targets: ['{}', '{}']\n        labels: {{cluster: dc1}}\n      - targets: ['{listening}']\n        labels: {{cluster: dc2}}\n",
         lb1.address, lb2.address, mixed.address, nat.address
     );
     let prometheus = Prometheus::start(&config);
@@ -231,23 +275,28 @@ fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
         format!("dc1/{}", nat.address),
     );
 
-    let run = fleet_until(
-        &prometheus,
-        "five hosts and three full VRRP groups",
-        |run| {
-            run.report["summary"]["hosts"] == 5
-                && run.report["summary"]["up"] == 4
-                && run.report["vrrp_groups"].as_array().is_some_and(|g| {
-                    g.len() == 3
-                        && g.iter()
-                            .all(|g| g["members"].as_array().map(Vec::len) == Some(2))
+    let run = fleet_until(&prometheus, "six hosts and four VRRP groups", |run| {
+        let groups = run.report["vrrp_groups"].as_array();
+        run.report["summary"]["hosts"] == 6
+            && run.report["summary"]["up"] == 5
+            && groups.is_some_and(|g| {
+                g.len() == 4
+                    && g.iter()
+                        .filter(|g| g["members"].as_array().map(Vec::len) == Some(2))
+                        .count()
+                        == 3
+            })
+            && groups.is_some_and(|g| {
+                g.iter().any(|g| {
+                    g["vrid"] == "77"
+                        && g["heard_advertising"] == serde_json::json!(["198.51.100.2"])
                 })
-                && !findings(&run.report, "service-without-weight").is_empty()
-        },
-    );
+            })
+            && !findings(&run.report, "service-without-weight").is_empty()
+    });
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     let report = &run.report;
-    assert_eq!(report["queries"], 13);
+    assert_eq!(report["queries"], Query::ALL.len());
 
     // The VRRP groups hold each exporter's own states.
     let own_states: BTreeMap<(String, String), String> = series(&lb1, "ipvs_vrrp_state")
@@ -261,7 +310,16 @@ fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
         })
         .collect();
     assert_eq!(own_states.len(), 3, "{own_states:?}");
-    for group in report["vrrp_groups"].as_array().unwrap() {
+    let pair_groups = |report: &serde_json::Value| -> Vec<serde_json::Value> {
+        report["vrrp_groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["vrid"] != "77")
+            .cloned()
+            .collect()
+    };
+    for group in &pair_groups(report) {
         let vrid = group["vrid"].as_str().unwrap().to_string();
         for member in group["members"].as_array().unwrap() {
             let key = (
@@ -292,6 +350,17 @@ fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
     let no_master = findings(report, "fleet-vrrp-no-master");
     assert_eq!(no_master.len(), own_states.len() - masters.len());
     assert!(no_master.iter().all(|f| f["severity"] == "critical"));
+
+    // VRID 77's only member seen is BACKUP, and hears 198.51.100.2 advertise it: a MASTER
+    // outside the fleet's view, so no finding about it.
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| !f["subject"].as_str().unwrap().contains("VRID 77")),
+        "{report:#}"
+    );
 
     let down = findings(report, "fleet-exporter-down");
     assert_eq!(down.len(), 1);
@@ -374,7 +443,7 @@ fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
             .iter()
             .all(|f| f["severity"] == "warning")
     );
-    for group in report["vrrp_groups"].as_array().unwrap() {
+    for group in &pair_groups(report) {
         assert_eq!(group["members"].as_array().unwrap().len(), 2, "{group}");
     }
 

@@ -83,6 +83,10 @@ pub struct GroupView {
     pub vrid: String,
     pub addresses: Vec<String>,
     pub members: Vec<MemberView>,
+    /// Routers its members hear advertising the VRID (`--collector.vrrp.listen`), by source
+    /// address: a MASTER, whether its exporter is seen or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub heard_advertising: Vec<String>,
 }
 
 /// One finding about the fleet.
@@ -266,6 +270,8 @@ struct Group {
     vrid: String,
     instances: Vec<Instance>,
     priorities: BTreeMap<(Host, String), f64>,
+    /// Sources the members seen hear advertising the VRID.
+    heard: BTreeSet<String>,
 }
 
 impl Group {
@@ -315,6 +321,7 @@ impl Group {
                     seen: i.seen,
                 })
                 .collect(),
+            heard_advertising: self.heard.iter().cloned().collect(),
         }
     }
 }
@@ -409,7 +416,7 @@ fn vrrp_groups(data: &FleetData, cluster: &str, status: &BTreeMap<Host, HostStat
         .into_values()
         .filter_map(|instances| {
             let first = instances.first()?;
-            let (cluster, vrid) = (first.host.cluster.clone(), first.vrid.clone());
+            let (group_cluster, vrid) = (first.host.cluster.clone(), first.vrid.clone());
             let priorities = instances
                 .iter()
                 .filter_map(|i| {
@@ -417,11 +424,23 @@ fn vrrp_groups(data: &FleetData, cluster: &str, status: &BTreeMap<Host, HostStat
                     priorities.get(&key).map(|p| (key, *p))
                 })
                 .collect();
+            let members: BTreeSet<&Host> = instances
+                .iter()
+                .filter(|i| i.seen)
+                .map(|i| &i.host)
+                .collect();
+            let heard = data
+                .samples(Query::VrrpPeers)
+                .iter()
+                .filter(|s| s.label("vrid") == vrid && members.contains(&Host::of(s, cluster)))
+                .map(|s| s.label("source").to_string())
+                .collect();
             Some(Group {
-                cluster,
+                cluster: group_cluster,
                 vrid,
                 instances,
                 priorities,
+                heard,
             })
         })
         .collect();
@@ -482,7 +501,9 @@ fn group_findings(
                 .collect(),
         ));
     }
-    if masters.is_empty() && !seen.is_empty() {
+    // A router heard advertising is a MASTER, even one whose exporter is not seen (as the
+    // alert rules judge it).
+    if masters.is_empty() && !seen.is_empty() && group.heard.is_empty() {
         let hosts = hosts_of(&group.instances.iter().collect::<Vec<_>>());
         let refs: Vec<&Host> = hosts.iter().collect();
         let mut no_master = finding(
@@ -1221,6 +1242,43 @@ mod tests {
         assert_eq!(analysis.findings.len(), 11, "{:#?}", brief(&analysis));
         // lb3's group has no other member seen: nothing to compare it with
         assert_eq!(analysis.director_sets, [["lb1:9748", "lb2:9748"]]);
+    }
+
+    #[test]
+    fn a_router_heard_advertising_is_a_master_even_unseen() {
+        let mut data = fixture("healthy");
+        if let Some(states) = data.answers.get_mut(&Query::VrrpState) {
+            states[0].labels.insert("state".into(), "BACKUP".into());
+        }
+        let no_master = analyse(&data, &options());
+        assert_eq!(
+            brief(&no_master),
+            [(
+                "fleet-vrrp-no-master".to_string(),
+                "critical",
+                "VRID 51 192.0.2.10".to_string(),
+                "lb1:9748 lb2:9748".to_string()
+            )]
+        );
+        let heard = |vrid: &str| Sample {
+            labels: [
+                ("job", "ipvs_exporter"),
+                ("instance", "lb2:9748"),
+                ("vrid", vrid),
+                ("source", "192.0.2.2"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            value: 150.0,
+        };
+        // adverts for another VRID say nothing about this one
+        data.answers.insert(Query::VrrpPeers, vec![heard("52")]);
+        assert_eq!(analyse(&data, &options()).findings.len(), 1);
+        data.answers.insert(Query::VrrpPeers, vec![heard("51")]);
+        let analysis = analyse(&data, &options());
+        assert!(analysis.findings.is_empty(), "{:#?}", brief(&analysis));
+        assert_eq!(analysis.vrrp_groups[0].heard_advertising, ["192.0.2.2"]);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum Query {
     VrrpAddresses,
     /// Each VRRP instance's configured priority.
     VrrpPriority,
+    /// Routers heard advertising a VRID at a priority above 0 lately
+    /// (`--collector.vrrp.listen`): a MASTER, seen or not.
+    VrrpPeers,
     /// VRRP instances that received adverts with another advert interval lately.
     VrrpAdvertInterval,
     /// Virtual services of hosts in a VRRP group or with a cluster label.
@@ -47,16 +50,21 @@ pub enum Query {
     BuildInfo,
 }
 
+/// The window within which a router heard advertising counts as advertising now (the alert
+/// rules' `vrrpAdvertWindow`).
+pub const ADVERT_WINDOW: &str = "1m";
+
 /// The window over which receiving adverts of another interval counts.
 pub const ADVERT_INTERVAL_WINDOW: &str = "10m";
 
 impl Query {
     /// Every query, in the order they are sent.
-    pub const ALL: [Query; 13] = [
+    pub const ALL: [Query; 14] = [
         Query::Up,
         Query::VrrpState,
         Query::VrrpAddresses,
         Query::VrrpPriority,
+        Query::VrrpPeers,
         Query::VrrpAdvertInterval,
         Query::Services,
         Query::Persistence,
@@ -111,6 +119,11 @@ impl Query {
             Query::VrrpPriority => format!(
                 "max by ({host}, vrrp_instance) ({})",
                 q.sel("ipvs_vrrp_priority", &[])
+            ),
+            Query::VrrpPeers => format!(
+                "max by ({host}, vrid, source) ({} > 0 and on ({host}, interface, vrid, source) rate({}[{ADVERT_WINDOW}]) > 0)",
+                q.sel("ipvs_vrrp_peer_priority", &[]),
+                q.sel("ipvs_vrrp_peer_advertisements_total", &[])
             ),
             Query::VrrpAdvertInterval => format!(
                 "sum by ({host}, vrrp_instance) (increase({}[{ADVERT_INTERVAL_WINDOW}])) > 0",

@@ -132,6 +132,13 @@ pub fn render_text(provenance: &Provenance, analysis: &FleetAnalysis) -> String 
                 })
                 .collect();
             let _ = writeln!(out, "  {}: {}", group.name, members.join(", "));
+            if !group.heard_advertising.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "    heard advertising: {}",
+                    group.heard_advertising.join(", ")
+                );
+            }
         }
         let _ = writeln!(out);
     }
