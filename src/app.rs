@@ -1,5 +1,5 @@
-//! Runs the subcommands: `serve` (the default), `doctor` and `wait-drained`. Turns errors into
-//! exit codes.
+//! Runs the subcommands: `serve` (the default), `doctor`, `wait-drained` and `fleet`. Turns
+//! errors into exit codes.
 
 use std::sync::Arc;
 
@@ -27,6 +27,13 @@ pub fn run(settings: Settings) -> u8 {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("ipvs_exporter doctor: {}", said_once(&err));
+                exit_code::COULD_NOT_RUN
+            }
+        },
+        Some(Command::Fleet(ref args)) => match fleet(args) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("ipvs_exporter fleet: {}", said_once(&err));
                 exit_code::COULD_NOT_RUN
             }
         },
@@ -184,6 +191,96 @@ fn doctor(
     };
     print!("{output}");
     Ok(report::exit_code_for(&advice))
+}
+
+/// `fleet`: the fixed list of queries sent through the query API client, their answers
+/// analysed and printed.
+fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
+    use crate::fleet::{analyse, queries, render};
+    use crate::source::prometheus_api::{ClientOptions, QueryClient};
+    if let Some(explain) = &args.explain {
+        print!("{}", render::explain_any(explain.as_deref(), args.format)?);
+        return Ok(exit_code::CLEAN);
+    }
+    let url = args
+        .prometheus
+        .as_deref()
+        .context("--prometheus URL is required")?;
+    let client = QueryClient::new(&ClientOptions {
+        url: url.to_string(),
+        bearer_token_file: args.bearer_token_file.clone(),
+        basic_auth_username: args.basic_auth_username.clone(),
+        basic_auth_password_file: args.basic_auth_password_file.clone(),
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert_file.clone(),
+        key_file: args.key_file.clone(),
+        timeout: args.timeout,
+    })?;
+    let options = queries::QueryOptions {
+        selector: queries::normalise_selector(&args.selector),
+        cluster_label: args.cluster_label.clone(),
+        lookback: queries::promql_duration(args.lookback),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut data = analyse::FleetData::default();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut time = None;
+    runtime.block_on(async {
+        for query in queries::Query::ALL {
+            let promql = query.promql(&options);
+            tracing::debug!(?query, %promql, "querying");
+            let vector = client
+                .query(&promql, args.time.as_deref())
+                .await
+                .with_context(|| format!("query {}", query.name()))?;
+            for warning in vector.warnings {
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
+                }
+            }
+            time = time.or(vector.time);
+            data.answers.insert(query, vector.samples);
+        }
+        anyhow::Ok(())
+    })?;
+    if data
+        .answers
+        .get(&queries::Query::Up)
+        .is_none_or(Vec::is_empty)
+    {
+        anyhow::bail!(
+            "no exporter matches the selector: up{{{}}} has no series at that time or within \
+             the --lookback {} before it",
+            options.selector,
+            options.lookback
+        );
+    }
+    let analysis = analyse::analyse(
+        &data,
+        &analyse::AnalyseOptions {
+            cluster_label: options.cluster_label.clone(),
+            lookback: options.lookback.clone(),
+        },
+    );
+    let provenance = render::Provenance {
+        prometheus: client.url().to_string(),
+        selector: options.selector.clone(),
+        time: time.and_then(render::rfc3339),
+        queries: queries::Query::ALL.len(),
+        warnings,
+    };
+    print!(
+        "{}",
+        match args.format {
+            DoctorFormat::Text => render::render_text(&provenance, &analysis),
+            DoctorFormat::Json => render::render_json(&provenance, &analysis),
+            DoctorFormat::Markdown => render::render_markdown(&provenance, &analysis),
+        }
+    );
+    Ok(report::exit_code_for_severity(analysis.worst()))
 }
 
 fn serve(settings: &Settings) -> anyhow::Result<()> {

@@ -257,6 +257,11 @@ pub enum Command {
         #[arg(long, value_name = "RULE,...", value_delimiter = ',')]
         disable: Vec<String>,
     },
+    /// Look across the hosts a Prometheus scrapes, through its query API (Prometheus, Thanos,
+    /// Mimir, VictoriaMetrics): VRRP groups (split brain, no MASTER), directors of a pair
+    /// that differ, connection sync behind, every host's advisor findings by rule. Reads only;
+    /// exit codes as doctor's (docs/fleet.md).
+    Fleet(Box<FleetArgs>),
     /// Wait until a real server of weight 0 has no active connections left (with
     /// --templates, no persistence templates either) in every service that has it; exit 0
     /// drained, 1 timed out, 2 not at weight 0 or not found, 3 could not run. Reads only:
@@ -282,6 +287,65 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_flag)]
         interval: Duration,
     },
+}
+
+/// `ipvs_exporter fleet`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    /// The query API's base URL, such as http://prometheus:9090 (the part before /api/v1).
+    #[arg(long, value_name = "URL", required_unless_present = "explain")]
+    pub prometheus: Option<String>,
+    /// Label matchers that select the exporters' series (the alert rules' job selector).
+    #[arg(long, value_name = "MATCHERS", default_value = "job=\"ipvs_exporter\"")]
+    pub selector: String,
+    /// Evaluate at this time (RFC 3339, or unix seconds) instead of the server's now.
+    #[arg(long, value_name = "TIME", value_parser = parse_query_time)]
+    pub time: Option<String>,
+    /// The label that names a cluster; directors in no VRRP group are compared with the
+    /// others of their cluster, and VRRP groups are told apart by it.
+    #[arg(long, value_name = "LABEL", default_value = "cluster")]
+    pub cluster_label: String,
+    /// How far back a host that stopped reporting is still known (stale, not forgotten).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_flag)]
+    pub lookback: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+    /// Print a rule's full text and exit; without RULE, list the rules.
+    #[arg(long, value_name = "RULE", num_args = 0..=1)]
+    pub explain: Option<Option<String>>,
+    /// Send the token in this file as `Authorization: Bearer`.
+    #[arg(long, value_name = "FILE", conflicts_with = "basic_auth_username")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic auth user name.
+    #[arg(long, value_name = "NAME")]
+    pub basic_auth_username: Option<String>,
+    /// Basic auth password, read from this file.
+    #[arg(long, value_name = "FILE", requires = "basic_auth_username")]
+    pub basic_auth_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) for an https URL; default the system's bundle.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for an https URL.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// How long one query may take, connection to last byte.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_flag)]
+    pub timeout: Duration,
+}
+
+/// `--time`: unix seconds, or RFC 3339 (as the query API takes them).
+fn parse_query_time(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Ok(text.to_string());
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("neither unix seconds nor RFC 3339 (2026-12-05T18:00:00Z): {e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,6 +26,7 @@ pub struct ExitCodeRow {
 const SERVER: &str = "ipvs_exporter";
 const DOCTOR: &str = "ipvs_exporter doctor";
 const WAIT_DRAINED: &str = "ipvs_exporter wait-drained";
+const FLEET: &str = "ipvs_exporter fleet";
 
 /// Every exit code of every command, by command then code.
 pub const TABLE: &[ExitCodeRow] = &[
@@ -85,13 +86,37 @@ pub const TABLE: &[ExitCodeRow] = &[
         meaning: "could not run: a bad flag or value, no IPVS, no permission, templates asked \
                   for and unknown",
     },
+    ExitCodeRow {
+        command: FLEET,
+        code: report::exit_code::CLEAN,
+        meaning: "no warning or critical finding across the fleet; or --explain printed what \
+                  was asked",
+    },
+    ExitCodeRow {
+        command: FLEET,
+        code: report::exit_code::WARNINGS,
+        meaning: "at least one warning, no critical finding",
+    },
+    ExitCodeRow {
+        command: FLEET,
+        code: report::exit_code::CRITICAL,
+        meaning: "at least one critical finding (such as a VRRP split brain or a group without \
+                  MASTER)",
+    },
+    ExitCodeRow {
+        command: FLEET,
+        code: report::exit_code::COULD_NOT_RUN,
+        meaning: "could not run: a bad flag or value, an unreadable credential or CA file, the \
+                  query API unreachable, refusing, timing out or not a Prometheus query API, or \
+                  no exporter matching the selector",
+    },
 ];
 
 /// How each kind of command reports why it could not run, for the docs and the man page.
 pub const HOW_ERRORS_ARE_SAID: &str = "A bad flag or value is refused before anything runs, \
     with the parser's message and a usage line on stderr. The server logs why it could not \
-    start as one log line in --log.format, as it logs everything else. doctor and wait-drained \
-    print one line on stderr that starts with their name (ipvs_exporter doctor: ...).";
+    start as one log line in --log.format, as it logs everything else. doctor, wait-drained and \
+    fleet print one line on stderr that starts with their name (ipvs_exporter doctor: ...).";
 
 /// The table as Markdown, as docs/exit-codes.md holds it.
 pub fn markdown_table() -> String {
@@ -111,7 +136,7 @@ mod tests {
 
     #[test]
     fn every_command_shares_could_not_run_and_has_no_code_twice() {
-        for command in [SERVER, DOCTOR, WAIT_DRAINED] {
+        for command in [SERVER, DOCTOR, WAIT_DRAINED, FLEET] {
             let codes: Vec<u8> = TABLE
                 .iter()
                 .filter(|row| row.command == command)

@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod drain_wait;
 pub mod exit_codes;
+pub mod fleet;
 pub mod http;
 pub mod logging;
 pub mod manual;

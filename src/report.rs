@@ -32,7 +32,12 @@ pub mod exit_code {
 
 /// The exit code that a set of findings calls for.
 pub fn exit_code_for(advice: &Advice) -> u8 {
-    match advice.findings.iter().map(|f| f.severity).max() {
+    exit_code_for_severity(advice.findings.iter().map(|f| f.severity).max())
+}
+
+/// The exit code for the worst severity found (`None`: no finding).
+pub fn exit_code_for_severity(worst: Option<Severity>) -> u8 {
+    match worst {
         Some(Severity::Critical) => exit_code::CRITICAL,
         Some(Severity::Warning) => exit_code::WARNINGS,
         Some(Severity::Info) | None => exit_code::CLEAN,

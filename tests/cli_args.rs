@@ -338,6 +338,33 @@ fn every_exit_code_of_the_table_is_what_the_binary_returns() {
         "still has 3 active connections",
     );
 
+    // fleet against a fake query API serving the fleet fixtures, and against nothing.
+    let fleet = "ipvs_exporter fleet";
+    for (code, fixture, says) in [
+        (0, "healthy", "Findings: none"),
+        (1, "drift", "WARNING"),
+        (2, "split-brain", "CRITICAL"),
+    ] {
+        let api =
+            support::fleet_api::FakeApi::start(support::fleet_api::Mode::Fixture(fixture.into()));
+        expect(
+            fleet,
+            code,
+            args(&["fleet", "--prometheus", &api.url()]),
+            says,
+        );
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    expect(
+        fleet,
+        3,
+        args(&["fleet", "--prometheus", &format!("http://{closed}")]),
+        "cannot connect",
+    );
+
     // The server stops cleanly on SIGTERM: 0 (with no collector at all, too).
     let exporter = support::Exporter::start(&["--collector.disable-defaults"]);
     assert_eq!(exporter.stop(), Some(0), "SIGTERM");

@@ -9,6 +9,7 @@ pub mod keepalived;
 pub mod keepalived_table;
 pub mod lvs_health;
 pub mod netdev;
+pub mod prometheus;
 pub mod softnet;
 pub mod sysctl;
 

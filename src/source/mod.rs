@@ -13,6 +13,7 @@ pub mod keepalived;
 pub mod keepalived_fifo;
 pub mod netdev;
 pub mod netlink;
+pub mod prometheus_api;
 pub mod rootfs;
 pub mod softnet;
 pub mod sysctl;
