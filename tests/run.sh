@@ -93,6 +93,8 @@ cargo test --locked --features $tiers --test keepalived_configtest
 cargo test --locked --features $tiers --test conntrack_live
 cargo test --locked --features $tiers --test ethtool_live
 cargo test --locked --features $tiers --test web_tls
+# fleet against a real Prometheus scraping exporters on loopback (prometheus).
+cargo test --locked --features $tiers --test fleet_prometheus
 # The alert and recording rules: promtool check and unit tests, the generator in sync, a
 # real Prometheus on fixture exporters (jsonnet, prometheus).
 cargo test --locked --features $tiers --test alerts
