@@ -170,7 +170,17 @@ fn deb_assets_exist() {
         if src.starts_with("target/") {
             continue;
         }
-        assert!(root().join(src).is_file(), "deb asset {src} does not exist");
+        if let Some((dir, ext)) = src.split_once("/*.") {
+            // a glob, `dir/*.ext`: it must match something
+            let matched = std::fs::read_dir(root().join(dir))
+                .unwrap_or_else(|e| panic!("deb asset {src}: {dir}: {e}"))
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+                .count();
+            assert!(matched > 0, "deb asset {src} matches no file");
+        } else {
+            assert!(root().join(src).is_file(), "deb asset {src} does not exist");
+        }
         n += 1;
     }
     assert!(n >= 3, "found only {n} deb assets");
