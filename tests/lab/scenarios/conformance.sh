@@ -17,6 +17,10 @@
 # Then the shape `break`, in checkpoints break/healthy, break/server-down (one real server's
 # service stopped: keepalived removes it, quorum holds) and break/quorum-lost (a second one:
 # below quorum 2, the sorry server in).
+#
+# About 150 s on a quiet two-core host (25 shapes, each settled for 2.5 s); the line below is
+# read by run.sh and gives it twice that:
+# lab-timeout: 300
 . /lab/lib.sh
 
 lab_ipvs_reset
