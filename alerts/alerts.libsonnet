@@ -227,6 +227,54 @@
             'VRRP instance {{ $labels.vrrp_instance }} on {{ $labels.instance }} {{ if $labels.vrid }}became or stopped being MASTER {{ $value }} times (VRID {{ $labels.vrid }}, as the scrapes sampled it) in %s{{ else }}became MASTER {{ $value }} times within the exporter\'s flapping window (as keepalived announced it){{ end }}.' % c.vrrpFlapWindow,
           ),
           alert(
+            'VrrpEqualPriority', 'warning',
+            'count_values by (%s, vrid) ("priority", instance_vrid:ipvs_vrrp_priority:max%s) > 1' % [c.clusterLabel, l.sel()],
+            'Members of a VRRP group have the same priority.',
+            '{{ $value }} members of VRID {{ $labels.vrid }} are configured with priority {{ $labels.priority }}: which of them becomes MASTER is left to their primary addresses and to timing, not to the configuration.',
+          ),
+          alert(
+            'VrrpMemberUnseen', 'warning',
+            |||
+              group by (%(h)s, vrrp_instance, vrid) (last_over_time(ipvs_vrrp_state%(vrid)s[%(lookback)s]))
+                unless on (%(h)s)
+              max_over_time(up%(sel)s[%(after)s]) == 1
+            ||| % { h: l.host, sel: l.sel(), vrid: l.sel(['vrid!=""']), lookback: c.vrrpMemberLookback, after: c.vrrpMemberUnseenAfter },
+            'A member of a VRRP group is not seen.',
+            'VRRP instance {{ $labels.vrrp_instance }} (VRID {{ $labels.vrid }}) on {{ $labels.instance }} was reported within %s but its exporter has not been scraped for %s: the group is judged without it (its split brain and missing MASTER alerts see only the others).' % [c.vrrpMemberLookback, c.vrrpMemberUnseenAfter],
+          ),
+          alert(
+            'VrrpMembersServicesDiffer', 'warning',
+            // the virtual services on a group's virtual addresses, counted by how they are
+            // set up, against the members seen
+            |||
+              count by (%(cl)s, vrid, %(svc)s, scheduler, flags, persistent) (
+                group by (%(h)s, %(svc)s, scheduler, flags, persistent) (ipvs_service_info%(sel)s)
+                  * on (%(h)s, local_address) group_left (vrid)
+                instance_address:ipvs_vrrp_vip:vrid%(sel)s
+              )
+                < on (%(cl)s, vrid) group_left ()
+              vrid:ipvs_vrrp_members:count
+            ||| % { cl: c.clusterLabel, h: l.host, svc: std.join(', ', c.serviceLabels), sel: l.sel() },
+            'Members of a VRRP group do not have the same virtual services.',
+            'Virtual service %s on a virtual address of VRID {{ $labels.vrid }} (scheduler {{ $labels.scheduler }}{{ if $labels.flags }}, flags {{ $labels.flags }}{{ end }}, persistent {{ $labels.persistent }}) is set up so on only {{ $value }} of the members seen: absent or set up otherwise on the others, it changes when the addresses move. `ipvs_exporter fleet` names the hosts.' % l.serviceText,
+          ),
+          alert(
+            'VrrpMembersWeightsDiffer', 'warning',
+            |||
+              (
+                max by (%(cl)s, vrid, %(rs)s) (%(weights)s)
+                  -
+                min by (%(cl)s, vrid, %(rs)s) (%(weights)s)
+              ) > 0
+            ||| % {
+              cl: c.clusterLabel,
+              rs: std.join(', ', c.serviceLabels + ['virtual_server_group'] + c.backendOnlyLabels),
+              weights: 'ipvs_keepalived_real_server_configured_weight%(sel)s * on (%(h)s, local_address) group_left (vrid) instance_address:ipvs_vrrp_vip:vrid%(sel)s' % { sel: l.sel(), h: l.host },
+            },
+            'Members of a VRRP group configure different weights for one real server.',
+            "Real server %s of virtual server %s on a virtual address of VRID {{ $labels.vrid }} has configured weights {{ $value }} apart on the group's members: after a failover the traffic is shared otherwise. `ipvs_exporter fleet` names the hosts and weights." % [l.backendText, virtualServerText],
+          ),
+          alert(
             'KeepalivedDown', 'critical',
             |||
               ipvs_keepalived_up%(sel)s == 0

@@ -78,6 +78,12 @@
     // state sampled by the scrapes within vrrpFlapWindow.
     vrrpFlapWindow: '15m',
     vrrpFlapChanges: 3,
+    // IpvsVrrpMemberUnseen: a host that had VRRP instances within vrrpMemberLookback (as far
+    // back as a member is remembered; `ipvs_exporter fleet --lookback`) and has had no
+    // successful scrape for vrrpMemberUnseenAfter (as long as IpvsExporterDown waits, so that
+    // the two fire together and the inhibition in alerts/alertmanager.yml holds).
+    vrrpMemberLookback: '1h',
+    vrrpMemberUnseenAfter: '5m',
     // IpvsKeepalivedConfigDrift: the advisor rules that compare keepalived's virtual servers
     // with the kernel's table. Their findings alert there, not as IpvsAdvisor*Finding.
     keepalivedDriftRules: [
@@ -111,6 +117,10 @@
       VrrpSplitBrainAdverts: '2m',
       VrrpNoMaster: '1m',
       VrrpFlapping: '1m',
+      VrrpEqualPriority: '15m',
+      VrrpMemberUnseen: '1m',
+      VrrpMembersServicesDiffer: '15m',
+      VrrpMembersWeightsDiffer: '15m',
       KeepalivedDown: '2m',
       KeepalivedConfigErrors: '15m',
       VrrpPriorityBelowBase: '5m',

@@ -10,6 +10,9 @@
     countersFrozenWindow: '30s',
     vrrpAdvertWindow: '5s',
     vrrpFlapWindow: '2m',
+    vrrpMemberLookback: '10m',
+    // as long as IpvsExporterDown's for: below
+    vrrpMemberUnseenAfter: '30s',
     forDurations: {
       [name]: '10s'
       for name in std.objectFields(super.forDurations)

@@ -164,6 +164,41 @@
               )
             ||| % { cl: c.clusterLabel, sel: l.sel(), w: c.vrrpAdvertWindow },
           },
+          {
+            // members seen: hosts reporting an instance of the VRID now, whatever its state
+            record: 'vrid:ipvs_vrrp_members:count',
+            expr: 'count by (%s, vrid) (group by (%s, vrid) (ipvs_vrrp_state%s))' % [c.clusterLabel, l.host, l.sel(['vrid!=""'])],
+          },
+          {
+            // each member's configured priority, with the VRID of its instance (the priority
+            // series carry only vrrp_instance; the state series name the VRID)
+            record: 'instance_vrid:ipvs_vrrp_priority:max',
+            expr: |||
+              max by (%(h)s, vrid) (
+                ipvs_vrrp_priority%(sel)s
+                  * on (%(h)s, vrrp_instance) group_left (vrid)
+                group by (%(h)s, vrrp_instance, vrid) (ipvs_vrrp_state%(vrid)s)
+              )
+            ||| % { h: l.host, sel: l.sel(), vrid: l.sel(['vrid!=""']) },
+          },
+          {
+            // each host's VRRP virtual addresses as `local_address`, with the VRID of the
+            // instance that has them configured (on a BACKUP too), one per host and address:
+            // what ties a virtual service to its VRRP group
+            record: 'instance_address:ipvs_vrrp_vip:vrid',
+            expr: |||
+              topk by (%(h)s, local_address) (1,
+                label_replace(
+                  group by (%(h)s, vrid, address) (
+                    ipvs_vrrp_vip_present%(sel)s
+                      * on (%(h)s, vrrp_instance) group_left (vrid)
+                    group by (%(h)s, vrrp_instance, vrid) (ipvs_vrrp_state%(vrid)s)
+                  ),
+                  "local_address", "$1", "address", "(.*)"
+                )
+              )
+            ||| % { h: l.host, sel: l.sel(), vrid: l.sel(['vrid!=""']) },
+          },
         ],
       },
     ],

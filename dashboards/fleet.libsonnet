@@ -18,6 +18,10 @@ local instanceLinks = {
   properties: [{ id: 'links', value: hostLinks('${__value.raw}') }],
 };
 local svc = std.join(', ', ['instance'] + c.config.serviceLabels);
+local j = c.jobSel;
+local cl = c.config.clusterLabel;
+local redFrom1 = [{ color: 'green', value: null }, { color: 'red', value: 1 }];
+local orangeFrom1 = [{ color: 'green', value: null }, { color: 'orange', value: 1 }];
 
 c.dashboard(
   'fleet',
@@ -38,6 +42,50 @@ c.dashboard(
     g.stat('Alerts firing', 'Alerts of this project firing now (the ALERTS series of Prometheus).', 'short',
            [g.query('count(ALERTS{%s, alertstate="firing"}) or vector(0)' % alertsSel, instant=true)],
            thresholds=[{ color: 'green', value: null }, { color: 'red', value: 1 }]),
+
+    g.row('Fleet'),
+    // VRRP groups across hosts, as the alerts and `ipvs_exporter fleet` judge them: a group is
+    // one VRID under one cluster label; these panels are fleet-wide (not narrowed to $instance)
+    g.stat('VRIDs in split brain', 'VRIDs that more than one host holds as MASTER now (IpvsVrrpSplitBrain after a minute).', 'short',
+           [g.query('count(sum by (%s, vrid) (ipvs_vrrp_state{%s, state="MASTER", vrid!=""}) > 1) or vector(0)' % [cl, j], instant=true)],
+           thresholds=redFrom1),
+    g.stat('VRIDs without MASTER', 'VRIDs whose hosts report none of them as MASTER now (IpvsVrrpNoMaster after a minute, unless a master is heard advertising).', 'short',
+           [g.query('count(sum by (%s, vrid) (ipvs_vrrp_state{%s, state="MASTER", vrid!=""}) == 0) or vector(0)' % [cl, j], instant=true)],
+           thresholds=redFrom1),
+    g.stat('VRIDs with equal priorities', 'VRIDs where two or more members have the same configured priority (IpvsVrrpEqualPriority after 15 minutes).', 'short',
+           [g.query('count(count_values by (%s, vrid) ("priority", instance_vrid:ipvs_vrrp_priority:max{%s}) > 1) or vector(0)' % [cl, j], instant=true)],
+           thresholds=orangeFrom1),
+    g.stat('Members that differ', 'Virtual services and real servers on a VRID\'s virtual addresses set up otherwise on some members: IpvsVrrpMembersServicesDiffer and IpvsVrrpMembersWeightsDiffer firing. `ipvs_exporter fleet` names the hosts.', 'short',
+           [g.query('count(ALERTS{alertname=~"%sVrrpMembers(Services|Weights)Differ", alertstate="firing"}) or vector(0)' % c.config.alertNamePrefix, instant=true)],
+           thresholds=orangeFrom1),
+    g.stat('Members unseen', 'Hosts that reported VRRP instances lately and have had no successful scrape for a while: IpvsVrrpMemberUnseen firing (its groups are judged without them).', 'short',
+           [g.query('count(ALERTS{alertname="%sVrrpMemberUnseen", alertstate="firing"}) or vector(0)' % c.config.alertNamePrefix, instant=true)],
+           thresholds=orangeFrom1),
+    g.table(
+      'VRRP groups',
+      'One line per VRID (and cluster label): the members reporting it, how many are MASTER (1 is right), and how many distinct configured priorities they have (as many as members is right).',
+      'short',
+      [
+        g.query('count by (%s, vrid) (group by (%s, instance, vrid) (ipvs_vrrp_state{%s, vrid!=""}))' % [cl, cl, j], instant=true, format='table'),
+        g.query('sum by (%s, vrid) (ipvs_vrrp_state{%s, state="MASTER", vrid!=""})' % [cl, j], instant=true, format='table'),
+        g.query('count by (%s, vrid) (count_values by (%s, vrid) ("priority", instance_vrid:ipvs_vrrp_priority:max{%s}))' % [cl, cl, j], instant=true, format='table'),
+      ],
+      [
+        [cl, 'Cluster'],
+        ['vrid', 'VRID'],
+        ['Value #A', 'Members'],
+        ['Value #B', 'MASTER'],
+        ['Value #C', 'Priorities'],
+      ],
+      w=24, h=6,
+      overrides=[{
+        matcher: { id: 'byName', options: 'MASTER' },
+        properties: [
+          { id: 'custom.cellOptions', value: { type: 'color-background' } },
+          { id: 'thresholds', value: { mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'transparent', value: 1 }, { color: 'red', value: 2 }] } },
+        ],
+      }],
+    ),
 
     g.row('Directors'),
     g.table(

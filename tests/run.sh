@@ -27,6 +27,7 @@ needed=(
   "openssl openssl"
   "prlimit util-linux"
   "jsonnet jsonnet"
+  "amtool prometheus-alertmanager"
   "python3 python3"
   "podman podman"
   "lintian lintian"
@@ -98,6 +99,8 @@ cargo test --locked --features $tiers --test fleet_prometheus
 # The alert and recording rules: promtool check and unit tests, the generator in sync, a
 # real Prometheus on fixture exporters (jsonnet, prometheus).
 cargo test --locked --features $tiers --test alerts
+# The example Alertmanager configuration: amtool, and a real Alertmanager that inhibits.
+cargo test --locked --features $tiers --test alertmanager
 
 # Dashboards: generated from their sources, and loaded through Grafana's typed schema.
 cargo test --locked --features $tiers --test dashboards_host
