@@ -87,14 +87,33 @@ identity() { # PID FILE
     grep -E '^(Name|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$1/status" >"$2"
     ps -o user=,group=,comm= -p "$1" >>"$2"
 }
-checkpoint() { # DIR [URL]
+# checkpoint DIR [URL]: ipvsadm and /proc around one scrape. A connection's timer can end
+# between the reads (an inactive connection expiring, more likely on a loaded host); then it is
+# taken again, up to five times, and the number of tries is kept in attempts.txt.
+checkpoint() {
     d=$OUT/$1
     mkdir -p "$d"
+    attempt=1
+    while :; do
+        capture_once "$d" "${2:-$URL}"
+        if cmp -s "$d/ipvsadm.txt" "$d/ipvsadm-after.txt" &&
+            cmp -s "$d/ipvsadm-stats.txt" "$d/ipvsadm-stats-after.txt" &&
+            cmp -s "$d/proc-ip_vs_stats.txt" "$d/proc-ip_vs_stats-after.txt"; then
+            break
+        fi
+        [ $attempt -lt 5 ] || break
+        attempt=$((attempt + 1))
+        sleep 1
+    done
+    echo "$attempt" >"$d/attempts.txt"
+}
+capture_once() { # DIR URL
+    d=$1
     ipvsadm -Ln --exact >"$d/ipvsadm.txt"
     ipvsadm -Ln --stats --exact >"$d/ipvsadm-stats.txt"
     ipvsadm -Ln --timeout >"$d/ipvsadm-timeout.txt"
     cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats.txt"
-    scrape "$d/metrics.txt" "${2:-$URL}" || fail "scrape for $1 failed"
+    scrape "$d/metrics.txt" "$2" || fail "scrape for $d failed"
     ipvsadm -Ln --exact >"$d/ipvsadm-after.txt"
     ipvsadm -Ln --stats --exact >"$d/ipvsadm-stats-after.txt"
     cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats-after.txt"

@@ -157,7 +157,10 @@ lab_quiet() { sleep 3; }
 
 # lab_checkpoint NAME: capture the kernel's view and the exporter's at one
 # quiet moment into $OUT/NAME/. The kernel's view is read before and after the
-# scrape so that the checks can tell a moving table from a wrong exporter.
+# scrape so that the checks can tell a moving table from a wrong exporter. A
+# connection's timer can end between the reads (an inactive connection
+# expiring, more likely on a loaded host); then the capture is taken again, up
+# to five times, and the number of tries is kept in attempts.txt.
 lab_checkpoint() {
     d="$OUT/$1"
     mkdir -p "$d"
@@ -167,6 +170,25 @@ lab_checkpoint() {
     saved_url=$EXPORTER_URL
     if [ $# -ge 2 ]; then LAB_KERNEL_NS=$2; fi
     if [ $# -ge 3 ]; then EXPORTER_URL=$3; fi
+    attempt=1
+    while :; do
+        lab_capture_once "$d"
+        if cmp -s "$d/ipvsadm.txt" "$d/ipvsadm-after.txt" &&
+            cmp -s "$d/ipvsadm-stats.txt" "$d/ipvsadm-stats-after.txt" &&
+            cmp -s "$d/proc-ip_vs_stats.txt" "$d/proc-ip_vs_stats-after.txt"; then
+            break
+        fi
+        [ $attempt -lt 5 ] || break
+        attempt=$((attempt + 1))
+        sleep 1
+    done
+    echo "$attempt" >"$d/attempts.txt"
+    EXPORTER_URL=$saved_url
+}
+
+# lab_capture_once DIR: one capture of lab_checkpoint
+lab_capture_once() {
+    d=$1
     kx $IPVSADM -Ln --exact >"$d/ipvsadm.txt"
     kx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats.txt"
     kx $IPVSADM -Ln --rate --exact >"$d/ipvsadm-rate.txt"
@@ -180,7 +202,6 @@ lab_checkpoint() {
     kx $IPVSADM -Ln --exact >"$d/ipvsadm-after.txt"
     kx $IPVSADM -Ln --stats --exact >"$d/ipvsadm-stats-after.txt"
     kx cat /proc/net/ip_vs_stats >"$d/proc-ip_vs_stats-after.txt"
-    EXPORTER_URL=$saved_url
 }
 
 # ------------------------------------------------------------ between scenarios
