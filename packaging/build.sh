@@ -104,8 +104,9 @@ for src in dashboards/*.libsonnet; do
     [ -f "$json" ] || die "$json is not generated (dashboards/generate.sh)"
     install -m 0644 "$json" "$stage/$release/dashboards/"
 done
-# the rule files alerts/generate.sh writes; their tests are in alerts/tests/
-install -m 0644 alerts/*.yaml "$stage/$release/alerts/"
+# the rule files alerts/generate.sh writes (their tests are in alerts/tests/), and the example
+# Alertmanager configuration
+install -m 0644 alerts/*.yaml alerts/alertmanager.yml "$stage/$release/alerts/"
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
     -C "$stage" -cf - "$release" | gzip -n -9 >"$OUT/$release.tar.gz" || die "the tarball"

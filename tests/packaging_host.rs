@@ -418,6 +418,8 @@ fn release_tarball_holds_exactly_the_release_files() {
     assert_eq!(rules.len(), 2, "{rules:?}");
     expected.extend(dashboards.iter().map(|f| format!("{name}/dashboards/{f}")));
     expected.extend(rules.iter().map(|f| format!("{name}/alerts/{f}")));
+    // the example Alertmanager configuration the README names
+    expected.insert(format!("{name}/alerts/alertmanager.yml"));
     let mut found = BTreeSet::new();
     for line in listing.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -461,6 +463,10 @@ fn release_tarball_holds_exactly_the_release_files() {
             .map(|f| (format!("alerts/{f}"), format!("alerts/{f}"))),
     );
     same.extend(docs.iter().map(|f| (f.clone(), f.clone())));
+    same.push((
+        "alerts/alertmanager.yml".to_string(),
+        "alerts/alertmanager.yml".to_string(),
+    ));
     for (packed, source) in &same {
         assert!(
             std::fs::read(top.join(packed)).unwrap() == std::fs::read(root().join(source)).unwrap(),
