@@ -14,164 +14,10 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use ipvs_exporter::fleet::queries::Query;
+use support::fleet_scrape::{FixtureFleet, Kind, Scraper, findings, fleet_until, strings};
 use support::{Exporter, http_get};
-
-fn fixture_args(scenario: &str) -> Vec<String> {
-    let base = Path::new("tests/fixtures").join(scenario);
-    let path = |sub: &str| base.join(sub).to_string_lossy().into_owned();
-    vec![
-        "--path.procfs".into(),
-        path("proc"),
-        "--collector.ipvs.source".into(),
-        "procfs".into(),
-        "--collector.conntrack.source".into(),
-        "procfs".into(),
-        "--path.sysfs".into(),
-        path("sys"),
-        "--no-collector.netdev.ethtool".into(),
-        "--no-collector.interfaces".into(),
-        "--path.rootfs".into(),
-        base.to_string_lossy().into_owned(),
-    ]
-}
-
-/// A Prometheus server in a temporary directory, killed and removed when dropped.
-struct Prometheus {
-    child: Child,
-    address: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Prometheus {
-    /// Writes a new configuration without the target `gone` and has Prometheus read it
-    /// (SIGHUP), waiting until `gone` has left its active targets.
-    fn reload(&self, config: &str, gone: &str) {
-        std::fs::write(self.dir.join("prometheus.yml"), config).unwrap();
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(self.address, "/api/v1/targets?state=active", &[])
-            .body
-            .contains(gone)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus did not drop {gone} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn start(config: &str) -> Prometheus {
-        let dir =
-            std::env::temp_dir().join(format!("ipvs-fleet-prometheus-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let address: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("prometheus could not be run ({e}): install the Debian package prometheus (tests/run.sh does)")
-            });
-        let server = Prometheus {
-            child,
-            address,
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !(std::net::TcpStream::connect(address).is_ok()
-            && http_get(address, "/-/ready", &[]).status == 200)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        server
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    report: serde_json::Value,
-    stderr: String,
-}
-
-fn fleet(prometheus: &Prometheus) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ipvs_exporter"))
-        .args(["fleet", "--format", "json", "--prometheus"])
-        .arg(format!("http://{}", prometheus.address))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    Run {
-        code: out.status.code(),
-        report: serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
-        stderr,
-    }
-}
-
-/// Runs fleet until `ready` accepts its report (Prometheus needs a few scrapes), for 60 s.
-fn fleet_until(prometheus: &Prometheus, what: &str, ready: impl Fn(&Run) -> bool) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let run = fleet(prometheus);
-        if ready(&run) {
-            return run;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} not seen within 60 s; last run: {:?} {}\n{:#}",
-            run.code,
-            run.stderr,
-            run.report
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn findings<'a>(report: &'a serde_json::Value, rule: &str) -> Vec<&'a serde_json::Value> {
-    report["findings"]
-        .as_array()
-        .map(|all| all.iter().filter(|f| f["rule"] == rule).collect())
-        .unwrap_or_default()
-}
-
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// The value of each series of `family` in an exporter's /metrics, by its labels.
 fn series(exporter: &Exporter, family: &str) -> Vec<(BTreeMap<String, String>, f64)> {
@@ -211,64 +57,19 @@ fn service_text(labels: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// A host that hears another router advertise VRID 77 (as `--collector.vrrp.listen` exports
-/// it) while its own instance is BACKUP: exposition text whose advert counter grows at each
-/// scrape, served on a loopback port for as long as the test runs.
-fn serve_listener() -> SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => head.extend_from_slice(&buf[..read]),
-                }
-            }
-            let instance = "vrrp_instance=\"VI_77\",interface=\"eth0\",vrid=\"77\"";
-            let peer = "interface=\"eth0\",vrid=\"77\",source=\"198.51.100.2\"";
-            let text = format!(
-                "# TYPE ipvs_vrrp_state gauge\n\
-                 ipvs_vrrp_state{{{instance},state=\"BACKUP\"}} 1\n\
-                 ipvs_vrrp_state{{{instance},state=\"MASTER\"}} 0\n\
-                 # TYPE ipvs_vrrp_vip_present gauge\n\
-                 ipvs_vrrp_vip_present{{vrrp_instance=\"VI_77\",interface=\"eth0\",address=\"198.51.100.77\"}} 0\n\
-                 # TYPE ipvs_vrrp_peer_advertisements counter\n\
-                 ipvs_vrrp_peer_advertisements_total{{{peer}}} {}\n\
-                 # TYPE ipvs_vrrp_peer_priority gauge\n\
-                 ipvs_vrrp_peer_priority{{{peer}}} 150\n",
-                n * 10
-            );
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
-    address
-}
-
 #[test]
 fn fleet_reads_a_real_prometheus_scraping_exporters_on_fixtures() {
-    let lb1 = Exporter::start(&fixture_args("keepalived-director"));
-    let lb2 = Exporter::start(&fixture_args("keepalived-director"));
-    let mixed = Exporter::start(&fixture_args("mixed-director"));
-    let nat = Exporter::start(&fixture_args("nat-director"));
-    let nothing = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let listening = serve_listener();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ipvs_exporter\n    static_configs:\n      - targets: ['{}', '{}', '{nothing}']\n      - targets: ['{}', '{}']\n        labels: {{cluster: dc1}}\n      - targets: ['{listening}']\n        labels: {{cluster: dc2}}\n",
-        lb1.address, lb2.address, mixed.address, nat.address
-    );
-    let prometheus = Prometheus::start(&config);
+    let hosts = FixtureFleet::start();
+    let config = hosts.config(&[]);
+    let FixtureFleet {
+        lb1,
+        lb2,
+        mixed,
+        nat,
+        nothing,
+        ..
+    } = hosts;
+    let prometheus = Scraper::start(Kind::Prometheus, &config);
     let (lb1_name, lb2_name) = (lb1.address.to_string(), lb2.address.to_string());
     let (mixed_name, nat_name) = (
         format!("dc1/{}", mixed.address),

@@ -125,13 +125,21 @@ impl Query {
                 q.sel("ipvs_vrrp_peer_priority", &[]),
                 q.sel("ipvs_vrrp_peer_advertisements_total", &[])
             ),
-            Query::VrrpAdvertInterval => format!(
-                "sum by ({host}, vrrp_instance) (increase({}[{ADVERT_INTERVAL_WINDOW}])) > 0",
-                q.sel(
+            // How far the counter rose within the window from its lowest value there: the
+            // samples' own difference, which Prometheus and VictoriaMetrics agree on.
+            // increase() does not: Prometheus extrapolates it to the window's ends, and
+            // VictoriaMetrics takes a small first value of a series first seen within the
+            // window as an increase from 0 (a host scraped for the first time would show
+            // adverts it counted long before).
+            Query::VrrpAdvertInterval => {
+                let errors = q.sel(
                     "ipvs_vrrp_advert_errors_total",
-                    &["reason=\"advert_interval\""]
+                    &["reason=\"advert_interval\""],
+                );
+                format!(
+                    "sum by ({host}, vrrp_instance) ({errors} - min_over_time({errors}[{ADVERT_INTERVAL_WINDOW}])) > 0"
                 )
-            ),
+            }
             Query::Services => format!(
                 "max by ({service}, scheduler, flags, persistent) ({}) and on ({host}) {grouped}",
                 q.sel("ipvs_service_info", &[])

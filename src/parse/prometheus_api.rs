@@ -41,11 +41,25 @@ struct Envelope {
     warnings: Vec<String>,
 }
 
+/// The envelope's `data`, its result skipped: read again as [`VectorEnvelope`] once it is
+/// known to be a vector, straight into samples (a JSON tree of a large answer in between
+/// would take several times the answer's size).
 #[derive(Deserialize)]
 struct Data {
     #[serde(rename = "resultType")]
     result_type: String,
-    result: serde_json::Value,
+    #[serde(rename = "result")]
+    _result: serde::de::IgnoredAny,
+}
+
+#[derive(Deserialize)]
+struct VectorEnvelope {
+    data: VectorData,
+}
+
+#[derive(Deserialize)]
+struct VectorData {
+    result: Vec<JsonSample>,
 }
 
 #[derive(Deserialize)]
@@ -117,8 +131,10 @@ pub fn parse_query_response(
     if data.result_type != "vector" {
         return Err(ApiError::NotAVector(data.result_type));
     }
-    let raw: Vec<JsonSample> = serde_json::from_value(data.result)
-        .map_err(|e| ApiError::NotPrometheus(format!("its vector is not made of samples: {e}")))?;
+    let raw: Vec<JsonSample> = serde_json::from_slice::<VectorEnvelope>(body)
+        .map_err(|e| ApiError::NotPrometheus(format!("its vector is not made of samples: {e}")))?
+        .data
+        .result;
     let mut vector = Vector {
         samples: Vec::with_capacity(raw.len()),
         warnings: envelope.warnings,
@@ -210,6 +226,26 @@ mod tests {
             );
             assert!(text.contains(&format!("HTTP {status}")), "{text}");
         }
+    }
+
+    #[test]
+    fn a_vector_of_something_else_than_samples_is_not_a_query_api() {
+        for result in [r#"[{"metric":{}}]"#, r#"[["a", 1]]"#, r#"{"a":1}"#] {
+            let body = format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":{result}}}}}"#
+            );
+            let err = parse_query_response(200, None, body.as_bytes()).expect_err(result);
+            assert!(
+                err.to_string()
+                    .starts_with("not a Prometheus query API: its vector is not made of samples"),
+                "{result}: {err}"
+            );
+        }
+        let missing = r#"{"status":"success","data":{"resultType":"vector"}}"#;
+        assert!(matches!(
+            parse_query_response(200, None, missing.as_bytes()),
+            Err(ApiError::NotPrometheus(_))
+        ));
     }
 
     #[test]

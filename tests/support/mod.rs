@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fleet_api;
+pub mod fleet_scrape;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
