@@ -28,6 +28,7 @@ needed=(
   "prlimit util-linux"
   "jsonnet jsonnet"
   "amtool prometheus-alertmanager"
+  "victoria-metrics victoria-metrics"
   "python3 python3"
   "podman podman"
   "lintian lintian"
@@ -96,6 +97,8 @@ cargo test --locked --features $tiers --test ethtool_live
 cargo test --locked --features $tiers --test web_tls
 # fleet against a real Prometheus scraping exporters on loopback (prometheus).
 cargo test --locked --features $tiers --test fleet_prometheus
+# The same fleet report from VictoriaMetrics scraping the same exporters (victoria-metrics).
+cargo test --locked --features $tiers --test fleet_victoria
 # The alert and recording rules: promtool check and unit tests, the generator in sync, a
 # real Prometheus on fixture exporters (jsonnet, prometheus).
 cargo test --locked --features $tiers --test alerts
