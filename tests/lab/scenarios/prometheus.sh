@@ -42,8 +42,8 @@
 PHASE_SECONDS=${PHASE_SECONDS:-35}
 # the two short phases: long enough for IpvsVrrpSplitBrain (for: 10s in the lab rules) to fire,
 # and for a few scrapes of the fixed state
-SPLITBRAIN_SECONDS=${SPLITBRAIN_SECONDS:-22}
-FIXED_SECONDS=${FIXED_SECONDS:-14}
+SPLITBRAIN_SECONDS=${SPLITBRAIN_SECONDS:-18}
+FIXED_SECONDS=${FIXED_SECONDS:-12}
 TC=/usr/sbin/tc
 mark() {
     echo "@@LAB-MARK $1" >/dev/console
