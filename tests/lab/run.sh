@@ -34,6 +34,9 @@
 # A scenario may ask for more than the others need with lines of its own:
 #   # lab-needs: node-exporter  also put Debian's prometheus-node-exporter in the
 #                               guest (as /usr/bin/prometheus-node-exporter)
+#   # lab-needs: tc             also put iproute2's tc in the guest (as /usr/sbin/tc)
+#                               with the modules of a clsact qdisc, u32 filters
+#                               and the drop action
 #   # lab-memory: MB            boot with at least MB of memory (default 512)
 #   # lab-timeout: S            the scenario may take S seconds: added to the
 #                               default limit of the guest
@@ -71,10 +74,12 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 NEED_NODE_EXPORTER=0
+NEED_TC=0
 MEMORY=512
 EXTRA_SECONDS=0
 for s in "${SCENARIOS[@]}"; do
     if grep -q '^# lab-needs: node-exporter$' "$s"; then NEED_NODE_EXPORTER=1; fi
+    if grep -q '^# lab-needs: tc$' "$s"; then NEED_TC=1; fi
     m=$(sed -n 's/^# lab-memory: \([0-9][0-9]*\)$/\1/p' "$s" | head -n1)
     if [ -n "$m" ] && [ "$m" -gt "$MEMORY" ]; then MEMORY=$m; fi
     t=$(sed -n 's/^# lab-timeout: \([0-9][0-9]*\)$/\1/p' "$s" | head -n1)
@@ -302,6 +307,8 @@ if command -v ethtool >/dev/null 2>&1; then copy_with_libs "$(command -v ethtool
 if [ "$NEED_NODE_EXPORTER" = 1 ]; then
     copy_with_libs "$(command -v prometheus-node-exporter)" /usr/bin/prometheus-node-exporter
 fi
+# tc from iproute2 (as ip is): busybox's own tc applet has no u32 filters or actions
+if [ "$NEED_TC" = 1 ]; then copy_with_libs /usr/sbin/tc /usr/sbin/tc; fi
 # keepalived (Debian's package) for the VRRP scenarios, and setpriv to run the
 # exporter with a chosen capability set
 if ! command -v keepalived >/dev/null 2>&1; then
@@ -327,6 +334,7 @@ fi
 MODULES="ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ip_vs_sed
  ip_vs_nq ip_vs_fo ip_vs_ovf ip_vs_lblc ip_vs_lblcr ip_vs_mh veth dummy ipip tunnel4
  ip6_tunnel tunnel6 tun wireguard sctp nf_conntrack nf_conntrack_netlink virtio_pci virtio_net"
+if [ "$NEED_TC" = 1 ]; then MODULES+=" sch_ingress cls_u32 act_gact"; fi
 MODDIR=lib/modules/$KVER
 mkdir -p "$ROOT/$MODDIR"
 for m in $MODULES; do

@@ -11,7 +11,14 @@
 #             warnings; estimation off; counters frozen while connections are held) and a
 #             service whose only real server has weight 0 (no usable real server; advisor critical);
 #             the director's /report is saved then (report-misconfig.html and .json)
+#   splitbrain the two sysctls set back (the director keeps its critical finding alone); VRRP
+#             (IP protocol 112) dropped both ways on lb2's link by tc: lb2 hears no adverts and
+#             sends none, so it becomes MASTER while lb1 stays MASTER (split brain)
+#   fixed     VRRP let through again (lb2 goes back to BACKUP), lb2's configuration given lb1's
+#             weight and keepalived reloaded, the :8081 service deleted, the drained real server
+#             given its weight back: nothing is wrong across the three hosts
 #   failover  lb1's keepalived stopped: lb2 becomes MASTER, lb1 is configured but not running
+#             (and, stopping, keepalived removes the virtual server it had programmed in lb1)
 #   end       the phases are over (the exporters still answer until the guest powers off)
 #
 # Guest ports: 9748 the director's exporter (root namespace); 9749 and 9750 relays (busybox nc)
@@ -21,10 +28,23 @@
 #                                                          a held-connection listener on 9000)
 #   lb1 eth0 10.9.0.1/24 ---- veth ---- 10.9.0.2/24 eth0 lb2   (VRRP VI_1, VRID 51)
 #
+# Both of the pair's keepalived configure the DR virtual server 10.9.0.100:80 (wrr, real servers
+# 10.9.0.51 and 10.9.0.52, no health checks: keepalived keeps them in service), which they program
+# in their own namespaces; lb2's configuration gives 10.9.0.52 weight 3 where lb1's gives 2, until
+# the fixed phase. That, the split brain and the director's critical finding are what `fleet`
+# must find in the splitbrain phase (tests/lab_prometheus.rs); vrrp-*.txt and ipvsadm-*.txt
+# say from keepalived's and the kernel's side what the pair was in each of the two phases.
+#
+# lab-needs: tc
 # lab-timeout: 240
 . /lab/lib.sh
 
 PHASE_SECONDS=${PHASE_SECONDS:-35}
+# the two short phases: long enough for IpvsVrrpSplitBrain (for: 10s in the lab rules) to fire,
+# and for a few scrapes of the fixed state
+SPLITBRAIN_SECONDS=${SPLITBRAIN_SECONDS:-18}
+FIXED_SECONDS=${FIXED_SECONDS:-12}
+TC=/usr/sbin/tc
 mark() {
     echo "@@LAB-MARK $1" >/dev/console
     echo "$1 $(date +%s)" >>"$OUT/marks.txt"
@@ -74,6 +94,40 @@ echo $! >/tmp/exporter-director.pid
 lab_vrrp_pair
 keepalived_conf lb1 MASTER 150 "notify_fifo /run/lb1/notify.fifo" no-virtual-server
 keepalived_conf lb2 BACKUP 100 "notify_fifo /run/lb2/notify.fifo" no-virtual-server
+# pair_virtual_server NAME WEIGHT: the pair's virtual server, 10.9.0.52 at WEIGHT
+pair_virtual_server() {
+    cat >>"/etc/keepalived/$1.conf" <<EOF
+
+virtual_server 10.9.0.100 80 {
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 10.9.0.51 80 {
+        weight 1
+    }
+    real_server 10.9.0.52 80 {
+        weight $2
+    }
+}
+EOF
+    cp "/etc/keepalived/$1.conf" "$OUT/$1.conf"
+}
+pair_virtual_server lb1 2
+pair_virtual_server lb2 3
+# vrrp_view FILE: each of the pair as keepalived tells it (the last state it logged entering)
+# and as the kernel does (whether the VIP is on its eth0)
+vrrp_view() {
+    : >"$1"
+    for ns in lb1 lb2; do
+        state=$(grep -o 'Entering [A-Z]* STATE' "$OUT/keepalived-$ns.log" | tail -n 1 | cut -d' ' -f2)
+        if ka_has_vip "$ns"; then vip=holds-vip; else vip=no-vip; fi
+        echo "$ns ${state:-none} $vip" >>"$1"
+    done
+}
+# lb_weight_is NS WEIGHT: the kernel in NS has 10.9.0.52:80 at WEIGHT
+lb_weight_is() { $IP netns exec "$1" $IPVSADM -Ln | grep -q "10.9.0.52:80 *Route *$2 "; }
+# the tc filters that drop VRRP on lb2's link (clsact comes with sch_ingress)
+$MODPROBE -a sch_ingress cls_u32 act_gact
 rm -f /tmp/keepalived.json
 # lb2's exporter alone signals keepalived for its JSON dump: both share the guest's /tmp.
 # Inside a network namespace net.core.netdev_max_backlog and net.core.netdev_budget are not
@@ -95,6 +149,16 @@ keepalived_start lb1
 ka_wait "lb1 to hold the VIP" 30 ka_has_vip lb1
 keepalived_start lb2
 ka_wait "lb2 to enter BACKUP" 30 ka_logged lb2 "Entering BACKUP STATE"
+ka_wait "lb1's keepalived to program its virtual server" 30 lb_weight_is lb1 2
+ka_wait "lb2's keepalived to program its virtual server" 30 lb_weight_is lb2 3
+# the pair are directors in their namespaces now: the IPVS settings doctor asks for there (the
+# net.core ones are not visible in a namespace, and the pair's exporters do not judge them)
+for ns in lb1 lb2; do
+    $IP netns exec $ns $EXPORTER doctor --keepalived.config-file "/etc/keepalived/$ns.conf" \
+        --emit-sysctl >"$OUT/doctor-$ns.sysctl" 2>"$OUT/doctor-$ns.sysctl.err" || true
+    grep -v '^net\.core\.' "$OUT/doctor-$ns.sysctl" >"/tmp/good-$ns.sysctl" || true
+    $IP netns exec $ns sysctl -p "/tmp/good-$ns.sysctl" >"$OUT/sysctl-applied-$ns.txt"
+done
 
 # relays from the root namespace's ports into the namespaces' exporters
 nc -ll -p 9749 -e $IP netns exec lb1 nc 127.0.0.1 9748 &
@@ -152,6 +216,53 @@ done
 set +e
 $EXPORTER doctor >"$OUT/doctor-misconfig.txt" 2>&1
 set -e
+
+# ------------------------------------------------------------------ split brain
+mark splitbrain
+echo 1 >/proc/sys/net/ipv4/vs/expire_nodest_conn
+echo 1 >/proc/sys/net/ipv4/vs/run_estimation
+$IP netns exec lb2 $TC qdisc add dev eth0 clsact
+for way in ingress egress; do
+    $IP netns exec lb2 $TC filter add dev eth0 $way protocol ip prio 1 \
+        u32 match ip protocol 112 0xff action drop
+done
+ka_wait "lb2 to hold the VIP beside lb1" 30 ka_has_vip lb2
+ka_wait "lb2's keepalived to enter MASTER" 30 ka_logged lb2 "Entering MASTER STATE"
+sleep 2
+vrrp_view "$OUT/vrrp-splitbrain.txt"
+for way in ingress egress; do
+    echo "$way:"
+    $IP netns exec lb2 $TC -s filter show dev eth0 $way
+done >"$OUT/tc-splitbrain.txt"
+$IPVSADM -Ln >"$OUT/ipvsadm-splitbrain.txt"
+for ns in lb1 lb2; do
+    $IP netns exec $ns $IPVSADM -Ln >"$OUT/ipvsadm-$ns-splitbrain.txt"
+done
+sleep "$SPLITBRAIN_SECONDS"
+
+# ------------------------------------------------------------------ everything fixed
+mark fixed
+# lb2 hears lb1 first and goes back to BACKUP before its own adverts go out again: lb1 never
+# hears a second master (its advisor would remember that advert for minutes, see
+# vrrp-two-masters)
+$IP netns exec lb2 $TC filter del dev eth0 ingress
+ka_wait "lb2 to give the VIP up" 30 sh -c "! $IP -n lb2 -4 addr show dev eth0 | grep -q 'inet 10.9.0.100/'"
+$IP netns exec lb2 $TC qdisc del dev eth0 clsact
+# lb1's weight for 10.9.0.52, put in place in one rename and loaded at once
+sed 's/^        weight 3$/        weight 2/' /etc/keepalived/lb2.conf >/etc/keepalived/lb2.conf.new
+mv /etc/keepalived/lb2.conf.new /etc/keepalived/lb2.conf
+kill -HUP "$(cat /run/lb2/keepalived.pid)"
+cp /etc/keepalived/lb2.conf "$OUT/lb2-fixed.conf"
+$IPVSADM -D -t 10.0.0.1:8081
+$IPVSADM -e -t 10.0.0.1:9000 -r 10.1.2.2:9000 -m -w 1
+ka_wait "lb2's keepalived to load its new weight" 30 lb_weight_is lb2 2
+sleep 2
+vrrp_view "$OUT/vrrp-fixed.txt"
+$IPVSADM -Ln >"$OUT/ipvsadm-fixed.txt"
+for ns in lb1 lb2; do
+    $IP netns exec $ns $IPVSADM -Ln >"$OUT/ipvsadm-$ns-fixed.txt"
+done
+sleep "$FIXED_SECONDS"
 
 # ------------------------------------------------------------------ VRRP failover
 mark failover
