@@ -555,6 +555,9 @@ pub struct VrrpPeer {
     pub adverts: u64,
     /// The priority in its last advert.
     pub priority: u8,
+    /// Seconds from its last advert to when the reading was taken.
+    #[serde(default)]
+    pub last_heard_seconds: u64,
 }
 
 /// Transitions counted from keepalived's notify FIFO since the exporter started.

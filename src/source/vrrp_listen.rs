@@ -142,12 +142,13 @@ impl VrrpListener {
     /// Every sender heard recently.
     pub fn peers(&self) -> Vec<VrrpPeer> {
         let mut table = lock(&self.shared.peers);
-        table.expire(Instant::now());
-        peers_of(&table)
+        let now = Instant::now();
+        table.expire(now);
+        peers_of(&table, now)
     }
 }
 
-fn peers_of(table: &PeerTable) -> Vec<VrrpPeer> {
+fn peers_of(table: &PeerTable, now: Instant) -> Vec<VrrpPeer> {
     table
         .peers
         .iter()
@@ -157,6 +158,7 @@ fn peers_of(table: &PeerTable) -> Vec<VrrpPeer> {
             source: (*source).into(),
             adverts: heard.adverts,
             priority: heard.priority,
+            last_heard_seconds: now.saturating_duration_since(heard.last).as_secs(),
         })
         .collect()
 }
@@ -224,12 +226,16 @@ mod tests {
         table.heard(key(1), 100, start);
         table.heard(key(2), 150, start);
         table.heard(key(2), 120, start + PEER_EXPIRY);
-        table.expire(start + PEER_EXPIRY + Duration::from_secs(1));
-        let peers = peers_of(&table);
+        let now = start + PEER_EXPIRY + Duration::from_secs(1);
+        table.expire(now);
+        let peers = peers_of(&table, now);
         assert_eq!(peers.len(), 1, "{peers:?}");
         assert_eq!(
-            peers.first().map(|p| (p.adverts, p.priority)),
-            Some((2, 120))
+            peers
+                .first()
+                .map(|p| (p.adverts, p.priority, p.last_heard_seconds)),
+            Some((2, 120, 1)),
+            "two adverts, the last at priority 120, one second ago"
         );
     }
 }

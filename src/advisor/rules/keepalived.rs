@@ -106,11 +106,18 @@ pub static VIPS_WHILE_BACKUP: Rule = Rule {
     },
 };
 
+/// A peer heard within this many seconds is still advertising (a master sends an advert every
+/// advert_int, 1 s by default): the alerts' window (`vrrpAdvertWindow`). The listener keeps a
+/// peer for five minutes, but one that fell silent (a master that gave up, or crashed without
+/// its priority-0 advert) is no second master.
+const STILL_ADVERTISING_SECONDS: u64 = 60;
+
 pub static TWO_MASTERS: Rule = Rule {
     id: "vrrp-two-masters",
     severity: Severity::Critical,
     applies: &[Applies::AnyHost],
-    what: "No other router advertises for a VRRP router this host is master of.",
+    what: "No other router advertised in the last minute for a VRRP router this host is master \
+           of.",
     why: "Only a master sends VRRP adverts; another sender for the same virtual router while \
           this host holds its addresses is a split brain: both answer for the virtual \
           addresses. Usually VRRP (IP protocol 112 to 224.0.0.18) is blocked between them, or \
@@ -139,6 +146,7 @@ pub static TWO_MASTERS: Rule = Rule {
                         Some(p.vrid) == role.vrid
                             && p.interface == role.interface
                             && p.priority > 0
+                            && p.last_heard_seconds <= STILL_ADVERTISING_SECONDS
                             && !own.contains(&p.source)
                     })
                     .map(move |peer| {
