@@ -153,6 +153,17 @@ const EXPECTED: &[Provoked] = &[
         "misconfig",
         &[("instance", "director")],
     ),
+    // lb2's keepalived.conf gives the pair's real server 10.9.0.52 weight 3, lb1's weight 2,
+    // from the start: the pair's configured weights differ
+    (
+        "IpvsVrrpMembersWeightsDiffer",
+        "ready",
+        &[
+            ("vrid", "51"),
+            ("local_address", "10.9.0.100"),
+            ("remote_address", "10.9.0.52"),
+        ],
+    ),
     // VRRP dropped on lb2's link: lb2 hears no adverts and becomes MASTER beside lb1 ...
     ("IpvsVrrpSplitBrain", "splitbrain", &[("vrid", "51")]),
     // ... while its exporter remembers lb1 advertising (it heard it until the drop began)
@@ -170,6 +181,12 @@ const EXPECTED: &[Provoked] = &[
     ),
     // keepalived, stopping, removes the virtual server it had programmed in lb1
     ("IpvsServicesGone", "failover", &[("instance", "lb1")]),
+    // ... so the pair's members no longer have the same services on VRID 51's address
+    (
+        "IpvsVrrpMembersServicesDiffer",
+        "failover",
+        &[("vrid", "51"), ("local_address", "10.9.0.100")],
+    ),
     // and with keepalived not running, the rules that compare its virtual servers with the
     // kernel's table cannot be judged
     (
@@ -272,6 +289,12 @@ const STOPS: &[Stop] = &[
         &[("instance", "director")],
         "fixed",
         "the drained real server is given its weight back",
+    ),
+    (
+        "IpvsVrrpMembersWeightsDiffer",
+        &[("vrid", "51")],
+        "fixed",
+        "lb2 is reloaded with weight 2 for 10.9.0.52, as lb1 has",
     ),
 ];
 
