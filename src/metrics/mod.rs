@@ -624,10 +624,10 @@ mod tests {
 
     #[test]
     fn classic_format_keeps_label_values_that_look_like_comments() {
-        let om = "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\n# EOF\n";
+        let om = "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\nc{v=\"# UNIT c\"} 2\n# EOF\n";
         assert_eq!(
             openmetrics_to_classic(om),
-            "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\n"
+            "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\nc{v=\"# UNIT c\"} 2\n"
         );
     }
 }
