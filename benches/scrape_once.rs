@@ -1,7 +1,8 @@
 //! One pass of each step of a scrape of a large director (decode of recorded netlink replies,
 //! encode in the classic and OpenMetrics formats), for an instruction-counting profiler:
 //! `valgrind --tool=callgrind target/release/deps/scrape_once-* [SERVICES] [STEP]`, STEP
-//! being `decode`, `classic`, `openmetrics` or `all` (the default). Prints the bytes written.
+//! being `decode`, `classic`, `openmetrics` or `all` (the default). Prints the bytes written;
+//! with a third word, also writes the text to that file (to compare two builds byte for byte).
 //! `cargo bench --bench scrape_once` runs it once on 2,000 services of 10 real servers.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
@@ -29,6 +30,9 @@ fn main() {
         .first()
         .map_or(2_000, |w| w.parse().expect("SERVICES"));
     let step = words.get(1).map_or("all", String::as_str);
+    let mut keep = words
+        .get(2)
+        .map(|path| std::io::BufWriter::new(std::fs::File::create(path).expect("output file")));
 
     let mut recording = Recording {
         inner: FakeIpvsKernel::synthetic(services, BACKENDS_PER_SERVICE),
@@ -57,6 +61,9 @@ fn main() {
         }
         let mut bytes = 0;
         encode_chunks(Arc::clone(&snapshot), format, &options, &mut |chunk| {
+            if let Some(out) = keep.as_mut() {
+                std::io::Write::write_all(out, chunk.as_bytes()).expect("written");
+            }
             bytes += black_box(chunk).len();
             true
         });
