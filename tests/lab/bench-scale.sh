@@ -109,7 +109,9 @@ awk -F'\t' -v elapsed="$ELAPSED" -v load="$LOAD1" -v cores="$(nproc)" -v summary
         o_i = ratio("om", "ipvsadm", "", "exporter (OpenMetrics) / ipvsadm")
         o_n = ratio("om", "node", "", "exporter (OpenMetrics) / node_exporter")
         g_n = ratio("om_gzip", "node_gzip", "", "exporter (gzip) / node_exporter (gzip)")
-        hwm = maxpeak("om", "text", "om_gzip", "exporter_vmhwm_kb")
+        # one scraper: the peaks of the timed scrapes only (the VmHWM read at the end also
+        # covers the concurrent scrapes)
+        hwm = maxpeak("om", "text", "om_gzip", "")
         chwm = info["concurrent_vmhwm_kb"] + 0
         printf "  %-44s %6.1f MiB\n", "exporter peak RSS, one scraper (VmHWM)", hwm / 1024
         printf "  %-44s %6.1f MiB  (%s scrapers, all done in %.1f s, %s failed)\n",
