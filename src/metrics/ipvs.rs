@@ -568,10 +568,11 @@ fn single_backend_series(
     b: &BackendRow,
     estimates: &DrainEstimates,
 ) -> BackendSeries {
-    let labels = RenderedLabels::new(service_labels(row).into_iter().chain([
+    // The service's four labels are rendered once per service row.
+    let labels = row.rendered.extended([
         ("remote_address", b.remote_address.as_str()),
         ("remote_port", b.remote_port.as_str()),
-    ]));
+    ]);
     let drain = (b.weight == 0).then(|| {
         row.members
             .iter()

@@ -166,15 +166,18 @@ struct ChunkWriter<'a> {
 
 impl ChunkWriter<'_> {
     fn hand_on(&mut self, last: bool) {
-        let mut chunk =
-            std::mem::replace(&mut self.buffer, String::with_capacity(CHUNK_BYTES + 4096));
-        if let Some(converter) = self.classic.as_mut() {
-            let mut converted = converter.convert(&chunk);
-            if last {
-                converted.push_str(&converter.finish());
+        let chunk = match self.classic.as_mut() {
+            // The converted text goes on; the encoder's buffer is kept for the next chunk.
+            Some(converter) => {
+                let mut converted = converter.convert(&self.buffer);
+                if last {
+                    converted.push_str(&converter.finish());
+                }
+                self.buffer.clear();
+                converted
             }
-            chunk = converted;
-        }
+            None => std::mem::replace(&mut self.buffer, String::with_capacity(CHUNK_BYTES + 4096)),
+        };
         if !chunk.is_empty() && !(self.sink)(chunk) {
             self.stopped = true;
         }
@@ -258,24 +261,37 @@ pub(crate) struct RenderedLabels {
 
 impl RenderedLabels {
     pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut rendered = RenderedLabels::default();
-        let mut pairs = pairs.into_iter().peekable();
-        while let Some((key, value)) = pairs.next() {
-            if pairs.peek().is_none() {
-                rendered.head.push_str(key);
-                rendered.last_value.push_str(value);
-            } else {
-                rendered.head.push_str(key);
-                rendered.head.push_str("=\"");
-                escape_label_value(&mut rendered.head, value);
-                rendered.head.push_str("\",");
+        RenderedLabels::default().extended(pairs)
+    }
+
+    /// These labels followed by more pairs.
+    pub fn extended<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut head = String::with_capacity(self.head.len() + self.last_value.len() + 64);
+        head.push_str(&self.head);
+        let mut last_value = self.last_value.as_str();
+        let mut last_key_written = !self.head.is_empty();
+        for (key, value) in pairs {
+            if last_key_written {
+                head.push_str("=\"");
+                escape_label_value(&mut head, last_value);
+                head.push_str("\",");
             }
+            head.push_str(key);
+            last_value = value;
+            last_key_written = true;
         }
-        rendered
+        RenderedLabels {
+            head,
+            last_value: last_value.to_string(),
+        }
     }
 }
 
 fn escape_label_value(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -373,61 +389,79 @@ pub struct ClassicConverter {
 impl ClassicConverter {
     pub fn convert(&mut self, openmetrics: &str) -> String {
         let mut classic = String::with_capacity(openmetrics.len() + 256);
-        let mut run_start: Option<usize> = None;
-        let mut offset = 0;
-        for line in openmetrics.split_inclusive('\n') {
-            let line_start = offset;
-            offset += line.len();
-            if !line.starts_with('#') {
-                if let Some(help) = self.pending_help.take() {
-                    classic.push_str(&help);
-                }
-                run_start.get_or_insert(line_start);
-                continue;
+        // Only lines that start with '#' are looked at: the text between two of them is
+        // copied whole, found by searching for '#' rather than by walking every line.
+        let mut run_start = 0;
+        let mut search_from = 0;
+        while let Some(found) = openmetrics
+            .get(search_from..)
+            .and_then(|rest| rest.find('#'))
+        {
+            let hash = search_from + found;
+            let line_end = openmetrics
+                .get(hash..)
+                .and_then(|rest| rest.find('\n'))
+                .map_or(openmetrics.len(), |n| hash + n + 1);
+            search_from = line_end;
+            if hash != 0 && openmetrics.as_bytes().get(hash - 1) != Some(&b'\n') {
+                continue; // a '#' inside a sample line (a label value)
             }
-            if let Some(start) = run_start.take() {
-                classic.push_str(openmetrics.get(start..line_start).unwrap_or(""));
-            }
-            if line.starts_with("# HELP ") {
-                if let Some(help) = self.pending_help.replace(line.to_string()) {
-                    classic.push_str(&help);
-                }
-            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let help = self.pending_help.take();
-                match rest.trim_end().strip_suffix(" counter") {
-                    Some(name) => {
-                        if let Some(help_text) = help
-                            .as_deref()
-                            .and_then(|h| h.strip_prefix("# HELP "))
-                            .and_then(|h| h.strip_prefix(name))
-                        {
-                            classic.push_str("# HELP ");
-                            classic.push_str(name);
-                            classic.push_str("_total");
-                            classic.push_str(help_text);
-                        }
-                        classic.push_str("# TYPE ");
-                        classic.push_str(name);
-                        classic.push_str("_total counter\n");
-                    }
-                    None => {
-                        if let Some(help) = help {
-                            classic.push_str(&help);
-                        }
-                        classic.push_str(line);
-                    }
-                }
-            } else if !(line.starts_with("# UNIT ") || line.trim_end() == "# EOF") {
-                if let Some(help) = self.pending_help.take() {
-                    classic.push_str(&help);
-                }
-                classic.push_str(line);
-            }
+            self.copy_samples(&mut classic, openmetrics.get(run_start..hash).unwrap_or(""));
+            run_start = line_end;
+            self.convert_comment(&mut classic, openmetrics.get(hash..line_end).unwrap_or(""));
         }
-        if let Some(start) = run_start {
-            classic.push_str(openmetrics.get(start..).unwrap_or(""));
-        }
+        self.copy_samples(&mut classic, openmetrics.get(run_start..).unwrap_or(""));
         classic
+    }
+
+    /// Copies a run of sample lines, after a HELP line still held back.
+    fn copy_samples(&mut self, classic: &mut String, samples: &str) {
+        if samples.is_empty() {
+            return;
+        }
+        if let Some(help) = self.pending_help.take() {
+            classic.push_str(&help);
+        }
+        classic.push_str(samples);
+    }
+
+    /// Rewrites one comment line (with its newline).
+    fn convert_comment(&mut self, classic: &mut String, line: &str) {
+        if line.starts_with("# HELP ") {
+            if let Some(help) = self.pending_help.replace(line.to_string()) {
+                classic.push_str(&help);
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let help = self.pending_help.take();
+            match rest.trim_end().strip_suffix(" counter") {
+                Some(name) => {
+                    if let Some(help_text) = help
+                        .as_deref()
+                        .and_then(|h| h.strip_prefix("# HELP "))
+                        .and_then(|h| h.strip_prefix(name))
+                    {
+                        classic.push_str("# HELP ");
+                        classic.push_str(name);
+                        classic.push_str("_total");
+                        classic.push_str(help_text);
+                    }
+                    classic.push_str("# TYPE ");
+                    classic.push_str(name);
+                    classic.push_str("_total counter\n");
+                }
+                None => {
+                    if let Some(help) = help {
+                        classic.push_str(&help);
+                    }
+                    classic.push_str(line);
+                }
+            }
+        } else if !(line.starts_with("# UNIT ") || line.trim_end() == "# EOF") {
+            if let Some(help) = self.pending_help.take() {
+                classic.push_str(&help);
+            }
+            classic.push_str(line);
+        }
     }
 
     /// What is still held back at the end of the text.
@@ -590,10 +624,10 @@ mod tests {
 
     #[test]
     fn classic_format_keeps_label_values_that_look_like_comments() {
-        let om = "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\n# EOF\n";
+        let om = "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\nc{v=\"# UNIT c\"} 2\n# EOF\n";
         assert_eq!(
             openmetrics_to_classic(om),
-            "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\n"
+            "# HELP c C.\n# TYPE c gauge\nc{v=\"# EOF\"} 1\nc{v=\"# UNIT c\"} 2\n"
         );
     }
 }

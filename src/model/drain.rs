@@ -489,6 +489,65 @@ mod tests {
         );
     }
 
+    /// Every real server of a 5,000-real-server table draining: the tracker follows at most
+    /// MAX_TRACKED, each with at most MAX_SAMPLES samples, however many collections pass.
+    /// Sizes are printed for docs/performance.md (`cargo test --lib drain_state -- --nocapture`).
+    #[test]
+    fn drain_state_is_bounded_whatever_drains() {
+        use super::super::{Backend, ForwardMethod, Service};
+        let mut table = IpvsTable {
+            services: (0..500u32)
+                .map(|s| Service {
+                    backends: (0..10u32)
+                        .map(|d| {
+                            Backend::new(
+                                std::net::Ipv4Addr::from(0x0a00_0000 + s * 10 + d).into(),
+                                80,
+                                ForwardMethod::Masq,
+                            )
+                        })
+                        .collect(),
+                    ..Service::new(
+                        ServiceKey::FirewallMark {
+                            mark: s + 1,
+                            family: None,
+                        },
+                        "wlc",
+                    )
+                })
+                .collect(),
+            ..IpvsTable::default()
+        };
+        let mut tracker = DrainTracker::default();
+        for collection in 0..30u64 {
+            tracker.update(Some(&mut table), collection * 15_000);
+        }
+        assert_eq!(tracker.histories.len(), MAX_TRACKED);
+        assert!(
+            tracker
+                .histories
+                .values()
+                .all(|samples| samples.len() == MAX_SAMPLES)
+        );
+        let entry = std::mem::size_of::<(Key, Vec<ActiveSample>)>() + 1;
+        let buckets = (tracker.histories.capacity() * 8)
+            .div_ceil(7)
+            .next_power_of_two();
+        let samples: usize = tracker
+            .histories
+            .values()
+            .map(|s| s.capacity() * std::mem::size_of::<ActiveSample>())
+            .sum();
+        let total = buckets * entry + samples;
+        eprintln!(
+            "drain tracker at its bound ({MAX_TRACKED} real servers): {total} B, \
+             {} B per tracked real server (entry {entry} B, samples {} B)",
+            total / MAX_TRACKED,
+            samples / MAX_TRACKED
+        );
+        assert!(samples / MAX_TRACKED <= 2 * MAX_SAMPLES * std::mem::size_of::<ActiveSample>());
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(whole_duration(0.2), "1s");

@@ -26,6 +26,9 @@ pub struct NetlinkRead {
 
 /// Reads the whole IPVS table. `Ok(None)` when the kernel has no IPVS family registered (the
 /// module is not loaded); asking the controller for a dump of families does not load it.
+/// Up to this many real servers, duplicates are looked for in a list rather than a hash set.
+const SMALL_SERVICE: usize = 32;
+
 pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, TransportError> {
     let mut client = Client {
         transport,
@@ -200,9 +203,22 @@ impl Client<'_> {
             &mut problems,
             |err| format!("real server of {} skipped: {err}", describe(&service.key)),
         )?;
-        // Resumed by position like the service dump: a real server may come twice.
-        let mut seen = std::collections::HashSet::with_capacity(backends.len());
-        backends.retain(|b| seen.insert((b.address, b.port)));
+        // Resumed by position like the service dump: a real server may come twice. Most
+        // services have a few real servers, which a list looks through faster than a hash set.
+        if backends.len() <= SMALL_SERVICE {
+            let mut seen: Vec<(std::net::IpAddr, u16)> = Vec::with_capacity(backends.len());
+            backends.retain(|b| {
+                let key = (b.address, b.port);
+                let new = !seen.contains(&key);
+                if new {
+                    seen.push(key);
+                }
+                new
+            });
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(backends.len());
+            backends.retain(|b| seen.insert((b.address, b.port)));
+        }
         Ok((backends, problems))
     }
 }

@@ -25,6 +25,9 @@
 #   IPVS_LAB_KERNEL_META  meta package naming the kernel
 #                         (default linux-image-cloud-amd64)
 #   IPVS_LAB_SOAK_SECONDS how long the soak scenario runs (default 300)
+#   IPVS_LAB_SCALE_SIZES  the scale scenario's table sizes, in services of 10 real
+#                         servers (default "200 2000 20000")
+#   IPVS_LAB_SCALE_ROUNDS its measured rounds for each size (default "5 5 1")
 #   IPVS_LAB_HOSTFWD      optional, comma separated qemu user-network port
 #                         forwards from the host's loopback into the guest,
 #                         each tcp:127.0.0.1:HOSTPORT-:GUESTPORT (a scenario
@@ -357,9 +360,18 @@ for s in "${SCENARIOS[@]}"; do
     install -m 0755 "$s" "$ROOT/lab/scenarios/$name.sh"
     echo "$name" >>"$ROOT/lab/scenarios.list"
 done
+: >"$ROOT/lab/env"
 if [ -n "${IPVS_LAB_SOAK_SECONDS:-}" ]; then
     [[ $IPVS_LAB_SOAK_SECONDS =~ ^[1-9][0-9]*$ ]] || die "IPVS_LAB_SOAK_SECONDS=$IPVS_LAB_SOAK_SECONDS is not a number of seconds"
-    echo "SOAK_SECONDS=$IPVS_LAB_SOAK_SECONDS" >"$ROOT/lab/env"
+    echo "SOAK_SECONDS=$IPVS_LAB_SOAK_SECONDS" >>"$ROOT/lab/env"
+fi
+if [ -n "${IPVS_LAB_SCALE_SIZES:-}" ]; then
+    [[ $IPVS_LAB_SCALE_SIZES =~ ^[1-9][0-9]*( [1-9][0-9]*)*$ ]] || die "IPVS_LAB_SCALE_SIZES=$IPVS_LAB_SCALE_SIZES is not a list of service counts"
+    echo "SCALE_SIZES='$IPVS_LAB_SCALE_SIZES'" >>"$ROOT/lab/env"
+fi
+if [ -n "${IPVS_LAB_SCALE_ROUNDS:-}" ]; then
+    [[ $IPVS_LAB_SCALE_ROUNDS =~ ^[0-9]+( [0-9]+)*$ ]] || die "IPVS_LAB_SCALE_ROUNDS=$IPVS_LAB_SCALE_ROUNDS is not a list of round counts"
+    echo "SCALE_ROUNDS='$IPVS_LAB_SCALE_ROUNDS'" >>"$ROOT/lab/env"
 fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$ROOT/etc/passwd"
 echo "root:x:0:" >"$ROOT/etc/group"

@@ -1,9 +1,10 @@
 #!/bin/sh
-# scale: a benchmark, not a check. A NAT director with 2,000 TCP services of 10
-# real servers each (20,000 backends); on that one table, in the same VM, it
-# times full scrapes of the exporter against two baselines:
-#   om       the exporter, with the Accept header Prometheus sends (OpenMetrics)
+# scale: a benchmark, not a check. NAT directors of TCP services with 10 real
+# servers each, at several sizes (default 200, 2,000 and 20,000 services: 2,000,
+# 20,000 and 200,000 real servers); on each table, in the same VM, it times
+# full scrapes of the exporter against two baselines:
 #   text     the exporter, classic text format (no Accept header)
+#   om       the exporter, with the Accept header Prometheus sends (OpenMetrics)
 #   node     Debian's prometheus-node-exporter, ipvs collector only
 #   ipvsadm  ipvsadm -Ln --stats --exact (a full dump with counters)
 # then the two scrapes as Prometheus really asks for them, compressed:
@@ -14,10 +15,19 @@
 #   null_ipvsadm  ipvsadm --version (ipvsadm start-up, no table read)
 # Round 0 is the warm-up; rounds 1..ROUNDS are the measurement. Every round
 # runs each command once, in the same order, so that drift hits all alike.
+# After the rounds, 8 clients scrape the exporter at once (classic text): the
+# exporter's peak RSS under concurrent scrapes, and how long the 8 took.
+#
+# Sizes and rounds: SCALE_SIZES (services, default "200 2000 20000") and
+# SCALE_ROUNDS (rounds for each size, default "5 5 1"), from /lab/env
+# (IPVS_LAB_SCALE_SIZES and IPVS_LAB_SCALE_ROUNDS on the host). One round at
+# 20,000 services takes minutes under emulation, node_exporter most of them.
+# Each size gets a fresh table and freshly started daemons, so that no state
+# of the previous size is carried over.
 #
 # Run it with tests/lab/bench-scale.sh, which also summarises the results.
-# It writes (all in $OUT): times.tsv (one line per command and round),
-# info.txt (key=value facts), *-families.txt (series per metric name),
+# It writes, per size, in $OUT/sSERVICES/: times.tsv (one line per command and
+# round), info.txt (key=value facts), *-families.txt (series per metric name),
 # *-head.txt (the start of each output), ipvsadm-head.txt and the daemons' logs.
 #
 # Peak RSS: the daemons' VmHWM is reset before each command and read after it
@@ -34,20 +44,21 @@
 #
 # The lines below are read by run.sh:
 # lab-needs: node-exporter
-# lab-memory: 1024
-# lab-timeout: 1500
+# lab-memory: 3072
+# lab-timeout: 3600
 . /lab/lib.sh
 
-SERVICES=2000
+SCALE_SIZES="200 2000 20000"
+SCALE_ROUNDS="5 5 1"
+if [ -f /lab/env ]; then . /lab/env; fi
 REALS=10
-ROUNDS=5
+CONCURRENT=8
+BASE=$OUT
 NODE_EXPORTER=/usr/bin/prometheus-node-exporter
 NODE_URL=http://127.0.0.1:9100/metrics
 HEALTH_URL=http://127.0.0.1:9748/healthz
 PROM_ACCEPT='Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5'
 GZIP='Accept-Encoding: gzip'
-INFO=$OUT/info.txt
-: >"$INFO"
 info() { echo "$1=$2" >>"$INFO"; }
 
 node_pid=
@@ -57,7 +68,7 @@ stop_node() {
         node_pid=
     fi
 }
-trap stop_node EXIT
+trap 'stop_node; stop_exporter' EXIT
 
 # ------------------------------------------------------------ measuring tools
 
@@ -169,6 +180,9 @@ count_series() {
 
 # ------------------------------------------------------------ the system
 
+INFO=$BASE/system.txt
+: >"$INFO"
+
 info uname "$(uname -r)"
 info clocksource "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 info cpus "$(nproc)"
@@ -197,9 +211,59 @@ read -r up1 _ </proc/uptime
 info timer_sleep1_ns $((NOW - a))
 info uptime_sleep1 "$up0 $up1"
 
+# ------------------------------------------------------------ one size
+
+stop_exporter() {
+    if [ -n "$exporter_pid" ]; then
+        kill "$exporter_pid" 2>/dev/null || true
+        wait "$exporter_pid" 2>/dev/null || true
+        exporter_pid=
+    fi
+}
+exporter_pid=
+
+# concurrent N: N classic-text scrapes of the exporter at once; the exporter's
+# peak RSS while they ran and the time until the last one finished.
+concurrent() {
+    echo 5 >"/proc/$exporter_pid/clear_refs"
+    now_ns
+    t0=$NOW
+    pids=
+    i=0
+    while [ $i -lt "$1" ]; do
+        wget -q -O /dev/null "$EXPORTER_URL" &
+        pids="$pids $!"
+        i=$((i + 1))
+    done
+    failed=0
+    for p in $pids; do wait "$p" || failed=$((failed + 1)); done
+    now_ns
+    info concurrent_scrapers "$1"
+    info concurrent_failed "$failed"
+    info concurrent_ns $((NOW - t0))
+    info concurrent_vmhwm_kb "$(vm_field $exporter_pid VmHWM)"
+}
+
+# measure_size SERVICES ROUNDS: load a table of SERVICES services of REALS
+# real servers, start the daemons, run the rounds, write $BASE/sSERVICES/.
+measure_size() {
+SERVICES=$1
+ROUNDS=$2
+OUT=$BASE/s$SERVICES
+mkdir -p "$OUT"
+INFO=$OUT/info.txt
+: >"$INFO"
+info services "$SERVICES"
+info reals_per_service "$REALS"
+info rounds "$ROUNDS"
+cat "$BASE/system.txt" >>"$INFO"
+echo "scale: $SERVICES services x $REALS real servers, $ROUNDS rounds"
+
 # ------------------------------------------------------------ the table
 
 lab_ipvs_reset
+# real server k is 10.(200 + k / 62500).(k / 250 % 250).(k % 250 + 1): up to
+# 250,000 distinct addresses; below 62,500 the same as 10.200.(k / 250).(...)
 awk -v n=$SERVICES -v r=$REALS 'BEGIN {
     for (i = 0; i < n; i++) {
         v = int(i / 2)
@@ -208,7 +272,8 @@ awk -v n=$SERVICES -v r=$REALS 'BEGIN {
         printf "-A -t %s -s wlc\n", vip
         for (j = 0; j < r; j++) {
             k = i * r + j
-            printf "-a -t %s -r 10.200.%d.%d:%d -m -w %d\n", vip, int(k / 250), k % 250 + 1, port + 8000, 1 + k % 5
+            printf "-a -t %s -r 10.%d.%d.%d:%d -m -w %d\n", vip, 200 + int(k / 62500),
+                int(k / 250) % 250, k % 250 + 1, port + 8000, 1 + k % 5
         }
     }
 }' >/tmp/rules
@@ -256,7 +321,7 @@ rtc_edge
 rtc0=$RTC ns0=$NOW
 set +x
 r=0
-while [ $r -le $ROUNDS ]; do
+while [ "$r" -le "$ROUNDS" ]; do
     for what in om text node ipvsadm om_gzip node_gzip none null_http null_ipvsadm; do
         measure $what $r
     done
@@ -266,6 +331,8 @@ done
 set -x
 rtc_edge
 info rtc_check "$((RTC - rtc0)) $((NOW - ns0))"
+
+concurrent $CONCURRENT
 
 # ------------------------------------------------------------ what was served
 
@@ -299,4 +366,15 @@ info mem_available_kb "$(awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo)
 cp /proc/net/ip_vs_stats "$OUT/proc-ip_vs_stats.txt"
 
 stop_node
+stop_exporter
+}
+
+# ------------------------------------------------------------ the sizes
+
+set -- $SCALE_ROUNDS
+for size in $SCALE_SIZES; do
+    rounds=${1:-1}
+    [ $# -gt 0 ] && shift
+    measure_size "$size" "$rounds"
+done
 echo "scale: done"
