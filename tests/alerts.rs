@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Exporter, http_get};
+use support::{Exporter, fixture_args, http_get};
 
 const RULE_FILES: &[&str] = &["ipvs_exporter.rules.yaml", "ipvs_exporter.alerts.yaml"];
 
@@ -318,26 +318,6 @@ fn every_alert_has_its_runbook_section() {
             "{name}: its runbook section does not justify for: {wait}"
         );
     }
-}
-
-/// Flags that point the exporter at a fixture tree (as tests/golden.rs does).
-fn fixture_args(scenario: &str) -> Vec<String> {
-    let base = Path::new("tests/fixtures").join(scenario);
-    let path = |sub: &str| base.join(sub).to_string_lossy().into_owned();
-    vec![
-        "--path.procfs".into(),
-        path("proc"),
-        "--collector.ipvs.source".into(),
-        "procfs".into(),
-        "--collector.conntrack.source".into(),
-        "procfs".into(),
-        "--path.sysfs".into(),
-        path("sys"),
-        "--no-collector.netdev.ethtool".into(),
-        "--no-collector.interfaces".into(),
-        "--path.rootfs".into(),
-        base.to_string_lossy().into_owned(),
-    ]
 }
 
 /// Serves a fixed exposition text on a loopback port, as an exporter would, from a thread

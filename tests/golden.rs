@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Exporter, http_get, normalize_metrics};
+use support::{Exporter, fixture_args, http_get, normalize_metrics};
 
 /// `conntrack/traffic` is a host without IPVS whose conntrack statistics come from its
 /// `/proc/net/stat/nf_conntrack` (captured on a 6.18 kernel, two CPUs).
@@ -35,34 +35,6 @@ fn root() -> PathBuf {
 /// a golden file.
 fn procfs(scenario: &str) -> PathBuf {
     Path::new("tests/fixtures").join(scenario).join("proc")
-}
-
-/// Flags that point the exporter at a fixture tree. The fixtures are procfs trees, so the
-/// ipvs and conntrack collectors are told to read procfs rather than this host's kernel over
-/// netlink.
-fn fixture_args(scenario: &str) -> Vec<String> {
-    vec![
-        "--path.procfs".into(),
-        procfs(scenario).to_string_lossy().into_owned(),
-        "--collector.ipvs.source".into(),
-        "procfs".into(),
-        "--collector.conntrack.source".into(),
-        "procfs".into(),
-        "--path.sysfs".into(),
-        Path::new("tests/fixtures")
-            .join(scenario)
-            .join("sys")
-            .to_string_lossy()
-            .into_owned(),
-        "--no-collector.netdev.ethtool".into(),
-        // this host's own links and addresses are no part of a fixture
-        "--no-collector.interfaces".into(),
-        "--path.rootfs".into(),
-        Path::new("tests/fixtures")
-            .join(scenario)
-            .to_string_lossy()
-            .into_owned(),
-    ]
 }
 
 /// Compares `actual` with tests/golden/<scenario>/<file> (UPDATE_GOLDEN=1 rewrites it).

@@ -4,31 +4,11 @@
 //! `ipvs_exporter fleet` against one of them.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Exporter, http_get};
-
-/// The exporter's arguments to read the fixture tree `tests/fixtures/SCENARIO`.
-pub fn fixture_args(scenario: &str) -> Vec<String> {
-    let base = Path::new("tests/fixtures").join(scenario);
-    let path = |sub: &str| base.join(sub).to_string_lossy().into_owned();
-    vec![
-        "--path.procfs".into(),
-        path("proc"),
-        "--collector.ipvs.source".into(),
-        "procfs".into(),
-        "--collector.conntrack.source".into(),
-        "procfs".into(),
-        "--path.sysfs".into(),
-        path("sys"),
-        "--no-collector.netdev.ethtool".into(),
-        "--no-collector.interfaces".into(),
-        "--path.rootfs".into(),
-        base.to_string_lossy().into_owned(),
-    ]
-}
+use super::{Exporter, fixture_args, http_get};
 
 /// Serves exposition text on a loopback port for as long as the test runs: `text` is given
 /// the request's User-Agent and how many requests that User-Agent made before this one, so

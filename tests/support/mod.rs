@@ -11,6 +11,29 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Flags that point the exporter at the fixture tree `tests/fixtures/SCENARIO`. The fixtures
+/// are procfs trees, so the ipvs and conntrack collectors are told to read procfs rather than
+/// this host's kernel over netlink; this host's own links and addresses are no part of a
+/// fixture.
+pub fn fixture_args(scenario: &str) -> Vec<String> {
+    let base = std::path::Path::new("tests/fixtures").join(scenario);
+    let path = |sub: &str| base.join(sub).to_string_lossy().into_owned();
+    vec![
+        "--path.procfs".into(),
+        path("proc"),
+        "--collector.ipvs.source".into(),
+        "procfs".into(),
+        "--collector.conntrack.source".into(),
+        "procfs".into(),
+        "--path.sysfs".into(),
+        path("sys"),
+        "--no-collector.netdev.ethtool".into(),
+        "--no-collector.interfaces".into(),
+        "--path.rootfs".into(),
+        base.to_string_lossy().into_owned(),
+    ]
+}
+
 /// A running exporter, killed when dropped. Its log lines are kept as they come.
 pub struct Exporter {
     child: Option<Child>,
