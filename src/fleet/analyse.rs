@@ -211,7 +211,23 @@ pub fn analyse(data: &FleetData, options: &AnalyseOptions) -> FleetAnalysis {
     let sets = director_sets(&groups, data, cluster, &is_up);
     findings.extend(director_findings(&sets, data, cluster));
     findings.extend(sync_findings(&groups, data, cluster, &is_up));
-    findings.extend(advisor_findings(data, cluster));
+    let advisor = advisor_findings(data, cluster, &split_brain_members(&groups));
+    findings.extend(advisor.findings);
+    // a member's own advisor hearing the other master is the split brain seen from that host:
+    // said in the split brain's details rather than as a second problem
+    for (host, vrid, subject) in advisor.folded {
+        if let Some(split) = findings.iter_mut().find(|f| {
+            f.rule == rules::VRRP_SPLIT_BRAIN.id
+                && f.hosts.contains(&host.to_string())
+                && groups
+                    .iter()
+                    .any(|g| g.vrid == vrid && g.name() == f.subject)
+        }) {
+            split.details.push(format!(
+                "{host}: its own advisor hears the other master too (vrrp-two-masters: {subject})"
+            ));
+        }
+    }
     findings.extend(version_findings(&versions, &is_up));
 
     findings.sort_by(|a, b| {
@@ -958,11 +974,60 @@ fn sync_findings(
     out
 }
 
-/// Every host's advisor findings, one fleet finding per rule with the hosts that have it.
-fn advisor_findings(data: &FleetData, cluster: &str) -> Vec<FleetFinding> {
+/// The (host, VRID) of every MASTER in a split brain: the groups with more than one member seen
+/// as MASTER (as [`group_findings`] judges it).
+fn split_brain_members(groups: &[Group]) -> BTreeSet<(Host, String)> {
+    groups
+        .iter()
+        .filter(|g| {
+            g.instances
+                .iter()
+                .filter(|i| i.seen && i.state == "MASTER")
+                .count()
+                > 1
+        })
+        .flat_map(|g| {
+            g.instances
+                .iter()
+                .filter(|i| i.seen && i.state == "MASTER")
+                .map(|i| (i.host.clone(), g.vrid.clone()))
+        })
+        .collect()
+}
+
+/// The advisor's findings as fleet findings, and the `vrrp-two-masters` findings left out of
+/// them because a fleet split brain already covers them: (host, VRID, subject).
+struct AdvisorFindings {
+    findings: Vec<FleetFinding>,
+    folded: Vec<(Host, String, String)>,
+}
+
+/// The VRID of a `vrrp-two-masters` subject, `INTERFACE vrid N`.
+fn two_masters_vrid(subject: &str) -> Option<&str> {
+    subject.rsplit_once(" vrid ").map(|(_, vrid)| vrid)
+}
+
+/// Every host's advisor findings, one fleet finding per rule with the hosts that have it; a
+/// `vrrp-two-masters` finding of a MASTER in a split brain fleet found (`in_split_brain`) is
+/// folded into that split brain instead.
+fn advisor_findings(
+    data: &FleetData,
+    cluster: &str,
+    in_split_brain: &BTreeSet<(Host, String)>,
+) -> AdvisorFindings {
     let mut by_rule: BTreeMap<String, BTreeMap<Host, (Severity, BTreeSet<String>)>> =
         BTreeMap::new();
+    let mut folded = Vec::new();
     for sample in data.samples(Query::AdvisorFindings) {
+        let host = Host::of(sample, cluster);
+        let subject = sample.label("subject");
+        if sample.label("rule") == "vrrp-two-masters"
+            && let Some(vrid) = two_masters_vrid(subject)
+            && in_split_brain.contains(&(host.clone(), vrid.to_string()))
+        {
+            folded.push((host, vrid.to_string(), subject.to_string()));
+            continue;
+        }
         let severity = match sample.label("severity") {
             "critical" => Severity::Critical,
             "info" => Severity::Info,
@@ -971,12 +1036,12 @@ fn advisor_findings(data: &FleetData, cluster: &str) -> Vec<FleetFinding> {
         let entry = by_rule
             .entry(sample.label("rule").to_string())
             .or_default()
-            .entry(Host::of(sample, cluster))
+            .entry(host)
             .or_insert((severity, BTreeSet::new()));
         entry.0 = entry.0.max(severity);
         entry.1.insert(sample.label("subject").to_string());
     }
-    by_rule
+    let findings = by_rule
         .into_iter()
         .map(|(rule, hosts)| {
             let known = crate::advisor::rules::find(&rule);
@@ -1017,7 +1082,8 @@ fn advisor_findings(data: &FleetData, cluster: &str) -> Vec<FleetFinding> {
                 subject,
             }
         })
-        .collect()
+        .collect();
+    AdvisorFindings { findings, folded }
 }
 
 fn version_findings(
@@ -1153,6 +1219,55 @@ mod tests {
                     "lb2:9748".to_string()
                 ),
             ]
+        );
+    }
+
+    /// A MASTER's own `vrrp-two-masters` for the VRID of a split brain fleet found is that split
+    /// brain seen from the host: one finding, not two. The same rule for another VRID stays.
+    #[test]
+    fn a_masters_own_two_masters_finding_is_folded_into_the_split_brain() {
+        let mut data = fixture("split-brain");
+        let advisor = |instance: &str, subject: &str| Sample {
+            labels: [
+                ("job", "ipvs_exporter"),
+                ("instance", instance),
+                ("rule", "vrrp-two-masters"),
+                ("severity", "critical"),
+                ("subject", subject),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            value: 1.0,
+        };
+        let findings = data.answers.entry(Query::AdvisorFindings).or_default();
+        findings.push(advisor("lb2:9748", "eth0 vrid 51"));
+        findings.push(advisor("lb1:9748", "eth1 vrid 99"));
+        let analysis = analyse(&data, &options());
+        let rules: Vec<(String, String)> = analysis
+            .findings
+            .iter()
+            .map(|f| (f.rule.clone(), f.hosts.join(" ")))
+            .collect();
+        assert!(
+            rules.contains(&("vrrp-two-masters".to_string(), "lb1:9748".to_string())),
+            "VRID 99 is in no split brain: its finding stays: {rules:?}"
+        );
+        let two_masters: Vec<&FleetFinding> = analysis
+            .findings
+            .iter()
+            .filter(|f| f.rule == "vrrp-two-masters")
+            .collect();
+        assert_eq!(two_masters.len(), 1, "{rules:?}");
+        assert_eq!(two_masters[0].subject, "eth1 vrid 99");
+        let split = one(&analysis, "fleet-vrrp-split-brain", "VRID 51 192.0.2.10");
+        assert!(
+            split
+                .details
+                .iter()
+                .any(|d| d.starts_with("lb2:9748: its own advisor hears the other master too")),
+            "{:?}",
+            split.details
         );
     }
 
