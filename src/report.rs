@@ -881,16 +881,16 @@ pub fn explain_json(rule: &Rule) -> String {
 
 /// Every rule in one line each, id, severity and what it checks (`doctor --explain`).
 pub fn rule_list(rules: &[&Rule]) -> String {
-    let width = rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+    rule_lines(rules.iter().map(|r| (r.id, r.severity, r.what)))
+}
+
+/// One line per rule, `(id, severity, what it checks)`, the ids padded to the longest (the
+/// lists of `doctor --explain` and `fleet --explain`).
+pub fn rule_lines<'a>(rules: impl Iterator<Item = (&'a str, Severity, &'a str)> + Clone) -> String {
+    let width = rules.clone().map(|(id, _, _)| id.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for rule in rules {
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:<8}  {}",
-            rule.id,
-            rule.severity.as_str(),
-            rule.what
-        );
+    for (id, severity, what) in rules {
+        let _ = writeln!(out, "{id:<width$}  {:<8}  {what}", severity.as_str());
     }
     out
 }

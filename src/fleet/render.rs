@@ -279,17 +279,7 @@ pub fn explain_json(rule: &FleetRule) -> String {
 /// Every fleet rule in one line each (then, as doctor lists them, the advisor's rules, whose
 /// findings fleet groups by host).
 pub fn rule_list() -> String {
-    let width = FLEET_RULES.iter().map(|r| r.id.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    for rule in FLEET_RULES {
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:<8}  {}",
-            rule.id,
-            rule.severity.as_str(),
-            rule.what
-        );
-    }
+    let mut out = crate::report::rule_lines(FLEET_RULES.iter().map(|r| (r.id, r.severity, r.what)));
     let _ = writeln!(
         out,
         "\nEvery host's advisor findings are grouped by their rule (ipvs_exporter doctor --explain lists them):"
