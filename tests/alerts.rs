@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Exporter, fixture_args, http_get};
+use support::{Exporter, fixture_args, http_get, serve_exposition};
 
 const RULE_FILES: &[&str] = &["ipvs_exporter.rules.yaml", "ipvs_exporter.alerts.yaml"];
 
@@ -320,35 +320,6 @@ fn every_alert_has_its_runbook_section() {
     }
 }
 
-/// Serves a fixed exposition text on a loopback port, as an exporter would, from a thread
-/// that lives as long as the test: a fixture for series whose alerts are under test, where
-/// the exporter's own output on a fixture tree is tested elsewhere.
-fn serve_static(text: String) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    let address = listener.local_addr().expect("its address");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            // read the request head; its content does not matter
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            );
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
-    address
-}
-
 /// The static fixtures of keepalived's decisions (`tests/fixtures/alerts/<name>.prom`): a
 /// director whose keepalived runs, and its peer whose keepalived is stopped.
 const STATIC_SCENARIOS: [&str; 2] = ["keepalived-decisions", "keepalived-decisions-stopped"];
@@ -504,7 +475,10 @@ fn prometheus_evaluates_the_rules_on_the_exporter() {
         .collect();
     let statics: Vec<(&str, std::net::SocketAddr)> = STATIC_SCENARIOS
         .iter()
-        .map(|s| (*s, serve_static(static_fixture(s))))
+        .map(|s| {
+            let text = static_fixture(s);
+            (*s, serve_exposition(move |_, _| text.clone()))
+        })
         .collect();
     let rules = generate(&["--lab"]);
     let dir = rules.path();

@@ -18,8 +18,9 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::fleet_scrape::{
-    FixtureFleet, FleetRun, Kind, Scraper, findings, fleet, fleet_until, serve_exposition, strings,
+    FixtureFleet, FleetRun, Kind, Scraper, findings, fleet, fleet_until, strings,
 };
+use support::serve_exposition;
 
 /// How far behind now VictoriaMetrics answers a query at now: its `-search.latencyOffset`,
 /// 30 s by default. The times compared are older than this when fleet runs at them.

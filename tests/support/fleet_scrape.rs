@@ -1,53 +1,14 @@
-//! What fleet's end-to-end tests against a real time-series server share: the exporter
-//! arguments for a fixture tree, hosts served as fixed exposition text, a Prometheus or a
-//! VictoriaMetrics scraping them on loopback (killed and removed when dropped), and running
-//! `ipvs_exporter fleet` against one of them.
+//! What fleet's end-to-end tests against a real time-series server share: hosts from fixture
+//! trees and from fixed exposition text, a Prometheus or a VictoriaMetrics scraping them on
+//! loopback (killed and removed when dropped), and running `ipvs_exporter fleet` against one
+//! of them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Exporter, fixture_args, http_get};
-
-/// Serves exposition text on a loopback port for as long as the test runs: `text` is given
-/// the request's User-Agent and how many requests that User-Agent made before this one, so
-/// a counter can grow at each scrape, and two scrapers each see the same sequence.
-pub fn serve_exposition(text: impl Fn(&str, usize) -> String + Send + 'static) -> SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(read) => head.extend_from_slice(&buf[..read]),
-                }
-            }
-            let head = String::from_utf8_lossy(&head);
-            let agent = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
-                .map(|(_, value)| value.trim().to_string())
-                .unwrap_or_default();
-            let count = seen.entry(agent.clone()).or_default();
-            let body = text(&agent, *count);
-            *count += 1;
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
-    address
-}
+use super::{Exporter, fixture_args, http_get, serve_exposition};
 
 /// A host that hears another router advertise VRID 77 (as `--collector.vrrp.listen` exports
 /// it) while its own instance is BACKUP: the advert counter grows at each scrape.

@@ -34,6 +34,47 @@ pub fn fixture_args(scenario: &str) -> Vec<String> {
     ]
 }
 
+/// Serves exposition text on a loopback port for as long as the test runs: `text` is given
+/// the request's User-Agent and how many requests that User-Agent made before this one, so
+/// a counter can grow at each scrape, and two scrapers each see the same sequence.
+pub fn serve_exposition(
+    text: impl Fn(&str, usize) -> String + Send + 'static,
+) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => head.extend_from_slice(&buf[..read]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let agent = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+                .map(|(_, value)| value.trim().to_string())
+                .unwrap_or_default();
+            let count = seen.entry(agent.clone()).or_default();
+            let body = text(&agent, *count);
+            *count += 1;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    address
+}
+
 /// A running exporter, killed when dropped. Its log lines are kept as they come.
 pub struct Exporter {
     child: Option<Child>,
