@@ -201,13 +201,7 @@ mod tests {
         for rule in FLEET_RULES {
             assert!(seen.insert(rule.id), "{} twice", rule.id);
             assert!(rule.id.starts_with("fleet-"), "{}", rule.id);
-            assert!(
-                rule.id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-                "{}",
-                rule.id
-            );
+            assert!(crate::advisor::rules::is_kebab_case(rule.id), "{}", rule.id);
             assert!(
                 crate::advisor::rules::find(rule.id).is_none(),
                 "{}",

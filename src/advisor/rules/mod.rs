@@ -292,6 +292,13 @@ pub(crate) mod testing {
     }
 }
 
+/// A rule id's form, advisor's and fleet's: lower-case letters, digits and dashes.
+#[cfg(test)]
+pub(crate) fn is_kebab_case(id: &str) -> bool {
+    id.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,13 +308,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for rule in RULES {
             assert!(seen.insert(rule.id), "{} twice", rule.id);
-            assert!(
-                rule.id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
-                "{}",
-                rule.id
-            );
+            assert!(is_kebab_case(rule.id), "{}", rule.id);
             for text in [rule.what, rule.why, rule.severity_why, rule.fix] {
                 assert!(text.len() > 20, "{}: thin text {text:?}", rule.id);
             }
