@@ -206,12 +206,15 @@ lab_capture_once() {
 
 # ------------------------------------------------------------ between scenarios
 
-# lab_cleanup: stop everything a scenario started and empty the IPVS table.
+# lab_cleanup: stop everything a scenario started, remove its namespaces' /run/NS, and
+# empty the IPVS table.
 lab_cleanup() {
     lab_exporter_stop
     for ns in $(ls /run/netns 2>/dev/null); do
         for pid in $($IP netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
         $IP netns del "$ns"
+        # a process killed here leaves its files (a keepalived's FIFO, pid files) behind
+        rm -rf "/run/$ns"
     done
     for l in $(ls /sys/class/net); do
         [ "$l" = lo ] || $IP link del "$l" 2>/dev/null
