@@ -10,7 +10,6 @@ pub mod ipvs;
 pub mod ipvs_ledger;
 pub mod ipvs_netlink;
 pub mod keepalived;
-pub mod keepalived_fifo;
 pub mod netdev;
 pub mod netlink;
 pub mod prometheus_api;

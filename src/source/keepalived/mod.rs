@@ -17,7 +17,6 @@ use nix::unistd::Pid;
 
 pub use super::interfaces::Connect;
 use super::interfaces::SharedInterfaces;
-use super::keepalived_fifo::NotifyFifo;
 use super::rootfs::Rootfs;
 use super::vrrp_listen::VrrpListener;
 use super::{
@@ -34,6 +33,9 @@ use crate::parse::accounts::account_names;
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
 use crate::parse::keepalived_data::{DataDump, parse_data_dump};
 use crate::parse::keepalived_json::parse_dump;
+use fifo::NotifyFifo;
+
+pub mod fifo;
 
 /// The `--keepalived.*` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1297,7 +1299,7 @@ mod tests {
         );
     }
 
-    const DUMP: &str = include_str!("../../tests/fixtures/keepalived-json/master.json");
+    const DUMP: &str = include_str!("../../../tests/fixtures/keepalived-json/master.json");
 
     fn scratch(name: &str) -> Scratch {
         Scratch::new("keepalived", name, "keepalived.json")

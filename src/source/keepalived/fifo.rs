@@ -27,9 +27,9 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::rootfs::Rootfs;
 use crate::model::keepalived::{NotifyReading, VrrpState};
 use crate::parse::keepalived_notify::{NotifyLine, parse_notify_line};
+use crate::source::rootfs::Rootfs;
 
 /// How long one wait for lines lasts at most, how often a FIFO without writers is compared with
 /// its path, and how long to wait before trying again to open a FIFO that is missing.
