@@ -1,0 +1,37 @@
+//! The keepalived process: the pid its pid file names (under `--path.rootfs`), whether procfs
+//! shows a live keepalived there, and the user it runs as.
+
+use std::path::Path;
+
+use super::files::under_root;
+use crate::model::keepalived::KeepalivedProcess;
+use crate::source::rootfs::Rootfs;
+use crate::source::{Paths, SourceError, read_optional};
+
+/// Reads the pid file and checks that the pid is a live keepalived.
+pub(super) fn check_process(
+    paths: &Paths,
+    pid_file: &Path,
+) -> Result<KeepalivedProcess, SourceError> {
+    let rootfs = Rootfs::new(&paths.rootfs);
+    let path = under_root(&rootfs, pid_file).map_err(|source| SourceError::Read {
+        path: pid_file.to_path_buf(),
+        source,
+    })?;
+    let text = read_optional(&path)?;
+    let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
+    let running = match pid {
+        Some(pid) => read_optional(&paths.procfs.join(pid.to_string()).join("comm"))?
+            .is_some_and(|comm| comm.trim() == "keepalived"),
+        None => false,
+    };
+    Ok(KeepalivedProcess { pid, running })
+}
+
+/// The user keepalived runs as: the owner of its /proc/PID directory.
+pub(super) fn process_uid(procfs: &Path, pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(procfs.join(pid.to_string()))
+        .ok()
+        .map(|m| m.uid())
+}
