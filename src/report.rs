@@ -676,6 +676,14 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
         }
         Some(table) => write_ipvs_markdown(&mut out, table),
     }
+    write_drains_markdown(&mut out, snapshot);
+    write_collectors_markdown(&mut out, snapshot);
+    write_findings_markdown(&mut out, advice);
+    out
+}
+
+/// The real servers left to drain (weight 0), as a Markdown list; nothing when none is.
+fn write_drains_markdown(out: &mut String, snapshot: &Snapshot) {
     let drains = draining(snapshot);
     if !drains.is_empty() {
         let _ = writeln!(out, "## Draining real servers (weight 0)\n");
@@ -690,6 +698,10 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
         }
         let _ = writeln!(out);
     }
+}
+
+/// Each collector's status, and what it skipped, as a Markdown table.
+fn write_collectors_markdown(out: &mut String, snapshot: &Snapshot) {
     if !snapshot.collectors.is_empty() {
         let _ = writeln!(out, "## Collectors\n");
         let _ = writeln!(out, "| collector | status |");
@@ -707,6 +719,10 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
         }
         let _ = writeln!(out);
     }
+}
+
+/// The findings grouped by rule, then the rules that could not be evaluated, in Markdown.
+fn write_findings_markdown(out: &mut String, advice: &Advice) {
     let _ = writeln!(
         out,
         "## Findings ({} rules evaluated)\n",
@@ -724,7 +740,7 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
             rules_text(rules_passed(advice))
         );
         for group in &groups {
-            write_group_markdown(&mut out, group);
+            write_group_markdown(out, group);
         }
     }
     if !advice.skipped.is_empty() {
@@ -733,7 +749,6 @@ pub fn render_markdown(snapshot: &Snapshot, advice: &Advice) -> String {
             let _ = writeln!(out, "- `{}`: {}", s.rule, s.reason);
         }
     }
-    out
 }
 
 /// One rule's findings as Markdown: a heading, the rule's text, a table of the subjects, and

@@ -462,7 +462,7 @@ pub fn advise(snapshot: &Snapshot, options: &AdviceOptions) -> Advice {
         if options.disabled.iter().any(|id| id == rule.id) || !rule.applies_to(&roles) {
             continue;
         }
-        match (rule.check)(&context) {
+        match rule.evaluate(&context) {
             rules::Check::Pass => advice.rules_evaluated += 1,
             rules::Check::Found(findings) => {
                 advice.rules_evaluated += 1;

@@ -158,51 +158,11 @@ fn names(hosts: &[&Host]) -> String {
 /// Works out every finding from the answers.
 pub fn analyse(data: &FleetData, options: &AnalyseOptions) -> FleetAnalysis {
     let cluster = options.cluster_label.as_str();
-    let host_of = |s: &Sample| Host::of(s, cluster);
-
-    let mut status: BTreeMap<Host, HostStatus> = BTreeMap::new();
-    for sample in data.samples(Query::Up) {
-        let state = if sample.value == 1.0 {
-            HostStatus::Up
-        } else if sample.value < 0.0 {
-            HostStatus::Stale
-        } else {
-            HostStatus::Down
-        };
-        status.insert(host_of(sample), state);
-    }
+    let status = host_status(data, cluster);
     let is_up = |h: &Host| status.get(h) == Some(&HostStatus::Up);
+    let versions = host_versions(data, cluster);
 
-    let mut versions: BTreeMap<Host, String> = BTreeMap::new();
-    for sample in data.samples(Query::BuildInfo) {
-        let revision = sample.label("revision");
-        let version = if revision.is_empty() {
-            sample.label("version").to_string()
-        } else {
-            format!("{} ({revision})", sample.label("version"))
-        };
-        versions.insert(host_of(sample), version);
-    }
-
-    let mut findings = Vec::new();
-    for (host, state) in &status {
-        let summary = match state {
-            HostStatus::Up => continue,
-            HostStatus::Down => "its exporter is down: up is 0, the last scrape failed".to_string(),
-            HostStatus::Stale => format!(
-                "its exporter is stale: no sample at the time asked for, the last within {}",
-                options.lookback
-            ),
-        };
-        findings.push(finding(
-            &rules::EXPORTER_DOWN,
-            host.to_string(),
-            &[host],
-            summary,
-            Vec::new(),
-        ));
-    }
-
+    let mut findings = exporter_findings(&status, &options.lookback);
     let groups = vrrp_groups(data, cluster, &status);
     for group in &groups {
         findings.extend(group_findings(group, data, cluster, &is_up));
@@ -213,21 +173,7 @@ pub fn analyse(data: &FleetData, options: &AnalyseOptions) -> FleetAnalysis {
     findings.extend(sync_findings(&groups, data, cluster, &is_up));
     let advisor = advisor_findings(data, cluster, &split_brain_members(&groups));
     findings.extend(advisor.findings);
-    // a member's own advisor hearing the other master is the split brain seen from that host:
-    // said in the split brain's details rather than as a second problem
-    for (host, vrid, subject) in advisor.folded {
-        if let Some(split) = findings.iter_mut().find(|f| {
-            f.rule == rules::VRRP_SPLIT_BRAIN.id
-                && f.hosts.contains(&host.to_string())
-                && groups
-                    .iter()
-                    .any(|g| g.vrid == vrid && g.name() == f.subject)
-        }) {
-            split.details.push(format!(
-                "{host}: its own advisor hears the other master too (vrrp-two-masters: {subject})"
-            ));
-        }
-    }
+    fold_into_split_brains(&mut findings, &groups, advisor.folded);
     findings.extend(version_findings(&versions, &is_up));
 
     findings.sort_by(|a, b| {
@@ -253,6 +199,81 @@ pub fn analyse(data: &FleetData, options: &AnalyseOptions) -> FleetAnalysis {
             .map(|set| set.iter().map(ToString::to_string).collect())
             .collect(),
         findings,
+    }
+}
+
+/// Every host's exporter: up, down, or stale.
+fn host_status(data: &FleetData, cluster: &str) -> BTreeMap<Host, HostStatus> {
+    let mut status = BTreeMap::new();
+    for sample in data.samples(Query::Up) {
+        let state = if sample.value == 1.0 {
+            HostStatus::Up
+        } else if sample.value < 0.0 {
+            HostStatus::Stale
+        } else {
+            HostStatus::Down
+        };
+        status.insert(Host::of(sample, cluster), state);
+    }
+    status
+}
+
+/// Every host's exporter version, with its revision when it has one.
+fn host_versions(data: &FleetData, cluster: &str) -> BTreeMap<Host, String> {
+    let mut versions = BTreeMap::new();
+    for sample in data.samples(Query::BuildInfo) {
+        let revision = sample.label("revision");
+        let version = if revision.is_empty() {
+            sample.label("version").to_string()
+        } else {
+            format!("{} ({revision})", sample.label("version"))
+        };
+        versions.insert(Host::of(sample, cluster), version);
+    }
+    versions
+}
+
+/// A finding for each exporter that is down or stale.
+fn exporter_findings(status: &BTreeMap<Host, HostStatus>, lookback: &str) -> Vec<FleetFinding> {
+    let mut findings = Vec::new();
+    for (host, state) in status {
+        let summary = match state {
+            HostStatus::Up => continue,
+            HostStatus::Down => "its exporter is down: up is 0, the last scrape failed".to_string(),
+            HostStatus::Stale => format!(
+                "its exporter is stale: no sample at the time asked for, the last within {lookback}"
+            ),
+        };
+        findings.push(finding(
+            &rules::EXPORTER_DOWN,
+            host.to_string(),
+            &[host],
+            summary,
+            Vec::new(),
+        ));
+    }
+    findings
+}
+
+/// A member's own advisor hearing the other master is the split brain seen from that host:
+/// said in the split brain's details rather than as a second problem.
+fn fold_into_split_brains(
+    findings: &mut [FleetFinding],
+    groups: &[Group],
+    folded: Vec<(Host, String, String)>,
+) {
+    for (host, vrid, subject) in folded {
+        if let Some(split) = findings.iter_mut().find(|f| {
+            f.rule == rules::VRRP_SPLIT_BRAIN.id
+                && f.hosts.contains(&host.to_string())
+                && groups
+                    .iter()
+                    .any(|g| g.vrid == vrid && g.name() == f.subject)
+        }) {
+            split.details.push(format!(
+                "{host}: its own advisor hears the other master too (vrrp-two-masters: {subject})"
+            ));
+        }
     }
 }
 
@@ -357,79 +378,9 @@ fn root(parent: &mut [usize], at: usize) -> usize {
 /// Instances grouped: one cluster label and VRID, sharing a virtual address (instances
 /// without any address group by cluster label and VRID).
 fn vrrp_groups(data: &FleetData, cluster: &str, status: &BTreeMap<Host, HostStatus>) -> Vec<Group> {
-    let mut instances: BTreeMap<(Host, String), Instance> = BTreeMap::new();
-    for sample in data.samples(Query::VrrpState) {
-        let host = Host::of(sample, cluster);
-        let name = sample.label("vrrp_instance").to_string();
-        let seen = status.get(&host) == Some(&HostStatus::Up);
-        instances
-            .entry((host.clone(), name.clone()))
-            .or_insert(Instance {
-                host,
-                name,
-                vrid: sample.label("vrid").to_string(),
-                state: sample.label("state").to_string(),
-                addresses: BTreeSet::new(),
-                seen,
-            });
-    }
-    for sample in data.samples(Query::VrrpAddresses) {
-        let key = (
-            Host::of(sample, cluster),
-            sample.label("vrrp_instance").to_string(),
-        );
-        if let Some(instance) = instances.get_mut(&key) {
-            instance
-                .addresses
-                .insert(sample.label("address").to_string());
-        }
-    }
-    let mut priorities = BTreeMap::new();
-    for sample in data.samples(Query::VrrpPriority) {
-        let key = (
-            Host::of(sample, cluster),
-            sample.label("vrrp_instance").to_string(),
-        );
-        priorities.insert(key, sample.value);
-    }
-
-    let list: Vec<Instance> = instances.into_values().collect();
-    let mut parent: Vec<usize> = (0..list.len()).collect();
-    let mut first_with: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
-    for (at, instance) in list.iter().enumerate() {
-        let keys: Vec<&str> = if instance.addresses.is_empty() {
-            vec![""]
-        } else {
-            instance.addresses.iter().map(String::as_str).collect()
-        };
-        for address in keys {
-            let key = (
-                instance.host.cluster.as_str(),
-                instance.vrid.as_str(),
-                address,
-            );
-            match first_with.get(&key) {
-                Some(&other) => {
-                    let (a, b) = (root(&mut parent, at), root(&mut parent, other));
-                    if let Some(slot) = parent.get_mut(a) {
-                        *slot = b;
-                    }
-                }
-                None => {
-                    first_with.insert(key, at);
-                }
-            }
-        }
-    }
-    let mut by_root: BTreeMap<usize, Vec<Instance>> = BTreeMap::new();
-    for (at, instance) in list.iter().enumerate() {
-        by_root
-            .entry(root(&mut parent, at))
-            .or_default()
-            .push(instance.clone());
-    }
-    let mut groups: Vec<Group> = by_root
-        .into_values()
+    let priorities = vrrp_priorities(data, cluster);
+    let mut groups: Vec<Group> = sharing_an_address(vrrp_instances(data, cluster, status))
+        .into_iter()
         .filter_map(|instances| {
             let first = instances.first()?;
             let (group_cluster, vrid) = (first.host.cluster.clone(), first.vrid.clone());
@@ -464,92 +415,213 @@ fn vrrp_groups(data: &FleetData, cluster: &str, status: &BTreeMap<Host, HostStat
     groups
 }
 
+/// Every host's VRRP instances with their state and virtual addresses, by host and name.
+fn vrrp_instances(
+    data: &FleetData,
+    cluster: &str,
+    status: &BTreeMap<Host, HostStatus>,
+) -> Vec<Instance> {
+    let mut instances: BTreeMap<(Host, String), Instance> = BTreeMap::new();
+    for sample in data.samples(Query::VrrpState) {
+        let host = Host::of(sample, cluster);
+        let name = sample.label("vrrp_instance").to_string();
+        let seen = status.get(&host) == Some(&HostStatus::Up);
+        instances
+            .entry((host.clone(), name.clone()))
+            .or_insert(Instance {
+                host,
+                name,
+                vrid: sample.label("vrid").to_string(),
+                state: sample.label("state").to_string(),
+                addresses: BTreeSet::new(),
+                seen,
+            });
+    }
+    for sample in data.samples(Query::VrrpAddresses) {
+        let key = (
+            Host::of(sample, cluster),
+            sample.label("vrrp_instance").to_string(),
+        );
+        if let Some(instance) = instances.get_mut(&key) {
+            instance
+                .addresses
+                .insert(sample.label("address").to_string());
+        }
+    }
+    instances.into_values().collect()
+}
+
+/// Every VRRP instance's configured priority, by host and instance name.
+fn vrrp_priorities(data: &FleetData, cluster: &str) -> BTreeMap<(Host, String), f64> {
+    let mut priorities = BTreeMap::new();
+    for sample in data.samples(Query::VrrpPriority) {
+        let key = (
+            Host::of(sample, cluster),
+            sample.label("vrrp_instance").to_string(),
+        );
+        priorities.insert(key, sample.value);
+    }
+    priorities
+}
+
+/// The instances in sets, joined when they share a cluster label, a VRID and a virtual
+/// address (instances without an address join by cluster label and VRID).
+fn sharing_an_address(list: Vec<Instance>) -> Vec<Vec<Instance>> {
+    let mut parent: Vec<usize> = (0..list.len()).collect();
+    let mut first_with: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for (at, instance) in list.iter().enumerate() {
+        let keys: Vec<&str> = if instance.addresses.is_empty() {
+            vec![""]
+        } else {
+            instance.addresses.iter().map(String::as_str).collect()
+        };
+        for address in keys {
+            let key = (
+                instance.host.cluster.as_str(),
+                instance.vrid.as_str(),
+                address,
+            );
+            match first_with.get(&key) {
+                Some(&other) => {
+                    let (a, b) = (root(&mut parent, at), root(&mut parent, other));
+                    if let Some(slot) = parent.get_mut(a) {
+                        *slot = b;
+                    }
+                }
+                None => {
+                    first_with.insert(key, at);
+                }
+            }
+        }
+    }
+    let mut by_root: BTreeMap<usize, Vec<Instance>> = BTreeMap::new();
+    for (at, instance) in list.iter().enumerate() {
+        by_root
+            .entry(root(&mut parent, at))
+            .or_default()
+            .push(instance.clone());
+    }
+    by_root.into_values().collect()
+}
+
 fn group_findings(
     group: &Group,
     data: &FleetData,
     cluster: &str,
     is_up: &dyn Fn(&Host) -> bool,
 ) -> Vec<FleetFinding> {
-    let mut out = Vec::new();
-    let name = group.name();
     let seen: Vec<&Instance> = group.instances.iter().filter(|i| i.seen).collect();
     let unseen: Vec<&Instance> = group.instances.iter().filter(|i| !i.seen).collect();
-    let hosts_of =
-        |list: &[&Instance]| -> Vec<Host> { list.iter().map(|i| i.host.clone()).collect() };
-
-    if !unseen.is_empty() {
-        let hosts = hosts_of(&unseen);
-        let refs: Vec<&Host> = hosts.iter().collect();
-        let details = unseen
-            .iter()
-            .map(|i| format!("{}: {} last known as {}", i.host, i.name, i.state))
-            .collect();
-        out.push(finding(
-            &rules::VRRP_MEMBER_UNSEEN,
-            name.clone(),
-            &refs,
-            format!(
-                "{} of {} members seen: the exporter of {} is down or stale",
-                seen.len(),
-                group.instances.len(),
-                names(&refs)
-            ),
-            details,
-        ));
-    }
-
     let masters: Vec<&Instance> = seen
         .iter()
         .copied()
         .filter(|i| i.state == "MASTER")
         .collect();
-    if masters.len() > 1 {
-        let hosts = hosts_of(&masters);
-        let refs: Vec<&Host> = hosts.iter().collect();
-        out.push(finding(
-            &rules::VRRP_SPLIT_BRAIN,
-            name.clone(),
-            &refs,
-            format!("{} are all MASTER", names(&refs)),
-            masters
-                .iter()
-                .map(|i| format!("{}: {} MASTER", i.host, i.name))
-                .collect(),
-        ));
-    }
-    // A router heard advertising is a MASTER, even one whose exporter is not seen (as the
-    // alert rules judge it).
-    if masters.is_empty() && !seen.is_empty() && group.heard.is_empty() {
-        let hosts = hosts_of(&group.instances.iter().collect::<Vec<_>>());
-        let refs: Vec<&Host> = hosts.iter().collect();
-        let mut no_master = finding(
-            &rules::VRRP_NO_MASTER,
-            name.clone(),
-            &refs,
-            "no member is MASTER".to_string(),
-            group
-                .instances
-                .iter()
-                .map(|i| {
-                    let known = if i.seen {
-                        ""
-                    } else {
-                        " (last known; not seen)"
-                    };
-                    format!("{}: {} {}{known}", i.host, i.name, i.state)
-                })
-                .collect(),
-        );
-        if !unseen.is_empty() {
-            no_master.severity = Severity::Warning;
-            no_master.summary = "no member seen is MASTER; a member not seen may be".to_string();
-        }
-        out.push(no_master);
-    }
+    let mut out: Vec<FleetFinding> = [
+        member_unseen(group, &seen, &unseen),
+        split_brain(group, &masters),
+        no_master(group, &seen, &unseen, &masters),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.extend(equal_priorities(group, &seen));
+    out.extend(address_mismatch(group, &seen));
+    out.extend(advert_interval(group, data, cluster, is_up));
+    out
+}
 
-    // Equal configured priorities among the members seen.
+/// The hosts of instances, in their order.
+fn hosts_of(list: &[&Instance]) -> Vec<Host> {
+    list.iter().map(|i| i.host.clone()).collect()
+}
+
+/// Members whose exporter is down or stale.
+fn member_unseen(group: &Group, seen: &[&Instance], unseen: &[&Instance]) -> Option<FleetFinding> {
+    if unseen.is_empty() {
+        return None;
+    }
+    let hosts = hosts_of(unseen);
+    let refs: Vec<&Host> = hosts.iter().collect();
+    let details = unseen
+        .iter()
+        .map(|i| format!("{}: {} last known as {}", i.host, i.name, i.state))
+        .collect();
+    Some(finding(
+        &rules::VRRP_MEMBER_UNSEEN,
+        group.name(),
+        &refs,
+        format!(
+            "{} of {} members seen: the exporter of {} is down or stale",
+            seen.len(),
+            group.instances.len(),
+            names(&refs)
+        ),
+        details,
+    ))
+}
+
+/// More than one member seen in MASTER.
+fn split_brain(group: &Group, masters: &[&Instance]) -> Option<FleetFinding> {
+    if masters.len() < 2 {
+        return None;
+    }
+    let hosts = hosts_of(masters);
+    let refs: Vec<&Host> = hosts.iter().collect();
+    Some(finding(
+        &rules::VRRP_SPLIT_BRAIN,
+        group.name(),
+        &refs,
+        format!("{} are all MASTER", names(&refs)),
+        masters
+            .iter()
+            .map(|i| format!("{}: {} MASTER", i.host, i.name))
+            .collect(),
+    ))
+}
+
+/// No member seen in MASTER, and no router heard advertising: a router heard advertising is a
+/// MASTER, even one whose exporter is not seen (as the alert rules judge it).
+fn no_master(
+    group: &Group,
+    seen: &[&Instance],
+    unseen: &[&Instance],
+    masters: &[&Instance],
+) -> Option<FleetFinding> {
+    if !masters.is_empty() || seen.is_empty() || !group.heard.is_empty() {
+        return None;
+    }
+    let hosts = hosts_of(&group.instances.iter().collect::<Vec<_>>());
+    let refs: Vec<&Host> = hosts.iter().collect();
+    let mut no_master = finding(
+        &rules::VRRP_NO_MASTER,
+        group.name(),
+        &refs,
+        "no member is MASTER".to_string(),
+        group
+            .instances
+            .iter()
+            .map(|i| {
+                let known = if i.seen {
+                    ""
+                } else {
+                    " (last known; not seen)"
+                };
+                format!("{}: {} {}{known}", i.host, i.name, i.state)
+            })
+            .collect(),
+    );
+    if !unseen.is_empty() {
+        no_master.severity = Severity::Warning;
+        no_master.summary = "no member seen is MASTER; a member not seen may be".to_string();
+    }
+    Some(no_master)
+}
+
+/// Equal configured priorities among the members seen.
+fn equal_priorities(group: &Group, seen: &[&Instance]) -> Vec<FleetFinding> {
     let mut by_priority: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
-    for instance in &seen {
+    for instance in seen {
         if let Some(priority) = group.priority(instance) {
             by_priority
                 .entry(number(priority))
@@ -557,57 +629,69 @@ fn group_findings(
                 .push(instance);
         }
     }
-    for (priority, same) in &by_priority {
-        if same.len() > 1 {
+    by_priority
+        .iter()
+        .filter(|(_, same)| same.len() > 1)
+        .map(|(priority, same)| {
             let hosts = hosts_of(same);
             let refs: Vec<&Host> = hosts.iter().collect();
-            out.push(finding(
+            finding(
                 &rules::VRRP_EQUAL_PRIORITY,
-                name.clone(),
+                group.name(),
                 &refs,
                 format!("{} have the same priority {priority}", names(&refs)),
                 Vec::new(),
-            ));
-        }
-    }
+            )
+        })
+        .collect()
+}
 
-    // Members seen whose address lists differ.
+/// Members seen whose address lists differ.
+fn address_mismatch(group: &Group, seen: &[&Instance]) -> Option<FleetFinding> {
     let lists: BTreeSet<&BTreeSet<String>> = seen.iter().map(|i| &i.addresses).collect();
-    if lists.len() > 1 {
-        let hosts = hosts_of(&seen);
-        let refs: Vec<&Host> = hosts.iter().collect();
-        let all = group.addresses();
-        let details = seen
-            .iter()
-            .map(|i| {
-                let missing: Vec<&str> = all
-                    .iter()
-                    .copied()
-                    .filter(|a| !i.addresses.contains(*a))
-                    .collect();
-                let has: Vec<&str> = i.addresses.iter().map(String::as_str).collect();
-                if missing.is_empty() {
-                    format!("{}: {}", i.host, has.join(", "))
-                } else {
-                    format!(
-                        "{}: {} (lacks {})",
-                        i.host,
-                        has.join(", "),
-                        missing.join(", ")
-                    )
-                }
-            })
-            .collect();
-        out.push(finding(
-            &rules::VRRP_ADDRESS_MISMATCH,
-            name.clone(),
-            &refs,
-            "the members do not have the same virtual addresses".to_string(),
-            details,
-        ));
+    if lists.len() < 2 {
+        return None;
     }
+    let hosts = hosts_of(seen);
+    let refs: Vec<&Host> = hosts.iter().collect();
+    let all = group.addresses();
+    let details = seen
+        .iter()
+        .map(|i| {
+            let missing: Vec<&str> = all
+                .iter()
+                .copied()
+                .filter(|a| !i.addresses.contains(*a))
+                .collect();
+            let has: Vec<&str> = i.addresses.iter().map(String::as_str).collect();
+            if missing.is_empty() {
+                format!("{}: {}", i.host, has.join(", "))
+            } else {
+                format!(
+                    "{}: {} (lacks {})",
+                    i.host,
+                    has.join(", "),
+                    missing.join(", ")
+                )
+            }
+        })
+        .collect();
+    Some(finding(
+        &rules::VRRP_ADDRESS_MISMATCH,
+        group.name(),
+        &refs,
+        "the members do not have the same virtual addresses".to_string(),
+        details,
+    ))
+}
 
-    // Adverts of another interval received by a member.
+/// Adverts of another interval received by a member.
+fn advert_interval(
+    group: &Group,
+    data: &FleetData,
+    cluster: &str,
+    is_up: &dyn Fn(&Host) -> bool,
+) -> Option<FleetFinding> {
     let members: BTreeSet<(Host, &str)> = group
         .instances
         .iter()
@@ -621,25 +705,25 @@ fn group_findings(
             interval.push((host, instance.to_string(), sample.value));
         }
     }
-    if !interval.is_empty() {
-        let hosts: Vec<Host> = interval.iter().map(|(h, _, _)| h.clone()).collect();
-        let refs: Vec<&Host> = hosts.iter().collect();
-        out.push(finding(
-            &rules::VRRP_ADVERT_INTERVAL,
-            name,
-            &refs,
-            format!(
-                "{} received adverts with another advert interval in the last {}",
-                names(&refs),
-                super::queries::ADVERT_INTERVAL_WINDOW
-            ),
-            interval
-                .iter()
-                .map(|(h, i, n)| format!("{h}: {i} counted about {} such adverts", n.round()))
-                .collect(),
-        ));
+    if interval.is_empty() {
+        return None;
     }
-    out
+    let hosts: Vec<Host> = interval.iter().map(|(h, _, _)| h.clone()).collect();
+    let refs: Vec<&Host> = hosts.iter().collect();
+    Some(finding(
+        &rules::VRRP_ADVERT_INTERVAL,
+        group.name(),
+        &refs,
+        format!(
+            "{} received adverts with another advert interval in the last {}",
+            names(&refs),
+            super::queries::ADVERT_INTERVAL_WINDOW
+        ),
+        interval
+            .iter()
+            .map(|(h, i, n)| format!("{h}: {i} counted about {} such adverts", n.round()))
+            .collect(),
+    ))
 }
 
 /// Sets of directors that should have the same table: the members seen of each VRRP group;
@@ -733,13 +817,36 @@ type Facets = BTreeMap<(&'static str, String), String>;
 /// method of a real server that only some hosts have: the real server's absence is said).
 const COMPARED_WHERE_PRESENT: &[&str] = &["forwarding"];
 
-fn director_findings(
-    sets: &[BTreeSet<Host>],
-    data: &FleetData,
-    cluster: &str,
-) -> Vec<FleetFinding> {
-    // Per host, per service, its facets.
-    let mut kernel: BTreeMap<Host, BTreeMap<ServiceKey, Facets>> = BTreeMap::new();
+/// Per host, per service, its facets.
+type FacetsByHost = BTreeMap<Host, BTreeMap<ServiceKey, Facets>>;
+
+/// What each host's answers say about its services, by where it comes from.
+struct TableFacets {
+    /// Scheduler, flags and persistence of the kernel's services.
+    kernel: FacetsByHost,
+    /// The real servers' weights in the kernel's table.
+    kernel_weights: FacetsByHost,
+    /// The real servers' forwarding methods.
+    forwarding: FacetsByHost,
+    /// The real servers' weights in keepalived's configuration.
+    configured: FacetsByHost,
+}
+
+impl TableFacets {
+    fn of(data: &FleetData, cluster: &str) -> TableFacets {
+        let (kernel_weights, forwarding) = real_server_facets(data, cluster);
+        TableFacets {
+            kernel: service_facets(data, cluster),
+            kernel_weights,
+            forwarding,
+            configured: configured_facets(data, cluster),
+        }
+    }
+}
+
+/// Each service's scheduler, flags and persistence, by host.
+fn service_facets(data: &FleetData, cluster: &str) -> FacetsByHost {
+    let mut kernel = FacetsByHost::new();
     for sample in data.samples(Query::Services) {
         let facets = kernel
             .entry(Host::of(sample, cluster))
@@ -770,8 +877,13 @@ fn director_findings(
             );
         }
     }
-    let mut kernel_weights: BTreeMap<Host, BTreeMap<ServiceKey, Facets>> = BTreeMap::new();
-    let mut forwarding: BTreeMap<Host, BTreeMap<ServiceKey, Facets>> = BTreeMap::new();
+    kernel
+}
+
+/// The kernel's real servers: their weights, and their forwarding methods, by host.
+fn real_server_facets(data: &FleetData, cluster: &str) -> (FacetsByHost, FacetsByHost) {
+    let mut kernel_weights = FacetsByHost::new();
+    let mut forwarding = FacetsByHost::new();
     for sample in data.samples(Query::RealServers) {
         let host = Host::of(sample, cluster);
         let key = ServiceKey::of(sample);
@@ -794,7 +906,12 @@ fn director_findings(
                 sample.label("forward").to_string(),
             );
     }
-    let mut configured: BTreeMap<Host, BTreeMap<ServiceKey, Facets>> = BTreeMap::new();
+    (kernel_weights, forwarding)
+}
+
+/// The real servers keepalived's configuration has, with their weights, by host.
+fn configured_facets(data: &FleetData, cluster: &str) -> FacetsByHost {
+    let mut configured = FacetsByHost::new();
     for sample in data.samples(Query::KeepalivedRealServers) {
         configured
             .entry(Host::of(sample, cluster))
@@ -806,74 +923,27 @@ fn director_findings(
                 format!("configured weight {}", number(sample.value)),
             );
     }
+    configured
+}
 
+fn director_findings(
+    sets: &[BTreeSet<Host>],
+    data: &FleetData,
+    cluster: &str,
+) -> Vec<FleetFinding> {
+    let table = TableFacets::of(data, cluster);
     let mut out = Vec::new();
     for set in sets {
-        let from_keepalived = set.iter().all(|h| configured.contains_key(h));
+        let from_keepalived = set.iter().all(|h| table.configured.contains_key(h));
         let weights = if from_keepalived {
-            &configured
+            &table.configured
         } else {
-            &kernel_weights
+            &table.kernel_weights
         };
-        // Per service, per member: its facets (None: absent on that member).
-        let mut services: BTreeMap<ServiceKey, BTreeMap<&Host, Facets>> = BTreeMap::new();
-        for host in set {
-            for source in [&kernel, weights, &forwarding] {
-                for (key, facets) in source.get(host).into_iter().flatten() {
-                    services
-                        .entry(key.clone())
-                        .or_default()
-                        .entry(host)
-                        .or_default()
-                        .extend(facets.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-            }
-        }
+        let services = services_of(set, [&table.kernel, weights, &table.forwarding]);
         let members: Vec<&Host> = set.iter().collect();
         for (key, per_host) in &services {
-            let mut details = Vec::new();
-            let mut categories: BTreeSet<&str> = BTreeSet::new();
-            let absent: Vec<&Host> = members
-                .iter()
-                .copied()
-                .filter(|h| !per_host.contains_key(h))
-                .collect();
-            if !absent.is_empty() {
-                let present: Vec<&Host> = per_host.keys().copied().collect();
-                details.push(format!(
-                    "absent on {} (present on {})",
-                    names(&absent),
-                    names(&present)
-                ));
-                categories.insert("presence");
-            }
-            let facet_names: BTreeSet<&(&'static str, String)> =
-                per_host.values().flat_map(|f| f.keys()).collect();
-            for facet in facet_names {
-                let values: Vec<(&Host, Option<&String>)> =
-                    per_host.iter().map(|(h, f)| (*h, f.get(facet))).collect();
-                let judged: Vec<&(&Host, Option<&String>)> =
-                    if COMPARED_WHERE_PRESENT.contains(&facet.0) {
-                        values.iter().filter(|(_, v)| v.is_some()).collect()
-                    } else {
-                        values.iter().collect()
-                    };
-                let distinct: BTreeSet<Option<&String>> = judged.iter().map(|(_, v)| *v).collect();
-                if distinct.len() < 2 {
-                    continue;
-                }
-                categories.insert(facet.0);
-                let label = if facet.1.is_empty() {
-                    facet.0.to_string()
-                } else {
-                    format!("{} {}", facet.0, facet.1)
-                };
-                let by_host: Vec<String> = judged
-                    .iter()
-                    .map(|(h, v)| format!("{h} {}", v.map_or("absent", String::as_str)))
-                    .collect();
-                details.push(format!("{label}: {}", by_host.join("; ")));
-            }
+            let (details, categories) = differences(&members, per_host);
             if details.is_empty() {
                 continue;
             }
@@ -897,6 +967,79 @@ fn director_findings(
         }
     }
     out
+}
+
+/// Per service, per member of the set: its facets from every source (a member without the
+/// service is not in its map).
+fn services_of<'h>(
+    set: &'h BTreeSet<Host>,
+    sources: [&FacetsByHost; 3],
+) -> BTreeMap<ServiceKey, BTreeMap<&'h Host, Facets>> {
+    let mut services: BTreeMap<ServiceKey, BTreeMap<&Host, Facets>> = BTreeMap::new();
+    for host in set {
+        for source in sources {
+            for (key, facets) in source.get(host).into_iter().flatten() {
+                services
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(host)
+                    .or_default()
+                    .extend(facets.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
+    services
+}
+
+/// How the members differ about one service: a line for its absence and for each facet that
+/// differs, and the categories that do.
+fn differences<'f>(
+    members: &[&Host],
+    per_host: &'f BTreeMap<&Host, Facets>,
+) -> (Vec<String>, BTreeSet<&'f str>) {
+    let mut details = Vec::new();
+    let mut categories: BTreeSet<&str> = BTreeSet::new();
+    let absent: Vec<&Host> = members
+        .iter()
+        .copied()
+        .filter(|h| !per_host.contains_key(h))
+        .collect();
+    if !absent.is_empty() {
+        let present: Vec<&Host> = per_host.keys().copied().collect();
+        details.push(format!(
+            "absent on {} (present on {})",
+            names(&absent),
+            names(&present)
+        ));
+        categories.insert("presence");
+    }
+    let facet_names: BTreeSet<&(&'static str, String)> =
+        per_host.values().flat_map(|f| f.keys()).collect();
+    for facet in facet_names {
+        let values: Vec<(&Host, Option<&String>)> =
+            per_host.iter().map(|(h, f)| (*h, f.get(facet))).collect();
+        let judged: Vec<&(&Host, Option<&String>)> = if COMPARED_WHERE_PRESENT.contains(&facet.0) {
+            values.iter().filter(|(_, v)| v.is_some()).collect()
+        } else {
+            values.iter().collect()
+        };
+        let distinct: BTreeSet<Option<&String>> = judged.iter().map(|(_, v)| *v).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        categories.insert(facet.0);
+        let label = if facet.1.is_empty() {
+            facet.0.to_string()
+        } else {
+            format!("{} {}", facet.0, facet.1)
+        };
+        let by_host: Vec<String> = judged
+            .iter()
+            .map(|(h, v)| format!("{h} {}", v.map_or("absent", String::as_str)))
+            .collect();
+        details.push(format!("{label}: {}", by_host.join("; ")));
+    }
+    (details, categories)
 }
 
 fn sync_findings(

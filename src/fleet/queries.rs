@@ -88,34 +88,11 @@ impl Query {
     pub fn promql(self, options: &QueryOptions) -> String {
         let q = Promql::new(options);
         let host = q.host.as_str();
-        let service = format!("{host}, netns, proto, local_address, local_port, local_mark");
-        let lookback = options.lookback.as_str();
-        // Hosts whose services are compared: members of a VRRP group or of a cluster.
-        let grouped = format!(
-            "(group by ({host}) ({}) or group by ({host}) ({}))",
-            q.sel("ipvs_vrrp_state", &[]),
-            q.sel("ipvs_up", &[&format!("{}!=\"\"", options.cluster_label)]),
-        );
-        let up_now = format!("({} == 1)", q.sel("up", &[]));
+        let service = q.service();
         match self {
-            Query::Up => format!(
-                "max by ({host}) ({up}) or max by ({host}) (last_over_time({up}[{lookback}])) * 0 - 1",
-                up = q.sel("up", &[])
-            ),
-            Query::VrrpState => {
-                let state = q.sel("ipvs_vrrp_state", &["vrid!=\"\""]);
-                let by = format!("{host}, vrrp_instance, vrid, state");
-                format!(
-                    "max by ({by}) ({state} == 1) or max by ({by}) (last_over_time({state}[{lookback}]) == 1 unless on ({host}) {up_now})"
-                )
-            }
-            Query::VrrpAddresses => {
-                let vips = q.sel("ipvs_vrrp_vip_present", &[]);
-                let by = format!("{host}, vrrp_instance, address");
-                format!(
-                    "max by ({by}) ({vips}) or max by ({by}) (last_over_time({vips}[{lookback}]) unless on ({host}) {up_now})"
-                )
-            }
+            Query::Up => q.up(),
+            Query::VrrpState => q.vrrp_state(),
+            Query::VrrpAddresses => q.vrrp_addresses(),
             Query::VrrpPriority => format!(
                 "max by ({host}, vrrp_instance) ({})",
                 q.sel("ipvs_vrrp_priority", &[])
@@ -125,40 +102,22 @@ impl Query {
                 q.sel("ipvs_vrrp_peer_priority", &[]),
                 q.sel("ipvs_vrrp_peer_advertisements_total", &[])
             ),
-            // How far the counter rose within the window from its lowest value there: the
-            // samples' own difference, which Prometheus and VictoriaMetrics agree on.
-            // increase() does not: Prometheus extrapolates it to the window's ends, and
-            // VictoriaMetrics takes a small first value of a series first seen within the
-            // window as an increase from 0 (a host scraped for the first time would show
-            // adverts it counted long before).
-            Query::VrrpAdvertInterval => {
-                let errors = q.sel(
-                    "ipvs_vrrp_advert_errors_total",
-                    &["reason=\"advert_interval\""],
-                );
-                format!(
-                    "sum by ({host}, vrrp_instance) ({errors} - min_over_time({errors}[{ADVERT_INTERVAL_WINDOW}])) > 0"
-                )
-            }
+            Query::VrrpAdvertInterval => q.vrrp_advert_interval(),
             Query::Services => format!(
-                "max by ({service}, scheduler, flags, persistent) ({}) and on ({host}) {grouped}",
-                q.sel("ipvs_service_info", &[])
+                "max by ({service}, scheduler, flags, persistent) ({}) and on ({host}) {}",
+                q.sel("ipvs_service_info", &[]),
+                q.grouped()
             ),
             Query::Persistence => format!(
-                "max by ({service}) ({}) and on ({host}) {grouped}",
-                q.sel("ipvs_service_persistence_timeout_seconds", &[])
+                "max by ({service}) ({}) and on ({host}) {}",
+                q.sel("ipvs_service_persistence_timeout_seconds", &[]),
+                q.grouped()
             ),
-            Query::RealServers => {
-                let real = format!("{service}, remote_address, remote_port");
-                format!(
-                    "max by ({real}, forward) ({} * on ({real}) group_left (forward) {}) and on ({host}) {grouped}",
-                    q.sel("ipvs_backend_weight", &[]),
-                    q.sel("ipvs_backend_info", &[])
-                )
-            }
+            Query::RealServers => q.real_servers(),
             Query::KeepalivedRealServers => format!(
-                "max by ({host}, proto, local_address, local_port, local_mark, virtual_server_group, remote_address, remote_port) ({}) and on ({host}) {grouped}",
-                q.sel("ipvs_keepalived_real_server_configured_weight", &[])
+                "max by ({host}, proto, local_address, local_port, local_mark, virtual_server_group, remote_address, remote_port) ({}) and on ({host}) {}",
+                q.sel("ipvs_keepalived_real_server_configured_weight", &[]),
+                q.grouped()
             ),
             Query::SyncDaemons => format!(
                 "max by ({host}, netns, state, syncid) ({})",
@@ -187,6 +146,8 @@ struct Promql<'a> {
     selector: &'a str,
     /// `cluster, job, instance`: the labels that tell hosts apart.
     host: String,
+    cluster_label: &'a str,
+    lookback: &'a str,
 }
 
 impl<'a> Promql<'a> {
@@ -194,7 +155,89 @@ impl<'a> Promql<'a> {
         Promql {
             selector: options.selector.trim(),
             host: format!("{}, job, instance", options.cluster_label),
+            cluster_label: &options.cluster_label,
+            lookback: &options.lookback,
         }
+    }
+
+    /// The labels that tell virtual services apart.
+    fn service(&self) -> String {
+        format!(
+            "{}, netns, proto, local_address, local_port, local_mark",
+            self.host
+        )
+    }
+
+    /// Hosts whose services are compared: members of a VRRP group or of a cluster.
+    fn grouped(&self) -> String {
+        let host = &self.host;
+        format!(
+            "(group by ({host}) ({}) or group by ({host}) ({}))",
+            self.sel("ipvs_vrrp_state", &[]),
+            self.sel("ipvs_up", &[&format!("{}!=\"\"", self.cluster_label)]),
+        )
+    }
+
+    /// Hosts scraped now.
+    fn up_now(&self) -> String {
+        format!("({} == 1)", self.sel("up", &[]))
+    }
+
+    /// 1 up, 0 down, -1 seen within the lookback but not now.
+    fn up(&self) -> String {
+        let (host, lookback) = (&self.host, self.lookback);
+        format!(
+            "max by ({host}) ({up}) or max by ({host}) (last_over_time({up}[{lookback}])) * 0 - 1",
+            up = self.sel("up", &[])
+        )
+    }
+
+    /// Each instance's state, the last known one for hosts not up now.
+    fn vrrp_state(&self) -> String {
+        let (host, lookback, up_now) = (&self.host, self.lookback, self.up_now());
+        let state = self.sel("ipvs_vrrp_state", &["vrid!=\"\""]);
+        let by = format!("{host}, vrrp_instance, vrid, state");
+        format!(
+            "max by ({by}) ({state} == 1) or max by ({by}) (last_over_time({state}[{lookback}]) == 1 unless on ({host}) {up_now})"
+        )
+    }
+
+    /// Each instance's addresses, the last known ones for hosts not up now.
+    fn vrrp_addresses(&self) -> String {
+        let (host, lookback, up_now) = (&self.host, self.lookback, self.up_now());
+        let vips = self.sel("ipvs_vrrp_vip_present", &[]);
+        let by = format!("{host}, vrrp_instance, address");
+        format!(
+            "max by ({by}) ({vips}) or max by ({by}) (last_over_time({vips}[{lookback}]) unless on ({host}) {up_now})"
+        )
+    }
+
+    /// How far the counter rose within the window from its lowest value there: the samples'
+    /// own difference, which Prometheus and VictoriaMetrics agree on. increase() does not:
+    /// Prometheus extrapolates it to the window's ends, and VictoriaMetrics takes a small
+    /// first value of a series first seen within the window as an increase from 0 (a host
+    /// scraped for the first time would show adverts it counted long before).
+    fn vrrp_advert_interval(&self) -> String {
+        let host = &self.host;
+        let errors = self.sel(
+            "ipvs_vrrp_advert_errors_total",
+            &["reason=\"advert_interval\""],
+        );
+        format!(
+            "sum by ({host}, vrrp_instance) ({errors} - min_over_time({errors}[{ADVERT_INTERVAL_WINDOW}])) > 0"
+        )
+    }
+
+    /// Real servers with their kernel weight and forwarding method, of grouped hosts.
+    fn real_servers(&self) -> String {
+        let host = &self.host;
+        let real = format!("{}, remote_address, remote_port", self.service());
+        format!(
+            "max by ({real}, forward) ({} * on ({real}) group_left (forward) {}) and on ({host}) {}",
+            self.sel("ipvs_backend_weight", &[]),
+            self.sel("ipvs_backend_info", &[]),
+            self.grouped()
+        )
     }
 
     /// `metric{selector, extra...}`.

@@ -673,6 +673,49 @@ fn summed_backend_series<'r>(
 /// Reads one gauge value of a real-server series.
 type ReadBackend = fn(&BackendSeries) -> Option<i64>;
 
+/// The real-server gauges read straight from a series: name, help, and how to read it.
+const BACKEND_GAUGES: [(&str, &str, ReadBackend); 6] = [
+    (
+        "ipvs_backend_weight",
+        "Scheduling weight of the real server (0: no new connections).",
+        |b| Some(b.weight),
+    ),
+    (
+        "ipvs_backend_connections_active",
+        "Active connections to the real server (TCP: established).",
+        |b| Some(b.active),
+    ),
+    (
+        "ipvs_backend_connections_inactive",
+        "Inactive connections to the real server (TCP: not established; UDP: all).",
+        |b| Some(b.inactive),
+    ),
+    (
+        "ipvs_backend_connections_persistent",
+        "Persistence templates held for the real server.",
+        |b| b.persistent,
+    ),
+    (
+        "ipvs_backend_threshold_upper_connections",
+        "Connections above which the real server gets no new ones (only when one is set).",
+        |b| {
+            b.thresholds
+                .map(|(upper, _)| i64::from(upper))
+                .filter(|&t| t != 0)
+        },
+    ),
+    (
+        "ipvs_backend_threshold_lower_connections",
+        "Connections under which an overloaded real server gets new ones again (only when \
+         one is set).",
+        |b| {
+            b.thresholds
+                .map(|(_, lower)| i64::from(lower))
+                .filter(|&t| t != 0)
+        },
+    ),
+];
+
 fn encode_backends(
     views: &[View],
     options: &EncodeOptions,
@@ -696,48 +739,7 @@ fn encode_backends(
                 .map(|forward| (((&b.labels, [("forward", forward)]), netns), 1))
         }),
     )?;
-    let plain: [(&str, &str, ReadBackend); 6] = [
-        (
-            "ipvs_backend_weight",
-            "Scheduling weight of the real server (0: no new connections).",
-            |b| Some(b.weight),
-        ),
-        (
-            "ipvs_backend_connections_active",
-            "Active connections to the real server (TCP: established).",
-            |b| Some(b.active),
-        ),
-        (
-            "ipvs_backend_connections_inactive",
-            "Inactive connections to the real server (TCP: not established; UDP: all).",
-            |b| Some(b.inactive),
-        ),
-        (
-            "ipvs_backend_connections_persistent",
-            "Persistence templates held for the real server.",
-            |b| b.persistent,
-        ),
-        (
-            "ipvs_backend_threshold_upper_connections",
-            "Connections above which the real server gets no new ones (only when one is set).",
-            |b| {
-                b.thresholds
-                    .map(|(upper, _)| i64::from(upper))
-                    .filter(|&t| t != 0)
-            },
-        ),
-        (
-            "ipvs_backend_threshold_lower_connections",
-            "Connections under which an overloaded real server gets new ones again (only when \
-             one is set).",
-            |b| {
-                b.thresholds
-                    .map(|(_, lower)| i64::from(lower))
-                    .filter(|&t| t != 0)
-            },
-        ),
-    ];
-    for (name, help, read) in plain {
+    for (name, help, read) in BACKEND_GAUGES {
         gauges(
             encoder,
             name,

@@ -57,6 +57,16 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             })
         })
         .collect();
+    encode_real_servers(&reals, encoder)?;
+    encode_virtual_servers(&servers, encoder)
+}
+
+/// Each configured real server: its state against the kernel's table, its configured weight
+/// and the checkers' own view.
+fn encode_real_servers(
+    reals: &[(RealServerLabels, &lvs_health::RealServerHealth)],
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
     gauges(
         encoder,
         "ipvs_keepalived_real_server_state",
@@ -90,7 +100,15 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
             real.checker_alive
                 .map(|alive| (labels.clone(), i64::from(alive)))
         }),
-    )?;
+    )
+}
+
+/// Each configured virtual server: its real servers configured and up, live weight, quorum
+/// and whether it holds, sorry server in use, and presence in the kernel.
+fn encode_virtual_servers(
+    servers: &[(VirtualServerLabels, &VirtualServerHealth)],
+    encoder: &mut DescriptorEncoder,
+) -> fmt::Result {
     gauges(
         encoder,
         "ipvs_keepalived_virtual_server_real_servers",

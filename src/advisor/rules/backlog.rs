@@ -2,18 +2,18 @@
 //! net sysctl documentation; softnet_stat).
 
 use super::ipvs::kernel_version;
-use super::{Applies, Check, Context, Rule, missing_sysctl};
+use super::{Applies, Context, Rule, Skip, missing_sysctl};
 use crate::advisor::{Role, Severity};
 
 /// A sysctl that is a whole number, or the check to return: skipped, saying why it is missing
 /// (see [`missing_sysctl`]) or that it is no number.
-fn number(context: &Context, key: &str) -> Result<i64, Check> {
+fn number(context: &Context, key: &str) -> Result<i64, Skip> {
     let sysctls = context.sysctls()?;
     match sysctls.get(key) {
-        None => Err(Check::Skipped(missing_sysctl(sysctls, key))),
+        None => Err(Skip(missing_sysctl(sysctls, key))),
         Some(text) => sysctls
             .number(key)
-            .ok_or_else(|| Check::Skipped(format!("{key} is not a number: {text:?}"))),
+            .ok_or_else(|| Skip(format!("{key} is not a number: {text:?}"))),
     }
 }
 
@@ -48,10 +48,7 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
     fix: "sysctl -w net.core.netdev_max_backlog=5000 (or double what drops at), and the line \
           `net.core.netdev_max_backlog = 5000` in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
-        let backlog = match number(context, "net.core.netdev_max_backlog") {
-            Ok(n) => n,
-            Err(check) => return check,
-        };
+        let backlog = number(context, "net.core.netdev_max_backlog")?;
         let key = "net.core.netdev_max_backlog";
         // Without softnet_stat nothing says whether a backlog overflowed: that is said, not
         // taken for "no drops".
@@ -61,13 +58,12 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
         // The drop counters run since boot: once the backlog has been raised to what this
         // rule asks for, old drops say nothing more (the alert rules watch their rate).
         if dropped > 0 && backlog < 5000 {
-            return vec![NETDEV_MAX_BACKLOG.sysctl_finding(
+            return Ok(vec![NETDEV_MAX_BACKLOG.sysctl_finding(
                 key,
                 &backlog.to_string(),
                 &wanted,
                 format!("{dropped} packets dropped because a CPU's backlog was full"),
-            )]
-            .into();
+            )]);
         }
         if context.roles.iter().any(|r| r.is_director()) && backlog < 5000 {
             // Below the kernel's own default a director is worse off than a stock host: a
@@ -96,16 +92,16 @@ pub static NETDEV_MAX_BACKLOG: Rule = Rule {
             } else {
                 Severity::Info
             };
-            return vec![finding].into();
+            return Ok(vec![finding]);
         }
         if !softnet_read && backlog < 5000 {
-            return Check::Skipped(
+            return Err(Skip(
                 "/proc/net/softnet_stat could not be read: whether a CPU's backlog overflowed \
                  is unknown"
                     .into(),
-            );
+            ));
         }
-        Check::Pass
+        Ok(Vec::new())
     },
 };
 
@@ -127,10 +123,7 @@ pub static NETDEV_BUDGET: Rule = Rule {
           those lines in /etc/sysctl.d/90-ipvs.conf; watch ipvs_softnet_times_squeezed_total.",
     check: |context| {
         // Never the kernel's default in its place: an unread budget is said to be unread.
-        let budget = match number(context, "net.core.netdev_budget") {
-            Ok(n) => n,
-            Err(check) => return check,
-        };
+        let budget = number(context, "net.core.netdev_budget")?;
         if is_director(context) && budget < KERNEL_DEFAULT_BUDGET {
             let mut finding = NETDEV_BUDGET.sysctl_finding(
                 "net.core.netdev_budget",
@@ -142,10 +135,10 @@ pub static NETDEV_BUDGET: Rule = Rule {
                 ),
             );
             finding.severity = Severity::Warning;
-            return vec![finding].into();
+            return Ok(vec![finding]);
         }
         if context.snapshot.softnet.is_empty() {
-            return Check::Skipped("no softnet data".into());
+            return Err(Skip("no softnet data".into()));
         }
         let squeezed: u64 = context
             .snapshot
@@ -154,11 +147,11 @@ pub static NETDEV_BUDGET: Rule = Rule {
             .map(|c| c.time_squeezed)
             .sum();
         if squeezed == 0 {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         // Squeezes count since boot: once the budget is raised, old ones say nothing more.
         if budget >= 600 {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         let mut finding = NETDEV_BUDGET.sysctl_finding(
             "net.core.netdev_budget",
@@ -169,7 +162,7 @@ pub static NETDEV_BUDGET: Rule = Rule {
         if budget < KERNEL_DEFAULT_BUDGET {
             finding.severity = Severity::Warning;
         }
-        vec![finding].into()
+        Ok(vec![finding])
     },
 };
 
@@ -187,10 +180,7 @@ pub static SOMAXCONN: Rule = Rule {
     fix: "sysctl -w net.core.somaxconn=4096, and the line `net.core.somaxconn = 4096` in \
           /etc/sysctl.d/90-ipvs.conf (the service must also ask for a long backlog).",
     check: |context| {
-        let n = match number(context, "net.core.somaxconn") {
-            Err(check) => return check,
-            Ok(n) => n,
-        };
+        let n = number(context, "net.core.somaxconn")?;
         // From 5.4 the kernel's own default is 4096: less than that was set on purpose.
         let release = context
             .snapshot
@@ -203,7 +193,7 @@ pub static SOMAXCONN: Rule = Rule {
             _ => 1024,
         };
         if n >= floor {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         let summary = if floor == KERNEL_DEFAULT_SOMAXCONN {
             format!(
@@ -213,7 +203,12 @@ pub static SOMAXCONN: Rule = Rule {
         } else {
             format!("listening sockets accept at most {n} pending connections")
         };
-        vec![SOMAXCONN.sysctl_finding("net.core.somaxconn", &n.to_string(), "4096", summary)].into()
+        Ok(vec![SOMAXCONN.sysctl_finding(
+            "net.core.somaxconn",
+            &n.to_string(),
+            "4096",
+            summary,
+        )])
     },
 };
 
@@ -228,16 +223,14 @@ pub static TCP_MAX_SYN_BACKLOG: Rule = Rule {
           one costs TCP options, not connections.",
     fix: "sysctl -w net.ipv4.tcp_max_syn_backlog=4096, and the line \
           `net.ipv4.tcp_max_syn_backlog = 4096` in /etc/sysctl.d/90-ipvs.conf.",
-    check: |context| match number(context, "net.ipv4.tcp_max_syn_backlog") {
-        Err(check) => check,
-        Ok(n) if n >= 4096 => Check::Pass,
-        Ok(n) => vec![TCP_MAX_SYN_BACKLOG.sysctl_finding(
+    check: |context| match number(context, "net.ipv4.tcp_max_syn_backlog")? {
+        n if n >= 4096 => Ok(Vec::new()),
+        n => Ok(vec![TCP_MAX_SYN_BACKLOG.sysctl_finding(
             "net.ipv4.tcp_max_syn_backlog",
             &n.to_string(),
             "4096",
             format!("at most {n} half-open connections per listener"),
-        )]
-        .into(),
+        )]),
     },
 };
 
@@ -252,22 +245,21 @@ pub static TCP_SYNCOOKIES: Rule = Rule {
           listeners; with a normal load nothing is lost yet.",
     fix: "sysctl -w net.ipv4.tcp_syncookies=1, and the line `net.ipv4.tcp_syncookies = 1` in \
           /etc/sysctl.d/90-ipvs.conf.",
-    check: |context| match number(context, "net.ipv4.tcp_syncookies") {
-        Err(check) => check,
-        Ok(1) => Check::Pass,
-        Ok(n) => vec![TCP_SYNCOOKIES.sysctl_finding(
+    check: |context| match number(context, "net.ipv4.tcp_syncookies")? {
+        1 => Ok(Vec::new()),
+        n => Ok(vec![TCP_SYNCOOKIES.sysctl_finding(
             "net.ipv4.tcp_syncookies",
             &n.to_string(),
             "1",
             "SYN cookies are not always on".into(),
-        )]
-        .into(),
+        )]),
     },
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
     use crate::model::softnet::SoftnetCpu;
     use crate::snapshot::Snapshot;

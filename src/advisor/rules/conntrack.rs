@@ -1,7 +1,7 @@
 //! Connection tracking: how full the table is, what it lost, and how its hash is sized
 //! (the kernel's nf_conntrack-sysctl documentation).
 
-use super::{Applies, Check, Rule};
+use super::{Applies, Rule, Skip};
 use crate::advisor::Severity;
 
 pub static CONNTRACK_USAGE: Rule = Rule {
@@ -21,14 +21,14 @@ pub static CONNTRACK_USAGE: Rule = Rule {
           `net.netfilter.nf_conntrack_max = N` in /etc/sysctl.d/90-ipvs.conf; or find what \
           fills the table (conntrack -L).",
     check: |context| {
-        let Some(conntrack) = &context.snapshot.conntrack else {
-            return Check::Skipped("no connection tracking data (nf_conntrack not loaded?)".into());
-        };
+        let conntrack = context.conntrack()?;
         let (Some(entries), Some(limit)) = (conntrack.entries, conntrack.limit) else {
-            return Check::Skipped("nf_conntrack_count or nf_conntrack_max missing".into());
+            return Err(Skip(
+                "nf_conntrack_count or nf_conntrack_max missing".into(),
+            ));
         };
         if limit == 0 {
-            return Check::Skipped("nf_conntrack_max is 0".into());
+            return Err(Skip("nf_conntrack_max is 0".into()));
         }
         let usage = entries as f64 / limit as f64;
         let severity = if usage >= 0.90 {
@@ -36,7 +36,7 @@ pub static CONNTRACK_USAGE: Rule = Rule {
         } else if usage >= 0.75 {
             Severity::Warning
         } else {
-            return Check::Pass;
+            return Ok(Vec::new());
         };
         let mut finding = CONNTRACK_USAGE.finding(
             "net.netfilter.nf_conntrack_count",
@@ -45,7 +45,7 @@ pub static CONNTRACK_USAGE: Rule = Rule {
             format!("the conntrack table is {:.0} % full", usage * 100.0),
         );
         finding.severity = severity;
-        vec![finding].into()
+        Ok(vec![finding])
     },
 };
 
@@ -62,13 +62,13 @@ pub static CONNTRACK_DROPS: Rule = Rule {
     fix: "Raise net.netfilter.nf_conntrack_max (and nf_conntrack_buckets) as for \
           conntrack-usage; check `conntrack -S` and the kernel log for 'table full'.",
     check: |context| {
-        let Some(conntrack) = &context.snapshot.conntrack else {
-            return Check::Skipped("no connection tracking data (nf_conntrack not loaded?)".into());
-        };
+        let conntrack = context.conntrack()?;
         if conntrack.statistics.is_empty() {
-            return Check::Skipped("no conntrack statistics (neither ctnetlink nor /proc)".into());
+            return Err(Skip(
+                "no conntrack statistics (neither ctnetlink nor /proc)".into(),
+            ));
         }
-        conntrack
+        Ok(conntrack
             .statistics
             .iter()
             .filter(|(name, value)| {
@@ -82,8 +82,7 @@ pub static CONNTRACK_DROPS: Rule = Rule {
                     format!("conntrack {name} is {value} since boot: connections were lost"),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -101,17 +100,17 @@ pub static CONNTRACK_HASH_CHAINS: Rule = Rule {
           in /etc/sysctl.d/90-ipvs.conf (or `options nf_conntrack hashsize=N` in \
           /etc/modprobe.d/).",
     check: |context| {
-        let Some(conntrack) = &context.snapshot.conntrack else {
-            return Check::Skipped("no connection tracking data (nf_conntrack not loaded?)".into());
-        };
+        let conntrack = context.conntrack()?;
         let (Some(limit), Some(buckets)) = (conntrack.limit, conntrack.buckets) else {
-            return Check::Skipped("nf_conntrack_max or nf_conntrack_buckets missing".into());
+            return Err(Skip(
+                "nf_conntrack_max or nf_conntrack_buckets missing".into(),
+            ));
         };
         if buckets == 0 || limit <= buckets.saturating_mul(8) {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         let wanted = (limit / 4).to_string();
-        vec![CONNTRACK_HASH_CHAINS.sysctl_finding(
+        Ok(vec![CONNTRACK_HASH_CHAINS.sysctl_finding(
             "net.netfilter.nf_conntrack_buckets",
             &buckets.to_string(),
             &wanted,
@@ -119,14 +118,14 @@ pub static CONNTRACK_HASH_CHAINS: Rule = Rule {
                 "{} entries per bucket when the table is full",
                 limit / buckets
             ),
-        )]
-        .into()
+        )])
     },
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
     use crate::model::conntrack::Conntrack;
     use crate::snapshot::Snapshot;

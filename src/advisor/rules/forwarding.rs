@@ -1,6 +1,6 @@
 //! Forwarding: a NAT director routes the real servers' replies back to clients.
 
-use super::{Applies, Check, Rule};
+use super::{Applies, Rule, Skip};
 use crate::advisor::{Role, Severity};
 use crate::model::AddressFamily;
 
@@ -18,21 +18,17 @@ pub static NAT_IP_FORWARD: Rule = Rule {
     fix: "sysctl -w net.ipv4.ip_forward=1, and the line `net.ipv4.ip_forward = 1` in \
           /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
-        let sysctls = match context.sysctls() {
-            Ok(s) => s,
-            Err(skip) => return skip,
-        };
+        let sysctls = context.sysctls()?;
         let key = "net.ipv4.ip_forward";
         match sysctls.get(key) {
-            None => Check::Skipped(format!("{key} could not be read")),
-            Some("1") => Check::Pass,
-            Some(value) => vec![NAT_IP_FORWARD.sysctl_finding(
+            None => Err(Skip(format!("{key} could not be read"))),
+            Some("1") => Ok(Vec::new()),
+            Some(value) => Ok(vec![NAT_IP_FORWARD.sysctl_finding(
                 key,
                 value,
                 "1",
                 "IPv4 forwarding is off: replies from NAT real servers are dropped".into(),
-            )]
-            .into(),
+            )]),
         }
     },
 };
@@ -58,23 +54,19 @@ pub static NAT_IPV6_FORWARDING: Rule = Rule {
             })
         });
         if !has_ipv6_nat {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
-        let sysctls = match context.sysctls() {
-            Ok(s) => s,
-            Err(skip) => return skip,
-        };
+        let sysctls = context.sysctls()?;
         let key = "net.ipv6.conf.all.forwarding";
         match sysctls.get(key) {
-            None => Check::Skipped(format!("{key} could not be read (IPv6 disabled?)")),
-            Some("1") => Check::Pass,
-            Some(value) => vec![NAT_IPV6_FORWARDING.sysctl_finding(
+            None => Err(Skip(format!("{key} could not be read (IPv6 disabled?)"))),
+            Some("1") => Ok(Vec::new()),
+            Some(value) => Ok(vec![NAT_IPV6_FORWARDING.sysctl_finding(
                 key,
                 value,
                 "1",
                 "IPv6 forwarding is off while IPv6 NAT services exist".into(),
-            )]
-            .into(),
+            )]),
         }
     },
 };
@@ -82,6 +74,7 @@ pub static NAT_IPV6_FORWARDING: Rule = Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
     use crate::snapshot::Snapshot;
 

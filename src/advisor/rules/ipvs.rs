@@ -1,26 +1,31 @@
 //! IPVS sysctls (the kernel's ipvs-sysctl documentation) and the connection table.
 
-use super::{Applies, Check, Context, Rule, missing_sysctl};
+use super::{Applies, Context, Outcome, Rule, Skip, missing_sysctl};
 use crate::advisor::Severity;
 use crate::model::sysctl::Sysctls;
 
 /// Reads a sysctl for a rule: its value, or the check to return when it is missing (saying
 /// why: see [`missing_sysctl`]).
-fn value<'a>(context: &'a Context, key: &str) -> Result<(&'a Sysctls, &'a str), Check> {
+fn value<'a>(context: &'a Context, key: &str) -> Result<(&'a Sysctls, &'a str), Skip> {
     let sysctls = context.sysctls()?;
     sysctls
         .get(key)
         .map(|v| (sysctls, v))
-        .ok_or_else(|| Check::Skipped(missing_sysctl(sysctls, key)))
+        .ok_or_else(|| Skip(missing_sysctl(sysctls, key)))
 }
 
 /// A rule that wants one IPVS sysctl at one value.
-fn want(rule: &'static Rule, context: &Context, key: &str, wanted: &str, summary: &str) -> Check {
-    match value(context, key) {
-        Err(check) => check,
-        Ok((_, v)) if v == wanted => Check::Pass,
-        Ok((_, v)) => vec![rule.sysctl_finding(key, v, wanted, summary.to_string())].into(),
+fn want(rule: &'static Rule, context: &Context, key: &str, wanted: &str, summary: &str) -> Outcome {
+    let (_, v) = value(context, key)?;
+    if v == wanted {
+        return Ok(Vec::new());
     }
+    Ok(vec![rule.sysctl_finding(
+        key,
+        v,
+        wanted,
+        summary.to_string(),
+    )])
 }
 
 pub static RUN_ESTIMATION: Rule = Rule {
@@ -118,7 +123,7 @@ pub static EXPIRE_QUIESCENT_TEMPLATE: Rule = Rule {
             .as_ref()
             .is_some_and(|t| t.services.iter().any(|s| s.flags.persistent));
         if !persistent {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         want(
             &EXPIRE_QUIESCENT_TEMPLATE,
@@ -153,24 +158,20 @@ pub static CONN_REUSE_MODE: Rule = Rule {
           `net.ipv4.vs.conn_reuse_mode = 0` in /etc/sysctl.d/90-ipvs.conf; better, run 5.9 \
           or later.",
     check: |context| {
-        let (sysctls, mode) = match value(context, "net.ipv4.vs.conn_reuse_mode") {
-            Ok(found) => found,
-            Err(check) => return check,
-        };
+        let (sysctls, mode) = value(context, "net.ipv4.vs.conn_reuse_mode")?;
         let Some(release) = sysctls.get("kernel.osrelease") else {
-            return Check::Skipped("kernel.osrelease could not be read".into());
+            return Err(Skip("kernel.osrelease could not be read".into()));
         };
         match kernel_version(release) {
-            None => Check::Skipped(format!("kernel release {release:?} not understood")),
-            Some(version) if version >= (5, 9) => Check::Pass,
-            Some(_) if mode == "1" => vec![CONN_REUSE_MODE.sysctl_finding(
+            None => Err(Skip(format!("kernel release {release:?} not understood"))),
+            Some(version) if version >= (5, 9) => Ok(Vec::new()),
+            Some(_) if mode == "1" => Ok(vec![CONN_REUSE_MODE.sysctl_finding(
                 "net.ipv4.vs.conn_reuse_mode",
                 mode,
                 "0",
                 format!("kernel {release} delays reused connections by a second with mode 1"),
-            )]
-            .into(),
-            Some(_) => Check::Pass,
+            )]),
+            Some(_) => Ok(Vec::new()),
         }
     },
 };
@@ -190,11 +191,9 @@ pub static CONNECTION_TABLE_SIZE: Rule = Rule {
           /etc/modprobe.d/ipvs.conf (2^N near the connections held), then reload ip_vs in a \
           maintenance window.",
     check: |context| {
-        let Some(table) = &context.snapshot.ipvs else {
-            return Check::Skipped("no IPVS table".into());
-        };
+        let table = context.ipvs()?;
         let Some(buckets) = table.connection_table_buckets else {
-            return Check::Skipped("the connection table size is unknown".into());
+            return Err(Skip("the connection table size is unknown".into()));
         };
         let held: i64 = table
             .services
@@ -204,16 +203,15 @@ pub static CONNECTION_TABLE_SIZE: Rule = Rule {
             .sum();
         let held = held as u64;
         if held <= buckets.saturating_mul(4) {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         let bits = (64 - held.leading_zeros()).clamp(8, 20);
-        vec![CONNECTION_TABLE_SIZE.finding(
+        Ok(vec![CONNECTION_TABLE_SIZE.finding(
             "ip_vs conn_tab_bits",
             format!("{buckets} buckets for {held} connections"),
             format!("conn_tab_bits={bits} ({} buckets)", 1u64 << bits),
             format!("{:.0} connections per bucket", held as f64 / buckets as f64),
-        )]
-        .into()
+        )])
     },
 };
 
@@ -221,6 +219,7 @@ pub static CONNECTION_TABLE_SIZE: Rule = Rule {
 mod tests {
     use super::*;
     use crate::advisor::Role;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
     use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey};
     use crate::snapshot::Snapshot;

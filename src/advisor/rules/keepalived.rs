@@ -2,7 +2,7 @@
 //! VRRP router, instances that flap, priorities lowered by failed tracking, sync groups split,
 //! and notify FIFOs and scripts that keepalived ignores for want of a script user.
 
-use super::{Applies, Check, Rule};
+use super::{Applies, Rule, Skip};
 use crate::advisor::Severity;
 use std::collections::BTreeMap;
 
@@ -10,15 +10,14 @@ use crate::model::keepalived::{
     IgnoredUse, Keepalived, TransitionSource, VrrpState, ignored_default_user_uses,
 };
 
-/// keepalived as the snapshot shows it; a host without keepalived's configuration is not a
-/// keepalived host, and these rules have nothing to say about it.
-fn keepalived<'a>(context: &'a super::Context) -> Result<&'a Keepalived, Check> {
+/// keepalived as the snapshot shows it; `None` for a host without keepalived's configuration,
+/// which is not a keepalived host: these rules have nothing to say about it.
+fn keepalived<'a>(context: &'a super::Context) -> Option<&'a Keepalived> {
     context
         .snapshot
         .keepalived
         .as_ref()
         .filter(|k| !k.config.instances.is_empty())
-        .ok_or(Check::Pass)
 }
 
 pub static NOT_RUNNING: Rule = Rule {
@@ -35,14 +34,13 @@ pub static NOT_RUNNING: Rule = Rule {
     fix: "systemctl start keepalived (and systemctl enable keepalived so it starts at boot); \
           `keepalived --config-test` first, and journalctl -u keepalived for why it stopped.",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         if keepalived.config.instances.is_empty() || keepalived.process.running {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
-        vec![NOT_RUNNING.finding(
+        Ok(vec![NOT_RUNNING.finding(
             keepalived.config_file.clone(),
             format!(
                 "{} VRRP instances configured, keepalived not running",
@@ -50,8 +48,7 @@ pub static NOT_RUNNING: Rule = Rule {
             ),
             "keepalived running",
             "keepalived is configured but not running",
-        )]
-        .into()
+        )])
     },
 };
 
@@ -68,14 +65,14 @@ pub static VIPS_WHILE_BACKUP: Rule = Rule {
     fix: "Remove the stale address (ip addr del VIP/32 dev IFACE) and find why keepalived did \
           not (a second keepalived, a manual `ip addr add`, a network manager re-adding it).",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         let Some(dump) = &keepalived.dump else {
-            return Check::Skipped("needs keepalived's JSON dump for its own view".into());
+            return Err(Skip("needs keepalived's JSON dump for its own view".into()));
         };
-        dump.instances
+        Ok(dump
+            .instances
             .iter()
             .filter(|i| i.state == Some(VrrpState::Backup))
             .filter_map(|instance| {
@@ -101,8 +98,7 @@ pub static VIPS_WHILE_BACKUP: Rule = Rule {
                     )
                 })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -127,14 +123,13 @@ pub static TWO_MASTERS: Rule = Rule {
     fix: "Let VRRP through between the peers (nft add rule inet filter input ip protocol vrrp \
           accept, or the iptables equivalent) and make virtual_router_id unique per network.",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         let Some(peers) = &keepalived.peers else {
-            return Check::Skipped("needs --collector.vrrp.listen".into());
+            return Err(Skip("needs --collector.vrrp.listen".into()));
         };
-        keepalived
+        Ok(keepalived
             .roles
             .iter()
             .filter(|r| r.state == VrrpState::Master)
@@ -158,8 +153,7 @@ pub static TWO_MASTERS: Rule = Rule {
                         )
                     })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -188,21 +182,20 @@ pub static FLAPPING: Rule = Rule {
           between the peers); nopreempt or preempt_delay stop a recovered master from taking \
           the addresses straight back.",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         let Some(recent) = &keepalived.recent_transitions else {
-            return Check::Skipped(
+            return Err(Skip(
                 "needs keepalived's notify FIFO (--keepalived.notify-fifo) or its JSON dump".into(),
-            );
+            ));
         };
         let what = match recent.source {
             TransitionSource::NotifyFifo => "changes into MASTER (notify FIFO)",
             TransitionSource::JsonDump => "changes into MASTER (JSON dump)",
         };
         let minutes = recent.window_seconds / 60.0;
-        recent
+        Ok(recent
             .instances
             .iter()
             .filter(|(_, n)| *n >= FLAPPING_TRANSITIONS)
@@ -214,8 +207,7 @@ pub static FLAPPING: Rule = Rule {
                     format!("{instance} became MASTER {n} times in {minutes:.0} minutes"),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -236,9 +228,8 @@ pub static PRIORITY_DEGRADED: Rule = Rule {
           (VRRP_Script(NAME) failed); run the script by hand as keepalived's script_user, or \
           check the tracked interface with ip link.",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         // (base, effective) per instance: the JSON dump wins over the data dump
         let mut priorities: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -257,11 +248,11 @@ pub static PRIORITY_DEGRADED: Rule = Rule {
             }
         }
         if keepalived.dump.is_none() && keepalived.vrrp_data_dump.is_none() {
-            return Check::Skipped(
+            return Err(Skip(
                 "needs keepalived's JSON dump or its data dump for its effective priorities".into(),
-            );
+            ));
         }
-        priorities
+        Ok(priorities
             .into_iter()
             .filter(|(_, (base, effective))| effective < base)
             .map(|(instance, (base, effective))| {
@@ -275,8 +266,7 @@ pub static PRIORITY_DEGRADED: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -299,12 +289,11 @@ pub static SYNC_GROUP_SPLIT: Rule = Rule {
           that the group lists all members and that no member has its own track_* that \
           the others lack), then restart keepalived on the director that holds part of the group.",
     check: |context| {
-        let keepalived = match keepalived(context) {
-            Ok(k) => k,
-            Err(check) => return check,
+        let Some(keepalived) = keepalived(context) else {
+            return Ok(Vec::new());
         };
         if keepalived.config.sync_groups.is_empty() || !keepalived.process.running {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         let state_of = |name: &str| -> Option<VrrpState> {
             let own = keepalived
@@ -327,7 +316,7 @@ pub static SYNC_GROUP_SPLIT: Rule = Rule {
                     .map(|r| r.state)
             })
         };
-        keepalived
+        Ok(keepalived
             .config
             .sync_groups
             .iter()
@@ -357,21 +346,24 @@ pub static SYNC_GROUP_SPLIT: Rule = Rule {
                     )
                 })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
-/// The uses of the default script user that keepalived ignores, or why that cannot be told.
-fn ignored_uses(context: &super::Context) -> Result<Vec<IgnoredUse>, Check> {
-    let keepalived = context.snapshot.keepalived.as_ref().ok_or(Check::Pass)?;
+/// The uses of the default script user that keepalived ignores (none without keepalived or
+/// without uses of a script user), or why that cannot be told.
+fn ignored_uses(context: &super::Context) -> Result<Vec<IgnoredUse>, Skip> {
+    let Some(keepalived) = &context.snapshot.keepalived else {
+        return Ok(Vec::new());
+    };
     let config = &keepalived.config;
     if config.script_users.is_empty() {
-        return Err(Check::Pass);
+        return Ok(Vec::new());
     }
-    let accounts = config.accounts.as_ref().ok_or_else(|| {
-        Check::Skipped("needs the host's /etc/passwd (under --path.rootfs)".into())
-    })?;
+    let accounts = config
+        .accounts
+        .as_ref()
+        .ok_or_else(|| Skip("needs the host's /etc/passwd (under --path.rootfs)".into()))?;
     Ok(ignored_default_user_uses(&config.script_users, accounts))
 }
 
@@ -403,11 +395,8 @@ pub static NOTIFY_FIFO_IGNORED: Rule = Rule {
           without an error.",
     fix: SCRIPT_USER_FIX,
     check: |context| {
-        let ignored = match ignored_uses(context) {
-            Ok(ignored) => ignored,
-            Err(check) => return check,
-        };
-        ignored
+        let ignored = ignored_uses(context)?;
+        Ok(ignored
             .iter()
             .filter(|i| i.what.is_fifo())
             .map(|i| {
@@ -424,8 +413,7 @@ pub static NOTIFY_FIFO_IGNORED: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -448,11 +436,8 @@ pub static SCRIPT_DISABLED: Rule = Rule {
           service it watched.",
     fix: SCRIPT_USER_FIX,
     check: |context| {
-        let ignored = match ignored_uses(context) {
-            Ok(ignored) => ignored,
-            Err(check) => return check,
-        };
-        ignored
+        let ignored = ignored_uses(context)?;
+        Ok(ignored
             .iter()
             .filter(|i| !i.what.is_fifo())
             .map(|i| {
@@ -466,7 +451,6 @@ pub static SCRIPT_DISABLED: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };

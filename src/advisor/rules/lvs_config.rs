@@ -3,27 +3,25 @@
 //! nobody configured, configured services the kernel lacks, settings that differ). Silent on
 //! hosts whose keepalived configures no virtual server.
 
-use super::{Applies, Check, Context, Rule};
+use super::{Applies, Context, Rule, Skip};
 use crate::advisor::Severity;
 use crate::model::lvs_health::{LvsHealth, RealServerState};
 use crate::model::{ServiceKey, SocketText};
 
-/// The comparison, for a host whose keepalived configures virtual servers; `Pass` for other
-/// hosts, `Skipped` while the comparison cannot be made.
-fn health<'c>(context: &'c Context) -> Result<&'c LvsHealth, Check> {
+/// The comparison, for a host whose keepalived configures virtual servers; `None` for other
+/// hosts (nothing to judge: the rules pass), `Skip` while the comparison cannot be made.
+fn health<'c>(context: &'c Context) -> Result<Option<&'c LvsHealth>, Skip> {
     if context
         .snapshot
         .keepalived
         .as_ref()
         .is_none_or(|k| k.config.virtual_servers.is_empty())
     {
-        return Err(Check::Pass);
+        return Ok(None);
     }
     match context.lvs_health() {
-        Some(health) if health.known => Ok(health),
-        _ => Err(Check::Skipped(
-            "needs keepalived running and the IPVS table".into(),
-        )),
+        Some(health) if health.known => Ok(Some(health)),
+        _ => Err(Skip("needs keepalived running and the IPVS table".into())),
     }
 }
 
@@ -50,11 +48,10 @@ pub static REAL_SERVER_DOWN: Rule = Rule {
           to the address and port the check uses); journalctl -u keepalived says which check \
           failed. keepalived adds it back when its checks pass.",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .virtual_servers
             .iter()
             .flat_map(|server| {
@@ -83,8 +80,7 @@ pub static REAL_SERVER_DOWN: Rule = Rule {
                         )
                     })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -103,11 +99,10 @@ pub static QUORUM_LOST: Rule = Rule {
           lower `quorum` in the virtual_server block if the figure is wrong, then \
           systemctl reload keepalived.",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .virtual_servers
             .iter()
             .filter(|s| s.quorum_up == Some(false))
@@ -127,8 +122,7 @@ pub static QUORUM_LOST: Rule = Rule {
                     format!("quorum lost for {}", server.service),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -145,11 +139,10 @@ pub static SORRY_SERVER_ACTIVE: Rule = Rule {
     fix: "Bring the real servers back; keepalived removes the sorry server once quorum (plus \
           hysteresis) is reached again.",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .virtual_servers
             .iter()
             .filter_map(|server| {
@@ -166,8 +159,7 @@ pub static SORRY_SERVER_ACTIVE: Rule = Rule {
                     )
                 })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -183,11 +175,10 @@ pub static UNMANAGED_SERVICE: Rule = Rule {
     fix: "Add it to keepalived.conf as a virtual_server (and systemctl reload keepalived), or \
           delete it: ipvsadm -D -t VIP:PORT (-u for UDP, -f MARK for a firewall mark).",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .unmanaged_services
             .iter()
             .map(|service| {
@@ -198,8 +189,7 @@ pub static UNMANAGED_SERVICE: Rule = Rule {
                     format!("{service} is not in keepalived's configuration"),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -216,11 +206,10 @@ pub static UNMANAGED_REAL_SERVER: Rule = Rule {
     fix: "Add it as a real_server with a check to the virtual_server in keepalived.conf (and \
           systemctl reload keepalived), or remove it: ipvsadm -d -t VIP:PORT -r RIP:PORT.",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .unmanaged_real_servers
             .iter()
             .map(|real| {
@@ -239,8 +228,7 @@ pub static UNMANAGED_REAL_SERVER: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -257,11 +245,10 @@ pub static VIRTUAL_SERVER_ABSENT: Rule = Rule {
     fix: "systemctl reload keepalived to add it again; if it stays absent, journalctl -u \
           keepalived names the reason (for a scheduler, modprobe ip_vs_SCHED).",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .absent_virtual_servers
             .iter()
             .map(|(service, group)| {
@@ -272,8 +259,7 @@ pub static VIRTUAL_SERVER_ABSENT: Rule = Rule {
                     format!("{service} is configured but not in the kernel"),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -292,11 +278,10 @@ pub static SETTINGS_DRIFT: Rule = Rule {
     fix: "systemctl reload keepalived to apply the configuration, or change keepalived.conf \
           (lb_algo, persistence_timeout, lb_kind) to what the service should be.",
     check: |context| {
-        let health = match health(context) {
-            Ok(h) => h,
-            Err(check) => return check,
+        let Some(health) = health(context)? else {
+            return Ok(Vec::new());
         };
-        health
+        Ok(health
             .settings_drift
             .iter()
             .map(|drift| {
@@ -314,8 +299,7 @@ pub static SETTINGS_DRIFT: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -323,6 +307,7 @@ pub static SETTINGS_DRIFT: Rule = Rule {
 mod tests {
     use super::super::testing::{found_subjects, run};
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::model::keepalived::{Keepalived, KeepalivedProcess};
     use crate::model::{Backend, ForwardMethod, IpvsTable, Protocol, Service};
     use crate::parse::keepalived::parse_single;

@@ -13,7 +13,10 @@ mod realserver;
 mod services;
 
 use super::{Finding, Role, Severity};
+use crate::model::IpvsTable;
+use crate::model::conntrack::Conntrack;
 use crate::model::lvs_health::{self, LvsHealth};
+use crate::model::netdev::NetDevices;
 use crate::model::sysctl::Sysctls;
 use crate::snapshot::Snapshot;
 
@@ -55,11 +58,34 @@ impl Context<'_> {
     }
 
     /// The sysctls, or why the rule cannot be evaluated.
-    pub fn sysctls(&self) -> Result<&Sysctls, Check> {
+    pub fn sysctls(&self) -> Result<&Sysctls, Skip> {
         self.snapshot
             .sysctl
             .as_ref()
-            .ok_or_else(|| Check::Skipped("the sysctl collector gave no data".to_string()))
+            .ok_or_else(|| Skip("the sysctl collector gave no data".to_string()))
+    }
+
+    /// The IPVS table, or why the rule cannot be evaluated.
+    pub fn ipvs(&self) -> Result<&IpvsTable, Skip> {
+        self.snapshot
+            .ipvs
+            .as_ref()
+            .ok_or_else(|| Skip("no IPVS table".to_string()))
+    }
+
+    /// Connection tracking's table and counters, or why the rule cannot be evaluated.
+    pub fn conntrack(&self) -> Result<&Conntrack, Skip> {
+        self.snapshot.conntrack.as_ref().ok_or_else(|| {
+            Skip("no connection tracking data (nf_conntrack not loaded?)".to_string())
+        })
+    }
+
+    /// The network devices, or why the rule cannot be evaluated.
+    pub fn netdev(&self) -> Result<&NetDevices, Skip> {
+        self.snapshot
+            .netdev
+            .as_ref()
+            .ok_or_else(|| Skip("no network device data".to_string()))
     }
 }
 
@@ -100,6 +126,15 @@ pub fn missing_sysctl(sysctls: &Sysctls, key: &str) -> String {
     format!("{key} could not be read")
 }
 
+/// Why a rule could not judge the host: the data it needs is missing. A check returns it as
+/// its error, so a missing input ends the check with `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip(pub String);
+
+/// What a rule's check returns: its findings (none when all is well), or why it could not
+/// judge.
+pub type Outcome = Result<Vec<Finding>, Skip>;
+
 /// What a rule concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
@@ -110,12 +145,12 @@ pub enum Check {
     Skipped(String),
 }
 
-impl From<Vec<Finding>> for Check {
-    fn from(findings: Vec<Finding>) -> Self {
-        if findings.is_empty() {
-            Check::Pass
-        } else {
-            Check::Found(findings)
+impl From<Outcome> for Check {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Ok(findings) if findings.is_empty() => Check::Pass,
+            Ok(findings) => Check::Found(findings),
+            Err(Skip(reason)) => Check::Skipped(reason),
         }
     }
 }
@@ -145,10 +180,15 @@ pub struct Rule {
     pub severity_why: &'static str,
     /// How to fix it: the command, and the file that makes it last.
     pub fix: &'static str,
-    pub check: fn(&Context) -> Check,
+    pub check: fn(&Context) -> Outcome,
 }
 
 impl Rule {
+    /// Runs the check over what the context shows.
+    pub fn evaluate(&self, context: &Context) -> Check {
+        (self.check)(context).into()
+    }
+
     pub fn applies_to(&self, roles: &[Role]) -> bool {
         self.applies.iter().any(|applies| match applies {
             Applies::AnyHost => true,
@@ -281,7 +321,7 @@ pub(crate) mod testing {
     }
 
     pub fn run(rule: &Rule, snapshot: &Snapshot, roles: &[Role]) -> Check {
-        (rule.check)(&Context::new(snapshot, roles))
+        rule.evaluate(&Context::new(snapshot, roles))
     }
 
     pub fn found_subjects(check: &Check) -> Vec<String> {

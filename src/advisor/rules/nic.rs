@@ -1,7 +1,7 @@
 //! Network cards: interrupts spread over CPUs, receive queues and steering, offloads (RHEL
 //! performance tuning guide; the kernel's scaling.rst; dev_disable_lro).
 
-use super::{Applies, Check, Rule};
+use super::{Applies, Rule, Skip};
 use crate::advisor::Severity;
 use crate::model::netdev::NetDevice;
 
@@ -38,13 +38,12 @@ pub static IRQS_ON_ONE_CPU: Rule = Rule {
           /proc/irq/N/smp_affinity_list (made lasting by a udev rule or a unit that runs at \
           boot).",
     check: |context| {
-        let Some(net) = &context.snapshot.netdev else {
-            return Check::Skipped("no network device data".into());
-        };
+        let net = context.netdev()?;
         if net.cpus.len() < 2 {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
-        net.devices
+        Ok(net
+            .devices
             .iter()
             .filter_map(|device| {
                 let (per_cpu, active) = interrupts_per_cpu(device);
@@ -67,8 +66,7 @@ pub static IRQS_ON_ONE_CPU: Rule = Rule {
                     )
                 })
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -87,11 +85,10 @@ pub static FEW_QUEUES_WITHOUT_RPS: Rule = Rule {
           /sys/class/net/DEV/queues/rx-N/rps_cpus, with net.core.rps_sock_flow_entries=32768 \
           and rps_flow_cnt = 32768 / queues for RFS; make it last with a udev rule.",
     check: |context| {
-        let Some(net) = &context.snapshot.netdev else {
-            return Check::Skipped("no network device data".into());
-        };
+        let net = context.netdev()?;
         let cpus = net.cpus.len();
-        net.devices
+        Ok(net
+            .devices
             .iter()
             .filter(|d| !d.irqs.is_empty() && !d.rx_queues.is_empty())
             .filter(|d| d.rx_queues.len() < cpus)
@@ -112,8 +109,7 @@ pub static FEW_QUEUES_WITHOUT_RPS: Rule = Rule {
                     ),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -142,24 +138,20 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
     fix: "ethtool -K DEV lro off (made lasting in the interface's configuration, e.g. \
           `post-up ethtool -K DEV lro off` or a systemd .link file); use GRO instead.",
     check: |context| {
-        let Some(net) = &context.snapshot.netdev else {
-            return Check::Skipped("no network device data".into());
-        };
+        let net = context.netdev()?;
         // An unread ip_forward is not taken for "not forwarding".
-        let forwarding = match context.sysctls() {
-            Err(check) => return check,
-            Ok(sysctls) => match sysctls.get("net.ipv4.ip_forward") {
-                Some(value) => value == "1",
-                None => return Check::Skipped("net.ipv4.ip_forward could not be read".into()),
-            },
+        let forwarding = match context.sysctls()?.get("net.ipv4.ip_forward") {
+            Some(value) => value == "1",
+            None => return Err(Skip("net.ipv4.ip_forward could not be read".into())),
         };
         if !forwarding {
-            return Check::Pass;
+            return Ok(Vec::new());
         }
         if net.devices.iter().all(|d| d.ethtool.is_none()) {
-            return Check::Skipped("no ethtool data".into());
+            return Err(Skip("no ethtool data".into()));
         }
-        net.devices
+        Ok(net
+            .devices
             .iter()
             .filter(|d| feature(d, "rx-lro").is_some_and(|(on, _)| on))
             .map(|d| {
@@ -170,8 +162,7 @@ pub static LRO_WHILE_FORWARDING: Rule = Rule {
                     format!("{} merges received packets while the host forwards", d.name),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -186,15 +177,14 @@ pub static GRO_OFF: Rule = Rule {
     severity_why: "Info: GRO off costs CPU per packet; nothing is dropped because of it.",
     fix: "ethtool -K DEV gro on (made lasting as for LRO).",
     check: |context| {
-        let Some(net) = &context.snapshot.netdev else {
-            return Check::Skipped("no network device data".into());
-        };
+        let net = context.netdev()?;
         if net.devices.iter().all(|d| d.ethtool.is_none()) {
-            return Check::Skipped("no ethtool data".into());
+            return Err(Skip("no ethtool data".into()));
         }
         // Devices with interrupts of their own: NICs. Virtual devices (veth, bridges) leave
         // GRO off by default for reasons of their own.
-        net.devices
+        Ok(net
+            .devices
             .iter()
             .filter(|d| !d.irqs.is_empty())
             .filter(|d| feature(d, "rx-gro").is_some_and(|(on, fixed)| !on && !fixed))
@@ -206,8 +196,7 @@ pub static GRO_OFF: Rule = Rule {
                     format!("{} has GRO off", d.name),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -215,6 +204,7 @@ pub static GRO_OFF: Rule = Rule {
 mod tests {
     use super::*;
     use crate::advisor::Role;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
     use crate::model::netdev::{DeviceIrq, Ethtool, Feature, NetDevices, RxQueue};
     use crate::snapshot::Snapshot;

@@ -4,7 +4,7 @@
 //! effective arp_ignore, arp_announce and rp_filter of an interface are the larger of
 //! `conf/all` and `conf/<interface>`).
 
-use super::{Applies, Check, Context, Rule};
+use super::{Applies, Context, Outcome, Rule, Skip};
 use crate::advisor::{Finding, Role, Severity, real_server_vips};
 use crate::model::interfaces::Link;
 
@@ -31,11 +31,11 @@ fn effective(context: &Context, interface: &str, setting: &str) -> Result<i64, S
 
 /// The findings, or, when there are none and some value could not be read, that it could not
 /// (a check that read nothing does not pass).
-fn found_or_unread(findings: Vec<Finding>, unread: Vec<String>) -> Check {
+fn found_or_unread(findings: Vec<Finding>, unread: Vec<String>) -> Outcome {
     if findings.is_empty() && !unread.is_empty() {
-        return Check::Skipped(unread.join("; "));
+        return Err(Skip(unread.join("; ")));
     }
-    findings.into()
+    Ok(findings)
 }
 
 /// The interfaces that face the director: up, answering ARP, not loopback, not a tunnel, with
@@ -64,9 +64,9 @@ fn arp_rule(
     setting: &str,
     good: fn(i64) -> bool,
     wanted: &str,
-) -> Check {
+) -> Outcome {
     if context.snapshot.interfaces.is_none() || context.snapshot.sysctl.is_none() {
-        return Check::Skipped("needs the interfaces and sysctl collectors".into());
+        return Err(Skip("needs the interfaces and sysctl collectors".into()));
     }
     let mut findings = Vec::new();
     let mut unread = Vec::new();
@@ -146,9 +146,9 @@ pub static VIP_PREFIX: Rule = Rule {
           interface configuration that adds it at boot).",
     check: |context| {
         if context.snapshot.interfaces.is_none() {
-            return Check::Skipped("needs the interfaces collector".into());
+            return Err(Skip("needs the interfaces collector".into()));
         }
-        real_server_vips(context.snapshot)
+        Ok(real_server_vips(context.snapshot)
             .into_iter()
             .filter(|(link, _)| link.loopback)
             .filter(|(_, a)| a.prefix_len < if a.address.is_ipv4() { 32 } else { 128 })
@@ -160,8 +160,7 @@ pub static VIP_PREFIX: Rule = Rule {
                     format!("{} on {} covers a whole prefix", a.address, link.name),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -182,7 +181,7 @@ pub static TUN_RP_FILTER: Rule = Rule {
           tunnel device's name), and those lines in /etc/sysctl.d/90-ipvs.conf.",
     check: |context| {
         let (Some(_), Some(_)) = (&context.snapshot.interfaces, &context.snapshot.sysctl) else {
-            return Check::Skipped("needs the interfaces and sysctl collectors".into());
+            return Err(Skip("needs the interfaces and sysctl collectors".into()));
         };
         let mut tunnels: Vec<&Link> = real_server_vips(context.snapshot)
             .into_iter()
@@ -219,6 +218,7 @@ pub static TUN_RP_FILTER: Rule = Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
     use crate::snapshot::Snapshot;
 

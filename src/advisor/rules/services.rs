@@ -1,6 +1,6 @@
 //! IPVS services and their real servers.
 
-use super::{Applies, Check, Rule};
+use super::{Applies, Rule, Skip};
 use crate::advisor::Severity;
 
 pub static SERVICE_WITHOUT_WEIGHT: Rule = Rule {
@@ -16,10 +16,8 @@ pub static SERVICE_WITHOUT_WEIGHT: Rule = Rule {
     fix: "Find why the real servers failed their checks (keepalived's log), bring one back \
           (ipvsadm -e -t VIP:PORT -r RIP:PORT -w 1), or configure a sorry server.",
     check: |context| {
-        let Some(table) = &context.snapshot.ipvs else {
-            return Check::Skipped("no IPVS table".into());
-        };
-        table
+        let table = context.ipvs()?;
+        Ok(table
             .services
             .iter()
             .filter(|s| s.backends.iter().all(|b| b.weight <= 0))
@@ -31,8 +29,7 @@ pub static SERVICE_WITHOUT_WEIGHT: Rule = Rule {
                     format!("{} cannot take new connections", s.key),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
@@ -51,18 +48,18 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
           `net.ipv4.vs.expire_quiescent_template = 1` in /etc/sysctl.d/90-ipvs.conf), or \
           remove the real server when it must take nothing at all.",
     check: |context| {
-        let Some(table) = &context.snapshot.ipvs else {
-            return Check::Skipped("no IPVS table".into());
-        };
+        let table = context.ipvs()?;
         let has_rates = table
             .services
             .iter()
             .flat_map(|s| &s.backends)
             .any(|b| b.rates.is_some());
         if !has_rates {
-            return Check::Skipped("needs the kernel's rate estimates, read over netlink".into());
+            return Err(Skip(
+                "needs the kernel's rate estimates, read over netlink".into(),
+            ));
         }
-        table
+        Ok(table
             .services
             .iter()
             .flat_map(|s| s.backends.iter().map(move |b| (s, b)))
@@ -83,14 +80,14 @@ pub static QUIESCED_SERVER_GETS_CONNECTIONS: Rule = Rule {
                     "a quiesced real server still gets new connections".to_string(),
                 )
             })
-            .collect::<Vec<_>>()
-            .into()
+            .collect::<Vec<_>>())
     },
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
     use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey, TrafficRates};
     use crate::snapshot::Snapshot;
