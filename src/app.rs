@@ -113,7 +113,7 @@ fn said_once(err: &anyhow::Error) -> String {
     line
 }
 
-fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
+fn capture(subject: CaptureSubject) -> Result<String, crate::netlink::socket::TransportError> {
     match subject {
         CaptureSubject::Ipvs => crate::source::ipvs_netlink::capture(),
         CaptureSubject::Conntrack => crate::source::conntrack::capture(),
