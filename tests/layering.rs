@@ -3,6 +3,8 @@
 //! path under `src/` is checked (`use` lines, grouped `use crate::{..}`, paths written inline
 //! in code, and `super::` chains that climb to the crate root); comments, string literals and
 //! `#[cfg(test)]` items are not, since a unit test may set its module against a higher one.
+//! A `super::` chain is counted from the file's own module, so inside an inline module it
+//! climbs one level too far: it may report a path that is not there, never hide one that is.
 //! docs/ARCHITECTURE.md shows the same list, and a test holds the two equal.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
