@@ -13,10 +13,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use ipvs_exporter::metrics::{EncodeOptions, Format, encode_chunks};
+use ipvs_exporter::netlink::capture::{Recording, Replay};
 use ipvs_exporter::snapshot::Snapshot;
 use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
-use ipvs_exporter::source::netlink::{Recording, Replay};
 
 const BACKENDS_PER_SERVICE: usize = 10;
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::Semaphore;
 
-use crate::cli::{CaptureSubject, Command, DoctorFormat, Settings};
+use crate::cli::{CaptureSubject, Command, Settings};
 use crate::http::{self, App};
-use crate::report::{self, exit_code};
+use crate::report::{self, DoctorFormat, exit_code};
 use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
 use crate::web::conn::Limits;
@@ -113,7 +113,7 @@ fn said_once(err: &anyhow::Error) -> String {
     line
 }
 
-fn capture(subject: CaptureSubject) -> Result<String, crate::source::netlink::TransportError> {
+fn capture(subject: CaptureSubject) -> Result<String, crate::netlink::socket::TransportError> {
     match subject {
         CaptureSubject::Ipvs => crate::source::ipvs_netlink::capture(),
         CaptureSubject::Conntrack => crate::source::conntrack::capture(),

@@ -11,6 +11,7 @@ use clap::{
 
 use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
+use crate::report::DoctorFormat;
 use crate::source::interfaces::SharedInterfaces;
 use crate::source::ipvs::SourceMode;
 use crate::source::keepalived::KeepalivedOptions;
@@ -354,13 +355,6 @@ pub enum CaptureSubject {
     Ipvs,
     /// The per-CPU conntrack statistics over ctnetlink.
     Conntrack,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DoctorFormat {
-    Text,
-    Json,
-    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,8 +1,10 @@
 //! ipvs_exporter: a Prometheus exporter and tuning advisor for Linux IPVS load balancers.
 //!
 //! Data flows one way: [`source`] reads the kernel into [`model`] types, [`snapshot`] gathers
-//! them, and [`metrics`], [`advisor`] and [`report`] turn a snapshot into output. Only `source`
-//! does I/O; everything after the snapshot is pure.
+//! them, and [`metrics`], [`advisor`] and [`report`] turn a snapshot into output. The readers
+//! ([`source`], [`netlink::socket`]) and the server and commands ([`web`], [`http`], [`app`])
+//! do I/O; parsing, the model, the advisor and the encoders are pure. docs/ARCHITECTURE.md has
+//! the layer order, which `tests/layering.rs` enforces.
 
 // Unit tests build small synthetic tables with narrowing casts; outside tests the lint holds.
 #![cfg_attr(test, allow(clippy::cast_possible_truncation))]

@@ -18,6 +18,14 @@ use crate::snapshot::{Outcome, Snapshot};
 
 pub use html::render_html;
 
+/// The formats `doctor` and `fleet` write (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 /// `doctor`'s exit codes.
 pub mod exit_code {
     /// No warning or critical finding.

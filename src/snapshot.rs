@@ -102,6 +102,14 @@ impl Snapshot {
         });
     }
 
+    /// Whether the ipvs collector ran in this gather, whatever it found (the metrics tell
+    /// "IPVS is absent" from "not read").
+    pub fn ipvs_collector_ran(&self) -> bool {
+        self.collectors
+            .iter()
+            .any(|c| c.name == crate::source::ipvs::COLLECTOR.name)
+    }
+
     /// Puts what a collector read into its field. The match is exhaustive: a new
     /// [`CollectedData`] variant does not compile until it has a field here.
     fn store(&mut self, data: CollectedData) -> Outcome {

@@ -12,9 +12,9 @@ mod support;
 
 use std::path::PathBuf;
 
+use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::parse::conntrack::parse_stat_nf_conntrack;
 use ipvs_exporter::source::conntrack::read_statistics;
-use ipvs_exporter::source::netlink::{Replay, read_capture};
 use support::parse_conntrack_statistics;
 
 const SCENARIOS: &[&str] = &["idle", "traffic"];

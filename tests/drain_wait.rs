@@ -16,8 +16,8 @@ use std::process::Command;
 
 use ipvs_exporter::cli::{self, Command as Subcommand};
 use ipvs_exporter::drain_wait::{Target, Verdict, judge};
+use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::source::ipvs_netlink::read_table;
-use ipvs_exporter::source::netlink::{Replay, read_capture};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

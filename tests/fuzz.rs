@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
 
+use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::parse;
-use ipvs_exporter::source::netlink::{Replay, read_capture};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -206,7 +206,7 @@ fn fuzz_nf_conntrack_stats() {
 /// as the replies let it).
 fn mutated_capture(
     u: &mut Unstructured,
-    exchanges: &[ipvs_exporter::source::netlink::Exchange],
+    exchanges: &[ipvs_exporter::netlink::capture::Exchange],
 ) -> Result<Replay> {
     let mut copy = exchanges.to_vec();
     let replies: Vec<Vec<u8>> = copy.iter().flat_map(|(_, r)| r.clone()).collect();
@@ -225,7 +225,7 @@ fn mutated_capture(
     Ok(Replay::new(copy))
 }
 
-fn capture(path: &str) -> Vec<ipvs_exporter::source::netlink::Exchange> {
+fn capture(path: &str) -> Vec<ipvs_exporter::netlink::capture::Exchange> {
     read_capture(&text(&fixture(path))).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use check::{BackendKey, Counters, ServiceKey, parse_ipvsadm_stats, parse_ipvsadm_timeout};
 use ipvs_exporter::model::{IpvsTable, ServiceKey as ModelKey, TrafficCounters};
+use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::source::ipvs_netlink::read_table;
-use ipvs_exporter::source::netlink::{Replay, read_capture};
 
 fn fixture(scenario: &str, file: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

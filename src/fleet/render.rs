@@ -300,9 +300,9 @@ pub fn rule_list_json() -> String {
 /// reports hosts' advisor findings under their rule's id); without RULE, the list.
 pub fn explain_any(
     id: Option<&str>,
-    format: crate::cli::DoctorFormat,
+    format: crate::report::DoctorFormat,
 ) -> Result<String, UnknownRule> {
-    use crate::cli::DoctorFormat;
+    use crate::report::DoctorFormat;
     let json = format == DoctorFormat::Json;
     let Some(id) = id else {
         return Ok(if json { rule_list_json() } else { rule_list() });

@@ -46,11 +46,9 @@ pub(super) fn encode(
         .iter()
         .map(|n| [("netns", n.netns.as_str())])
         .collect();
-    let collector_ran = snapshot
-        .collectors
-        .iter()
-        .any(|c| c.name == crate::source::ipvs::COLLECTOR.name);
-    let own_up = collector_ran.then(|| (NO_LABELS.as_slice(), snapshot.ipvs.is_some()));
+    let own_up = snapshot
+        .ipvs_collector_ran()
+        .then(|| (NO_LABELS.as_slice(), snapshot.ipvs.is_some()));
     let others_up = snapshot
         .ipvs_namespaces
         .iter()

@@ -33,7 +33,12 @@ pub struct Link {
     pub routes_out: Option<u32>,
 }
 
-pub use crate::netlink::uapi::{ARPHRD_NONE, ARPHRD_PPP, ARPHRD_TUNNEL, ARPHRD_TUNNEL6};
+/// The hardware types (`ARPHRD_*`, if_arp.h) that never hold a real server's address.
+/// `netlink::uapi` lists them under the same names, so the header check covers them.
+pub const ARPHRD_PPP: u16 = 512;
+pub const ARPHRD_TUNNEL: u16 = 768;
+pub const ARPHRD_TUNNEL6: u16 = 769;
+pub const ARPHRD_NONE: u16 = 0xfffe;
 
 /// Link kinds that carry traffic between hosts or containers, never a load balancer's
 /// virtual address: point-to-point and overlay tunnels, bridges and container pairs.

@@ -1,5 +1,7 @@
-//! Plain domain types: what the sources read from the kernel, in a form that the metrics
-//! encoder, the advisor and the reports read. No Prometheus, netlink or I/O types here. This
+//! Domain types: what the sources read from the kernel, in a form that the metrics encoder,
+//! the advisor and the reports read, and the pure logic over them that needs no collector
+//! (keepalived's programmed table, its comparison with the kernel's, drain estimates). No
+//! Prometheus, netlink or I/O types here. This
 //! file holds IPVS; the submodules hold the host's other subsystems.
 
 pub mod conntrack;

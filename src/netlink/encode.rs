@@ -3,8 +3,7 @@
 //! every protocol the exporter speaks are built here, and tests build the replies they hand to
 //! the decoders with it too. Pure: bytes out, no I/O.
 
-use crate::parse::netlink::align;
-
+use super::decode::align;
 use super::uapi::{
     GENL_HDRLEN, IFADDRMSG_LEN, IFINFOMSG_LEN, NFNETLINK_V0, NLA_F_NESTED, NLA_HDRLEN, NLM_F_DUMP,
     NLM_F_REQUEST, NLMSG_HDRLEN, RTM_GETLINK, RTM_GETROUTE, RTMSG_LEN,
@@ -218,8 +217,8 @@ pub fn route_dump_request(kind: u16, sequence: u32) -> Result<Vec<u8>, EncodeErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::decode::{Control, attributes, messages};
     use crate::netlink::uapi::{NLM_F_MULTI, NLMSG_DONE, RTM_GETADDR};
-    use crate::parse::netlink::{Control, attributes, messages};
 
     #[test]
     fn nested_attributes_carry_their_whole_length_and_the_nested_flag() {

@@ -1,7 +1,10 @@
-//! The netlink layer's pure parts: the kernel's numbers ([`uapi`]) and the one encoder that
-//! writes netlink messages ([`encode`]) for generic netlink (IPVS), nfnetlink (ctnetlink) and
-//! rtnetlink. Replies are read by [`crate::parse::netlink`]; sockets live in
-//! [`crate::source::netlink`].
+//! The netlink layer, for all three protocols the exporter speaks: generic netlink (IPVS),
+//! nfnetlink (ctnetlink) and rtnetlink. The kernel's numbers ([`uapi`]), the one encoder that
+//! writes requests ([`encode`]) and the bounds-checked reader of replies ([`decode`]) are pure;
+//! [`socket`] owns the sockets, and [`capture`] records and replays exchanges.
 
+pub mod capture;
+pub mod decode;
 pub mod encode;
+pub mod socket;
 pub mod uapi;

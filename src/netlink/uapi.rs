@@ -253,11 +253,13 @@ numbers! {
     IFLA_LINKINFO: u16 = 18;
     /// Inside `IFLA_LINKINFO`: the driver's kind (`dummy`, `ipip`, `wireguard`, ...).
     IFLA_INFO_KIND: u16 = 1;
-    /// `ARPHRD_*` (if_arp.h): hardware types that never hold a real server's address.
-    ARPHRD_PPP: u16 = 512;
-    ARPHRD_TUNNEL: u16 = 768;
-    ARPHRD_TUNNEL6: u16 = 769;
-    ARPHRD_NONE: u16 = 0xfffe;
+    /// `ARPHRD_*` (if_arp.h): hardware types that never hold a real server's address. The
+    /// values are the model's (`model::interfaces` classifies links by them); named here so
+    /// the header check covers them.
+    ARPHRD_PPP: u16 = crate::model::interfaces::ARPHRD_PPP;
+    ARPHRD_TUNNEL: u16 = crate::model::interfaces::ARPHRD_TUNNEL;
+    ARPHRD_TUNNEL6: u16 = crate::model::interfaces::ARPHRD_TUNNEL6;
+    ARPHRD_NONE: u16 = crate::model::interfaces::ARPHRD_NONE;
 
     // linux/rtnetlink.h: routes, counted per output interface.
     RTM_NEWROUTE: u16 = 24;

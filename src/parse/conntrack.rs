@@ -14,8 +14,8 @@
 //!
 //! Pure: bytes and text in, values out. Unknown attributes and columns never fail a read.
 
-use super::netlink::{Attribute, DecodeError, Message, attributes};
 use super::{LineProblem, Parsed, excerpt};
+use crate::netlink::decode::{Attribute, DecodeError, Message, attributes};
 use crate::netlink::uapi::{
     CTA_STATS_CHAIN_TOOLONG, CTA_STATS_CLASH_RESOLVE, CTA_STATS_DELETE, CTA_STATS_DELETE_LIST,
     CTA_STATS_DROP, CTA_STATS_EARLY_DROP, CTA_STATS_ERROR, CTA_STATS_FOUND, CTA_STATS_IGNORE,
@@ -253,10 +253,10 @@ fn is_metric_fragment(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::capture::{Exchange, read_capture};
+    use crate::netlink::decode::{Control, messages};
     use crate::netlink::encode::MessageWriter;
     use crate::netlink::uapi::{AF_UNSPEC, NFNETLINK_V0, NLM_F_MULTI};
-    use crate::parse::netlink::{Control, messages};
-    use crate::source::netlink::{Exchange, read_capture};
 
     /// ctnetlink's reply on this machine (kernel 6.18, two CPUs) in a network namespace that
     /// had seen loopback traffic, out-of-state TCP segments, stray ICMP errors and entries made

@@ -5,11 +5,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::netlink::{Attribute, DecodeError};
 use crate::model::{
     AddressFamily, Backend, ForwardMethod, Persistence, Protocol, Service, ServiceFlags,
     ServiceKey, SyncDaemon, Timeouts, TrafficCounters, TrafficRates, Tunnel, TunnelKind,
 };
+use crate::netlink::decode::{Attribute, DecodeError};
 use crate::netlink::uapi::*;
 
 /// The IPVS statistics block: counters and rate estimates.

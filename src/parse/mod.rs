@@ -14,7 +14,6 @@ pub mod keepalived;
 pub mod keepalived_data;
 pub mod keepalived_json;
 pub mod keepalived_notify;
-pub mod netlink;
 pub mod prometheus_api;
 pub mod rtnetlink;
 pub mod softnet;

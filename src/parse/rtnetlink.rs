@@ -1,12 +1,14 @@
 //! rtnetlink (NETLINK_ROUTE) dumps of links, addresses and routes, decoded from raw bytes: the
-//! `RTM_NEWLINK` / `RTM_NEWADDR` / `RTM_NEWROUTE` replies. Pure and bounds-checked, like [`super::netlink`],
+//! `RTM_NEWLINK` / `RTM_NEWADDR` / `RTM_NEWROUTE` replies. Pure and bounds-checked, like [`crate::netlink::decode`],
 //! whose framing it reuses; the requests are written by [`crate::netlink::encode`].
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::netlink::{Control, DecodeError, Message, attributes, messages, read_u16, read_u32};
 use crate::model::interfaces::{InterfaceAddress, Link};
+use crate::netlink::decode::{
+    Control, DecodeError, Message, attributes, messages, read_u16, read_u32,
+};
 use crate::netlink::uapi::{
     AF_INET, AF_INET6, IFA_ADDRESS, IFA_LOCAL, IFADDRMSG_FAMILY_OFFSET, IFADDRMSG_INDEX_OFFSET,
     IFADDRMSG_LEN, IFADDRMSG_PREFIXLEN_OFFSET, IFF_LOOPBACK, IFF_NOARP, IFF_RUNNING, IFF_UP,
@@ -167,7 +169,7 @@ fn next_hop_interfaces(mut payload: &[u8]) -> Result<Vec<u32>, DecodeError> {
             return Err(truncated);
         }
         interfaces.push(read_u32(payload, RTNEXTHOP_IFINDEX_OFFSET).ok_or(truncated)?);
-        let step = super::netlink::align(length).min(payload.len());
+        let step = crate::netlink::decode::align(length).min(payload.len());
         payload = payload.get(step..).unwrap_or_default();
     }
     Ok(interfaces)
@@ -189,9 +191,9 @@ pub fn count_routes_out(replies: &[Vec<u8>]) -> Result<BTreeMap<u32, u32>, Decod
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::capture::read_capture;
     use crate::netlink::encode::route_dump_request;
     use crate::netlink::uapi::{RTM_GETADDR, RTM_GETLINK};
-    use crate::source::netlink::read_capture;
 
     const CAPTURE: &str = include_str!("../../tests/fixtures/netlink/rtnetlink/exchanges.txt");
 

@@ -11,16 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::ipvs::SourceMode;
-use super::netlink::{
-    Protocol, Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
-    write_capture,
-};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
     read_optional,
 };
 use crate::model::conntrack::{Conntrack, StatisticsSource};
+use crate::netlink::capture::{Recording, write_capture};
+use crate::netlink::decode::data_messages;
 use crate::netlink::encode::netfilter_request;
+use crate::netlink::socket::{Protocol, SocketTransport, Transport, TransportError, check_replies};
 use crate::netlink::uapi::{AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK};
 use crate::parse::conntrack::{StatisticsSum, decode_stats_cpu, parse_stat_nf_conntrack};
 
@@ -184,7 +183,7 @@ pub fn read_statistics(transport: &mut dyn Transport) -> Result<StatisticsSum, T
     let sum = decode_stats_cpu(data_messages(&replies))?;
     if sum.cpus == 0 {
         return Err(TransportError::Decode(
-            crate::parse::netlink::DecodeError::Missing("a per-CPU statistics reply"),
+            crate::netlink::decode::DecodeError::Missing("a per-CPU statistics reply"),
         ));
     }
     Ok(sum)
@@ -271,10 +270,10 @@ pub fn capture() -> Result<String, TransportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::capture::{Replay, read_capture};
+    use crate::netlink::decode::DecodeError;
     use crate::netlink::encode::MessageWriter;
     use crate::netlink::uapi::{NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR};
-    use crate::parse::netlink::DecodeError;
-    use crate::source::netlink::{Replay, read_capture};
     use nix::errno::Errno;
 
     fn fixture(scenario: &str) -> PathBuf {

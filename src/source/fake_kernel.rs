@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
+use crate::netlink::decode::{attributes, messages};
 use crate::netlink::encode::{MessageWriter, push_attribute};
+use crate::netlink::socket::{Transport, TransportError};
 use crate::netlink::uapi::*;
-use crate::parse::netlink::{attributes, messages};
-use crate::source::netlink::{Transport, TransportError};
 
 /// The family id the fake kernel gives IPVS.
 const FAMILY_ID: u16 = 0x23;

@@ -6,12 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::netlink::{Protocol, SocketTransport, Transport, TransportError, check_replies};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
 };
 use crate::model::interfaces::Interfaces;
 use crate::netlink::encode::route_dump_request;
+use crate::netlink::socket::{Protocol, SocketTransport, Transport, TransportError, check_replies};
 use crate::netlink::uapi::{RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE};
 use crate::parse::rtnetlink::{count_routes_out, decode_addresses, decode_links};
 

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::netlink::{SocketTransport, TransportError};
 use super::rootfs::Rootfs;
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, IpvsReading,
@@ -15,6 +14,7 @@ use super::{
 };
 use crate::model::drain::DrainTracker;
 use crate::model::{IpvsSource, IpvsTable};
+use crate::netlink::socket::{SocketTransport, TransportError};
 use crate::parse::ipvs_proc::{IpVsStatsProc, parse_ip_vs, parse_ip_vs_stats};
 use crate::source::ipvs_netlink::read_table;
 

@@ -5,14 +5,12 @@
 use nix::errno::Errno;
 
 use crate::model::{IpvsSource, IpvsTable, Service, ServiceKey};
+use crate::netlink::capture::{Recording, write_capture};
+use crate::netlink::decode::{Attribute, DecodeError, attributes, data_messages};
 use crate::netlink::encode::{MessageWriter, request_flags};
+use crate::netlink::socket::{SocketTransport, Transport, TransportError, check_replies};
 use crate::netlink::uapi::*;
 use crate::parse::ipvs_netlink::*;
-use crate::parse::netlink::{Attribute, DecodeError, attributes};
-use crate::source::netlink::{
-    Recording, SocketTransport, Transport, TransportError, check_replies, data_messages,
-    write_capture,
-};
 
 /// The controller's version field in GETFAMILY requests.
 const CTRL_VERSION: u8 = 1;
@@ -301,7 +299,7 @@ pub fn capture() -> Result<String, TransportError> {
 
 /// Names the command of a request: `IPVS_CMD_GET_DEST (dump)`.
 fn annotate(request: &[u8]) -> String {
-    let Some(Ok(message)) = crate::parse::netlink::messages(request).next() else {
+    let Some(Ok(message)) = crate::netlink::decode::messages(request).next() else {
         return "undecodable request".to_string();
     };
     let dump = message.is_dump();
@@ -322,9 +320,9 @@ fn annotate(request: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::model::ForwardMethod;
-    use crate::parse::netlink::messages;
+    use crate::netlink::capture::{Replay, read_capture};
+    use crate::netlink::decode::messages;
     use crate::source::fake_kernel::FakeIpvsKernel;
-    use crate::source::netlink::{Replay, read_capture};
 
     #[test]
     fn synthetic_table_reads_whole_and_skips_unknown_attributes() {

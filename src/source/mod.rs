@@ -11,7 +11,6 @@ pub mod ipvs_ledger;
 pub mod ipvs_netlink;
 pub mod keepalived;
 pub mod netdev;
-pub mod netlink;
 pub mod prometheus_api;
 pub mod rootfs;
 pub mod softnet;
@@ -55,7 +54,7 @@ pub enum SourceError {
         source: std::io::Error,
     },
     #[error("netlink: {0}")]
-    Netlink(netlink::TransportError),
+    Netlink(crate::netlink::socket::TransportError),
     #[error("cannot enter network namespace {path}: {reason}")]
     Namespace { path: PathBuf, reason: String },
 }

@@ -328,6 +328,15 @@ impl<'a> Attribute<'a> {
     }
 }
 
+/// The data messages of an exchange's replies (errors were already turned into `Err`).
+pub fn data_messages(
+    replies: &[Vec<u8>],
+) -> impl Iterator<Item = Result<Message<'_>, DecodeError>> {
+    replies.iter().flat_map(|buffer| messages(buffer)).filter(|m| {
+        !matches!(m, Ok(message) if matches!(message.control(), Ok(Control::Done | Control::Ack | Control::Error(_))))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,9 @@
-//! Netlink exchanges with the kernel: generic netlink (IPVS), nfnetlink (conntrack) and
-//! rtnetlink (links, addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the
-//! kernel through a netlink socket, `Replay` serves replies captured earlier (tests and benches
-//! only, feature `test-support`), and [`Recording`] keeps what a real exchange carried (for new
-//! captures). Requests are written by [`crate::netlink::encode`], replies read by the pure
-//! [`crate::parse::netlink`].
+//! The netlink sockets: generic netlink (IPVS), nfnetlink (conntrack) and rtnetlink (links,
+//! addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the kernel through a
+//! netlink socket, and [`super::capture`] records or replays exchanges through the same trait.
+//! Requests are written by [`super::encode`], replies read by the pure [`super::decode`]. The
+//! only module of the netlink tree that does I/O.
 
-#[cfg(any(test, feature = "test-support"))]
-use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -16,8 +12,8 @@ use nix::sys::socket::{
     socket,
 };
 
-use crate::netlink::encode::EncodeError;
-use crate::parse::netlink::{Control, DecodeError, Message, messages};
+use super::decode::{Control, DecodeError, messages};
+use super::encode::EncodeError;
 
 /// What can go wrong in one request/reply exchange.
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +47,6 @@ impl TransportError {
         }
     }
 }
-
-/// A request and the reply buffers it got.
-pub type Exchange = (Vec<u8>, Vec<Vec<u8>>);
 
 /// Sends one complete netlink request and returns the reply buffers as received, up to the end
 /// of the exchange (NLMSG_DONE for a dump, the one reply otherwise, or an error message).
@@ -169,131 +162,6 @@ impl Transport for SocketTransport {
             }
         }
     }
-}
-
-/// Serves replies recorded earlier, in order; checks that each request asks for the same
-/// command as the one recorded.
-#[cfg(any(test, feature = "test-support"))]
-pub struct Replay {
-    exchanges: VecDeque<Exchange>,
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl Replay {
-    pub fn new(exchanges: Vec<Exchange>) -> Self {
-        Replay {
-            exchanges: exchanges.into(),
-        }
-    }
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl Transport for Replay {
-    fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
-        let (recorded_request, replies) = self
-            .exchanges
-            .pop_front()
-            .ok_or(TransportError::ReplayExhausted)?;
-        if request != recorded_request.as_slice() {
-            return Err(TransportError::Build(
-                "the request differs from the recorded one".into(),
-            ));
-        }
-        Ok(replies)
-    }
-}
-
-/// Passes exchanges through and keeps a copy of each.
-pub struct Recording<T> {
-    pub inner: T,
-    pub exchanges: Vec<Exchange>,
-}
-
-impl<T: Transport> Transport for Recording<T> {
-    fn exchange(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
-        let replies = self.inner.exchange(request)?;
-        self.exchanges.push((request.to_vec(), replies.clone()));
-        Ok(replies)
-    }
-}
-
-/// The data messages of an exchange's replies (errors were already turned into `Err`).
-pub fn data_messages(
-    replies: &[Vec<u8>],
-) -> impl Iterator<Item = Result<Message<'_>, DecodeError>> {
-    replies.iter().flat_map(|buffer| messages(buffer)).filter(|m| {
-        !matches!(m, Ok(message) if matches!(message.control(), Ok(Control::Done | Control::Ack | Control::Error(_))))
-    })
-}
-
-/// Writes exchanges as annotated hex text: `#` comment lines, `>` a request, `<` a reply buffer.
-pub fn write_capture(exchanges: &[Exchange], annotate: impl Fn(usize, &[u8]) -> String) -> String {
-    let mut out = String::new();
-    for (index, (request, replies)) in exchanges.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "# exchange {}: {}",
-            index + 1,
-            annotate(index, request)
-        );
-        let _ = writeln!(out, "> {}", hex(request));
-        for reply in replies {
-            let _ = writeln!(out, "< {}", hex(reply));
-        }
-    }
-    out
-}
-
-/// Reads what [`write_capture`] wrote.
-#[cfg(any(test, feature = "test-support"))]
-pub fn read_capture(text: &str) -> Result<Vec<Exchange>, String> {
-    let mut exchanges: Vec<Exchange> = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bytes =
-            |rest: &str| unhex(rest.trim()).map_err(|e| format!("line {}: {e}", number + 1));
-        if let Some(rest) = line.strip_prefix('>') {
-            exchanges.push((bytes(rest)?, Vec::new()));
-        } else if let Some(rest) = line.strip_prefix('<') {
-            let reply = bytes(rest)?;
-            exchanges
-                .last_mut()
-                .ok_or(format!("line {}: reply before any request", number + 1))?
-                .1
-                .push(reply);
-        } else {
-            return Err(format!("line {}: expected '#', '>' or '<'", number + 1));
-        }
-    }
-    Ok(exchanges)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-#[cfg(any(test, feature = "test-support"))]
-fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err("odd number of hex digits".into());
-    }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-                .ok_or_else(|| "not hexadecimal".to_string())
-        })
-        .collect()
 }
 
 #[cfg(test)]
