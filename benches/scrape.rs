@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ipvs_exporter::metrics::{EncodeOptions, Format, encode};
+use ipvs_exporter::model::snapshot::Snapshot;
 use ipvs_exporter::netlink::capture::{Recording, Replay};
-use ipvs_exporter::snapshot::Snapshot;
 use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
 

@@ -13,8 +13,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use ipvs_exporter::metrics::{EncodeOptions, Format, encode_chunks};
+use ipvs_exporter::model::snapshot::Snapshot;
 use ipvs_exporter::netlink::capture::{Recording, Replay};
-use ipvs_exporter::snapshot::Snapshot;
 use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
 

@@ -13,8 +13,8 @@ use crate::advisor::rules::{self, Rule};
 use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
 use crate::model::drain::{DrainingBackend, draining_backends};
 use crate::model::lvs_health;
+use crate::model::snapshot::{Outcome, Snapshot};
 use crate::model::{AddressFamily, IpvsTable, ServiceKey, SocketText};
-use crate::snapshot::{Outcome, Snapshot};
 
 pub use html::render_html;
 
@@ -1128,8 +1128,8 @@ mod tests {
 
     #[test]
     fn markdown_carries_the_collectors_and_the_service_table_of_the_text() {
+        use crate::model::snapshot::CollectorReport;
         use crate::model::{Backend, ForwardMethod, IpvsSource, Protocol, Service};
-        use crate::snapshot::CollectorReport;
         let key = |port: u16| ServiceKey::Address {
             protocol: Protocol::Tcp,
             address: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),

@@ -6,128 +6,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::model::snapshot::{CollectorReport, Outcome, Snapshot};
+use crate::source::{Collected, Collector, Enabled};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use serde::{Deserialize, Serialize};
 
-use crate::model::IpvsTable;
-use crate::model::conntrack::Conntrack;
-use crate::model::keepalived::Keepalived;
-use crate::model::netdev::NetDevices;
-use crate::model::softnet::SoftnetCpu;
-use crate::model::sysctl::Sysctls;
-use crate::source::{Collected, CollectedData, Collector, Enabled, NamespaceTable};
-
-/// How one collector fared in a gather.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
-pub enum Outcome {
-    /// Data was read.
-    Ok,
-    /// The subsystem is absent; the collector ran fine.
-    NoData(String),
-    /// The collector failed; the reason.
-    Failed(String),
-    /// The collector did not answer within the timeout.
-    TimedOut,
-    /// The previous run of this collector has not returned yet, so it was not started again.
-    StillRunning,
-}
-
-impl Outcome {
-    /// Whether the collector did its job (found data, or found that there is none).
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Outcome::Ok | Outcome::NoData(_))
-    }
-}
-
-/// One collector's part of a gather.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CollectorReport {
-    pub name: &'static str,
-    pub outcome: Outcome,
-    #[serde(serialize_with = "seconds")]
-    pub duration: Duration,
-    /// Records that were skipped because they could not be parsed.
-    pub problems: Vec<String>,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-/// Everything one scrape knows about the host. Plain data, read by encoders and the advisor;
-/// it reads back from JSON too, which is how the advisor's rules get their fixtures.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Snapshot {
-    /// The IPVS table; `None` when IPVS is absent or its collector is off or failed.
-    pub ipvs: Option<IpvsTable>,
-    /// IPVS in the other network namespaces the exporter was asked to read.
-    pub ipvs_namespaces: Vec<NamespaceTable>,
-    /// Connection tracking; `None` when absent or not collected.
-    pub conntrack: Option<Conntrack>,
-    /// Per-CPU packet processing; empty when not collected.
-    pub softnet: Vec<SoftnetCpu>,
-    /// Network devices; `None` when not collected.
-    pub netdev: Option<NetDevices>,
-    /// The kernel settings the advisor checks; `None` when not collected.
-    pub sysctl: Option<Sysctls>,
-    /// Links and addresses of the exporter's network namespace; `None` when not collected.
-    pub interfaces: Option<crate::model::interfaces::Interfaces>,
-    /// keepalived and its VRRP instances; `None` when not configured or not collected.
-    pub keepalived: Option<Keepalived>,
-    /// One report per enabled collector, in registration order.
-    #[serde(skip_deserializing)]
-    pub collectors: Vec<CollectorReport>,
-}
-
-impl Snapshot {
-    /// Adds a collector's result to the snapshot.
-    pub fn absorb(
-        &mut self,
-        name: &'static str,
-        result: Result<Collected, Outcome>,
-        duration: Duration,
-    ) {
-        let (outcome, problems) = match result {
-            Ok(Collected { data, problems }) => (self.store(data), problems),
-            Err(outcome) => (outcome, Vec::new()),
-        };
-        self.collectors.push(CollectorReport {
-            name,
-            outcome,
-            duration,
-            problems,
-        });
-    }
-
-    /// Whether the ipvs collector ran in this gather, whatever it found (the metrics tell
-    /// "IPVS is absent" from "not read").
-    pub fn ipvs_collector_ran(&self) -> bool {
-        self.collectors
-            .iter()
-            .any(|c| c.name == crate::source::ipvs::COLLECTOR.name)
-    }
-
-    /// Puts what a collector read into its field. The match is exhaustive: a new
-    /// [`CollectedData`] variant does not compile until it has a field here.
-    fn store(&mut self, data: CollectedData) -> Outcome {
-        match data {
-            CollectedData::NoData { reason } => return Outcome::NoData(reason),
-            CollectedData::Ipvs(reading) => {
-                self.ipvs = reading.table;
-                self.ipvs_namespaces = reading.namespaces;
-            }
-            CollectedData::Conntrack(conntrack) => self.conntrack = Some(*conntrack),
-            CollectedData::Softnet(cpus) => self.softnet = cpus,
-            CollectedData::Netdev(devices) => self.netdev = Some(*devices),
-            CollectedData::Sysctl(sysctls) => self.sysctl = Some(*sysctls),
-            CollectedData::Interfaces(interfaces) => self.interfaces = Some(*interfaces),
-            CollectedData::Keepalived(keepalived) => self.keepalived = Some(*keepalived),
-        }
-        Outcome::Ok
-    }
+/// Adds a collector's result to the snapshot: what it read into its field (through the
+/// collector's [`crate::source::SnapshotPart`]), and how it fared.
+fn absorb(
+    snapshot: &mut Snapshot,
+    name: &'static str,
+    result: Result<Collected, Outcome>,
+    duration: Duration,
+) {
+    let (outcome, problems) = match result {
+        Ok(Collected { data, problems }) => (data.store_into(snapshot), problems),
+        Err(outcome) => (outcome, Vec::new()),
+    };
+    snapshot.collectors.push(CollectorReport {
+        name,
+        outcome,
+        duration,
+        problems,
+    });
 }
 
 struct Guarded {
@@ -196,7 +97,8 @@ impl Gatherer {
                     tracing::error!(error = %err, "gather task failed");
                     let mut snapshot = Snapshot::default();
                     for name in names {
-                        snapshot.absorb(
+                        absorb(
+                            &mut snapshot,
                             name,
                             Err(Outcome::Failed(format!("gather task failed: {err}"))),
                             Duration::ZERO,
@@ -232,7 +134,7 @@ async fn gather_all(collectors: Arc<Vec<Arc<Guarded>>>, timeout: Duration) -> Sn
                 tracing::warn!(collector = name, "skipped: {problem}");
             }
         }
-        snapshot.absorb(name, result, duration);
+        absorb(&mut snapshot, name, result, duration);
     }
     snapshot
 }

@@ -24,12 +24,12 @@ cli
 drain_wait
 http
 web
+snapshot
+source
 fleet
 report
 metrics
 advisor
-snapshot
-source
 parse
 netlink
 model

@@ -13,8 +13,8 @@ mod support;
 use std::path::PathBuf;
 
 use ipvs_exporter::advisor::{AdviceOptions, Role, advise, rules::RULES};
+use ipvs_exporter::model::snapshot::Snapshot;
 use ipvs_exporter::report::{render_json, render_text};
-use ipvs_exporter::snapshot::Snapshot;
 
 #[derive(serde::Deserialize)]
 struct Fixture {

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ipvs_exporter::metrics::{BackendLabels, EncodeOptions, Format, encode};
+use ipvs_exporter::model::snapshot::Snapshot;
 use ipvs_exporter::model::{IpvsTable, Persistence};
-use ipvs_exporter::snapshot::Snapshot;
 use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::ForwardMethod;
 use crate::model::interfaces::{InterfaceAddress, Interfaces, KUBE_IPVS_DUMMY, Link};
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 /// What the host does for IPVS, as far as the kernel shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, gauges};
 use crate::advisor::{AdviceOptions, Role, Severity, advise};
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 pub(super) fn encode(
     snapshot: &Snapshot,

@@ -8,7 +8,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::gauges;
 use crate::model::netdev::{Channels, Ethtool, Rings};
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 /// Bytes per second in one Mb/s.
 const BYTES_PER_SECOND_PER_MBPS: u64 = 125_000;

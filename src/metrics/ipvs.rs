@@ -19,11 +19,11 @@ use super::{
     counters, gauges,
 };
 use crate::model::drain::draining_backends;
+use crate::model::snapshot::Snapshot;
 use crate::model::{
     Backend, DepartedBackend, IpvsTable, Service, ServiceKey, TrafficCounters, TrafficFigures,
     TrafficRates,
 };
-use crate::snapshot::Snapshot;
 
 /// A `netns` label, or none for the exporter's own namespace.
 type NetnsLabel<'a> = &'a [(&'static str, &'a str)];

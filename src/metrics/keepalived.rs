@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
 use crate::model::keepalived::{InstanceRole, Keepalived, VrrpState};
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let Some(keepalived) = &snapshot.keepalived else {
@@ -354,7 +354,7 @@ mod tests {
         DataDumpInstance, Dump, DumpInstance, Keepalived, KeepalivedConfig, KeepalivedProcess,
         NotifyReading, RecentTransitions, TransitionSource, VrrpDataDump, VrrpState,
     };
-    use crate::snapshot::Snapshot;
+    use crate::model::snapshot::Snapshot;
 
     fn snapshot(dump: Option<Dump>, notify: Option<NotifyReading>) -> String {
         with_data(dump, notify, None, None)

@@ -11,7 +11,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::gauges;
 use super::ipvs::service_label_values;
 use crate::model::lvs_health::{self, RealServerState, VirtualServerHealth};
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 type VirtualServerLabels = [(&'static str, String); 5];
 type RealServerLabels = [(&'static str, String); 7];

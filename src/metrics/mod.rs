@@ -25,7 +25,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::advisor::AdviceOptions;
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 /// The exposition formats /metrics can answer in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

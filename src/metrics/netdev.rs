@@ -7,7 +7,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{NO_LABELS, counters, gauges};
 use crate::model::netdev::NetDevices;
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 /// How unevenly a device's interrupts fell on CPUs over the collector's window, from 0 (as evenly
 /// as its queues allow) to 1 (all on one CPU).

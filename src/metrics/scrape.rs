@@ -7,7 +7,7 @@ use prometheus_client::registry::Unit;
 
 use super::gauges;
 use crate::build;
-use crate::snapshot::Snapshot;
+use crate::model::snapshot::Snapshot;
 
 pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let reports = &snapshot.collectors;

@@ -5,8 +5,8 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::{counters, gauges};
+use crate::model::snapshot::Snapshot;
 use crate::model::softnet::SoftnetCpu;
-use crate::snapshot::Snapshot;
 
 /// Reads one column of a CPU's row.
 type ReadColumn = fn(&SoftnetCpu) -> Option<u64>;

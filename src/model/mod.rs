@@ -12,6 +12,7 @@ pub mod keepalived_table;
 pub mod lvs_health;
 pub mod netdev;
 pub mod prometheus;
+pub mod snapshot;
 pub mod softnet;
 pub mod sysctl;
 

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use crate::advisor::{Advice, Finding, Severity};
 use crate::model::drain::whole_duration;
+use crate::model::snapshot::{Outcome, Snapshot};
 use crate::model::{Backend, IpvsTable, Service, SocketText};
-use crate::snapshot::{Outcome, Snapshot};
 
 use super::{RuleGroup, by_rule, draining, evidence_lines, rules_passed, severity_counts};
 
@@ -626,8 +626,8 @@ mod tests {
     use super::*;
     use crate::advisor::Skipped;
     use crate::advisor::rules;
+    use crate::model::snapshot::CollectorReport;
     use crate::model::{ForwardMethod, IpvsSource, Protocol, ServiceKey};
-    use crate::snapshot::CollectorReport;
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey::Address {

@@ -267,6 +267,12 @@ pub fn capture() -> Result<String, TransportError> {
     Ok(text)
 }
 
+impl super::SnapshotPart for Box<Conntrack> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.conntrack = Some(*self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,6 +157,12 @@ fn read_route_counts(
     Ok(count_routes_out(&routes)?)
 }
 
+impl super::SnapshotPart for Box<Interfaces> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.interfaces = Some(*self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

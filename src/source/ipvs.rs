@@ -191,7 +191,7 @@ fn enter_namespace(path: &Path) -> Result<(), SourceError> {
 
 /// The `ipvs` collector, as [`COLLECTORS`](super::COLLECTORS) lists it.
 pub const COLLECTOR: CollectorSpec = CollectorSpec {
-    name: "ipvs",
+    name: crate::model::snapshot::IPVS_COLLECTOR,
     help: "IPVS services, real servers and host totals",
     enabled_by_default: true,
     build: build_collector,
@@ -343,6 +343,13 @@ fn read_netlink(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), Sour
 impl From<TransportError> for SourceError {
     fn from(err: TransportError) -> Self {
         SourceError::Netlink(err)
+    }
+}
+
+impl super::SnapshotPart for Box<IpvsReading> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.ipvs = self.table;
+        snapshot.ipvs_namespaces = self.namespaces;
     }
 }
 

@@ -1,28 +1,26 @@
 //! Sources: the only code that reads the kernel or the filesystem. Each collector turns what it
 //! reads into model types through the pure parsers, and says whether there was data at all.
 
-pub mod conntrack;
+// The modules that are no collector of their own; the collectors' modules are declared by
+// `collectors!` at the end of this file.
 pub mod ethtool;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake_kernel;
-pub mod interfaces;
-pub mod ipvs;
 pub mod ipvs_ledger;
 pub mod ipvs_netlink;
-pub mod keepalived;
-pub mod netdev;
 pub mod prometheus_api;
 pub mod rootfs;
-pub mod softnet;
-pub mod sysctl;
 pub mod vrrp_listen;
 
 use std::path::{Path, PathBuf};
 
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
+use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::Keepalived;
 use crate::model::netdev::NetDevices;
+pub use crate::model::snapshot::NamespaceTable;
+use crate::model::snapshot::{Outcome, Snapshot};
 use crate::model::softnet::SoftnetCpu;
 use crate::model::sysctl::Sysctls;
 
@@ -57,30 +55,6 @@ pub enum SourceError {
     Netlink(crate::netlink::socket::TransportError),
     #[error("cannot enter network namespace {path}: {reason}")]
     Namespace { path: PathBuf, reason: String },
-}
-
-/// The IPVS table of a network namespace named with `--collector.ipvs.netns`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NamespaceTable {
-    pub netns: String,
-    /// `None` when that namespace has no IPVS, or could not be read.
-    pub table: Option<IpvsTable>,
-}
-
-/// What one collector gathered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CollectedData {
-    /// The subsystem is absent on this host (module not loaded, file missing): not an error.
-    NoData {
-        reason: String,
-    },
-    Ipvs(Box<IpvsReading>),
-    Conntrack(Box<Conntrack>),
-    Softnet(Vec<SoftnetCpu>),
-    Netdev(Box<NetDevices>),
-    Sysctl(Box<Sysctls>),
-    Interfaces(Box<crate::model::interfaces::Interfaces>),
-    Keepalived(Box<Keepalived>),
 }
 
 /// The IPVS table of the exporter's namespace (`None`: no IPVS there) and of the other
@@ -174,17 +148,6 @@ pub struct CollectorSpec {
     pub build: fn(&Paths, &CollectorOptions) -> Box<dyn Collector>,
 }
 
-/// Every collector, in the order their results appear. A collector is added here with one line.
-pub const COLLECTORS: &[CollectorSpec] = &[
-    ipvs::COLLECTOR,
-    conntrack::COLLECTOR,
-    softnet::COLLECTOR,
-    netdev::COLLECTOR,
-    sysctl::COLLECTOR,
-    interfaces::COLLECTOR,
-    keepalived::COLLECTOR,
-];
-
 /// Per-collector options from the command line.
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
@@ -230,6 +193,63 @@ pub fn build_collectors(
             collector: (spec.build)(paths, options),
         })
         .collect()
+}
+
+/// What a collector read, as the snapshot takes it: each collector's data type says which
+/// field of the [`Snapshot`] it fills, next to the collector that reads it.
+pub trait SnapshotPart {
+    fn store(self, snapshot: &mut Snapshot);
+}
+
+/// Declares the collectors, once each, in the order their results appear: for each, its module
+/// (which holds its `COLLECTOR` declaration and the [`SnapshotPart`] of its data), the
+/// [`CollectedData`] variant it returns and that variant's data type. From this one list come
+/// the `pub mod` lines, [`CollectedData`], [`COLLECTORS`] and the step that stores a result into
+/// the snapshot. Adding a collector is its module and one line here.
+macro_rules! collectors {
+    ($($module:ident => $variant:ident($data:ty)),+ $(,)?) => {
+        $(pub mod $module;)+
+
+        /// What one collector gathered.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum CollectedData {
+            /// The subsystem is absent on this host (module not loaded, file missing): not an
+            /// error.
+            NoData { reason: String },
+            $($variant($data),)+
+        }
+
+        impl CollectedData {
+            /// Stores what was read into its field of the snapshot; what the collector found.
+            pub fn store_into(self, snapshot: &mut Snapshot) -> Outcome {
+                match self {
+                    CollectedData::NoData { reason } => return Outcome::NoData(reason),
+                    $(CollectedData::$variant(data) => SnapshotPart::store(data, snapshot),)+
+                }
+                Outcome::Ok
+            }
+        }
+
+        /// Every collector, in the order their results appear.
+        pub const COLLECTORS: &[CollectorSpec] = &[$($module::COLLECTOR,)+];
+    };
+}
+
+collectors! {
+    // IPVS services and real servers (generic netlink, or /proc/net/ip_vs).
+    ipvs => Ipvs(Box<IpvsReading>),
+    // Connection tracking's size and per-CPU statistics.
+    conntrack => Conntrack(Box<Conntrack>),
+    // Per-CPU packet processing (/proc/net/softnet_stat).
+    softnet => Softnet(Vec<SoftnetCpu>),
+    // Network devices: queues, IRQs, ethtool settings.
+    netdev => Netdev(Box<NetDevices>),
+    // The kernel settings the advisor checks.
+    sysctl => Sysctl(Box<Sysctls>),
+    // Links and addresses of the exporter's network namespace (rtnetlink).
+    interfaces => Interfaces(Box<Interfaces>),
+    // keepalived: its process, configuration and VRRP instances.
+    keepalived => Keepalived(Box<Keepalived>),
 }
 
 #[cfg(test)]

@@ -423,6 +423,12 @@ impl Collector for NetdevCollector {
     }
 }
 
+impl super::SnapshotPart for Box<NetDevices> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.netdev = Some(*self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

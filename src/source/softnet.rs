@@ -52,3 +52,9 @@ impl Collector for SoftnetCollector {
         })
     }
 }
+
+impl super::SnapshotPart for Vec<crate::model::softnet::SoftnetCpu> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.softnet = self;
+    }
+}

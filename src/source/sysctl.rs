@@ -111,3 +111,9 @@ impl Collector for SysctlCollector {
         })
     }
 }
+
+impl super::SnapshotPart for Box<Sysctls> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.sysctl = Some(*self);
+    }
+}

@@ -261,8 +261,8 @@ mod tests {
     use super::*;
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
+    use crate::model::snapshot::Snapshot;
     use crate::model::softnet::SoftnetCpu;
-    use crate::snapshot::Snapshot;
 
     #[test]
     fn backlog_drops_and_short_backlog() {

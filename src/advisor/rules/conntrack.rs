@@ -128,7 +128,7 @@ mod tests {
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
     use crate::model::conntrack::Conntrack;
-    use crate::snapshot::Snapshot;
+    use crate::model::snapshot::Snapshot;
 
     fn with(conntrack: Conntrack) -> Snapshot {
         Snapshot {

@@ -76,7 +76,7 @@ mod tests {
     use super::*;
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
-    use crate::snapshot::Snapshot;
+    use crate::model::snapshot::Snapshot;
 
     #[test]
     fn ip_forward_fires_when_off_and_stays_silent_when_on() {

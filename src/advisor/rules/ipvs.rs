@@ -221,8 +221,8 @@ mod tests {
     use crate::advisor::Role;
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
+    use crate::model::snapshot::Snapshot;
     use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey};
-    use crate::snapshot::Snapshot;
 
     fn with(pairs: &[(&str, &str)]) -> Snapshot {
         Snapshot {

@@ -309,9 +309,9 @@ mod tests {
     use super::*;
     use crate::advisor::rules::Check;
     use crate::model::keepalived::{Keepalived, KeepalivedProcess};
+    use crate::model::snapshot::Snapshot;
     use crate::model::{Backend, ForwardMethod, IpvsTable, Protocol, Service};
     use crate::parse::keepalived::parse_single;
-    use crate::snapshot::Snapshot;
 
     fn snapshot(config: &str, running: bool, services: Vec<Service>) -> Snapshot {
         Snapshot {

@@ -17,8 +17,8 @@ use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
 use crate::model::lvs_health::{self, LvsHealth};
 use crate::model::netdev::NetDevices;
+use crate::model::snapshot::Snapshot;
 use crate::model::sysctl::Sysctls;
-use crate::snapshot::Snapshot;
 
 /// What a rule looks at.
 pub struct Context<'a> {

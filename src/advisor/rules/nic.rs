@@ -207,7 +207,7 @@ mod tests {
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run, sysctls};
     use crate::model::netdev::{DeviceIrq, Ethtool, Feature, NetDevices, RxQueue};
-    use crate::snapshot::Snapshot;
+    use crate::model::snapshot::Snapshot;
 
     fn nic(irq_counts: &[[u64; 4]], features: &[(&str, bool)]) -> Snapshot {
         Snapshot {

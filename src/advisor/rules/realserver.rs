@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
-    use crate::snapshot::Snapshot;
+    use crate::model::snapshot::Snapshot;
 
     /// The rule fixture where eth0 answers ARP (`all` and `eth0` both 0).
     fn arp_fixture() -> Snapshot {

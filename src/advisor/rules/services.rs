@@ -89,8 +89,8 @@ mod tests {
     use super::*;
     use crate::advisor::rules::Check;
     use crate::advisor::rules::testing::{found_subjects, run};
+    use crate::model::snapshot::Snapshot;
     use crate::model::{Backend, ForwardMethod, IpvsTable, Service, ServiceKey, TrafficRates};
-    use crate::snapshot::Snapshot;
 
     fn table(weights: &[i64], cps: Option<u64>) -> Snapshot {
         let key = ServiceKey::FirewallMark {

@@ -213,3 +213,9 @@ impl Collector for KeepalivedCollector {
         })
     }
 }
+
+impl crate::source::SnapshotPart for Box<Keepalived> {
+    fn store(self, snapshot: &mut crate::model::snapshot::Snapshot) {
+        snapshot.keepalived = Some(*self);
+    }
+}
