@@ -19,10 +19,10 @@ pub use super::interfaces::Connect;
 use super::interfaces::SharedInterfaces;
 use super::keepalived_fifo::NotifyFifo;
 use super::rootfs::Rootfs;
+use super::text_file::{SMALL_FILE_BYTES, read_text};
 use super::vrrp_listen::VrrpListener;
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
-    read_optional,
 };
 use crate::model::interfaces::Interfaces;
 use crate::model::keepalived::{
@@ -224,34 +224,6 @@ fn expand_include(
         .collect())
 }
 
-/// Reads at most `max_bytes` of a file as text: a longer file is an error, and so is one that
-/// is not a regular file (a FIFO or a device would block or never end).
-fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking: opening a FIFO for reading would wait for a writer. Paths
-    // come resolved under the root, links and all: a link that appears in the last component
-    // since is refused, not followed.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = Vec::new();
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(limit).read_to_end(&mut text)?;
-    if text.len() > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "longer than {max_bytes} bytes"
-        )));
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
 /// Included files, listed and read under `--path.rootfs`.
 struct RootedIncludes<'a> {
     rootfs: &'a Rootfs,
@@ -269,8 +241,12 @@ impl IncludeSource for RootedIncludes<'_> {
 
     fn read(&mut self, name: &str, max_bytes: usize) -> Result<String, String> {
         under_root(self.rootfs, Path::new(name))
-            .and_then(|path| read_bounded(&path, max_bytes))
             .map_err(|e| e.to_string())
+            .and_then(|path| match read_text(&path, max_bytes) {
+                Ok(Some(text)) => Ok(text),
+                Ok(None) => Err("no such file".into()),
+                Err(e) => Err(e.reason()),
+            })
     }
 }
 
@@ -283,8 +259,9 @@ fn read_accounts(rootfs: &Rootfs, config: &KeepalivedConfig) -> Result<Accounts,
     let (users, groups) = script_accounts_needed(&config.script_users);
     let names = |file: &str| -> Result<Vec<String>, String> {
         let path = under_root(rootfs, Path::new(file)).map_err(|e| format!("{file}: {e}"))?;
-        let text = read_bounded(&path, MAX_ACCOUNTS_BYTES)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_text(&path, MAX_ACCOUNTS_BYTES)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{} does not exist", path.display()))?;
         Ok(account_names(&text).into_iter().map(String::from).collect())
     };
     let known_users = names("/etc/passwd")?;
@@ -320,7 +297,8 @@ fn read_accounts(rootfs: &Rootfs, config: &KeepalivedConfig) -> Result<Accounts,
 fn read_config(paths: &Paths, options: &KeepalivedOptions) -> std::io::Result<KeepalivedConfig> {
     let rootfs = Rootfs::new(&paths.rootfs);
     let config_path = under_root(&rootfs, &options.config_file)?;
-    let text = read_bounded(&config_path, MAX_CONFIG_BYTES)?;
+    let text = read_text(&config_path, MAX_CONFIG_BYTES)?
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT))?;
     let name = options.config_file.to_string_lossy();
     let mut config = parse_config_from(&name, &text, &mut RootedIncludes { rootfs: &rootfs });
     config.accounts = read_accounts(&rootfs, &config).ok();
@@ -347,11 +325,14 @@ fn check_process(paths: &Paths, pid_file: &Path) -> Result<KeepalivedProcess, So
         path: pid_file.to_path_buf(),
         source,
     })?;
-    let text = read_optional(&path)?;
+    let text = read_text(&path, SMALL_FILE_BYTES)?;
     let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
     let running = match pid {
-        Some(pid) => read_optional(&paths.procfs.join(pid.to_string()).join("comm"))?
-            .is_some_and(|comm| comm.trim() == "keepalived"),
+        Some(pid) => read_text(
+            &paths.procfs.join(pid.to_string()).join("comm"),
+            SMALL_FILE_BYTES,
+        )?
+        .is_some_and(|comm| comm.trim() == "keepalived"),
         None => false,
     };
     Ok(KeepalivedProcess { pid, running })
@@ -438,10 +419,10 @@ fn read_fresh<T>(
             tracing::debug!(path = %path.display(), age = ?age, "keepalived's {what} is stale; not used");
             return Ok(None);
         }
-        let text = match read_bounded(path, MAX_DUMP_BYTES) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        let text = match read_text(path, MAX_DUMP_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
         };
         if modified(path).ok() != Some(before) {
             last_problem = format!("{} changed while it was read", path.display());
@@ -779,9 +760,9 @@ impl Collector for KeepalivedCollector {
                 path: self.options.config_file.clone(),
                 source,
             })?;
-        let text = match read_bounded(&config_path, MAX_CONFIG_BYTES) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let text = match read_text(&config_path, MAX_CONFIG_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
                 return Ok(Collected {
                     data: CollectedData::NoData {
                         reason: format!("{} does not exist", config_path.display()),
@@ -789,12 +770,7 @@ impl Collector for KeepalivedCollector {
                     problems: Vec::new(),
                 });
             }
-            Err(e) => {
-                return Err(SourceError::Read {
-                    path: config_path,
-                    source: e,
-                });
-            }
+            Err(e) => return Err(e.into()),
         };
         let mut config =
             parse_config_from(&config_name, &text, &mut RootedIncludes { rootfs: &rootfs });
@@ -1066,7 +1042,9 @@ mod tests {
     }
 
     fn parse_under(root: &Path, main: &str) -> crate::model::keepalived::KeepalivedConfig {
-        let text = read_bounded(&under(root, main), MAX_CONFIG_BYTES).expect("the main file");
+        let text = read_text(&under(root, main), MAX_CONFIG_BYTES)
+            .expect("the main file")
+            .expect("the main file exists");
         parse_config_from(
             main,
             &text,
