@@ -7,11 +7,11 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 
 use crate::cli::{CaptureSubject, Command, Settings};
-use crate::http::{self, App};
 use crate::report::{self, DoctorFormat, exit_code};
 use crate::snapshot::Gatherer;
 use crate::source::build_collectors;
-use crate::web::conn::Limits;
+use crate::web::connection::{self, Limits};
+use crate::web::routes::App;
 use crate::web::{WebConfig, listen};
 use crate::{advisor, build, drain_wait, exit_codes};
 
@@ -325,7 +325,7 @@ fn serve(settings: &Settings) -> anyhow::Result<()> {
             web,
             scrape_slots: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
         });
-        http::serve(listeners, app, limits, shutdown).await;
+        connection::serve(listeners, app, limits, shutdown).await;
         Ok(())
     });
     // Dropping the runtime would wait for every blocking thread, and a stuck collector's

@@ -545,7 +545,10 @@ fn parse_telemetry_path(text: &str) -> Result<String, String> {
     }
     // Compared without empty segments, so that "/report/" or "//" cannot shadow an endpoint.
     let normal = format!("/{}", segments.join("/"));
-    if let Some(route) = crate::http::FIXED_ROUTES.iter().find(|r| r.path == normal) {
+    if let Some(route) = crate::web::routes::FIXED_ROUTES
+        .iter()
+        .find(|r| r.path == normal)
+    {
         return Err(format!(
             "{text} is served by another endpoint ({}); choose another path",
             route.what

@@ -15,7 +15,6 @@ pub mod cli;
 pub mod drain_wait;
 pub mod exit_codes;
 pub mod fleet;
-pub mod http;
 pub mod logging;
 pub mod manual;
 pub mod metrics;

@@ -10,7 +10,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use ipvs_exporter::http::FIXED_ROUTES;
+use ipvs_exporter::web::routes::FIXED_ROUTES;
 use support::{Exporter, http_get};
 
 /// The default `--web.telemetry-path`.

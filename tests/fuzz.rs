@@ -440,8 +440,8 @@ fn fuzz_accept_headers() {
     .collect();
     fuzz("accept_headers", |u| {
         let header = text(&mutated(u, &seeds)?);
-        let _ = ipvs_exporter::http::negotiate_format(&header);
-        let _ = ipvs_exporter::http::accepts_gzip(&header);
+        let _ = ipvs_exporter::web::routes::negotiate_format(&header);
+        let _ = ipvs_exporter::web::routes::accepts_gzip(&header);
         Ok(())
     });
 }

@@ -22,7 +22,6 @@ manual
 exit_codes logging
 cli
 drain_wait
-http
 web
 snapshot
 source

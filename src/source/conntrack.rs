@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::ipvs::SourceMode;
+use super::text_file::{PER_CPU_FILE_BYTES, SMALL_FILE_BYTES, read_text};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
-    read_optional,
 };
 use crate::model::conntrack::{Conntrack, StatisticsSource};
 use crate::netlink::capture::{Recording, write_capture};
@@ -114,7 +114,7 @@ impl Collector for ConntrackCollector {
         let mut number = |file: &str| -> Result<Option<u64>, SourceError> {
             let path = self.procfs.join("sys/net/netfilter").join(file);
             Ok(
-                read_optional(&path)?.and_then(|text| match text.trim().parse() {
+                read_text(&path, SMALL_FILE_BYTES)?.and_then(|text| match text.trim().parse() {
                     Ok(value) => Some(value),
                     Err(_) => {
                         problems.push(format!(
@@ -197,7 +197,7 @@ fn read_netlink() -> Result<StatisticsSum, TransportError> {
 /// Reads and parses the procfs file; `Err` says why it gave nothing. Skipped lines go to
 /// `problems`.
 fn read_procfs(path: &Path, problems: &mut Vec<String>) -> Result<StatisticsSum, String> {
-    let text = match read_optional(path) {
+    let text = match read_text(path, PER_CPU_FILE_BYTES) {
         Ok(Some(text)) => text,
         Ok(None) => return Err(format!("{} does not exist", path.display())),
         Err(err) => return Err(err.to_string()),

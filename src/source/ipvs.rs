@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::rootfs::Rootfs;
+use super::text_file::{SMALL_FILE_BYTES, read_text};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, IpvsReading,
-    NamespaceTable, Paths, SourceError, read_optional,
+    NamespaceTable, Paths, SourceError,
 };
 use crate::model::drain::DrainTracker;
 use crate::model::{IpvsSource, IpvsTable};
@@ -110,7 +111,7 @@ impl IpvsCollector {
         if let Some(table) = table.as_mut() {
             // The sysctl is per namespace: /proc/sys shows the reading thread's namespace.
             let sysctl = self.procfs.join("sys/net/ipv4/vs/run_estimation");
-            table.estimation_enabled = match read_optional(&sysctl)? {
+            table.estimation_enabled = match read_text(&sysctl, SMALL_FILE_BYTES)? {
                 Some(text) => match text.trim().parse::<u8>() {
                     Ok(value) => Some(value != 0),
                     Err(_) => {
@@ -281,7 +282,7 @@ impl Collector for IpvsCollector {
 /// Reads the host totals and rates, noting a missing or odd file as a problem.
 fn read_totals(net_dir: &Path, problems: &mut Vec<String>) -> Result<IpVsStatsProc, SourceError> {
     let stats_path = net_dir.join("ip_vs_stats");
-    Ok(match read_optional(&stats_path)? {
+    Ok(match read_text(&stats_path, SMALL_FILE_BYTES)? {
         Some(text) => {
             let stats = parse_ip_vs_stats(&text);
             problems.extend(
@@ -299,9 +300,13 @@ fn read_totals(net_dir: &Path, problems: &mut Vec<String>) -> Result<IpVsStatsPr
     })
 }
 
+/// The most read of `/proc/net/ip_vs`: a line is under 80 bytes, so this holds over three
+/// million services and real servers, past what a host programs.
+const IP_VS_TABLE_BYTES: usize = 256 << 20;
+
 fn read_procfs(net_dir: &Path) -> Result<(Option<IpvsTable>, Vec<String>), SourceError> {
     let table_path = net_dir.join("ip_vs");
-    let Some(table_text) = read_optional(&table_path)? else {
+    let Some(table_text) = read_text(&table_path, IP_VS_TABLE_BYTES)? else {
         return Ok((None, Vec::new()));
     };
     let parsed = parse_ip_vs(&table_text);

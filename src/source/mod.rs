@@ -10,6 +10,7 @@ pub mod ipvs_ledger;
 pub mod ipvs_netlink;
 pub mod prometheus_api;
 pub mod rootfs;
+pub mod text_file;
 pub mod vrrp_listen;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,8 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    File(#[from] text_file::ReadError),
     #[error("netlink: {0}")]
     Netlink(crate::netlink::socket::TransportError),
     #[error("cannot enter network namespace {path}: {reason}")]
@@ -85,52 +88,6 @@ pub(crate) fn entry_names(dir: &Path) -> std::io::Result<Vec<String>> {
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect())
-}
-
-/// Reads a whole file; `Ok(None)` when it does not exist.
-///
-/// Kernel files are read with large `read` calls. A seq_file (most of /proc) hands out at
-/// most a page of whole records per call and, between calls, finds its place again by
-/// counting records from the start. On the lab's kernel (6.1), /proc/net/ip_vs counts the services
-/// of every network namespace when it walks on but only its own when it finds its place
-/// again, so each extra call can skip services while other namespaces hold IPVS services
-/// (seen in the lab: a firewall-mark service missing from a read that began with a 32-byte
-/// probe, as `std::fs::read_to_string` does). Large reads make the first call take everything
-/// that fits in a page, and the fewest calls after that.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, SourceError> {
-    use std::io::Read;
-    const CHUNK: usize = 64 * 1024;
-    let failed = |source: std::io::Error| SourceError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(failed(source)),
-    };
-    let mut bytes: Vec<u8> = Vec::new();
-    loop {
-        let start = bytes.len();
-        bytes.resize(start + CHUNK, 0);
-        let read = loop {
-            match file.read(bytes.get_mut(start..).unwrap_or_default()) {
-                Ok(n) => break n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(failed(source)),
-            }
-        };
-        bytes.truncate(start + read);
-        if read == 0 {
-            break;
-        }
-    }
-    String::from_utf8(bytes).map(Some).map_err(|err| {
-        failed(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            err.utf8_error(),
-        ))
-    })
 }
 
 /// A collector the exporter knows: declared once, as a `pub const COLLECTOR` in its own

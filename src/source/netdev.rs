@@ -22,9 +22,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::text_file::{SMALL_FILE_BYTES, read_text};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
-    entry_names, read_optional,
+    entry_names,
 };
 use crate::model::netdev::{DeviceIrq, InterruptsDelta, NetDevice, NetDevices, RxQueue, TxQueue};
 use crate::parse::interrupts::{InterruptTable, cpu_mask_to_list, parse_interrupts, queue_of};
@@ -318,9 +319,15 @@ fn is_device(net_dir: &Path, name: &str) -> bool {
     net_dir.join(name).join("ifindex").is_file()
 }
 
+/// The most read of `/proc/interrupts`: a row per interrupt with a column of up to 11 bytes
+/// per CPU; thousands of queue interrupts on hundreds of CPUs take tens of MiB.
+const INTERRUPTS_BYTES: usize = 256 << 20;
+
+/// A sysfs or procfs value, trimmed; `None` when it is missing or cannot be read.
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
+    read_text(path, SMALL_FILE_BYTES)
         .ok()
+        .flatten()
         .map(|s| s.trim().to_string())
 }
 
@@ -374,7 +381,7 @@ impl Collector for NetdevCollector {
 
         let interrupts_path = self.procfs.join("interrupts");
         let mut problems = Vec::new();
-        let table = match read_optional(&interrupts_path)? {
+        let table = match read_text(&interrupts_path, INTERRUPTS_BYTES)? {
             Some(text) => {
                 let parsed = parse_interrupts(&text);
                 problems.extend(

@@ -21,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::text_file::read_text;
 use crate::model::prometheus::Vector;
 use crate::parse::prometheus_api::{ApiError, parse_query_response};
 
@@ -106,12 +107,24 @@ pub struct QueryClient {
     display: String,
 }
 
+/// The most read of a certificate, key, CA or secret file: a bundle of every public root CA
+/// is a few hundred KiB.
+const CREDENTIAL_FILE_BYTES: usize = 16 << 20;
+
 fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
-    std::fs::read(path).map_err(|source| ClientError::File {
+    let failed = |source: std::io::Error| ClientError::File {
         what,
         path: path.to_path_buf(),
         source,
-    })
+    };
+    // Such a file is often a link (certbot's live/, a mounted Kubernetes secret): the reader
+    // takes no link in the last component, so the link is resolved first.
+    let target = std::fs::canonicalize(path).map_err(failed)?;
+    match read_text(&target, CREDENTIAL_FILE_BYTES) {
+        Ok(Some(text)) => Ok(text.into_bytes()),
+        Ok(None) => Err(failed(std::io::ErrorKind::NotFound.into())),
+        Err(err) => Err(failed(err.into())),
+    }
 }
 
 /// A secret file's content without its trailing newline.

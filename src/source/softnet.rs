@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::text_file::{PER_CPU_FILE_BYTES, read_text};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
-    read_optional,
 };
 use crate::parse::softnet::parse_softnet_stat;
 
@@ -33,7 +33,7 @@ fn build_collector(paths: &Paths, _options: &CollectorOptions) -> Box<dyn Collec
 impl Collector for SoftnetCollector {
     fn collect(&self) -> Result<Collected, SourceError> {
         let path = self.procfs.join("net/softnet_stat");
-        let Some(text) = read_optional(&path)? else {
+        let Some(text) = read_text(&path, PER_CPU_FILE_BYTES)? else {
             return Ok(Collected {
                 data: CollectedData::NoData {
                     reason: format!("{} does not exist", path.display()),

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::text_file::{SMALL_FILE_BYTES, read_text};
 use super::{
     Collected, CollectedData, Collector, CollectorOptions, CollectorSpec, Paths, SourceError,
     entry_names,
@@ -45,14 +46,14 @@ impl SysctlCollector {
 
     fn read(&self, key: &str, sysctls: &mut Sysctls, problems: &mut Vec<String>) {
         let path = self.procfs.join("sys").join(key.replace('.', "/"));
-        match std::fs::read_to_string(&path) {
-            Ok(value) => {
+        match read_text(&path, SMALL_FILE_BYTES) {
+            Ok(Some(value)) => {
                 sysctls
                     .values
                     .insert(key.to_string(), value.trim().to_string());
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => problems.push(format!("{}: {err}", path.display())),
+            Ok(None) => {}
+            Err(err) => problems.push(format!("{}: {}", path.display(), err.reason())),
         }
     }
 }
@@ -85,12 +86,12 @@ impl Collector for SysctlCollector {
                 // writes it with '/' in sysctl names; keep it as the kernel does.
                 let key = format!("net.ipv4.conf.{}.{setting}", interface.replace('.', "/"));
                 let path = conf.join(interface).join(setting);
-                match std::fs::read_to_string(&path) {
-                    Ok(value) => {
+                match read_text(&path, SMALL_FILE_BYTES) {
+                    Ok(Some(value)) => {
                         sysctls.values.insert(key, value.trim().to_string());
                     }
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) => problems.push(format!("{}: {err}", path.display())),
+                    Ok(None) => {}
+                    Err(err) => problems.push(format!("{}: {}", path.display(), err.reason())),
                 }
             }
         }

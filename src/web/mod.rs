@@ -1,12 +1,15 @@
-//! What stands between a client and the handlers: the web configuration file (TLS, basic
-//! auth, response headers) with its reloading, the listening sockets, and the limits that
-//! keep slow or idle clients from starving a scrape.
+//! The HTTP server. [`connection`] owns a connection's life from its accept to its close
+//! (the cap, the TLS handshake of [`handshake`], the deadlines that keep slow or idle clients
+//! from starving a scrape); [`routes`] turns a request into a response. Here too: the web
+//! configuration file (TLS, basic auth, response headers) with its reloading, and the
+//! listening sockets.
 
 pub mod auth;
 pub mod config;
-pub mod conn;
+pub mod connection;
 pub mod handshake;
 pub mod listen;
+pub mod routes;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

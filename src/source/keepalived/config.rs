@@ -7,7 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use glob::{MatchOptions, Pattern};
 
 use super::KeepalivedOptions;
-use super::files::{read_bounded, under_root};
+use super::files::under_root;
+use crate::source::text_file::read_text;
 use crate::model::keepalived::{Accounts, KeepalivedConfig, script_accounts_needed};
 use crate::parse::accounts::account_names;
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
@@ -129,8 +130,12 @@ impl IncludeSource for RootedIncludes<'_> {
 
     fn read(&mut self, name: &str, max_bytes: usize) -> Result<String, String> {
         under_root(self.rootfs, Path::new(name))
-            .and_then(|path| read_bounded(&path, max_bytes))
             .map_err(|e| e.to_string())
+            .and_then(|path| match read_text(&path, max_bytes) {
+                Ok(Some(text)) => Ok(text),
+                Ok(None) => Err("no such file".into()),
+                Err(e) => Err(e.reason()),
+            })
     }
 }
 
@@ -143,8 +148,9 @@ fn read_accounts(rootfs: &Rootfs, config: &KeepalivedConfig) -> Result<Accounts,
     let (users, groups) = script_accounts_needed(&config.script_users);
     let names = |file: &str| -> Result<Vec<String>, String> {
         let path = under_root(rootfs, Path::new(file)).map_err(|e| format!("{file}: {e}"))?;
-        let text = read_bounded(&path, MAX_ACCOUNTS_BYTES)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = read_text(&path, MAX_ACCOUNTS_BYTES)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{} does not exist", path.display()))?;
         Ok(account_names(&text).into_iter().map(String::from).collect())
     };
     let known_users = names("/etc/passwd")?;
@@ -183,7 +189,8 @@ pub(super) fn read_config(
 ) -> std::io::Result<KeepalivedConfig> {
     let rootfs = Rootfs::new(&paths.rootfs);
     let config_path = under_root(&rootfs, &options.config_file)?;
-    let text = read_bounded(&config_path, MAX_CONFIG_BYTES)?;
+    let text = read_text(&config_path, MAX_CONFIG_BYTES)?
+        .ok_or_else(|| std::io::Error::from_raw_os_error(nix::libc::ENOENT))?;
     let name = options.config_file.to_string_lossy();
     let mut config = parse_config_from(&name, &text, &mut RootedIncludes { rootfs: &rootfs });
     config.accounts = read_accounts(&rootfs, &config).ok();
@@ -209,20 +216,15 @@ pub(super) fn read_for_scrape(
         path: config_file.to_path_buf(),
         source,
     })?;
-    let text = match read_bounded(&config_path, MAX_CONFIG_BYTES) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read_text(&config_path, MAX_CONFIG_BYTES) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
             return Ok(ScrapedConfig::Missing(format!(
                 "{} does not exist",
                 config_path.display()
             )));
         }
-        Err(e) => {
-            return Err(SourceError::Read {
-                path: config_path,
-                source: e,
-            });
-        }
+        Err(e) => return Err(e.into()),
     };
     let mut config = parse_config_from(&config_name, &text, &mut RootedIncludes { rootfs });
     let mut problems: Vec<String> = config
@@ -367,7 +369,9 @@ mod tests {
     }
 
     fn parse_under(root: &Path, main: &str) -> crate::model::keepalived::KeepalivedConfig {
-        let text = read_bounded(&under(root, main), MAX_CONFIG_BYTES).expect("the main file");
+        let text = read_text(&under(root, main), MAX_CONFIG_BYTES)
+            .expect("the main file")
+            .expect("the main file exists");
         parse_config_from(
             main,
             &text,

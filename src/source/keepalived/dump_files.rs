@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::files::read_bounded;
+use crate::source::text_file::read_text;
 
 /// The largest JSON dump read (keepalived writes a few KiB per instance).
 const MAX_DUMP_BYTES: usize = 16 << 20;
@@ -81,10 +81,10 @@ pub(super) fn read_fresh<T>(
             tracing::debug!(path = %path.display(), age = ?age, "keepalived's {what} is stale; not used");
             return Ok(None);
         }
-        let text = match read_bounded(path, MAX_DUMP_BYTES) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        let text = match read_text(path, MAX_DUMP_BYTES) {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
         };
         if modified(path).ok() != Some(before) {
             last_problem = format!("{} changed while it was read", path.display());

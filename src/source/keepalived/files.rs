@@ -1,10 +1,7 @@
 //! How the keepalived collector opens the host's files: a path as the host names it, resolved
-//! under `--path.rootfs` without leaving it, and a read bounded in size that refuses anything
-//! but a regular file.
+//! under `--path.rootfs` without leaving it (files are read with `source::text_file`).
 
 use std::path::{Path, PathBuf};
-
-use nix::libc;
 
 use crate::source::rootfs::Rootfs;
 
@@ -13,34 +10,6 @@ use crate::source::rootfs::Rootfs;
 /// leaves the root; a link loop is an error.
 pub(super) fn under_root(rootfs: &Rootfs, path: &Path) -> std::io::Result<PathBuf> {
     Ok(rootfs.resolve(path)?)
-}
-
-/// Reads at most `max_bytes` of a file as text: a longer file is an error, and so is one that
-/// is not a regular file (a FIFO or a device would block or never end).
-pub(super) fn read_bounded(path: &Path, max_bytes: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Opened without blocking: opening a FIFO for reading would wait for a writer. Paths
-    // come resolved under the root, links and all: a link that appears in the last component
-    // since is refused, not followed.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut text = Vec::new();
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(limit).read_to_end(&mut text)?;
-    if text.len() > max_bytes {
-        return Err(std::io::Error::other(format!(
-            "longer than {max_bytes} bytes"
-        )));
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]

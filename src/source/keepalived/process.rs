@@ -6,7 +6,8 @@ use std::path::Path;
 use super::files::under_root;
 use crate::model::keepalived::KeepalivedProcess;
 use crate::source::rootfs::Rootfs;
-use crate::source::{Paths, SourceError, read_optional};
+use crate::source::text_file::{SMALL_FILE_BYTES, read_text};
+use crate::source::{Paths, SourceError};
 
 /// Reads the pid file and checks that the pid is a live keepalived.
 pub(super) fn check_process(
@@ -18,11 +19,14 @@ pub(super) fn check_process(
         path: pid_file.to_path_buf(),
         source,
     })?;
-    let text = read_optional(&path)?;
+    let text = read_text(&path, SMALL_FILE_BYTES)?;
     let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
     let running = match pid {
-        Some(pid) => read_optional(&paths.procfs.join(pid.to_string()).join("comm"))?
-            .is_some_and(|comm| comm.trim() == "keepalived"),
+        Some(pid) => read_text(
+            &paths.procfs.join(pid.to_string()).join("comm"),
+            SMALL_FILE_BYTES,
+        )?
+        .is_some_and(|comm| comm.trim() == "keepalived"),
         None => false,
     };
     Ok(KeepalivedProcess { pid, running })

@@ -1,36 +1,29 @@
-//! The HTTP server: `/metrics` (content-negotiated, gzip when asked), the advisor's `/report`
-//! (rendered on a blocking thread), `/healthz`, a landing page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD. TLS, basic auth and
-//! extra headers from the web configuration; every connection under the limits of
-//! [`crate::web::conn`]; parallel scrapes capped. Shuts down gracefully.
+//! The routes: a request in, a response out. `/metrics` (content-negotiated, gzip when
+//! asked, streamed from the encoder), the advisor's `/report` (rendered on a blocking thread),
+//! `/healthz`, a landing page at `/`; 404 elsewhere, 405 for methods other than GET and HEAD.
+//! Basic auth and the extra response headers of the web configuration apply to every route;
+//! parallel scrapes are capped. What carries requests to here is [`super::connection`].
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{self, EncodeOptions, Format};
 use crate::report;
 use crate::snapshot::Gatherer;
 use crate::web::WebConfig;
-use crate::web::conn::{Conn, Limits, Registration, Tracker, Watched, supervise};
-use crate::web::handshake;
 
 /// Every response body: a whole one, or one streamed from the encoder.
-type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// What request handlers share.
 pub struct App {
@@ -71,194 +64,9 @@ pub const FIXED_ROUTES: &[Route] = &[
     },
 ];
 
-/// How long open connections get to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves on the listeners until `shutdown` completes, then drains open connections.
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    app: Arc<App>,
-    limits: Limits,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let graceful = Arc::new(GracefulShutdown::new());
-    let tracker = Tracker::new(limits);
-    let mut acceptors = Vec::new();
-    for listener in listeners {
-        let app = Arc::clone(&app);
-        let tracker = Arc::clone(&tracker);
-        let graceful = Arc::clone(&graceful);
-        acceptors.push(tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        // Beyond the cap, the longest-waiting connections without a request
-                        // in progress are closed; when there are none, this one is dropped.
-                        let Some(registration) = tracker.admit() else {
-                            continue;
-                        };
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(connection(
-                            stream,
-                            peer,
-                            registration,
-                            Arc::clone(&app),
-                            Arc::clone(&tracker),
-                            graceful.watcher(),
-                        ));
-                    }
-                    Err(err) => {
-                        // Out of descriptors (a cap set above the open-files limit, or
-                        // descriptors used elsewhere): idle connections make room.
-                        let out_of_files = matches!(
-                            err.raw_os_error(),
-                            Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE)
-                        );
-                        if out_of_files && tracker.make_room() > 0 {
-                            tracing::warn!(error = %err, "accept failed; closed idle connections to make room");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        } else {
-                            tracing::warn!(error = %err, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            }
-        }));
-    }
-    shutdown.await;
-    for acceptor in &acceptors {
-        acceptor.abort();
-    }
-    for acceptor in acceptors {
-        let _ = acceptor.await;
-    }
-    tracing::info!("shutting down");
-    // The acceptors are gone, and with them every other reference.
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return;
-    };
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
-    }
-}
-
-/// One connection: the TLS handshake when TLS is on, then HTTP/1.1 under the tracker's
-/// deadlines.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    registration: Registration,
-    app: Arc<App>,
-    tracker: Arc<Tracker>,
-    graceful: Watcher,
-) {
-    let conn = Arc::clone(&registration.conn);
-    let limits = &tracker.limits;
-    let tls = app.web.current().tls.clone();
-    let Some(tls) = tls else {
-        serve_http(Watched::new(stream, conn), peer, app, limits, graceful).await;
-        drop(registration);
-        return;
-    };
-    if let Some(stream) = handshake::accept(stream, peer, tls, &conn, limits).await {
-        serve_http(stream, peer, app, limits, graceful).await;
-    }
-    drop(registration);
-}
-
-/// HTTP/1.1 on an established stream, until the client goes, a deadline passes, the
-/// connection is evicted, or the server shuts down.
-async fn serve_http<I>(io: I, peer: SocketAddr, app: Arc<App>, limits: &Limits, graceful: Watcher)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    I: WatchedIo,
-{
-    let conn = io.conn();
-    let service_conn = Arc::clone(&conn);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let app = Arc::clone(&app);
-        let conn = Arc::clone(&service_conn);
-        conn.request_started();
-        async move {
-            let response = guarded(&app, request, peer).await;
-            Ok::<_, Infallible>(response.map(|body| {
-                FinishBody {
-                    inner: body,
-                    conn: Some(conn),
-                }
-                .boxed()
-            }))
-        }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .header_read_timeout(None)
-        .max_header_size(limits.max_header_bytes)
-        .keep_alive(true);
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    let watched = graceful.watch(connection);
-    if let Some(Err(err)) = supervise(&conn, limits, watched).await {
-        tracing::debug!(error = %err, %peer, "connection ended with an error");
-    }
-}
-
-/// Streams that know their tracked connection.
-trait WatchedIo {
-    fn conn(&self) -> Arc<Conn>;
-}
-
-impl<S> WatchedIo for Watched<S> {
-    fn conn(&self) -> Arc<Conn> {
-        Watched::conn(self)
-    }
-}
-
-impl<S> WatchedIo for tokio_rustls::server::TlsStream<Watched<S>> {
-    fn conn(&self) -> Arc<Conn> {
-        Watched::conn(self.get_ref().0)
-    }
-}
-
-/// A response body that marks its connection idle once it is written (or dropped).
-struct FinishBody {
-    inner: Body,
-    conn: Option<Arc<Conn>>,
-}
-
-impl Drop for FinishBody {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            conn.request_finished();
-        }
-    }
-}
-
-impl hyper::body::Body for FinishBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The handlers behind basic auth (when users are configured), with the configured headers.
-async fn guarded(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// The answer to one request: the routes behind basic auth (when users are configured), with
+/// the configured headers.
+pub async fn respond(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let web = app.web.current();
     let mut response = match &web.auth {
         Some(auth) => {
@@ -274,7 +82,7 @@ async fn guarded(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -
                     .unwrap_or(false),
             };
             if allowed {
-                handle(app, request, peer).await
+                route(app, request, peer).await
             } else {
                 tracing::debug!(%peer, "basic auth failed");
                 let mut response = text_response(StatusCode::UNAUTHORIZED, "Unauthorized\n");
@@ -284,7 +92,7 @@ async fn guarded(app: &Arc<App>, request: Request<Incoming>, peer: SocketAddr) -
                 response
             }
         }
-        None => handle(app, request, peer).await,
+        None => route(app, request, peer).await,
     };
     for (name, value) in &web.headers {
         response.headers_mut().insert(name.clone(), value.clone());
@@ -306,7 +114,8 @@ fn scrape_slot(app: &App) -> Result<Option<OwnedSemaphorePermit>, Box<Response<B
     }
 }
 
-async fn handle(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// The route a request asks for.
+async fn route(app: &App, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path();
     let known = path == app.telemetry_path || FIXED_ROUTES.iter().any(|r| r.path == path);
     if !known {
@@ -425,7 +234,7 @@ async fn metrics_response(
     let gzip = accepts_gzip(header_text(headers, header::ACCEPT_ENCODING));
     let snapshot = app.gatherer.gather().await;
     let options = app.encode_options.clone();
-    let (chunks, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (chunks, mut receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     // Encoding a large table takes milliseconds of CPU: it runs on a blocking thread and
     // hands the text on chunk by chunk, so the response starts before the encoding ends.
     tokio::task::spawn_blocking(move || {
@@ -454,7 +263,13 @@ async fn metrics_response(
             }
         }
     });
-    let mut response = Response::new(ChannelBody { receiver }.boxed());
+    // The body ends when the encoder drops its sender.
+    let frames = futures_util::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok::<_, Infallible>(Frame::data(data))))
+    });
+    let mut response = Response::new(StreamBody::new(frames).boxed());
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -468,25 +283,6 @@ async fn metrics_response(
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
-}
-
-/// A response body fed by a channel; it ends when the sender is dropped.
-struct ChannelBody {
-    receiver: tokio::sync::mpsc::Receiver<Bytes>,
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        self.receiver
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|data| Ok(hyper::body::Frame::data(data))))
-    }
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
@@ -567,9 +363,12 @@ fn landing_page(telemetry_path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::connection::{Limits, serve};
     use std::io::Read as _;
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
     use std::time::Instant;
+    use tokio::net::TcpListener;
 
     /// How long each report render sleeps first (milliseconds), to stand for a slow one.
     static RENDER_DELAY_MS: AtomicU64 = AtomicU64::new(0);

@@ -1,20 +1,36 @@
-//! The open connections and the limits on them. Each connection is in one phase: reading a
-//! request's head (from its first byte, or from the accept), answering a request, or idle
-//! between requests; each phase has its own deadline. Beyond the connection cap the
-//! connections that have waited longest without a request in progress (an eighth of the cap
-//! at a time) are closed to make room; when every connection is answering a request, the new
-//! one is refused.
+//! A connection's whole life: the accept, admission under the connection cap, the TLS
+//! handshake (through [`super::handshake`]), the deadline of each phase, and HTTP/1.1 on it
+//! until the client goes, a deadline passes, the connection is evicted or the server shuts
+//! down. Each request is handed to [`super::routes`] for its answer.
+//!
+//! Each connection is in one phase: reading a request's head (from its first byte, or from
+//! the accept), answering a request, or idle between requests; each phase has its own
+//! deadline. Beyond the connection cap the connections that have waited longest without a
+//! request in progress (an eighth of the cap at a time) are closed to make room; when every
+//! connection is answering a request, the new one is refused.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use super::handshake;
+use super::routes::{self, App};
 
 /// The limits, from the `--web.*` flags.
 #[derive(Debug, Clone)]
@@ -300,6 +316,183 @@ pub async fn supervise<F: std::future::Future>(
     }
 }
 
+/// How long open connections get to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves on the listeners until `shutdown` completes, then drains open connections.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let tracker = Tracker::new(limits);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            tokio::spawn(accept_loop(
+                listener,
+                Arc::clone(&app),
+                Arc::clone(&tracker),
+                Arc::clone(&graceful),
+            ))
+        })
+        .collect();
+    shutdown.await;
+    for acceptor in &acceptors {
+        acceptor.abort();
+    }
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
+    tracing::info!("shutting down");
+    // The acceptors are gone, and with them every other reference.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Accepts connections on one listener, each admitted under the cap and served on its own
+/// task, until aborted.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    tracker: Arc<Tracker>,
+    graceful: Arc<GracefulShutdown>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Beyond the cap, the longest-waiting connections without a request
+                // in progress are closed; when there are none, this one is dropped.
+                let Some(registration) = tracker.admit() else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection(
+                    stream,
+                    peer,
+                    registration,
+                    Arc::clone(&app),
+                    Arc::clone(&tracker),
+                    graceful.watcher(),
+                ));
+            }
+            Err(err) => {
+                // Out of descriptors (a cap set above the open-files limit, or
+                // descriptors used elsewhere): idle connections make room.
+                let out_of_files = matches!(
+                    err.raw_os_error(),
+                    Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE)
+                );
+                if out_of_files && tracker.make_room() > 0 {
+                    tracing::warn!(error = %err, "accept failed; closed idle connections to make room");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                } else {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One connection: the TLS handshake when TLS is on, then HTTP/1.1 under the tracker's
+/// deadlines.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    registration: Registration,
+    app: Arc<App>,
+    tracker: Arc<Tracker>,
+    graceful: Watcher,
+) {
+    let conn = Arc::clone(&registration.conn);
+    let limits = &tracker.limits;
+    let tls = app.web.current().tls.clone();
+    let Some(tls) = tls else {
+        serve_http(Watched::new(stream, conn), peer, app, limits, graceful).await;
+        drop(registration);
+        return;
+    };
+    if let Some(stream) = handshake::accept(stream, peer, tls, &conn, limits).await {
+        serve_http(stream, peer, app, limits, graceful).await;
+    }
+    drop(registration);
+}
+
+/// HTTP/1.1 on an established stream, until the client goes, a deadline passes, the
+/// connection is evicted, or the server shuts down.
+async fn serve_http<I>(io: I, peer: SocketAddr, app: Arc<App>, limits: &Limits, graceful: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: WatchedIo,
+{
+    let conn = io.conn();
+    let service_conn = Arc::clone(&conn);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let app = Arc::clone(&app);
+        let conn = Arc::clone(&service_conn);
+        conn.request_started();
+        async move {
+            let response = routes::respond(&app, request, peer).await;
+            let answering = Answering(conn);
+            // The body holds the guard: once it is written (or dropped), the connection is
+            // idle.
+            Ok::<_, Infallible>(response.map(|body| {
+                body.inspect_frame(move |_| {
+                    let _held = &answering;
+                })
+                .boxed()
+            }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .header_read_timeout(None)
+        .max_header_size(limits.max_header_bytes)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let watched = graceful.watch(connection);
+    if let Some(Err(err)) = supervise(&conn, limits, watched).await {
+        tracing::debug!(error = %err, %peer, "connection ended with an error");
+    }
+}
+
+/// Streams that know their tracked connection.
+trait WatchedIo {
+    fn conn(&self) -> Arc<Conn>;
+}
+
+impl<S> WatchedIo for Watched<S> {
+    fn conn(&self) -> Arc<Conn> {
+        Watched::conn(self)
+    }
+}
+
+impl<S> WatchedIo for tokio_rustls::server::TlsStream<Watched<S>> {
+    fn conn(&self) -> Arc<Conn> {
+        Watched::conn(self.get_ref().0)
+    }
+}
+
+/// A request being answered: its connection turns idle when this is dropped, which its
+/// response body does once written.
+struct Answering(Arc<Conn>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +580,83 @@ mod tests {
         assert_eq!(conn.phase().0, Phase::Idle);
         conn.bytes_read();
         assert_eq!(conn.phase().0, Phase::ReadingHead);
+    }
+
+    /// A host with this many CPUs: its softnet series make a scrape of megabytes.
+    struct ManyCpus(u32);
+
+    impl crate::source::Collector for ManyCpus {
+        fn collect(&self) -> Result<crate::source::Collected, crate::source::SourceError> {
+            let cpus = (0..self.0)
+                .map(|cpu| crate::model::softnet::SoftnetCpu {
+                    cpu,
+                    processed: u64::from(cpu) * 1000,
+                    ..Default::default()
+                })
+                .collect();
+            Ok(crate::source::Collected {
+                data: crate::source::CollectedData::Softnet(cpus),
+                problems: Vec::new(),
+            })
+        }
+    }
+
+    /// Until the client has taken the whole response, its connection is answering (under the
+    /// request timeout, never evicted); then it is idle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_answers_until_its_response_is_written() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tracker = Tracker::new(Limits::default());
+        let registration = tracker.admit().expect("room");
+        let conn = Arc::clone(&registration.conn);
+        let softnet = crate::source::Enabled {
+            name: "softnet",
+            collector: Box::new(ManyCpus(50_000)),
+        };
+        let app = Arc::new(App {
+            gatherer: crate::snapshot::Gatherer::new(vec![softnet], Duration::from_secs(10)),
+            telemetry_path: "/metrics".into(),
+            encode_options: crate::metrics::EncodeOptions::default(),
+            web: crate::web::WebConfig::none(),
+            scrape_slots: None,
+        });
+        // The client reads nothing at first: the response waits in a small pipe.
+        let (mut client, server) = tokio::io::duplex(4096);
+        let graceful = GracefulShutdown::new();
+        let watcher = graceful.watcher();
+        let limits = tracker.limits.clone();
+        let served_conn = Arc::clone(&conn);
+        let served = tokio::spawn(async move {
+            let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+            let io = Watched::new(server, served_conn);
+            serve_http(io, peer, app, &limits, watcher).await;
+        });
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("request");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(conn.phase().0, Phase::Answering, "while the body waits");
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        // The end of a chunked body.
+        while !answer.ends_with(b"\r\n0\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(20), client.read(&mut buf))
+                .await
+                .expect("the response in time")
+                .expect("read");
+            assert!(n > 0, "closed early after {} bytes", answer.len());
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert!(answer.len() > 1 << 20, "{} bytes", answer.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(conn.phase().0, Phase::Idle, "once the body is written");
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("the connection ends with its client")
+            .expect("the connection task");
+        drop(registration);
     }
 }
