@@ -197,7 +197,6 @@ fn doctor(
 /// analysed and printed.
 fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
     use crate::fleet::{analyse, queries, render};
-    use crate::source::prometheus_api::{ClientOptions, QueryClient};
     if let Some(explain) = &args.explain {
         print!("{}", render::explain_any(explain.as_deref(), args.format)?);
         return Ok(exit_code::CLEAN);
@@ -206,47 +205,15 @@ fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
         .prometheus
         .as_deref()
         .context("--prometheus URL is required")?;
-    let client = QueryClient::new(&ClientOptions {
-        url: url.to_string(),
-        bearer_token_file: args.bearer_token_file.clone(),
-        basic_auth_username: args.basic_auth_username.clone(),
-        basic_auth_password_file: args.basic_auth_password_file.clone(),
-        ca_file: args.ca_file.clone(),
-        cert_file: args.cert_file.clone(),
-        key_file: args.key_file.clone(),
-        timeout: args.timeout,
-    })?;
+    let client = fleet_query_client(args, url)?;
     let options = queries::QueryOptions {
         selector: queries::normalise_selector(&args.selector),
         cluster_label: args.cluster_label.clone(),
         lookback: queries::promql_duration(args.lookback),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let mut data = analyse::FleetData::default();
-    let mut warnings: Vec<String> = Vec::new();
-    let mut time = None;
-    runtime.block_on(async {
-        for query in queries::Query::ALL {
-            let promql = query.promql(&options);
-            tracing::debug!(?query, %promql, "querying");
-            let vector = client
-                .query(&promql, args.time.as_deref())
-                .await
-                .with_context(|| format!("query {}", query.name()))?;
-            for warning in vector.warnings {
-                if !warnings.contains(&warning) {
-                    warnings.push(warning);
-                }
-            }
-            time = time.or(vector.time);
-            data.answers.insert(query, vector.samples);
-        }
-        anyhow::Ok(())
-    })?;
-    if data
+    let answers = run_fleet_queries(&client, &options, args.time.as_deref())?;
+    if answers
+        .data
         .answers
         .get(&queries::Query::Up)
         .is_none_or(Vec::is_empty)
@@ -259,7 +226,7 @@ fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
         );
     }
     let analysis = analyse::analyse(
-        &data,
+        &answers.data,
         &analyse::AnalyseOptions {
             cluster_label: options.cluster_label.clone(),
             lookback: options.lookback.clone(),
@@ -268,9 +235,9 @@ fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
     let provenance = render::Provenance {
         prometheus: client.url().to_string(),
         selector: options.selector.clone(),
-        time: time.and_then(render::rfc3339),
+        time: answers.time.and_then(render::rfc3339),
         queries: queries::Query::ALL.len(),
-        warnings,
+        warnings: answers.warnings,
     };
     print!(
         "{}",
@@ -281,6 +248,69 @@ fn fleet(args: &crate::cli::FleetArgs) -> anyhow::Result<u8> {
         }
     );
     Ok(report::exit_code_for_severity(analysis.worst()))
+}
+
+/// The query API client for `fleet`'s URL, credentials, TLS files and timeout.
+fn fleet_query_client(
+    args: &crate::cli::FleetArgs,
+    url: &str,
+) -> anyhow::Result<crate::source::prometheus_api::QueryClient> {
+    use crate::source::prometheus_api::{ClientOptions, QueryClient};
+    Ok(QueryClient::new(&ClientOptions {
+        url: url.to_string(),
+        bearer_token_file: args.bearer_token_file.clone(),
+        basic_auth_username: args.basic_auth_username.clone(),
+        basic_auth_password_file: args.basic_auth_password_file.clone(),
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert_file.clone(),
+        key_file: args.key_file.clone(),
+        timeout: args.timeout,
+    })?)
+}
+
+/// What `fleet`'s queries answered: the samples of each, the server's warnings (each once, in
+/// the order first seen) and the evaluation time of the first answer that gave one.
+struct FleetAnswers {
+    data: crate::fleet::analyse::FleetData,
+    warnings: Vec<String>,
+    time: Option<f64>,
+}
+
+/// Runs every fleet query, in order, at `time`; the first that fails stops the run.
+fn run_fleet_queries(
+    client: &crate::source::prometheus_api::QueryClient,
+    options: &crate::fleet::queries::QueryOptions,
+    time: Option<&str>,
+) -> anyhow::Result<FleetAnswers> {
+    use crate::fleet::queries;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut answers = FleetAnswers {
+        data: crate::fleet::analyse::FleetData::default(),
+        warnings: Vec::new(),
+        time: None,
+    };
+    runtime.block_on(async {
+        for query in queries::Query::ALL {
+            let promql = query.promql(options);
+            tracing::debug!(?query, %promql, "querying");
+            let vector = client
+                .query(&promql, time)
+                .await
+                .with_context(|| format!("query {}", query.name()))?;
+            for warning in vector.warnings {
+                if !answers.warnings.contains(&warning) {
+                    answers.warnings.push(warning);
+                }
+            }
+            answers.time = answers.time.or(vector.time);
+            answers.data.answers.insert(query, vector.samples);
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(answers)
 }
 
 fn serve(settings: &Settings) -> anyhow::Result<()> {

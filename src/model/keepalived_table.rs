@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::keepalived::{
     DEFAULT_PERSISTENCE_TIMEOUT, DEFAULT_QUORUM, DEFAULT_REAL_SERVER_WEIGHT, GroupMember,
-    KeepalivedConfig, RealServer, VirtualServer, VirtualServerTarget,
+    KeepalivedConfig, RealServer, VirtualServer, VirtualServerGroup, VirtualServerTarget,
 };
 use super::{AddressFamily, ForwardMethod, Protocol, ServiceKey};
 
@@ -87,12 +87,62 @@ struct Settled<'a> {
     sorry: Option<(IpAddr, Option<u16>, ForwardMethod, bool)>,
 }
 
+/// The services keepalived programs for one virtual server (the `index`th of `config`): none
+/// when it leaves the virtual server out.
 fn program_virtual_server(
     index: usize,
     server: &VirtualServer,
     config: &KeepalivedConfig,
 ) -> Vec<ProgrammedService> {
-    let group = match &server.target {
+    let Some(group) = linked_group(server, config) else {
+        return Vec::new();
+    };
+    let settled = settle(server);
+    // validate_check_config (vs_end_handler on master): no real servers, no virtual server.
+    if settled.real_servers.is_empty() {
+        return Vec::new();
+    }
+    let by_address = has_address_service(server, group);
+    let protocol = service_protocol(server);
+    let one_packet = server.ops && (!by_address || protocol == Protocol::Udp);
+    let zero_port = has_port_zero_address(server, group);
+    let persistence = persistence(server, settled.family, zero_port && by_address);
+    let weights: Vec<i32> = settled
+        .real_servers
+        .iter()
+        .map(|(real, _)| real_server_weight(real, server))
+        .collect();
+    let (quorum, hysteresis) = enforced_quorum_and_hysteresis(server, &weights);
+    let scheduler = server
+        .lb_algo
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+    let settings = ServiceSettings {
+        group: group.map(|g| g.name.clone()).unwrap_or_default(),
+        virtual_server: index,
+        scheduler,
+        persistence,
+        one_packet,
+        quorum,
+        hysteresis,
+    };
+
+    let services = service_entries(server, group, protocol, settled.family);
+    services
+        .into_iter()
+        .map(|(service, entry)| {
+            programmed_service(service, entry, &settings, server, &settled, &weights)
+        })
+        .collect()
+}
+
+/// The group a virtual server names: `None` when keepalived leaves the virtual server out,
+/// `Some(None)` for a virtual server that names no group.
+fn linked_group<'a>(
+    server: &VirtualServer,
+    config: &'a KeepalivedConfig,
+) -> Option<Option<&'a VirtualServerGroup>> {
+    match &server.target {
         VirtualServerTarget::Group { name } => {
             // link_vsg_to_vs: a group that is not defined (or that vsg_handler removed)
             // leaves the virtual server out; the first group of the name is the one used.
@@ -101,47 +151,53 @@ fn program_virtual_server(
                 .iter()
                 .find(|g| &g.name == name)
             {
-                Some(group) if group_is_kept(&group.members) => Some(group),
-                _ => return Vec::new(),
+                Some(group) if group_is_kept(&group.members) => Some(Some(group)),
+                _ => None,
             }
         }
-        _ => None,
-    };
-    let settled = settle(server);
-    // validate_check_config (vs_end_handler on master): no real servers, no virtual server.
-    if settled.real_servers.is_empty() {
-        return Vec::new();
+        _ => Some(None),
     }
-    let by_address = match (&server.target, group) {
+}
+
+/// Whether the virtual server programs an address service: it is one, or its group has an
+/// address entry.
+fn has_address_service(server: &VirtualServer, group: Option<&VirtualServerGroup>) -> bool {
+    match (&server.target, group) {
         (VirtualServerTarget::Address { .. }, _) => true,
         (_, Some(group)) => group
             .members
             .iter()
             .any(|m| matches!(m, GroupMember::Addresses { .. })),
         _ => false,
-    };
+    }
+}
+
+/// The protocol of the virtual server's address services.
+fn service_protocol(server: &VirtualServer) -> Protocol {
     // An address service with no protocol is UDP ("no protocol set - defaulting to UDP");
     // a firewall mark has none.
-    let protocol = match server.protocol.as_deref() {
+    match server.protocol.as_deref() {
         Some("TCP") => Protocol::Tcp,
         Some("SCTP") => Protocol::Sctp,
         _ => Protocol::Udp,
-    };
-    let one_packet = server.ops && (!by_address || protocol == Protocol::Udp);
-    let zero_port = match (&server.target, group) {
+    }
+}
+
+/// Whether the virtual server's address, or an address entry of its group, has port 0.
+fn has_port_zero_address(server: &VirtualServer, group: Option<&VirtualServerGroup>) -> bool {
+    match (&server.target, group) {
         (VirtualServerTarget::Address { port, .. }, _) => *port == 0,
         (_, Some(group)) => group
             .members
             .iter()
             .any(|m| matches!(m, GroupMember::Addresses { port: 0, .. })),
         _ => false,
-    };
-    let persistence = persistence(server, settled.family, zero_port && by_address);
-    let weights: Vec<i32> = settled
-        .real_servers
-        .iter()
-        .map(|(real, _)| real_server_weight(real, server))
-        .collect();
+    }
+}
+
+/// The quorum and hysteresis keepalived enforces, from the configured ones and the real
+/// servers' `weights`.
+fn enforced_quorum_and_hysteresis(server: &VirtualServer, weights: &[i32]) -> (u32, u32) {
     let weight_sum: u64 = weights.iter().map(|w| u64::try_from(*w).unwrap_or(0)).sum();
     let configured_quorum = server.quorum.unwrap_or(DEFAULT_QUORUM);
     let quorum = u32::try_from(u64::from(configured_quorum).min(weight_sum)).unwrap_or(u32::MAX);
@@ -152,12 +208,18 @@ fn program_virtual_server(
     } else {
         configured_hysteresis
     };
-    let scheduler = server
-        .lb_algo
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+    (quorum, hysteresis)
+}
 
-    let services: Vec<(ServiceKey, Entry)> = match (&server.target, group) {
+/// The kernel services of a virtual server, each with what it stands on: its address, its
+/// mark, or its group's addresses and marks.
+fn service_entries(
+    server: &VirtualServer,
+    group: Option<&VirtualServerGroup>,
+    protocol: Protocol,
+    family: Option<AddressFamily>,
+) -> Vec<(ServiceKey, Entry)> {
+    match (&server.target, group) {
         (VirtualServerTarget::Address { address, port }, _) => vec![(
             ServiceKey::Address {
                 protocol,
@@ -169,47 +231,67 @@ fn program_virtual_server(
         (VirtualServerTarget::Fwmark { mark }, _) => vec![(
             ServiceKey::FirewallMark {
                 mark: *mark,
-                family: Some(settled.family.unwrap_or(AddressFamily::Inet)),
+                family: Some(family.unwrap_or(AddressFamily::Inet)),
             },
             Entry::Fwmark,
         )],
-        (_, Some(group)) => group_services(&group.members, protocol, settled.family),
+        (_, Some(group)) => group_services(&group.members, protocol, family),
         (VirtualServerTarget::Group { .. }, None) => Vec::new(),
-    };
-    services
-        .into_iter()
-        .map(|(service, entry)| ProgrammedService {
-            service,
-            group: group.map(|g| g.name.clone()).unwrap_or_default(),
-            virtual_server: index,
-            scheduler: scheduler.clone(),
-            persistence,
-            one_packet,
-            real_servers: settled
-                .real_servers
-                .iter()
-                .zip(&weights)
-                .map(|((real, forward), weight)| ProgrammedDestination {
-                    address: real.address,
-                    port: destination_port(real.port, *forward, entry),
-                    forward: *forward,
-                    weight: *weight,
-                    inhibit: real.inhibit_on_failure.unwrap_or(server.inhibit_on_failure),
-                })
-                .collect(),
-            sorry_server: settled.sorry.map(|(address, port, forward, inhibit)| {
-                ProgrammedDestination {
-                    address,
-                    port: destination_port(port, forward, entry),
-                    forward,
-                    weight: 1,
-                    inhibit,
-                }
-            }),
-            quorum,
-            hysteresis,
-        })
-        .collect()
+    }
+}
+
+/// What every service of a virtual server shares.
+struct ServiceSettings {
+    group: String,
+    virtual_server: usize,
+    scheduler: String,
+    persistence: Option<ProgrammedPersistence>,
+    one_packet: bool,
+    quorum: u32,
+    hysteresis: u32,
+}
+
+/// One service with its real servers (at `weights`) and sorry server, their ports as the
+/// service's `entry` gives them.
+fn programmed_service(
+    service: ServiceKey,
+    entry: Entry,
+    settings: &ServiceSettings,
+    server: &VirtualServer,
+    settled: &Settled<'_>,
+    weights: &[i32],
+) -> ProgrammedService {
+    ProgrammedService {
+        service,
+        group: settings.group.clone(),
+        virtual_server: settings.virtual_server,
+        scheduler: settings.scheduler.clone(),
+        persistence: settings.persistence,
+        one_packet: settings.one_packet,
+        real_servers: settled
+            .real_servers
+            .iter()
+            .zip(weights)
+            .map(|((real, forward), weight)| ProgrammedDestination {
+                address: real.address,
+                port: destination_port(real.port, *forward, entry),
+                forward: *forward,
+                weight: *weight,
+                inhibit: real.inhibit_on_failure.unwrap_or(server.inhibit_on_failure),
+            })
+            .collect(),
+        sorry_server: settled.sorry.map(|(address, port, forward, inhibit)| {
+            ProgrammedDestination {
+                address,
+                port: destination_port(port, forward, entry),
+                forward,
+                weight: 1,
+                inhibit,
+            }
+        }),
+        quorum: settings.quorum,
+        hysteresis: settings.hysteresis,
+    }
 }
 
 /// What a service stands on, for the ports of its destinations.

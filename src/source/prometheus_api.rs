@@ -287,6 +287,7 @@ impl QueryClient {
         }
     }
 
+    /// Connects, sends the query's request (over TLS for `https`) and reads the answer.
     async fn exchange(&self, target: &str, url: &str) -> Result<Vector, QueryError> {
         let address = format!("{}:{}", self.host, self.port);
         let stream = TcpStream::connect((self.host.as_str(), self.port))
@@ -296,23 +297,7 @@ impl QueryClient {
                 source,
             })?;
         let _ = stream.set_nodelay(true);
-        let mut request = Request::get(target)
-            .header(HOST, &self.authority)
-            .header(ACCEPT, "application/json")
-            .header(ACCEPT_ENCODING, "gzip")
-            .header(
-                USER_AGENT,
-                format!("ipvs_exporter/{}", crate::build::VERSION),
-            );
-        if let Some(authorization) = &self.authorization {
-            request = request.header(AUTHORIZATION, authorization);
-        }
-        let request = request
-            .body(Empty::<Bytes>::new())
-            .map_err(|err| QueryError::Body {
-                url: url.to_string(),
-                reason: format!("cannot build the request: {err}"),
-            })?;
+        let request = self.query_request(target, url)?;
         let http = |source| QueryError::Http {
             url: url.to_string(),
             source,
@@ -330,45 +315,80 @@ impl QueryClient {
             }
             None => send(TokioIo::new(stream), request).await.map_err(http)?,
         };
-        let status = response.status().as_u16();
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header(CONTENT_TYPE);
-        let gzip = header(CONTENT_ENCODING).is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
-        let body_error = |reason: String| QueryError::Body {
-            url: url.to_string(),
-            reason,
-        };
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|err| body_error(err.to_string()))?
-            .to_bytes();
-        let body = if gzip {
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(body.as_ref())
-                .take(MAX_ANSWER_BYTES as u64 + 1)
-                .read_to_end(&mut plain)
-                .map_err(|err| body_error(format!("bad gzip: {err}")))?;
-            if plain.len() > MAX_ANSWER_BYTES {
-                return Err(body_error(format!("larger than {MAX_ANSWER_BYTES} bytes")));
-            }
-            plain
-        } else {
-            body.to_vec()
-        };
-        parse_query_response(status, content_type.as_deref(), &body).map_err(|source| {
-            QueryError::Api {
-                url: url.to_string(),
-                source,
-            }
-        })
+        read_answer(response, url).await
     }
+
+    /// The `GET` request for `target`, with the host, accepted types, user agent and the
+    /// credentials, if any.
+    fn query_request(&self, target: &str, url: &str) -> Result<Request<Empty<Bytes>>, QueryError> {
+        let mut request = Request::get(target)
+            .header(HOST, &self.authority)
+            .header(ACCEPT, "application/json")
+            .header(ACCEPT_ENCODING, "gzip")
+            .header(
+                USER_AGENT,
+                format!("ipvs_exporter/{}", crate::build::VERSION),
+            );
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        request
+            .body(Empty::<Bytes>::new())
+            .map_err(|err| QueryError::Body {
+                url: url.to_string(),
+                reason: format!("cannot build the request: {err}"),
+            })
+    }
+}
+
+/// Reads a response's body (at most [`MAX_ANSWER_BYTES`], gunzipped when it says gzip) and
+/// parses it as a query answer with its status and content type.
+async fn read_answer(
+    response: hyper::Response<hyper::body::Incoming>,
+    url: &str,
+) -> Result<Vector, QueryError> {
+    let status = response.status().as_u16();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header(CONTENT_TYPE);
+    let gzip = header(CONTENT_ENCODING).is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
+    let body_error = |reason: String| QueryError::Body {
+        url: url.to_string(),
+        reason,
+    };
+    let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|err| body_error(err.to_string()))?
+        .to_bytes();
+    let body = if gzip {
+        gunzip_answer(&body).map_err(body_error)?
+    } else {
+        body.to_vec()
+    };
+    parse_query_response(status, content_type.as_deref(), &body).map_err(|source| QueryError::Api {
+        url: url.to_string(),
+        source,
+    })
+}
+
+/// A gzip body decompressed, refused (with the reason) when bad or larger than
+/// [`MAX_ANSWER_BYTES`] once decompressed.
+fn gunzip_answer(body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_ANSWER_BYTES as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|err| format!("bad gzip: {err}"))?;
+    if plain.len() > MAX_ANSWER_BYTES {
+        return Err(format!("larger than {MAX_ANSWER_BYTES} bytes"));
+    }
+    Ok(plain)
 }
 
 /// One request on a fresh HTTP/1.1 connection.

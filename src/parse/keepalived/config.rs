@@ -207,6 +207,33 @@ impl Reader<'_> {
     }
 
     fn virtual_server(&mut self, node: &Node) -> Option<VirtualServer> {
+        let target = self.virtual_server_target(node)?;
+        let mut server = VirtualServer {
+            target,
+            protocol: None,
+            lb_algo: None,
+            lb_kind: None,
+            persistence_timeout: None,
+            real_servers: Vec::new(),
+            quorum: None,
+            hysteresis: None,
+            sorry_server: None,
+            inhibit_on_failure: false,
+            delay_loop: None,
+            weight: None,
+            ops: false,
+            persistence_granularity: None,
+            ip_family: None,
+        };
+        for child in self.block(node) {
+            self.virtual_server_statement(child, &mut server);
+        }
+        Some(server)
+    }
+
+    /// What a `virtual_server` line names: `fwmark N`, `group NAME` or an address with an
+    /// optional port.
+    fn virtual_server_target(&mut self, node: &Node) -> Option<VirtualServerTarget> {
         let first = self.word(node, 1, "an address and port, fwmark N or group NAME")?;
         let target = match first {
             "fwmark" => {
@@ -244,122 +271,123 @@ impl Reader<'_> {
                 VirtualServerTarget::Address { address, port }
             }
         };
-        let mut server = VirtualServer {
-            target,
-            protocol: None,
-            lb_algo: None,
-            lb_kind: None,
-            persistence_timeout: None,
-            real_servers: Vec::new(),
-            quorum: None,
-            hysteresis: None,
-            sorry_server: None,
-            inhibit_on_failure: false,
-            delay_loop: None,
-            weight: None,
-            ops: false,
-            persistence_granularity: None,
-            ip_family: None,
-        };
-        for child in self.block(node) {
-            let after_real_servers = server.real_servers.len();
-            match child.keyword() {
-                Some("protocol") => {
-                    server.protocol = self.word(child, 1, "a protocol").map(str::to_uppercase);
-                }
-                Some("lb_algo" | "lvs_sched") => {
-                    server.lb_algo = self.word(child, 1, "a scheduler").map(String::from);
-                }
-                Some("lb_kind" | "lvs_method") => {
-                    server.lb_kind = self.forwarding_method(child).or(server.lb_kind);
-                }
-                Some("persistence_timeout") => {
-                    // Alone, it is keepalived's default of 360 s; 0 is refused there too.
-                    server.persistence_timeout = if child.words.len() < 2 {
-                        Some(DEFAULT_PERSISTENCE_TIMEOUT)
-                    } else {
-                        self.number(child, "a number of seconds from 1", |t: &u32| *t >= 1)
-                            .or(server.persistence_timeout)
-                    };
-                }
-                Some("persistence_granularity") => {
-                    if let Some(value) = self.word(child, 1, "a netmask or prefix length") {
-                        server.persistence_granularity = Some(FamilyStatement {
-                            value: value.to_string(),
-                            after_real_servers,
-                        });
-                    }
-                }
-                Some("ip_family") => match self.word(child, 1, "inet or inet6") {
-                    Some("inet") => {
-                        server.ip_family = Some(FamilyStatement {
-                            value: AddressFamily::Inet,
-                            after_real_servers,
-                        });
-                    }
-                    Some("inet6") => {
-                        server.ip_family = Some(FamilyStatement {
-                            value: AddressFamily::Inet6,
-                            after_real_servers,
-                        });
-                    }
-                    Some(other) => {
-                        self.error(child, format!("ip_family {other:?} is not inet or inet6"));
-                    }
-                    None => {}
-                },
-                Some("ops") => server.ops = true,
-                Some("weight") => {
-                    let weight = self.number(child, "a weight from 1", |w: &i32| *w >= 1);
-                    server.weight = weight.or(server.weight);
-                }
-                Some("sorry_server_inhibit") => match &mut server.sorry_server {
-                    Some(sorry) => sorry.inhibit = true,
-                    None => self.error(
-                        child,
-                        "sorry_server_inhibit before or without sorry_server is ignored"
-                            .to_string(),
-                    ),
-                },
-                Some("sorry_server_lvs_method") => {
-                    let method = self.forwarding_method(child);
-                    match &mut server.sorry_server {
-                        Some(sorry) => sorry.lvs_method = method.or(sorry.lvs_method.take()),
-                        None => self.error(
-                            child,
-                            "sorry_server_lvs_method before or without sorry_server is ignored"
-                                .to_string(),
-                        ),
-                    }
-                }
-                Some("quorum") => {
-                    let quorum = self.number(child, "a weight of at least 1", |q: &u32| *q >= 1);
-                    server.quorum = quorum.or(server.quorum);
-                }
-                Some("hysteresis") => {
-                    let hysteresis = self.number(child, "a weight", |_: &u32| true);
-                    server.hysteresis = hysteresis.or(server.hysteresis);
-                }
-                Some("delay_loop") => {
-                    server.delay_loop = self.seconds(child).or(server.delay_loop);
-                }
-                Some("sorry_server") => {
-                    server.sorry_server = self.sorry_server(child).or(server.sorry_server);
-                }
-                Some("inhibit_on_failure") => {
-                    if let Some(inhibit) = self.switch(child) {
-                        server.inhibit_on_failure = inhibit;
-                    }
-                }
-                Some("real_server") => {
-                    if let Some(real) = self.real_server(child) {
-                        server.real_servers.push(real);
-                    }
-                }
-                _ => {}
+        Some(target)
+    }
+
+    /// Reads one statement of a `virtual_server` block into `server`; a keyword not modelled
+    /// is ignored.
+    fn virtual_server_statement(&mut self, child: &Node, server: &mut VirtualServer) {
+        let after_real_servers = server.real_servers.len();
+        match child.keyword() {
+            Some("protocol") => {
+                server.protocol = self.word(child, 1, "a protocol").map(str::to_uppercase);
             }
+            Some("lb_algo" | "lvs_sched") => {
+                server.lb_algo = self.word(child, 1, "a scheduler").map(String::from);
+            }
+            Some("lb_kind" | "lvs_method") => {
+                server.lb_kind = self.forwarding_method(child).or(server.lb_kind.take());
+            }
+            Some("persistence_timeout") => {
+                server.persistence_timeout =
+                    self.persistence_timeout(child, server.persistence_timeout);
+            }
+            Some("persistence_granularity") => {
+                if let Some(value) = self.word(child, 1, "a netmask or prefix length") {
+                    server.persistence_granularity = Some(FamilyStatement {
+                        value: value.to_string(),
+                        after_real_servers,
+                    });
+                }
+            }
+            Some("ip_family") => {
+                if let Some(value) = self.ip_family(child) {
+                    server.ip_family = Some(FamilyStatement {
+                        value,
+                        after_real_servers,
+                    });
+                }
+            }
+            Some("ops") => server.ops = true,
+            Some("weight") => {
+                let weight = self.number(child, "a weight from 1", |w: &i32| *w >= 1);
+                server.weight = weight.or(server.weight);
+            }
+            Some("sorry_server_inhibit") => self.sorry_server_inhibit(child, server),
+            Some("sorry_server_lvs_method") => self.sorry_server_lvs_method(child, server),
+            Some("quorum") => {
+                let quorum = self.number(child, "a weight of at least 1", |q: &u32| *q >= 1);
+                server.quorum = quorum.or(server.quorum);
+            }
+            Some("hysteresis") => {
+                let hysteresis = self.number(child, "a weight", |_: &u32| true);
+                server.hysteresis = hysteresis.or(server.hysteresis);
+            }
+            Some("delay_loop") => {
+                server.delay_loop = self.seconds(child).or(server.delay_loop);
+            }
+            Some("sorry_server") => {
+                server.sorry_server = self.sorry_server(child).or(server.sorry_server.take());
+            }
+            Some("inhibit_on_failure") => {
+                if let Some(inhibit) = self.switch(child) {
+                    server.inhibit_on_failure = inhibit;
+                }
+            }
+            Some("real_server") => {
+                if let Some(real) = self.real_server(child) {
+                    server.real_servers.push(real);
+                }
+            }
+            _ => {}
         }
-        Some(server)
+    }
+
+    /// `persistence_timeout [N]`: the timeout it sets, `current` when its value is bad.
+    fn persistence_timeout(&mut self, child: &Node, current: Option<u32>) -> Option<u32> {
+        // Alone, it is keepalived's default of 360 s; 0 is refused there too.
+        if child.words.len() < 2 {
+            Some(DEFAULT_PERSISTENCE_TIMEOUT)
+        } else {
+            self.number(child, "a number of seconds from 1", |t: &u32| *t >= 1)
+                .or(current)
+        }
+    }
+
+    /// `ip_family inet|inet6`: the family, or none (another word is reported).
+    fn ip_family(&mut self, child: &Node) -> Option<AddressFamily> {
+        match self.word(child, 1, "inet or inet6") {
+            Some("inet") => Some(AddressFamily::Inet),
+            Some("inet6") => Some(AddressFamily::Inet6),
+            Some(other) => {
+                self.error(child, format!("ip_family {other:?} is not inet or inet6"));
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// `sorry_server_inhibit`: applies to the sorry server read so far, if any.
+    fn sorry_server_inhibit(&mut self, child: &Node, server: &mut VirtualServer) {
+        match &mut server.sorry_server {
+            Some(sorry) => sorry.inhibit = true,
+            None => self.error(
+                child,
+                "sorry_server_inhibit before or without sorry_server is ignored".to_string(),
+            ),
+        }
+    }
+
+    /// `sorry_server_lvs_method`: applies to the sorry server read so far, if any.
+    fn sorry_server_lvs_method(&mut self, child: &Node, server: &mut VirtualServer) {
+        let method = self.forwarding_method(child);
+        match &mut server.sorry_server {
+            Some(sorry) => sorry.lvs_method = method.or(sorry.lvs_method.take()),
+            None => self.error(
+                child,
+                "sorry_server_lvs_method before or without sorry_server is ignored".to_string(),
+            ),
+        }
     }
 
     /// A keyword that is on by itself, or followed by a yes/no word (`inhibit_on_failure`,

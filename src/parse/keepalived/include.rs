@@ -171,6 +171,37 @@ impl Walk<'_> {
             );
             return;
         }
+        let Some(found) = self.included_names(including, pattern, (file, line)) else {
+            return;
+        };
+        for included in found {
+            if self.exhausted {
+                return;
+            }
+            if let Some(message) = self.cycle_through(pattern, &included) {
+                self.diagnostics.error(file, line, message);
+                continue;
+            }
+            if self.diagnostics.files.len() >= MAX_CONFIG_FILES {
+                self.exhaust(
+                    file,
+                    line,
+                    format!("more than {MAX_CONFIG_FILES} files included; the rest of the configuration is not read"),
+                );
+                return;
+            }
+            self.read_included(included, (file, line));
+        }
+    }
+
+    /// The files an include's `pattern` names, the first [`MAX_INCLUDE_FANOUT`] of them; none
+    /// when they cannot be listed. Listing none, or too many, is reported.
+    fn included_names(
+        &mut self,
+        including: &str,
+        pattern: &str,
+        (file, line): (usize, usize),
+    ) -> Option<Vec<String>> {
         let mut found = match self
             .source
             .expand(including, pattern, MAX_INCLUDE_FANOUT + 1)
@@ -179,7 +210,7 @@ impl Walk<'_> {
             Err(reason) => {
                 self.diagnostics
                     .error(file, line, format!("include {pattern:?}: {reason}"));
-                return;
+                return None;
             }
         };
         if found.is_empty() {
@@ -196,47 +227,43 @@ impl Walk<'_> {
             );
             found.truncate(MAX_INCLUDE_FANOUT);
         }
-        for included in found {
-            if self.exhausted {
-                return;
-            }
-            if let Some(position) = self.ancestors.iter().position(|a| *a == included) {
-                let message = if position + 1 == self.ancestors.len() {
-                    format!("include {pattern:?}: {included} includes itself; not followed")
-                } else {
-                    format!(
-                        "include {pattern:?}: {included} is already being read (an include cycle: {} -> {included}); not followed",
-                        self.ancestors
-                            .get(position..)
-                            .unwrap_or_default()
-                            .join(" -> ")
-                    )
-                };
-                self.diagnostics.error(file, line, message);
-                continue;
-            }
-            if self.diagnostics.files.len() >= MAX_CONFIG_FILES {
-                self.exhaust(
-                    file,
-                    line,
-                    format!("more than {MAX_CONFIG_FILES} files included; the rest of the configuration is not read"),
-                );
-                return;
-            }
-            let budget = MAX_CONFIG_BYTES.saturating_sub(self.bytes);
-            match self.source.read(&included, budget) {
-                Ok(text) if text.len() <= budget => self.file(included, &text),
-                Ok(_) => self.exhaust(
-                    file,
-                    line,
-                    format!("more than {MAX_CONFIG_BYTES} bytes included; the rest of the configuration is not read"),
-                ),
-                Err(reason) => self.diagnostics.push(ConfigError {
-                    file: included,
-                    line: 0,
-                    message: format!("cannot read included file: {reason}"),
-                }),
-            }
+        Some(found)
+    }
+
+    /// Why `included` is not followed when it is being read already (the file itself or one
+    /// that includes it), or `None` when it may be read.
+    fn cycle_through(&self, pattern: &str, included: &str) -> Option<String> {
+        let position = self.ancestors.iter().position(|a| *a == included)?;
+        let message = if position + 1 == self.ancestors.len() {
+            format!("include {pattern:?}: {included} includes itself; not followed")
+        } else {
+            format!(
+                "include {pattern:?}: {included} is already being read (an include cycle: {} -> {included}); not followed",
+                self.ancestors
+                    .get(position..)
+                    .unwrap_or_default()
+                    .join(" -> ")
+            )
+        };
+        Some(message)
+    }
+
+    /// Reads and lexes one included file within the bytes left; a file past the bound stops
+    /// the reading, one that cannot be read is reported against its own name.
+    fn read_included(&mut self, included: String, (file, line): (usize, usize)) {
+        let budget = MAX_CONFIG_BYTES.saturating_sub(self.bytes);
+        match self.source.read(&included, budget) {
+            Ok(text) if text.len() <= budget => self.file(included, &text),
+            Ok(_) => self.exhaust(
+                file,
+                line,
+                format!("more than {MAX_CONFIG_BYTES} bytes included; the rest of the configuration is not read"),
+            ),
+            Err(reason) => self.diagnostics.push(ConfigError {
+                file: included,
+                line: 0,
+                message: format!("cannot read included file: {reason}"),
+            }),
         }
     }
 }
