@@ -22,12 +22,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ipvs_exporter::model::{
     AddressFamily, Backend, ForwardMethod, TrafficCounters, TrafficRates, Tunnel, TunnelKind,
 };
+use ipvs_exporter::netlink::capture::Recording;
+use ipvs_exporter::netlink::decode::{Control, attributes, messages};
 use ipvs_exporter::netlink::uapi::*;
 use ipvs_exporter::parse::ipvs_netlink::decode_dest;
-use ipvs_exporter::parse::netlink::{Control, attributes, messages};
 use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
-use ipvs_exporter::source::netlink::Recording;
 use neli::FromBytes;
 use neli::attr::Attribute as _;
 use neli::genl::{Genlmsghdr, Nlattr};

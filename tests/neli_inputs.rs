@@ -11,7 +11,7 @@
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ipvs_exporter::parse::netlink::{Control, attributes, messages};
+use ipvs_exporter::netlink::decode::{Control, attributes, messages};
 use neli::FromBytes;
 use neli::genl::{Genlmsghdr, Nlattr};
 use neli::nl::{NlPayload, Nlmsghdr};
