@@ -705,6 +705,25 @@ mod tests {
         assert_eq!((s.quorum, s.hysteresis), (3, 2));
     }
 
+    /// keepalived's `validate_check_config` (check_data.c, the same at 2.2.7 and master): "if
+    /// (vs->hysteresis >= vs->quorum) vs->hysteresis = vs->quorum - 1", after the quorum is
+    /// lowered to the real servers' weight sum. Quorum 3 here (weights 2 and 1, quorum
+    /// configured 3): hysteresis 2 is below it and kept; 3, equal to it, becomes 2; 4 becomes 2.
+    #[test]
+    fn hysteresis_equal_to_the_quorum_is_lowered_below_it() {
+        for (configured, enforced) in [(2, 2), (3, 2), (4, 2)] {
+            let s = one(&format!(
+                "virtual_server 10.0.0.1 80 {{\n protocol TCP\n quorum 3\n hysteresis {configured}\n\
+                 real_server 10.1.0.1 80 {{\n weight 2\n }}\n real_server 10.1.0.2 80 {{\n }}\n}}\n",
+            ));
+            assert_eq!(
+                (s.quorum, s.hysteresis),
+                (3, enforced),
+                "hysteresis {configured} against quorum 3"
+            );
+        }
+    }
+
     #[test]
     fn persistence_from_a_timeout_a_granularity_or_port_zero() {
         let s = one(

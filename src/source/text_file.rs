@@ -62,9 +62,7 @@ impl From<ReadError> for std::io::Error {
 /// everything that fits in a page, and the fewest calls after that.
 pub(crate) fn read_text(path: &Path, max_bytes: usize) -> Result<Option<String>, ReadError> {
     use nix::libc;
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    const CHUNK: usize = 64 * 1024;
     let failed = |source: std::io::Error| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -73,10 +71,25 @@ pub(crate) fn read_text(path: &Path, max_bytes: usize) -> Result<Option<String>,
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path);
-    let mut file = match opened {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(failed(source)),
+    match opened {
+        Ok(file) => read_opened(file, path, max_bytes).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(failed(source)),
+    }
+}
+
+/// Reads a file already opened (without blocking) as [`read_text`] does; `path` names it in
+/// errors.
+pub(crate) fn read_opened(
+    mut file: std::fs::File,
+    path: &Path,
+    max_bytes: usize,
+) -> Result<String, ReadError> {
+    use std::io::Read;
+    const CHUNK: usize = 64 * 1024;
+    let failed = |source: std::io::Error| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
     };
     if !file.metadata().map_err(failed)?.is_file() {
         return Err(failed(std::io::Error::other("not a regular file")));
@@ -107,7 +120,7 @@ pub(crate) fn read_text(path: &Path, max_bytes: usize) -> Result<Option<String>,
             max_bytes,
         });
     }
-    String::from_utf8(bytes).map(Some).map_err(|err| {
+    String::from_utf8(bytes).map_err(|err| {
         failed(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             err.utf8_error(),

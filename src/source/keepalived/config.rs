@@ -8,7 +8,6 @@ use glob::{MatchOptions, Pattern};
 
 use super::KeepalivedOptions;
 use super::files::under_root;
-use crate::source::text_file::read_text;
 use crate::model::keepalived::{Accounts, KeepalivedConfig, script_accounts_needed};
 use crate::parse::accounts::account_names;
 use crate::parse::keepalived::{IncludeSource, MAX_CONFIG_BYTES, parse_config_from};
@@ -129,13 +128,11 @@ impl IncludeSource for RootedIncludes<'_> {
     }
 
     fn read(&mut self, name: &str, max_bytes: usize) -> Result<String, String> {
-        under_root(self.rootfs, Path::new(name))
-            .map_err(|e| e.to_string())
-            .and_then(|path| match read_text(&path, max_bytes) {
-                Ok(Some(text)) => Ok(text),
-                Ok(None) => Err("no such file".into()),
-                Err(e) => Err(e.reason()),
-            })
+        match self.rootfs.read_text(Path::new(name), max_bytes) {
+            Ok(Some(text)) => Ok(text),
+            Ok(None) => Err("no such file".into()),
+            Err(e) => Err(e.reason()),
+        }
     }
 }
 
@@ -147,10 +144,15 @@ const MAX_ACCOUNTS_BYTES: usize = 8 << 20;
 fn read_accounts(rootfs: &Rootfs, config: &KeepalivedConfig) -> Result<Accounts, String> {
     let (users, groups) = script_accounts_needed(&config.script_users);
     let names = |file: &str| -> Result<Vec<String>, String> {
-        let path = under_root(rootfs, Path::new(file)).map_err(|e| format!("{file}: {e}"))?;
-        let text = read_text(&path, MAX_ACCOUNTS_BYTES)
+        let text = rootfs
+            .read_text(Path::new(file), MAX_ACCOUNTS_BYTES)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} does not exist", path.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "{} does not exist",
+                    rootfs.display_path(Path::new(file)).display()
+                )
+            })?;
         Ok(account_names(&text).into_iter().map(String::from).collect())
     };
     let known_users = names("/etc/passwd")?;
@@ -188,8 +190,8 @@ pub(super) fn read_config(
     options: &KeepalivedOptions,
 ) -> std::io::Result<KeepalivedConfig> {
     let rootfs = Rootfs::new(&paths.rootfs);
-    let config_path = under_root(&rootfs, &options.config_file)?;
-    let text = read_text(&config_path, MAX_CONFIG_BYTES)?
+    let text = rootfs
+        .read_text(&options.config_file, MAX_CONFIG_BYTES)?
         .ok_or_else(|| std::io::Error::from_raw_os_error(nix::libc::ENOENT))?;
     let name = options.config_file.to_string_lossy();
     let mut config = parse_config_from(&name, &text, &mut RootedIncludes { rootfs: &rootfs });
@@ -212,16 +214,12 @@ pub(super) fn read_for_scrape(
     config_file: &Path,
 ) -> Result<ScrapedConfig, SourceError> {
     let config_name = config_file.to_string_lossy().into_owned();
-    let config_path = under_root(rootfs, config_file).map_err(|source| SourceError::Read {
-        path: config_file.to_path_buf(),
-        source,
-    })?;
-    let text = match read_text(&config_path, MAX_CONFIG_BYTES) {
+    let text = match rootfs.read_text(config_file, MAX_CONFIG_BYTES) {
         Ok(Some(text)) => text,
         Ok(None) => {
             return Ok(ScrapedConfig::Missing(format!(
                 "{} does not exist",
-                config_path.display()
+                rootfs.display_path(config_file).display()
             )));
         }
         Err(e) => return Err(e.into()),
@@ -250,6 +248,7 @@ mod tests {
 
     use super::*;
     use crate::source::keepalived::KeepalivedCollector;
+    use crate::source::text_file::read_text;
     use crate::source::{Collected, CollectedData, Collector};
     use crate::testing::Scratch;
 

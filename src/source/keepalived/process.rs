@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use super::files::under_root;
 use crate::model::keepalived::KeepalivedProcess;
 use crate::source::rootfs::Rootfs;
 use crate::source::text_file::{SMALL_FILE_BYTES, read_text};
@@ -15,11 +14,7 @@ pub(super) fn check_process(
     pid_file: &Path,
 ) -> Result<KeepalivedProcess, SourceError> {
     let rootfs = Rootfs::new(&paths.rootfs);
-    let path = under_root(&rootfs, pid_file).map_err(|source| SourceError::Read {
-        path: pid_file.to_path_buf(),
-        source,
-    })?;
-    let text = read_text(&path, SMALL_FILE_BYTES)?;
+    let text = rootfs.read_text(pid_file, SMALL_FILE_BYTES)?;
     let pid = text.and_then(|t| t.trim().parse::<u32>().ok());
     let running = match pid {
         Some(pid) => read_text(
