@@ -55,8 +55,8 @@ pub fn run(settings: Settings) -> u8 {
             drain_wait::run(
                 &settings.cli.procfs,
                 &settings.cli.rootfs,
-                settings.cli.ipvs_source,
-                &settings.cli.ipvs_netns,
+                settings.cli.ipvs.source,
+                &settings.cli.ipvs.netns,
                 &target,
                 &drain_wait::WaitOptions { timeout, interval },
             )

@@ -11,11 +11,13 @@ use clap::{
 
 use crate::advisor::{AdviceOptions, Role};
 use crate::metrics::{BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions};
+pub use crate::parse::duration::{LONGEST_DURATION, parse_duration_flag};
 use crate::report::DoctorFormat;
+use crate::source::conntrack::ConntrackFlags;
 use crate::source::interfaces::SharedInterfaces;
-use crate::source::ipvs::SourceMode;
-use crate::source::keepalived::KeepalivedOptions;
-use crate::source::netdev::DeviceFilter;
+use crate::source::ipvs::IpvsFlags;
+use crate::source::keepalived::KeepalivedFlags;
+use crate::source::netdev::NetdevFlags;
 use crate::source::{COLLECTORS, CollectorOptions, CollectorSpec, Paths};
 
 /// Prometheus exporter and tuning advisor for Linux IPVS (LVS) load balancers.
@@ -99,19 +101,8 @@ pub struct Cli {
     #[arg(long = "scrape.collector-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration_flag, global = true)]
     pub collector_timeout: Duration,
 
-    /// Where the ipvs collector reads IPVS: netlink (all counters; needs CAP_NET_ADMIN),
-    /// procfs (no per-service or per-real-server traffic), or auto (netlink, else procfs).
-    #[arg(long = "collector.ipvs.source", value_enum, default_value_t = SourceMode::Auto, global = true)]
-    pub ipvs_source: SourceMode,
-
-    /// Also read IPVS in this network namespace: a name under /run/netns or a path such as
-    /// /proc/PID/ns/net. Repeatable; its series get a `netns` label.
-    #[arg(
-        long = "collector.ipvs.netns",
-        value_name = "NAME_OR_PATH",
-        global = true
-    )]
-    pub ipvs_netns: Vec<String>,
+    #[command(flatten)]
+    pub ipvs: IpvsFlags,
 
     /// Labels to keep on real-server series, comma separated; series that differ only in
     /// dropped labels are summed (and ipvs_backend_info is left out).
@@ -134,76 +125,14 @@ pub struct Cli {
     #[arg(long = "collector.ipvs.estimates", global = true)]
     pub ipvs_backend_estimates: bool,
 
-    /// Where the conntrack collector reads the per-CPU statistics: netlink (what conntrack -S
-    /// reads; needs CAP_NET_ADMIN), procfs (/proc/net/stat/nf_conntrack), or auto (netlink,
-    /// else procfs).
-    #[arg(long = "collector.conntrack.source", value_enum, default_value_t = SourceMode::Auto, global = true)]
-    pub conntrack_source: SourceMode,
+    #[command(flatten)]
+    pub conntrack: ConntrackFlags,
 
-    /// Look only at network devices whose name matches this regular expression.
-    #[arg(long = "collector.netdev.device-include", value_name = "REGEX", value_parser = parse_regex, global = true)]
-    pub netdev_include: Option<regex::Regex>,
+    #[command(flatten)]
+    pub netdev: NetdevFlags,
 
-    /// Leave out network devices whose name matches this regular expression.
-    #[arg(long = "collector.netdev.device-exclude", value_name = "REGEX", default_value = "^lo$", value_parser = parse_regex, global = true)]
-    pub netdev_exclude: regex::Regex,
-
-    /// Do not ask network drivers for their settings through ethtool ioctls.
-    #[arg(long = "no-collector.netdev.ethtool", global = true)]
-    pub no_netdev_ethtool: bool,
-
-    /// keepalived's configuration file, as keepalived names it (read under --path.rootfs).
-    #[arg(
-        long = "keepalived.config-file",
-        value_name = "PATH",
-        default_value = "/etc/keepalived/keepalived.conf",
-        global = true
-    )]
-    pub keepalived_config_file: PathBuf,
-
-    /// keepalived's pid file (read under --path.rootfs), checked against the live process.
-    #[arg(
-        long = "keepalived.pid-file",
-        value_name = "PATH",
-        default_value = "/run/keepalived.pid",
-        global = true
-    )]
-    pub keepalived_pid_file: PathBuf,
-
-    /// keepalived's JSON dump (read under --path.rootfs when present and fresh; keepalived
-    /// writes it as root with mode 0600).
-    #[arg(
-        long = "keepalived.json-file",
-        value_name = "PATH",
-        default_value = "/tmp/keepalived.json",
-        global = true
-    )]
-    pub keepalived_json_file: PathBuf,
-
-    /// A JSON dump written longer ago than this is not used.
-    #[arg(long = "keepalived.json-max-age", value_name = "DURATION", default_value = "60s", value_parser = parse_duration_flag, global = true)]
-    pub keepalived_json_max_age: Duration,
-
-    /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
-    /// the right to signal it: root or keepalived's user).
-    #[arg(long = "keepalived.signal", global = true)]
-    pub keepalived_signal: bool,
-
-    /// Send keepalived SIGUSR1 at each scrape so that it writes its data dump (keepalived.data
-    /// and keepalived_check.data beside the JSON dump), read for its checkers' view of each
-    /// real server and each instance's priorities (needs the right to signal it).
-    #[arg(long = "keepalived.data-signal", global = true)]
-    pub keepalived_data_signal: bool,
-
-    /// Read keepalived's notify FIFO (keepalived.conf's notify_fifo) at this path, under
-    /// --path.rootfs, and count VRRP transitions as they happen.
-    #[arg(long = "keepalived.notify-fifo", value_name = "PATH", global = true)]
-    pub keepalived_notify_fifo: Option<PathBuf>,
-
-    /// Listen for VRRP adverts (IP protocol 112) on the VRRP instances' interfaces and
-    /// export who advertises at what priority (needs CAP_NET_RAW).
-    #[arg(long = "collector.vrrp.listen", global = true)]
-    pub vrrp_listen: bool,
+    #[command(flatten)]
+    pub keepalived: KeepalivedFlags,
 
     /// The host's roles, instead of inferring them from the kernel (comma separated:
     /// nat-director, dr-director, tun-director, director, dr-real-server, tun-real-server).
@@ -390,25 +319,11 @@ impl Settings {
 
     pub fn collector_options(&self) -> CollectorOptions {
         CollectorOptions {
-            ipvs_source: self.cli.ipvs_source,
-            ipvs_namespaces: self.cli.ipvs_netns.clone(),
-            conntrack_source: self.cli.conntrack_source,
-            netdev_devices: DeviceFilter {
-                include: self.cli.netdev_include.clone(),
-                exclude: Some(self.cli.netdev_exclude.clone()),
-                ethtool: !self.cli.no_netdev_ethtool,
-            },
-            keepalived: KeepalivedOptions {
-                config_file: self.cli.keepalived_config_file.clone(),
-                pid_file: self.cli.keepalived_pid_file.clone(),
-                json_file: self.cli.keepalived_json_file.clone(),
-                json_max_age: self.cli.keepalived_json_max_age,
-                signal: self.cli.keepalived_signal,
-                notify_fifo: self.cli.keepalived_notify_fifo.clone(),
-                listen: self.cli.vrrp_listen,
-                data_signal: self.cli.keepalived_data_signal,
-                ..KeepalivedOptions::default()
-            },
+            ipvs_source: self.cli.ipvs.source,
+            ipvs_namespaces: self.cli.ipvs.netns.clone(),
+            conntrack_source: self.cli.conntrack.source,
+            netdev_devices: self.cli.netdev.filter(),
+            keepalived: self.cli.keepalived.options(),
             interfaces: SharedInterfaces::default(),
         }
     }
@@ -570,10 +485,6 @@ fn parse_rule_id(text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no rule {text:?} (ipvs_exporter doctor --explain lists them)"))
 }
 
-fn parse_regex(text: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(text).map_err(|e| e.to_string())
-}
-
 fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
     let mut labels = BackendLabels::none();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -585,22 +496,6 @@ fn parse_backend_labels(text: &str) -> Result<BackendLabels, String> {
         }
     }
     Ok(labels)
-}
-
-/// The longest duration any flag takes: a week.
-pub const LONGEST_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Every duration flag's value: a Prometheus duration (`500ms`, `90s`, `1h30m`, `1w`), more
-/// than zero and at most a week.
-pub fn parse_duration_flag(text: &str) -> Result<Duration, String> {
-    let duration = crate::parse::duration::parse(text).map_err(|e| e.to_string())?;
-    if duration.is_zero() {
-        return Err("must be more than zero".to_string());
-    }
-    if duration > LONGEST_DURATION {
-        return Err("must be at most a week (1w)".to_string());
-    }
-    Ok(duration)
 }
 
 #[cfg(test)]

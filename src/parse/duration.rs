@@ -94,6 +94,22 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(total))
 }
 
+/// The longest duration any flag takes: a week.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Every duration flag's value: a Prometheus duration (`500ms`, `90s`, `1h30m`, `1w`), more
+/// than zero and at most a week.
+pub fn parse_duration_flag(text: &str) -> Result<Duration, String> {
+    let duration = parse(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_string());
+    }
+    if duration > LONGEST_DURATION {
+        return Err("must be at most a week (1w)".to_string());
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

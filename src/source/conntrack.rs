@@ -23,6 +23,16 @@ use crate::netlink::socket::{Protocol, SocketTransport, Transport, TransportErro
 use crate::netlink::uapi::{AF_UNSPEC, IPCTNL_MSG_CT_GET_STATS_CPU, NFNL_SUBSYS_CTNETLINK};
 use crate::parse::conntrack::{StatisticsSum, decode_stats_cpu, parse_stat_nf_conntrack};
 
+/// The conntrack collector's flags, as the command line takes them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConntrackFlags {
+    /// Where the conntrack collector reads the per-CPU statistics: netlink (what conntrack -S
+    /// reads; needs CAP_NET_ADMIN), procfs (/proc/net/stat/nf_conntrack), or auto (netlink,
+    /// else procfs).
+    #[arg(long = "collector.conntrack.source", id = "conntrack_source", value_name = "CONNTRACK_SOURCE", value_enum, default_value_t = SourceMode::Auto, global = true)]
+    pub source: SourceMode,
+}
+
 /// The sequence number of the one request a read sends.
 const SEQUENCE: u32 = 1;
 

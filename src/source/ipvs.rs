@@ -29,6 +29,25 @@ pub enum SourceMode {
     Procfs,
 }
 
+/// The ipvs collector's flags, as the command line takes them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IpvsFlags {
+    /// Where the ipvs collector reads IPVS: netlink (all counters; needs CAP_NET_ADMIN),
+    /// procfs (no per-service or per-real-server traffic), or auto (netlink, else procfs).
+    #[arg(long = "collector.ipvs.source", id = "ipvs_source", value_name = "IPVS_SOURCE", value_enum, default_value_t = SourceMode::Auto, global = true)]
+    pub source: SourceMode,
+
+    /// Also read IPVS in this network namespace: a name under /run/netns or a path such as
+    /// /proc/PID/ns/net. Repeatable; its series get a `netns` label.
+    #[arg(
+        long = "collector.ipvs.netns",
+        id = "ipvs_netns",
+        value_name = "NAME_OR_PATH",
+        global = true
+    )]
+    pub netns: Vec<String>,
+}
+
 /// A network namespace to read besides the exporter's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetnsTarget {

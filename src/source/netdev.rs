@@ -30,6 +30,37 @@ use super::{
 use crate::model::netdev::{DeviceIrq, InterruptsDelta, NetDevice, NetDevices, RxQueue, TxQueue};
 use crate::parse::interrupts::{InterruptTable, cpu_mask_to_list, parse_interrupts, queue_of};
 
+/// The netdev collector's flags, as the command line takes them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetdevFlags {
+    /// Look only at network devices whose name matches this regular expression.
+    #[arg(long = "collector.netdev.device-include", id = "netdev_include", value_name = "REGEX", value_parser = parse_regex, global = true)]
+    pub device_include: Option<regex::Regex>,
+
+    /// Leave out network devices whose name matches this regular expression.
+    #[arg(long = "collector.netdev.device-exclude", id = "netdev_exclude", value_name = "REGEX", default_value = "^lo$", value_parser = parse_regex, global = true)]
+    pub device_exclude: regex::Regex,
+
+    /// Do not ask network drivers for their settings through ethtool ioctls.
+    #[arg(long = "no-collector.netdev.ethtool", id = "no_netdev_ethtool", global = true)]
+    pub no_ethtool: bool,
+}
+
+impl NetdevFlags {
+    /// The devices these flags choose.
+    pub fn filter(&self) -> DeviceFilter {
+        DeviceFilter {
+            include: self.device_include.clone(),
+            exclude: Some(self.device_exclude.clone()),
+            ethtool: !self.no_ethtool,
+        }
+    }
+}
+
+fn parse_regex(text: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(text).map_err(|e| e.to_string())
+}
+
 /// Which devices to look at (`--collector.netdev.device-include` / `-exclude`).
 #[derive(Debug, Clone)]
 pub struct DeviceFilter {

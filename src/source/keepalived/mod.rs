@@ -35,7 +35,86 @@ mod json_dump;
 mod process;
 mod roles;
 
-/// The `--keepalived.*` flags.
+/// The keepalived collector's flags, as the command line takes them (`--collector.vrrp.listen`
+/// among them: the VRRP listener is part of this collector).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeepalivedFlags {
+    /// keepalived's configuration file, as keepalived names it (read under --path.rootfs).
+    #[arg(
+        long = "keepalived.config-file",
+        id = "keepalived_config_file",
+        value_name = "PATH",
+        default_value = "/etc/keepalived/keepalived.conf",
+        global = true
+    )]
+    pub config_file: PathBuf,
+
+    /// keepalived's pid file (read under --path.rootfs), checked against the live process.
+    #[arg(
+        long = "keepalived.pid-file",
+        id = "keepalived_pid_file",
+        value_name = "PATH",
+        default_value = "/run/keepalived.pid",
+        global = true
+    )]
+    pub pid_file: PathBuf,
+
+    /// keepalived's JSON dump (read under --path.rootfs when present and fresh; keepalived
+    /// writes it as root with mode 0600).
+    #[arg(
+        long = "keepalived.json-file",
+        id = "keepalived_json_file",
+        value_name = "PATH",
+        default_value = "/tmp/keepalived.json",
+        global = true
+    )]
+    pub json_file: PathBuf,
+
+    /// A JSON dump written longer ago than this is not used.
+    #[arg(long = "keepalived.json-max-age", id = "keepalived_json_max_age", value_name = "DURATION", default_value = "60s", value_parser = crate::parse::duration::parse_duration_flag, global = true)]
+    pub json_max_age: Duration,
+
+    /// Send keepalived SIGRTMIN+2 at each scrape so that it writes a fresh JSON dump (needs
+    /// the right to signal it: root or keepalived's user).
+    #[arg(long = "keepalived.signal", id = "keepalived_signal", global = true)]
+    pub signal: bool,
+
+    /// Send keepalived SIGUSR1 at each scrape so that it writes its data dump (keepalived.data
+    /// and keepalived_check.data beside the JSON dump), read for its checkers' view of each
+    /// real server and each instance's priorities (needs the right to signal it).
+    #[arg(long = "keepalived.data-signal", id = "keepalived_data_signal", global = true)]
+    pub data_signal: bool,
+
+    /// Read keepalived's notify FIFO (keepalived.conf's notify_fifo) at this path, under
+    /// --path.rootfs, and count VRRP transitions as they happen.
+    #[arg(long = "keepalived.notify-fifo", id = "keepalived_notify_fifo", value_name = "PATH", global = true)]
+    pub notify_fifo: Option<PathBuf>,
+
+    /// Listen for VRRP adverts (IP protocol 112) on the VRRP instances' interfaces and
+    /// export who advertises at what priority (needs CAP_NET_RAW).
+    #[arg(long = "collector.vrrp.listen", id = "vrrp_listen", global = true)]
+    pub vrrp_listen: bool,
+}
+
+impl KeepalivedFlags {
+    /// The collector's options these flags set; the rest at their defaults.
+    pub fn options(&self) -> KeepalivedOptions {
+        KeepalivedOptions {
+            config_file: self.config_file.clone(),
+            pid_file: self.pid_file.clone(),
+            json_file: self.json_file.clone(),
+            json_max_age: self.json_max_age,
+            signal: self.signal,
+            notify_fifo: self.notify_fifo.clone(),
+            listen: self.vrrp_listen,
+            data_signal: self.data_signal,
+            ..KeepalivedOptions::default()
+        }
+    }
+}
+
+/// What the keepalived collector does: its flags' values ([`KeepalivedFlags::options`]) and
+/// the rest of its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepalivedOptions {
     /// keepalived.conf, as keepalived names it (resolved under `--path.rootfs`).
