@@ -13,7 +13,7 @@ use crate::source::build_collectors;
 use crate::web::connection::{self, Limits};
 use crate::web::routes::App;
 use crate::web::{WebConfig, listen};
-use crate::{advisor, build, drain_wait, exit_codes};
+use crate::{advisor, build, exit_codes, wait_drained};
 
 /// Runs what the flags ask for and returns the process exit code.
 pub fn run(settings: Settings) -> u8 {
@@ -45,20 +45,20 @@ pub fn run(settings: Settings) -> u8 {
             timeout,
             interval,
         }) => {
-            let target = drain_wait::Target {
+            let target = wait_drained::Target {
                 real_server,
                 service: service
                     .clone()
-                    .or(fwmark.map(drain_wait::ServiceSelector::FirewallMark)),
+                    .or(fwmark.map(wait_drained::ServiceSelector::FirewallMark)),
                 templates,
             };
-            drain_wait::run(
+            wait_drained::run(
                 &settings.cli.procfs,
                 &settings.cli.rootfs,
                 settings.cli.ipvs.source,
                 &settings.cli.ipvs.netns,
                 &target,
-                &drain_wait::WaitOptions { timeout, interval },
+                &wait_drained::WaitOptions { timeout, interval },
             )
         }
         Some(Command::CaptureNetlink { subject }) => match capture(subject) {

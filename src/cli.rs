@@ -199,11 +199,11 @@ pub enum Command {
     /// if given (once).
     WaitDrained {
         /// The real server: ADDRESS:PORT, or [IPv6]:PORT.
-        #[arg(long = "real-server", value_name = "ADDR:PORT", value_parser = crate::drain_wait::parse_real_server)]
+        #[arg(long = "real-server", value_name = "ADDR:PORT", value_parser = crate::wait_drained::parse_real_server)]
         real_server: std::net::SocketAddr,
         /// Only this service: tcp|udp|sctp:VIP:PORT (IPv6 as [VIP]:PORT).
-        #[arg(long, value_name = "PROTO:VIP:PORT", value_parser = crate::drain_wait::parse_service, conflicts_with = "fwmark")]
-        service: Option<crate::drain_wait::ServiceSelector>,
+        #[arg(long, value_name = "PROTO:VIP:PORT", value_parser = crate::wait_drained::parse_service, conflicts_with = "fwmark")]
+        service: Option<crate::wait_drained::ServiceSelector>,
         /// Only the services of this firewall mark.
         #[arg(long, value_name = "N")]
         fwmark: Option<u32>,

@@ -6,7 +6,7 @@
 //! wait-drained's timeout and refusal); 3 is "could not run" for every command, the server
 //! included: a bad flag or value, a bad file, no permission, an address that cannot be bound.
 
-use crate::{drain_wait, report};
+use crate::{report, wait_drained};
 
 /// Every command's "could not run".
 pub const COULD_NOT_RUN: u8 = 3;
@@ -64,25 +64,25 @@ pub const TABLE: &[ExitCodeRow] = &[
     },
     ExitCodeRow {
         command: WAIT_DRAINED,
-        code: drain_wait::exit_code::DRAINED,
+        code: wait_drained::exit_code::DRAINED,
         meaning: "no active connection (with --templates, no template) left in any matching \
                   service",
     },
     ExitCodeRow {
         command: WAIT_DRAINED,
-        code: drain_wait::exit_code::TIMED_OUT,
+        code: wait_drained::exit_code::TIMED_OUT,
         meaning: "the timeout came first",
     },
     ExitCodeRow {
         command: WAIT_DRAINED,
-        code: drain_wait::exit_code::NOT_DRAINING,
+        code: wait_drained::exit_code::NOT_DRAINING,
         meaning: "not draining or not found: weight above 0 in a matching service, the \
                   service asked for is not in the table, or the real server is in none of the \
                   matching services (also when it leaves the table while waited for)",
     },
     ExitCodeRow {
         command: WAIT_DRAINED,
-        code: drain_wait::exit_code::COULD_NOT_RUN,
+        code: wait_drained::exit_code::COULD_NOT_RUN,
         meaning: "could not run: a bad flag or value, no IPVS, no permission, templates asked \
                   for and unknown",
     },
@@ -150,7 +150,7 @@ mod tests {
             assert_eq!(sorted, codes, "{command}: in order, each once");
         }
         assert_eq!(report::exit_code::COULD_NOT_RUN, COULD_NOT_RUN);
-        assert_eq!(drain_wait::exit_code::COULD_NOT_RUN, COULD_NOT_RUN);
+        assert_eq!(wait_drained::exit_code::COULD_NOT_RUN, COULD_NOT_RUN);
     }
 
     #[test]

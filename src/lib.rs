@@ -12,7 +12,6 @@
 pub mod advisor;
 pub mod app;
 pub mod cli;
-pub mod drain_wait;
 pub mod exit_codes;
 pub mod fleet;
 pub mod logging;
@@ -26,6 +25,7 @@ pub mod snapshot;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod wait_drained;
 pub mod web;
 
 /// Build facts for `ipvs_exporter_build_info` and `--version`.

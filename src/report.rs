@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::advisor::rules::{self, Rule};
 use crate::advisor::{Advice, Disregarded, Evidence, Finding, Severity, Skipped, Strength};
 use crate::model::drain::{DrainingBackend, draining_backends};
-use crate::model::lvs_health;
+use crate::model::keepalived_health;
 use crate::model::snapshot::{Outcome, Snapshot};
 use crate::model::{AddressFamily, IpvsTable, ServiceKey, SocketText};
 
@@ -272,7 +272,7 @@ fn keepalived_view(snapshot: &Snapshot) -> Option<KeepalivedView> {
     if keepalived.config.virtual_servers.is_empty() {
         return None;
     }
-    let health = lvs_health::compare(keepalived, snapshot.ipvs.as_ref());
+    let health = keepalived_health::compare(keepalived, snapshot.ipvs.as_ref());
     let services = health
         .virtual_servers
         .iter()

@@ -31,7 +31,9 @@ fn absorb(
     });
 }
 
-struct Guarded {
+/// An enabled collector with its "still running" flag: set while a run is under way (even
+/// one a scrape gave up on), so a scrape never starts a second run of the same collector.
+struct CollectorWithRunningFlag {
     name: &'static str,
     collector: Box<dyn Collector>,
     running: AtomicBool,
@@ -41,7 +43,7 @@ type SharedGather = Shared<BoxFuture<'static, Arc<Snapshot>>>;
 
 /// Runs the enabled collectors; cheap to share between connections.
 pub struct Gatherer {
-    collectors: Arc<Vec<Arc<Guarded>>>,
+    collectors: Arc<Vec<Arc<CollectorWithRunningFlag>>>,
     timeout: Duration,
     in_flight: Mutex<Option<SharedGather>>,
 }
@@ -51,7 +53,7 @@ impl Gatherer {
         let collectors = collectors
             .into_iter()
             .map(|Enabled { name, collector }| {
-                Arc::new(Guarded {
+                Arc::new(CollectorWithRunningFlag {
                     name,
                     collector,
                     running: AtomicBool::new(false),
@@ -113,13 +115,16 @@ impl Gatherer {
     }
 }
 
-async fn gather_all(collectors: Arc<Vec<Arc<Guarded>>>, timeout: Duration) -> Snapshot {
-    let runs = collectors.iter().map(|guarded| {
-        let guarded = Arc::clone(guarded);
+async fn gather_all(
+    collectors: Arc<Vec<Arc<CollectorWithRunningFlag>>>,
+    timeout: Duration,
+) -> Snapshot {
+    let runs = collectors.iter().map(|entry| {
+        let entry = Arc::clone(entry);
         async move {
-            let name = guarded.name;
+            let name = entry.name;
             let started = Instant::now();
-            let result = run_one(guarded, timeout).await;
+            let result = run_one(entry, timeout).await;
             (name, result, started.elapsed())
         }
     });
@@ -139,14 +144,17 @@ async fn gather_all(collectors: Arc<Vec<Arc<Guarded>>>, timeout: Duration) -> Sn
     snapshot
 }
 
-async fn run_one(guarded: Arc<Guarded>, timeout: Duration) -> Result<Collected, Outcome> {
-    if guarded.running.swap(true, Ordering::AcqRel) {
+async fn run_one(
+    entry: Arc<CollectorWithRunningFlag>,
+    timeout: Duration,
+) -> Result<Collected, Outcome> {
+    if entry.running.swap(true, Ordering::AcqRel) {
         return Err(Outcome::StillRunning);
     }
     let handle = tokio::task::spawn_blocking(move || {
         // Cleared when the run ends, even by a panic, even after the scrape gave up on it.
-        let _running = RunningFlag(&guarded.running);
-        guarded.collector.collect()
+        let _running = RunningFlag(&entry.running);
+        entry.collector.collect()
     });
     match tokio::time::timeout(timeout, handle).await {
         Err(_elapsed) => Err(Outcome::TimedOut),

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ipvs_exporter::cli::{self, Command as Subcommand};
-use ipvs_exporter::drain_wait::{Target, Verdict, judge};
 use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::source::ipvs_netlink::read_table;
+use ipvs_exporter::wait_drained::{Target, Verdict, judge};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

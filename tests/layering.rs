@@ -21,7 +21,7 @@ app
 manual
 exit_codes logging
 cli
-drain_wait
+wait_drained
 web
 snapshot
 source

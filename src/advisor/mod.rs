@@ -112,13 +112,15 @@ pub struct Disregarded {
     pub reason: String,
 }
 
-/// What one address on one link says about the host.
-enum Reading {
+/// What one address on one link says about the host: evidence of a real-server role (with
+/// its strength and caveat), or set aside with the reason.
+enum AddressVerdict {
     Role(Role, Strength, String),
     Disregarded(String),
 }
 
-fn single(address: &InterfaceAddress) -> &'static str {
+/// The prefix that covers this one address in its family: `/32` or `/128`.
+fn host_prefix(address: &InterfaceAddress) -> &'static str {
     if address.address.is_ipv4() {
         "/32"
     } else {
@@ -145,39 +147,46 @@ fn read_address(
     link: &Link,
     address: &InterfaceAddress,
     calico_pod: Option<&str>,
-) -> Option<Reading> {
+) -> Option<AddressVerdict> {
     if address.is_special() {
         return None;
     }
     if let Some(reason) = link.not_a_vip_holder() {
         return (link.noarp || link.is_tunnel() || link.name == KUBE_IPVS_DUMMY)
-            .then_some(Reading::Disregarded(reason));
+            .then_some(AddressVerdict::Disregarded(reason));
     }
-    let whole_prefix = || format!("a whole prefix, not a single address ({})", single(address));
+    let whole_prefix = || {
+        format!(
+            "a whole prefix, not a single address ({})",
+            host_prefix(address)
+        )
+    };
     if link.loopback {
         return Some(if address.is_host() {
-            Reading::Role(Role::DrRealServer, Strength::Strong, String::new())
+            AddressVerdict::Role(Role::DrRealServer, Strength::Strong, String::new())
         } else {
-            Reading::Role(Role::DrRealServer, Strength::Weak, whole_prefix())
+            AddressVerdict::Role(Role::DrRealServer, Strength::Weak, whole_prefix())
         });
     }
     if link.is_tunnel() {
         if !address.is_host() {
-            return Some(Reading::Disregarded(whole_prefix()));
+            return Some(AddressVerdict::Disregarded(whole_prefix()));
         }
         return Some(match (link.routes_out, calico_pod) {
-            (_, Some(pod)) => Reading::Disregarded(format!(
+            (_, Some(pod)) => AddressVerdict::Disregarded(format!(
                 "Calico's tunnel: the host has Calico's pod interfaces ({pod}), and a \
                  single-node cluster routes nothing through {} yet",
                 link.name
             )),
-            (Some(0), None) => Reading::Role(Role::TunRealServer, Strength::Strong, String::new()),
-            (Some(routes), None) => Reading::Disregarded(format!(
+            (Some(0), None) => {
+                AddressVerdict::Role(Role::TunRealServer, Strength::Strong, String::new())
+            }
+            (Some(routes), None) => AddressVerdict::Disregarded(format!(
                 "{routes} route(s) leave through {}: an overlay network's tunnel (such as \
                  Calico's IPIP), not a TUN real server's, which only receives",
                 link.name
             )),
-            (None, None) => Reading::Role(
+            (None, None) => AddressVerdict::Role(
                 Role::TunRealServer,
                 Strength::Weak,
                 format!("the routes through {} could not be read", link.name),
@@ -186,13 +195,13 @@ fn read_address(
     }
     if link.noarp {
         if !address.is_host() {
-            return Some(Reading::Disregarded(whole_prefix()));
+            return Some(AddressVerdict::Disregarded(whole_prefix()));
         }
         return Some(if link.is_dummy() {
-            Reading::Role(Role::DrRealServer, Strength::Strong, String::new())
+            AddressVerdict::Role(Role::DrRealServer, Strength::Strong, String::new())
         } else {
             let kind = link.kind.as_deref().unwrap_or("unknown");
-            Reading::Role(
+            AddressVerdict::Role(
                 Role::DrRealServer,
                 Strength::Weak,
                 format!("a device of kind {kind} that does not answer ARP, not lo or a dummy"),
@@ -218,13 +227,13 @@ pub fn real_server_evidence(snapshot: &Snapshot) -> (Vec<Evidence>, Vec<Disregar
         let detail = format!("{address} on {}", link.name);
         match read_address(link, address, calico_pod) {
             None => {}
-            Some(Reading::Role(role, strength, caveat)) => evidence.push(Evidence {
+            Some(AddressVerdict::Role(role, strength, caveat)) => evidence.push(Evidence {
                 role,
                 strength,
                 detail,
                 caveat,
             }),
-            Some(Reading::Disregarded(reason)) => {
+            Some(AddressVerdict::Disregarded(reason)) => {
                 match disregarded
                     .iter_mut()
                     .find(|(name, _, _, r)| *name == link.name && *r == reason)
@@ -263,7 +272,7 @@ pub fn real_server_vips(snapshot: &Snapshot) -> Vec<(&Link, &InterfaceAddress)> 
             let link = interfaces.links.iter().find(|l| l.index == address.index)?;
             matches!(
                 read_address(link, address, calico_pod),
-                Some(Reading::Role(..))
+                Some(AddressVerdict::Role(..))
             )
             .then_some((link, address))
         })

@@ -7,7 +7,7 @@ mod conntrack;
 mod ethtool;
 mod ipvs;
 mod keepalived;
-mod lvs_health;
+mod keepalived_health;
 mod netdev;
 mod scrape;
 mod softnet;
@@ -215,7 +215,7 @@ impl Collector for SnapshotCollector {
         ethtool::encode(&self.0, &mut encoder)?;
         advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
         keepalived::encode(&self.0, &mut encoder)?;
-        lvs_health::encode(&self.0, &mut encoder)?;
+        keepalived_health::encode(&self.0, &mut encoder)?;
         scrape::encode(&self.0, &mut encoder)
     }
 }

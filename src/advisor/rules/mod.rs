@@ -7,7 +7,7 @@ mod conntrack;
 mod forwarding;
 mod ipvs;
 mod keepalived;
-mod lvs_config;
+mod keepalived_health;
 mod nic;
 mod realserver;
 mod services;
@@ -15,7 +15,7 @@ mod services;
 use super::{Finding, Role, Severity};
 use crate::model::IpvsTable;
 use crate::model::conntrack::Conntrack;
-use crate::model::lvs_health::{self, LvsHealth};
+use crate::model::keepalived_health::KeepalivedHealth;
 use crate::model::netdev::NetDevices;
 use crate::model::snapshot::Snapshot;
 use crate::model::sysctl::Sysctls;
@@ -25,8 +25,8 @@ pub struct Context<'a> {
     pub snapshot: &'a Snapshot,
     pub roles: &'a [Role],
     /// keepalived's virtual servers against the kernel's table, worked out once for all the
-    /// rules that read it (see [`Context::lvs_health`]).
-    lvs_health: std::cell::OnceCell<Option<LvsHealth>>,
+    /// rules that read it (see [`Context::keepalived_health`]).
+    keepalived_health: std::cell::OnceCell<Option<KeepalivedHealth>>,
 }
 
 impl<'a> Context<'a> {
@@ -34,19 +34,18 @@ impl<'a> Context<'a> {
         Context {
             snapshot,
             roles,
-            lvs_health: std::cell::OnceCell::new(),
+            keepalived_health: std::cell::OnceCell::new(),
         }
     }
 
     /// keepalived's configured virtual servers against the kernel's IPVS table, or `None`
     /// when keepalived was not read; computed at the first call.
-    pub fn lvs_health(&self) -> Option<&LvsHealth> {
-        self.lvs_health
+    pub fn keepalived_health(&self) -> Option<&KeepalivedHealth> {
+        self.keepalived_health
             .get_or_init(|| {
-                self.snapshot
-                    .keepalived
-                    .as_ref()
-                    .map(|k| lvs_health::compare(k, self.snapshot.ipvs.as_ref()))
+                self.snapshot.keepalived.as_ref().map(|k| {
+                    crate::model::keepalived_health::compare(k, self.snapshot.ipvs.as_ref())
+                })
             })
             .as_ref()
     }
@@ -285,13 +284,13 @@ pub static RULES: &[&Rule] = &[
     &keepalived::NOT_RUNNING,
     &keepalived::VIPS_WHILE_BACKUP,
     &keepalived::TWO_MASTERS,
-    &lvs_config::REAL_SERVER_DOWN,
-    &lvs_config::QUORUM_LOST,
-    &lvs_config::SORRY_SERVER_ACTIVE,
-    &lvs_config::UNMANAGED_SERVICE,
-    &lvs_config::UNMANAGED_REAL_SERVER,
-    &lvs_config::VIRTUAL_SERVER_ABSENT,
-    &lvs_config::SETTINGS_DRIFT,
+    &keepalived_health::REAL_SERVER_DOWN,
+    &keepalived_health::QUORUM_LOST,
+    &keepalived_health::SORRY_SERVER_ACTIVE,
+    &keepalived_health::UNMANAGED_SERVICE,
+    &keepalived_health::UNMANAGED_REAL_SERVER,
+    &keepalived_health::VIRTUAL_SERVER_ABSENT,
+    &keepalived_health::SETTINGS_DRIFT,
     &keepalived::FLAPPING,
     &keepalived::PRIORITY_DEGRADED,
     &keepalived::SYNC_GROUP_SPLIT,

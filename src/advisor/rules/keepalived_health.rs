@@ -5,12 +5,12 @@
 
 use super::{Applies, Context, Rule, Skip};
 use crate::advisor::Severity;
-use crate::model::lvs_health::{LvsHealth, RealServerState};
+use crate::model::keepalived_health::{KeepalivedHealth, RealServerState};
 use crate::model::{ServiceKey, SocketText};
 
 /// The comparison, for a host whose keepalived configures virtual servers; `None` for other
 /// hosts (nothing to judge: the rules pass), `Skip` while the comparison cannot be made.
-fn health<'c>(context: &'c Context) -> Result<Option<&'c LvsHealth>, Skip> {
+fn health<'c>(context: &'c Context) -> Result<Option<&'c KeepalivedHealth>, Skip> {
     if context
         .snapshot
         .keepalived
@@ -19,7 +19,7 @@ fn health<'c>(context: &'c Context) -> Result<Option<&'c LvsHealth>, Skip> {
     {
         return Ok(None);
     }
-    match context.lvs_health() {
+    match context.keepalived_health() {
         Some(health) if health.known => Ok(Some(health)),
         _ => Err(Skip("needs keepalived running and the IPVS table".into())),
     }

@@ -129,7 +129,7 @@ pub struct SettingDrift {
 
 /// The comparison of keepalived's configuration with the kernel's table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct LvsHealth {
+pub struct KeepalivedHealth {
     /// Whether keepalived runs and the kernel's table was read: otherwise every state is
     /// unknown and the drift lists are empty.
     pub known: bool,
@@ -164,12 +164,12 @@ fn same_service(configured: &ServiceKey, kernel: &ServiceKey) -> bool {
 
 /// Compares keepalived's configuration with the kernel's table. Everything is unknown while
 /// keepalived is not running or `ipvs` is `None`.
-pub fn compare(keepalived: &Keepalived, ipvs: Option<&IpvsTable>) -> LvsHealth {
+pub fn compare(keepalived: &Keepalived, ipvs: Option<&IpvsTable>) -> KeepalivedHealth {
     let config = &keepalived.config;
     let table = ipvs.filter(|_| keepalived.process.running);
-    let mut health = LvsHealth {
+    let mut health = KeepalivedHealth {
         known: table.is_some(),
-        ..LvsHealth::default()
+        ..KeepalivedHealth::default()
     };
     // Kernel services by address key; firewall marks by mark (their family may be unknown).
     let mut by_key: HashMap<&ServiceKey, &Service> = HashMap::new();
@@ -269,7 +269,7 @@ fn unknown_virtual_server(service: &ProgrammedService) -> VirtualServerHealth {
 fn known_virtual_server(
     service: &ProgrammedService,
     kernel: Option<&Service>,
-    health: &mut LvsHealth,
+    health: &mut KeepalivedHealth,
 ) -> VirtualServerHealth {
     let mut virtual_server = unknown_virtual_server(service);
     virtual_server.present = Some(kernel.is_some());
@@ -345,7 +345,7 @@ fn known_virtual_server(
     virtual_server
 }
 
-fn settings_drift(service: &ProgrammedService, kernel: &Service, health: &mut LvsHealth) {
+fn settings_drift(service: &ProgrammedService, kernel: &Service, health: &mut KeepalivedHealth) {
     let mut drift = |setting: &'static str, configured: String, in_kernel: String| {
         health.settings_drift.push(SettingDrift {
             service: service.service.clone(),
@@ -408,7 +408,7 @@ fn settings_drift(service: &ProgrammedService, kernel: &Service, health: &mut Lv
 
 /// Adds the checkers' own view where the data dump names a configured real server.
 fn add_checker_view(
-    health: &mut LvsHealth,
+    health: &mut KeepalivedHealth,
     dump: &CheckerDump,
     services: &[ProgrammedService],
     keepalived: &Keepalived,
@@ -506,7 +506,7 @@ mod tests {
         }
     }
 
-    fn states(health: &LvsHealth, index: usize) -> Vec<(String, RealServerState)> {
+    fn states(health: &KeepalivedHealth, index: usize) -> Vec<(String, RealServerState)> {
         health
             .virtual_servers
             .get(index)

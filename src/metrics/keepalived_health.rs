@@ -2,7 +2,7 @@
 //! kernel's table and its configured weight (with the checkers' own view when keepalived's
 //! data dump was read), and per configured virtual server (group members one by one) the real
 //! servers configured and up, live weight, quorum and whether it holds, sorry server in use,
-//! and presence in the kernel. The comparison itself is [`crate::model::lvs_health`].
+//! and presence in the kernel. The comparison itself is [`crate::model::keepalived_health`].
 
 use std::fmt;
 
@@ -10,7 +10,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 
 use super::gauges;
 use super::ipvs::service_label_values;
-use crate::model::lvs_health::{self, RealServerState, VirtualServerHealth};
+use crate::model::keepalived_health::{self, RealServerState, VirtualServerHealth};
 use crate::model::snapshot::Snapshot;
 
 type VirtualServerLabels = [(&'static str, String); 5];
@@ -31,13 +31,13 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
     let Some(keepalived) = &snapshot.keepalived else {
         return Ok(());
     };
-    let health = lvs_health::compare(keepalived, snapshot.ipvs.as_ref());
+    let health = keepalived_health::compare(keepalived, snapshot.ipvs.as_ref());
     let servers: Vec<(VirtualServerLabels, &VirtualServerHealth)> = health
         .virtual_servers
         .iter()
         .map(|s| (virtual_server_labels(s), s))
         .collect();
-    let reals: Vec<(RealServerLabels, &lvs_health::RealServerHealth)> = servers
+    let reals: Vec<(RealServerLabels, &keepalived_health::RealServerHealth)> = servers
         .iter()
         .flat_map(|(labels, server)| {
             server.real_servers.iter().map(move |real| {
@@ -64,7 +64,7 @@ pub(super) fn encode(snapshot: &Snapshot, encoder: &mut DescriptorEncoder) -> fm
 /// Each configured real server: its state against the kernel's table, its configured weight
 /// and the checkers' own view.
 fn encode_real_servers(
-    reals: &[(RealServerLabels, &lvs_health::RealServerHealth)],
+    reals: &[(RealServerLabels, &keepalived_health::RealServerHealth)],
     encoder: &mut DescriptorEncoder,
 ) -> fmt::Result {
     gauges(
