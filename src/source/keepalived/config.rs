@@ -248,15 +248,11 @@ mod tests {
 
     use super::*;
     use crate::source::keepalived::KeepalivedCollector;
+    use crate::source::keepalived::files::under;
     use crate::source::text_file::read_text;
     use crate::source::{Collected, CollectedData, Collector};
     use crate::testing::Scratch;
 
-    /// `path` under `root`, resolved as the collector resolves it.
-    fn under(root: &Path, path: &str) -> PathBuf {
-        under_root(&Rootfs::new(root), Path::new(path))
-            .unwrap_or_else(|e| panic!("{path} under {}: {e}", root.display()))
-    }
 
     #[test]
     fn includes_expand_relative_to_the_including_file_and_sort() {

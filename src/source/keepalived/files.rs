@@ -12,15 +12,17 @@ pub(super) fn under_root(rootfs: &Rootfs, path: &Path) -> std::io::Result<PathBu
     Ok(rootfs.resolve(path)?)
 }
 
+/// `path` under `root`, resolved as the collector resolves it (for this collector's tests).
+#[cfg(test)]
+#[allow(clippy::panic)]
+pub(super) fn under(root: &Path, path: &str) -> PathBuf {
+    under_root(&Rootfs::new(root), Path::new(path))
+        .unwrap_or_else(|e| panic!("{path} under {}: {e}", root.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `path` under `root`, resolved as the collector resolves it.
-    fn under(root: &Path, path: &str) -> PathBuf {
-        under_root(&Rootfs::new(root), Path::new(path))
-            .unwrap_or_else(|e| panic!("{path} under {}: {e}", root.display()))
-    }
 
     #[test]
     fn paths_stay_under_the_root() {
