@@ -9,9 +9,11 @@
 
 use std::path::Path;
 
-/// One hunk: the file it is in (`None` for a file the diff makes) and the old side's lines.
+/// One hunk: the file it is in (`None` for a file the diff makes), the file it makes if any,
+/// and the old side's lines.
 struct Hunk {
     file: Option<String>,
+    made: Option<String>,
     old_lines: Vec<String>,
 }
 
@@ -24,13 +26,16 @@ fn hunks(text: &str) -> Vec<Hunk> {
         .expect("a ```diff block");
     let mut out: Vec<Hunk> = Vec::new();
     let mut file: Option<String> = None;
+    let mut made: Option<String> = None;
     for line in block.lines() {
         if let Some(old) = line.strip_prefix("--- ") {
             file = old.strip_prefix("a/").map(str::to_string);
-        } else if line.starts_with("+++ ") {
+        } else if let Some(new) = line.strip_prefix("+++ b/") {
+            made = file.is_none().then(|| new.to_string());
         } else if line.starts_with("@@") {
             out.push(Hunk {
                 file: file.clone(),
+                made: made.clone(),
                 old_lines: Vec::new(),
             });
         } else if let Some(kept) = line.strip_prefix(' ').or_else(|| line.strip_prefix('-')) {
@@ -65,6 +70,11 @@ fn the_example_collector_diff_applies_to_the_tree() {
     assert!(hunks.len() >= 4, "the example has {} hunks", hunks.len());
     let mut problems = Vec::new();
     for hunk in &hunks {
+        if let Some(made) = &hunk.made
+            && root.join(made).exists()
+        {
+            problems.push(format!("{made} exists: the example makes it"));
+        }
         let Some(file) = &hunk.file else {
             continue;
         };
@@ -76,18 +86,6 @@ fn the_example_collector_diff_applies_to_the_tree() {
                 "{file}: these lines are not together in the file any more:\n{}",
                 hunk.old_lines.join("\n")
             ));
-        }
-    }
-    for made in doc
-        .split("```diff\n")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("+++ b/"))
-    {
-        let is_new = doc.contains(&format!("--- /dev/null\n+++ b/{made}"));
-        if is_new && root.join(made).exists() {
-            problems.push(format!("{made} exists: the example makes it"));
         }
     }
     assert!(
@@ -102,6 +100,7 @@ fn the_example_collector_diff_applies_to_the_tree() {
 fn a_moved_line_is_caught() {
     let hunks = hunks("```diff\n--- a/x\n+++ b/x\n@@ -1,2 +1,3 @@\n one\n-two\n+three\n```\n");
     assert_eq!(hunks[0].old_lines, ["one", "two"]);
+    assert_eq!(hunks[0].made, None);
     assert!(contains_run(&["zero", "one", "two"], &hunks[0].old_lines));
     assert!(!contains_run(&["one", "zero", "two"], &hunks[0].old_lines));
 }
