@@ -22,7 +22,6 @@
 
 lab_vrrp_pair
 keepalived_conf lb1 MASTER 150 "notify_fifo /run/lb1/notify.fifo" no-virtual-server
-rm -f /run/lb1/notify.fifo
 mkfifo -m 0600 /run/lb1/notify.fifo
 
 $IP netns exec lb1 $EXPORTER --keepalived.config-file /etc/keepalived/lb1.conf \
