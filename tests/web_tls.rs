@@ -642,8 +642,9 @@ fn prometheus_scrapes_over_tls_with_client_certificate_and_basic_auth() {
     exporter.stop();
 }
 
-/// An exporter whose log lines are kept, killed when dropped.
-struct LoggedExporter(Exporter);
+/// An exporter whose log lines are kept, killed when dropped; `.1` is how many of its lines
+/// [`LoggedExporter::warning_for`] has read past.
+struct LoggedExporter(Exporter, std::cell::Cell<usize>);
 
 impl std::ops::Deref for LoggedExporter {
     type Target = Exporter;
@@ -654,12 +655,7 @@ impl std::ops::Deref for LoggedExporter {
 
 impl LoggedExporter {
     fn start(args: &[&str]) -> LoggedExporter {
-        LoggedExporter(Exporter::start(args))
-    }
-
-    /// The first log line that `wanted` accepts, waiting up to 10 s for it.
-    fn wait_for(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        self.0.wait_for_log(what, wanted)
+        LoggedExporter(Exporter::start(args), std::cell::Cell::new(0))
     }
 
     /// The WARN lines about failed handshakes for one reason.
@@ -673,12 +669,29 @@ impl LoggedExporter {
             .collect()
     }
 
-    /// The WARN line for a failed handshake from `127.0.0.1:port`.
+    /// The WARN line for a failed handshake from `127.0.0.1:port`, after the line the previous
+    /// call returned: a later connection may come from the same local port as an earlier one.
     fn warning_for(&self, port: u16) -> String {
         let peer = format!(" peer=127.0.0.1:{port} ");
-        self.wait_for(&format!("a failed handshake from{peer}"), |line| {
-            line.contains(" level=warn ") && line.contains(&peer)
-        })
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let lines = self.log_lines();
+            let found = lines
+                .iter()
+                .enumerate()
+                .skip(self.1.get())
+                .find(|(_, line)| line.contains(" level=warn ") && line.contains(&peer));
+            if let Some((index, line)) = found {
+                self.1.set(index + 1);
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no log line with a failed handshake from{peer}after line {}; the log:\n{}",
+            self.1.get(),
+            self.log()
+        );
     }
 }
 
