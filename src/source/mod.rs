@@ -1,5 +1,6 @@
-//! Sources: the only code that reads the kernel or the filesystem. Each collector turns what it
-//! reads into model types through the pure parsers, and says whether there was data at all.
+//! Sources: the collectors, which read the kernel and the filesystem for a scrape (the netlink
+//! sockets themselves are `crate::netlink::socket`). Each collector turns what it reads into
+//! model types through the pure parsers, and says whether there was data at all.
 
 // The modules that are no collector of their own; the collectors' modules are declared by
 // `collectors!` at the end of this file.
