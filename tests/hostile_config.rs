@@ -21,9 +21,13 @@ use support::{Exporter, http_get};
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A directory of its own for each call: tests that run at once in this process must not
+    /// share one, or the first to finish removes the other's files.
     fn new(name: &str) -> TempDir {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
-            "ipvs-exporter-hostile-{}-{name}",
+            "ipvs-exporter-hostile-{}-{n}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
