@@ -5,6 +5,8 @@
 # that every step ran.
 #
 #   benches/fleet-scale.sh [HOSTS [SERVICES [REALS]]]      (default 500 200 10)
+#   environment: HOSTS_PER_BACKFILL (below), FLEET_TIMEOUT (fleet's --timeout, default 30s),
+#   BIN, PORT, KEEP
 #
 # The fleet: HOSTS directors in VRRP pairs (MASTER priority 150, BACKUP 100, one VRID and one
 # virtual address per pair), five clusters, SERVICES virtual services per pair on its address,
@@ -16,6 +18,11 @@
 # real server at weight 0 (configured 2), pair 3's BACKUP holds few of service 0's connections, host 8's
 # exporter is down, host 10 runs another version, hosts 0-19 have an advisor finding.
 #
+# The text is written and backfilled HOSTS_PER_BACKFILL hosts at a time (default all of them,
+# an even number): promtool holds every series of a block in memory, so a large fleet is
+# backfilled in parts, each into blocks of its own, which Prometheus reads together (their
+# time ranges overlap; Prometheus 2.39 and later accept that).
+#
 # Needs Debian's prometheus (prometheus, promtool), python3, /usr/bin/time (package time) and
 # the binary (BIN, default target/release/ipvs_exporter: cargo build --release). Work files go
 # in a temporary directory, removed at the end (KEEP=1 keeps it).
@@ -26,6 +33,9 @@ SERVICES=${2:-200}
 REALS=${3:-10}
 BIN=${BIN:-target/release/ipvs_exporter}
 PORT=${PORT:-19790}
+# fleet's --timeout for each query; at millions of series Prometheus takes longer than the
+# default 30 s to answer the queries that read every real server
+FLEET_TIMEOUT=${FLEET_TIMEOUT:-30s}
 
 for tool in prometheus promtool python3 /usr/bin/time "$BIN"; do
     command -v "$tool" >/dev/null || { echo "fleet-scale: $tool not found" >&2; exit 1; }
@@ -44,11 +54,11 @@ trap cleanup EXIT INT TERM
 END=$(( ($(date +%s) - 3600) / 60 * 60 ))
 
 echo "fleet-scale: $HOSTS hosts, $SERVICES services, $REALS real servers each; time $END"
-START_GEN=$(date +%s)
-python3 - "$HOSTS" "$SERVICES" "$REALS" "$END" >"$WORK/fleet.om" <<'EOF'
+GEN="$WORK/generate.py"
+cat >"$GEN" <<'EOF'
 import sys
 
-hosts, services, reals, end = (int(a) for a in sys.argv[1:5])
+hosts, services, reals, end, first, last = (int(a) for a in sys.argv[1:7])
 out = sys.stdout
 write = out.write
 
@@ -74,8 +84,7 @@ def family(name, kind, series, times):
 minutes = [end - 60 * k for k in range(15, -1, -1)]
 pair_times = [end - 60, end]
 down = 8
-pairs = range(hosts // 2)
-all_hosts = range(hosts)
+all_hosts = range(first, min(last, hosts))
 
 family("up", "gauge",
        [(host_labels(h), (lambda i, h=h: 0 if h == down and i == len(minutes) - 1 else 1))
@@ -115,7 +124,7 @@ family("ipvs_sync_daemon_info", "gauge",
        minutes)
 family("ipvs_advisor_finding", "gauge",
        [(host_labels(h) + ',rule="conntrack-table-small",severity="warning",'
-         'subject="net.netfilter.nf_conntrack_max"', 1) for h in range(min(20, hosts))],
+         'subject="net.netfilter.nf_conntrack_max"', 1) for h in all_hosts if h < 20],
        minutes)
 
 
@@ -181,15 +190,35 @@ family("ipvs_backend_connections_active", "gauge", per_real(active), pair_times)
 family("ipvs_backend_connections_inactive", "gauge", per_real(inactive), pair_times)
 write("# EOF\n")
 EOF
-GEN_SECONDS=$(( $(date +%s) - START_GEN ))
-LINES=$(wc -l <"$WORK/fleet.om")
-echo "fleet-scale: OpenMetrics text $(du -h "$WORK/fleet.om" | cut -f1), $LINES lines, ${GEN_SECONDS}s to write"
-
-/usr/bin/time -v -o "$WORK/promtool.time" \
-    promtool tsdb create-blocks-from openmetrics "$WORK/fleet.om" "$WORK/data" >"$WORK/promtool.log" 2>&1 \
-    || { cat "$WORK/promtool.log" "$WORK/promtool.time" >&2; exit 1; }
-rm -f "$WORK/fleet.om"
-echo "fleet-scale: backfilled with promtool in $(sed -n 's/.*Elapsed (wall clock) time.*: //p' "$WORK/promtool.time"), peak RSS $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/promtool.time") kB"
+CHUNK=${HOSTS_PER_BACKFILL:-$HOSTS}
+[ $((CHUNK % 2)) = 0 ] || { echo "fleet-scale: HOSTS_PER_BACKFILL must be even (pairs stay together)" >&2; exit 1; }
+mkdir -p "$WORK/data"
+GEN_SECONDS=0
+BACKFILL_SECONDS=0
+BACKFILL_PEAK=0
+LINES=0
+BYTES=0
+FIRST=0
+while [ "$FIRST" -lt "$HOSTS" ]; do
+    T=$(date +%s)
+    python3 "$GEN" "$HOSTS" "$SERVICES" "$REALS" "$END" "$FIRST" $((FIRST + CHUNK)) >"$WORK/fleet.om"
+    GEN_SECONDS=$((GEN_SECONDS + $(date +%s) - T))
+    LINES=$((LINES + $(wc -l <"$WORK/fleet.om")))
+    BYTES=$((BYTES + $(stat -c %s "$WORK/fleet.om")))
+    T=$(date +%s)
+    /usr/bin/time -v -o "$WORK/promtool.time" \
+        promtool tsdb create-blocks-from openmetrics "$WORK/fleet.om" "$WORK/part" >"$WORK/promtool.log" 2>&1 \
+        || { cat "$WORK/promtool.log" "$WORK/promtool.time" >&2; exit 1; }
+    BACKFILL_SECONDS=$((BACKFILL_SECONDS + $(date +%s) - T))
+    RSS=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/promtool.time")
+    [ "$RSS" -le "$BACKFILL_PEAK" ] || BACKFILL_PEAK=$RSS
+    mv "$WORK/part"/* "$WORK/data/"
+    rm -rf "$WORK/part" "$WORK/fleet.om"
+    echo "fleet-scale: hosts $FIRST to $((FIRST + CHUNK - 1)) backfilled, promtool peak RSS $RSS kB"
+    FIRST=$((FIRST + CHUNK))
+done
+echo "fleet-scale: OpenMetrics text $((BYTES / 1048576)) MiB, $LINES lines, ${GEN_SECONDS}s to write"
+echo "fleet-scale: backfilled with promtool in ${BACKFILL_SECONDS}s, peak RSS $BACKFILL_PEAK kB"
 
 printf 'global:\n  scrape_interval: 1m\nscrape_configs: []\n' >"$WORK/prometheus.yml"
 prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
@@ -209,7 +238,7 @@ SERIES=$(curl -s "$URL/api/v1/query" --data-urlencode 'query=count({job="ipvs_ex
 PROM_RSS_BEFORE=$(sed -n 's/^VmRSS:\s*//p' "/proc/$PROM_PID/status")
 
 set +e
-/usr/bin/time -v -o "$WORK/fleet.time" "$BIN" fleet --prometheus "$URL" --time "$END" \
+/usr/bin/time -v -o "$WORK/fleet.time" "$BIN" fleet --prometheus "$URL" --time "$END" --timeout "$FLEET_TIMEOUT" \
     --format json --log.level debug >"$WORK/fleet.json" 2>"$WORK/fleet.log"
 CODE=$?
 set -e

@@ -123,9 +123,11 @@ cargo test --locked --features $tiers --test report_browser
 #   lane 2, printed when both lanes are done: a real Prometheus scraping the lab while it makes
 #     traffic, a drain, a misconfiguration and a VRRP failover (the dashboards' queries, the
 #     recording rules and the alerts), then the IPVS and keepalived scenarios on the older kernels,
-#     Debian 12's 6.1 (bookworm) and Debian 11's 5.10 (bullseye), without the soak.
+#     Debian 12's 6.1 (bookworm) and Debian 11's 5.10 (bullseye), without the soak, then the
+#     series budget on a table of 20,000 real servers with the scale benchmark's report (a guest
+#     of 3 GB; the report's figures are printed, not checked).
 # A lane goes on after a failure, so that one run shows every failure.
-cargo test --locked --features $tiers --no-run --test lab --test lab_prometheus --test lab_debian
+cargo test --locked --features $tiers --no-run --test lab --test lab_prometheus --test lab_debian --test lab_scale
 kernel_scenarios=(nat kinds churn sources keepalived keepalived-extras checkers datadump conformance)
 lab_on_suite() { # SUITE SCENARIO...: only those scenarios in the boot, and only their tests
   local suite=$1 filters=() s
@@ -141,6 +143,8 @@ lab_lane_2() {
   lab_on_suite bookworm "${kernel_scenarios[@]}" || failed=1
   # advisor on 5.10 as well: the run_estimation rule skipped there, with its reason
   lab_on_suite bullseye "${kernel_scenarios[@]}" advisor || failed=1
+  # the series budget on 2,000 services of 10 real servers, and the scale benchmark's report
+  cargo test --locked --features $tiers --test lab_scale || failed=1
   return $failed
 }
 lane_2_log=$(mktemp)
@@ -151,9 +155,9 @@ cargo test --locked --features $tiers --test lab || lane_1_failed=1
 cargo test --locked --features $tiers --test lab_debian || lane_1_failed=1
 lane_2_failed=0
 wait $lane_2 || lane_2_failed=1
-echo "---- lab lane 2: lab_prometheus, then the lab on bookworm and bullseye"
+echo "---- lab lane 2: lab_prometheus, the lab on bookworm and bullseye, lab_scale"
 cat "$lane_2_log"
 rm -f "$lane_2_log"
 [ $lane_1_failed = 0 ] || echo "tests/run.sh: lane 1 failed: the lab on trixie or lab_debian (above)" >&2
-[ $lane_2_failed = 0 ] || echo "tests/run.sh: lane 2 failed: lab_prometheus or the lab on bookworm or bullseye (above)" >&2
+[ $lane_2_failed = 0 ] || echo "tests/run.sh: lane 2 failed: lab_prometheus, the lab on bookworm or bullseye, or lab_scale (above)" >&2
 [ $lane_1_failed = 0 ] && [ $lane_2_failed = 0 ]
