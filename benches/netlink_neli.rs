@@ -22,12 +22,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ipvs_exporter::model::{
     AddressFamily, Backend, ForwardMethod, TrafficCounters, TrafficRates, Tunnel, TunnelKind,
 };
-use ipvs_exporter::netlink::capture::Recording;
 use ipvs_exporter::netlink::decode::{Control, attributes, messages};
 use ipvs_exporter::netlink::uapi::*;
 use ipvs_exporter::parse::ipvs_netlink::decode_dest;
-use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
-use ipvs_exporter::source::ipvs_netlink::read_table;
+use ipvs_exporter_testkit::recorded_synthetic_table;
 use neli::FromBytes;
 use neli::attr::Attribute as _;
 use neli::genl::{Genlmsghdr, Nlattr};
@@ -66,15 +64,10 @@ const BACKENDS_PER_SERVICE: usize = 10;
 
 /// The reply buffers of every real-server dump a full table read makes, as received.
 fn destination_replies() -> Vec<Vec<u8>> {
-    let mut recording = Recording {
-        inner: FakeIpvsKernel::synthetic(SERVICES, BACKENDS_PER_SERVICE),
-        exchanges: Vec::new(),
-    };
-    read_table(&mut recording)
-        .expect("synthetic table reads")
-        .expect("has IPVS");
+    let exchanges =
+        recorded_synthetic_table(SERVICES, BACKENDS_PER_SERVICE).expect("synthetic table reads");
     let mut replies = Vec::new();
-    for (request, buffers) in recording.exchanges {
+    for (request, buffers) in exchanges {
         let message = messages(&request).next().unwrap().unwrap();
         let (command, _) = message.generic().unwrap();
         if command == IPVS_CMD_GET_DEST {

@@ -13,24 +13,14 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ipvs_exporter::metrics::{EncodeOptions, Format, encode};
 use ipvs_exporter::model::snapshot::Snapshot;
-use ipvs_exporter::netlink::capture::{Recording, Replay};
-use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
+use ipvs_exporter::netlink::capture::Exchange;
 use ipvs_exporter::source::ipvs_netlink::read_table;
+use ipvs_exporter_testkit::{Replay, recorded_synthetic_table};
 
 const SERVICES: usize = 2_000;
 const BACKENDS_PER_SERVICE: usize = 10;
 
-fn recorded_exchanges() -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
-    let mut recording = Recording {
-        inner: FakeIpvsKernel::synthetic(SERVICES, BACKENDS_PER_SERVICE),
-        exchanges: Vec::new(),
-    };
-    let read = read_table(&mut recording).expect("synthetic table reads");
-    assert!(read.is_some());
-    recording.exchanges
-}
-
-fn snapshot_of(exchanges: Vec<(Vec<u8>, Vec<Vec<u8>>)>) -> Arc<Snapshot> {
+fn snapshot_of(exchanges: Vec<Exchange>) -> Arc<Snapshot> {
     let mut replay = Replay::new(exchanges);
     let read = read_table(&mut replay)
         .expect("replay reads")
@@ -42,7 +32,8 @@ fn snapshot_of(exchanges: Vec<(Vec<u8>, Vec<Vec<u8>>)>) -> Arc<Snapshot> {
 }
 
 fn scrape(c: &mut Criterion) {
-    let exchanges = recorded_exchanges();
+    let exchanges =
+        recorded_synthetic_table(SERVICES, BACKENDS_PER_SERVICE).expect("synthetic table reads");
     let snapshot = snapshot_of(exchanges.clone());
     let options = EncodeOptions::default();
     let mut group = c.benchmark_group("20k_backends");

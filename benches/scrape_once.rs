@@ -14,9 +14,8 @@ use std::sync::Arc;
 
 use ipvs_exporter::metrics::{EncodeOptions, Format, encode_chunks};
 use ipvs_exporter::model::snapshot::Snapshot;
-use ipvs_exporter::netlink::capture::{Recording, Replay};
-use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
+use ipvs_exporter_testkit::{Replay, recorded_synthetic_table};
 
 const BACKENDS_PER_SERVICE: usize = 10;
 
@@ -34,13 +33,9 @@ fn main() {
         .get(2)
         .map(|path| std::io::BufWriter::new(std::fs::File::create(path).expect("output file")));
 
-    let mut recording = Recording {
-        inner: FakeIpvsKernel::synthetic(services, BACKENDS_PER_SERVICE),
-        exchanges: Vec::new(),
-    };
-    read_table(&mut recording).expect("synthetic table reads");
-    let exchanges = recording.exchanges;
-    drop(recording.inner);
+    // The fake kernel's table is dropped once recorded: only the replies stay in memory.
+    let exchanges =
+        recorded_synthetic_table(services, BACKENDS_PER_SERVICE).expect("synthetic table reads");
 
     let mut replay = Replay::new(exchanges);
     let table = read_table(&mut replay)

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ipvs_exporter::cli::{self, Command as Subcommand};
-use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::source::ipvs_netlink::read_table;
 use ipvs_exporter::wait_drained::{Target, Verdict, judge};
+use ipvs_exporter_testkit::{Replay, read_capture_file};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -215,8 +215,7 @@ fn a_replayed_kernel_table_drains_a_weight_zero_real_server_with_its_templates()
     assert!(
         ipvsadm.contains("  -> 198.51.100.4:80              0         0           0          0")
     );
-    let exchanges =
-        read_capture(&std::fs::read_to_string(path.join("exchanges.txt")).unwrap()).unwrap();
+    let exchanges = read_capture_file(&path.join("exchanges.txt")).unwrap();
     let table = read_table(&mut Replay::new(exchanges))
         .unwrap()
         .unwrap()

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
 
-use ipvs_exporter::netlink::capture::{Replay, read_capture};
 use ipvs_exporter::parse;
+use ipvs_exporter_testkit::{Replay, read_capture_file};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -226,7 +226,7 @@ fn mutated_capture(
 }
 
 fn capture(path: &str) -> Vec<ipvs_exporter::netlink::capture::Exchange> {
-    read_capture(&text(&fixture(path))).unwrap_or_else(|e| panic!("{path}: {e}"))
+    read_capture_file(&fixtures().join(path)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

@@ -476,3 +476,109 @@ mod tests {
         "{problems:#?}"
     );
 }
+
+/// The root package as `cargo metadata` resolves Cargo.toml: its features, and each dependency's
+/// name and kind (`null` for a normal one, `"dev"`, `"build"`).
+fn root_package() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(&cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == env!("CARGO_PKG_NAME"))
+        .cloned()
+        .expect("the root package in cargo metadata")
+}
+
+/// Lines under `src/` that switch code on for tests through a feature: `test-support` named at
+/// all, or a `cfg` on one of the `test-*` features (those gate test targets, never library code).
+fn test_features_in_src() -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    assert!(files.len() > 20, "only {} files under src/", files.len());
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if line.contains("test-support") || line.contains("feature = \"test-") {
+                let relative = file.strip_prefix(root()).unwrap_or(file);
+                found.push(format!(
+                    "{}:{}: {}",
+                    relative.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// The shipped library holds no test code under any feature: the test doubles live in the
+/// testkit crate, which the root package dev-depends on; no `test-support` feature switches test
+/// code on in src/, and the package does not dev-depend on itself to turn such a feature on.
+#[test]
+fn the_library_has_no_test_code_behind_a_feature() {
+    assert_eq!(test_features_in_src(), Vec::<String>::new());
+
+    let package = root_package();
+    let features: Vec<&str> = package["features"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(
+        !features.contains(&"test-support"),
+        "Cargo.toml declares the test-support feature: {features:?}"
+    );
+    assert!(
+        features.contains(&"test-host"),
+        "the features were not read: {features:?}"
+    );
+
+    let dependencies = package["dependencies"].as_array().unwrap();
+    let of_kind = |kind: &str| -> Vec<&str> {
+        dependencies
+            .iter()
+            .filter(|d| d["kind"].as_str() == Some(kind))
+            .map(|d| d["name"].as_str().unwrap())
+            .collect()
+    };
+    let normal: Vec<&str> = dependencies
+        .iter()
+        .filter(|d| d["kind"].is_null())
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    let dev = of_kind("dev");
+    assert!(
+        !dev.contains(&env!("CARGO_PKG_NAME")),
+        "the package dev-depends on itself: {dev:?}"
+    );
+    assert!(
+        dev.contains(&"ipvs_exporter_testkit"),
+        "tests and benches get their doubles from testkit: {dev:?}"
+    );
+    assert!(
+        !normal.contains(&"ipvs_exporter_testkit") && normal.contains(&"tokio"),
+        "the shipped library must not depend on testkit: {normal:?}"
+    );
+}

@@ -77,15 +77,16 @@ disk_report
 trap 'status=$?; [ $status = 0 ] || disk_report; exit $status' EXIT
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --all-features --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # Every tier below is built with all three tier features at once: the features only switch
 # test targets on, so one build of the crate serves them all (a build per feature set would
 # compile and link everything three more times).
 tiers=test-host,test-browser,test-lab
 
-# Plain tier: no root, network, qemu, Chromium or host tools.
-cargo test --locked
+# Plain tier: no root, network, qemu, Chromium or host tools. The workspace: the exporter and
+# testkit/, its test doubles.
+cargo test --workspace --locked
 
 # test-host: root, the live kernel, host tools.
 cargo test --locked --features $tiers --test golden_promtool

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use ipvs_exporter::metrics::{BackendLabels, EncodeOptions, Format, encode};
 use ipvs_exporter::model::snapshot::Snapshot;
 use ipvs_exporter::model::{IpvsTable, Persistence};
-use ipvs_exporter::source::fake_kernel::FakeIpvsKernel;
 use ipvs_exporter::source::ipvs_netlink::read_table;
+use ipvs_exporter_testkit::FakeIpvsKernel;
 
 const SERVICES: usize = 200;
 const PER_SERVICE: usize = 10;

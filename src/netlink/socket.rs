@@ -1,6 +1,7 @@
 //! The netlink sockets: generic netlink (IPVS), nfnetlink (conntrack) and rtnetlink (links,
 //! addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the kernel through a
-//! netlink socket, and [`super::capture`] records or replays exchanges through the same trait.
+//! netlink socket, [`super::capture`] records exchanges through the same trait, and tests put
+//! their own doubles behind it.
 //! Requests are written by [`super::encode`], replies read by the pure [`super::decode`]. The
 //! only module of the netlink tree that does I/O.
 
@@ -26,9 +27,6 @@ pub enum TransportError {
     Decode(#[from] DecodeError),
     #[error("cannot build the request: {0}")]
     Build(String),
-    #[cfg(any(test, feature = "test-support"))]
-    #[error("no recorded reply left for this request")]
-    ReplayExhausted,
 }
 
 impl From<EncodeError> for TransportError {

@@ -36,9 +36,9 @@ pub struct ConntrackFlags {
 /// The sequence number of the one request a read sends.
 const SEQUENCE: u32 = 1;
 
-/// Reads the statistics over netlink; a plain function so that tests can stand in for the
-/// kernel.
-type NetlinkReader = fn() -> Result<StatisticsSum, TransportError>;
+/// Reads the statistics over netlink; a plain function so that another reader (a replayed
+/// capture, a refusal) can stand in for the kernel.
+pub type NetlinkReader = fn() -> Result<StatisticsSum, TransportError>;
 
 pub struct ConntrackCollector {
     procfs: PathBuf,
@@ -49,6 +49,16 @@ pub struct ConntrackCollector {
 
 impl ConntrackCollector {
     pub fn new(procfs: PathBuf, mode: SourceMode) -> Self {
+        Self::with_netlink_reader(procfs, mode, read_netlink)
+    }
+
+    /// A collector that gets the statistics over netlink from `read_netlink` rather than from
+    /// the kernel's ctnetlink socket.
+    pub fn with_netlink_reader(
+        procfs: PathBuf,
+        mode: SourceMode,
+        read_netlink: NetlinkReader,
+    ) -> Self {
         ConntrackCollector {
             procfs,
             mode,
@@ -286,10 +296,6 @@ impl super::SnapshotPart for Box<Conntrack> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::capture::{Replay, read_capture};
-    use crate::netlink::decode::DecodeError;
-    use crate::netlink::encode::MessageWriter;
-    use crate::netlink::uapi::{NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR};
     use nix::errno::Errno;
 
     fn fixture(scenario: &str) -> PathBuf {
@@ -299,20 +305,11 @@ mod tests {
     }
 
     fn collector(procfs: PathBuf, mode: SourceMode, netlink: NetlinkReader) -> ConntrackCollector {
-        ConntrackCollector {
-            read_netlink: netlink,
-            ..ConntrackCollector::new(procfs, mode)
-        }
+        ConntrackCollector::with_netlink_reader(procfs, mode, netlink)
     }
 
     fn refused() -> Result<StatisticsSum, TransportError> {
         Err(TransportError::Kernel(Errno::EPERM))
-    }
-
-    fn replayed() -> Result<StatisticsSum, TransportError> {
-        let text = std::fs::read_to_string(fixture("traffic").join("exchanges.txt"))?;
-        let exchanges = read_capture(&text).map_err(TransportError::Build)?;
-        read_statistics(&mut Replay::new(exchanges))
     }
 
     fn must_not_be_asked() -> Result<StatisticsSum, TransportError> {
@@ -352,67 +349,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
-    }
-
-    #[test]
-    fn replayed_dump_matches_the_request_and_sums_cpus() {
-        let sum = replayed().expect("the recorded request is the one sent");
-        assert_eq!(sum.cpus, 2);
-        assert_eq!(
-            sum.statistics
-                .iter()
-                .filter(|(_, v)| *v != 0)
-                .cloned()
-                .collect::<Vec<_>>(),
-            vec![
-                ("invalid".to_string(), 48),
-                ("insert".to_string(), 4),
-                ("error".to_string(), 10)
-            ]
-        );
-    }
-
-    /// A reply message to the collector's request: header, then payload.
-    fn message(kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
-        MessageWriter::new(kind, flags, SEQUENCE)
-            .header(payload)
-            .finish()
-            .expect("encodes")
-    }
-
-    #[test]
-    fn a_refusal_or_an_empty_dump_is_an_error() {
-        let request = statistics_request().expect("encodes");
-        // -EPERM, then the request's header, as nfnetlink answers without CAP_NET_ADMIN.
-        let refusal = message(
-            NLMSG_ERROR,
-            0,
-            &[&(-1i32).to_ne_bytes(), &request[..16]].concat(),
-        );
-        let err = read_statistics(&mut Replay::new(vec![(request.clone(), vec![refusal])]))
-            .expect_err("refused");
-        assert!(err.is_permission(), "{err}");
-
-        let done = message(NLMSG_DONE, NLM_F_MULTI, &0u32.to_ne_bytes());
-        let err = read_statistics(&mut Replay::new(vec![(request, vec![done])]))
-            .expect_err("an empty dump is no statistics");
-        assert!(
-            matches!(err, TransportError::Decode(DecodeError::Missing(_))),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn netlink_first_with_the_table_size_from_sysctl() {
-        let under_test = collector(fixture("traffic").join("proc"), SourceMode::Auto, replayed);
-        let (conntrack, problems) = reading(under_test.collect().expect("collects"));
-        assert_eq!(problems, Vec::<String>::new());
-        assert_eq!(conntrack.statistics_source, Some(StatisticsSource::Netlink));
-        assert_eq!(
-            (conntrack.entries, conntrack.limit, conntrack.buckets),
-            (Some(31), Some(262_144), Some(262_144))
-        );
-        assert_eq!(conntrack.statistics.len(), 10);
     }
 
     #[test]

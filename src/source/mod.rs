@@ -5,8 +5,6 @@
 // The modules that are no collector of their own; the collectors' modules are declared by
 // `collectors!` at the end of this file.
 pub mod ethtool;
-#[cfg(any(test, feature = "test-support"))]
-pub mod fake_kernel;
 pub mod ipvs_ledger;
 pub mod ipvs_netlink;
 pub mod prometheus_api;

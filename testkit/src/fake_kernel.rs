@@ -3,7 +3,7 @@
 //! for tables larger than a test VM holds comfortably; tests use it for situations that are
 //! hard to catch live (a service removed between two dumps, attributes from newer kernels).
 //!
-//! [`read_table`]: crate::source::ipvs_netlink::read_table
+//! [`read_table`]: ipvs_exporter::source::ipvs_netlink::read_table
 
 // A test double: its synthetic addresses and counts wrap on purpose, and it indexes only
 // buffers it has just built.
@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
-use crate::netlink::decode::{attributes, messages};
-use crate::netlink::encode::{MessageWriter, push_attribute};
-use crate::netlink::socket::{Transport, TransportError};
-use crate::netlink::uapi::*;
+use ipvs_exporter::netlink::decode::{attributes, messages};
+use ipvs_exporter::netlink::encode::{MessageWriter, push_attribute};
+use ipvs_exporter::netlink::socket::{Transport, TransportError};
+use ipvs_exporter::netlink::uapi::*;
 
 /// The family id the fake kernel gives IPVS.
 const FAMILY_ID: u16 = 0x23;
