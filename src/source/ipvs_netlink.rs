@@ -362,6 +362,26 @@ mod tests {
         assert_eq!(dest.rates.map(|r| r.connections_per_second), Some(6));
     }
 
+    /// The snapshot holds every real server until its scrapes end: a vector's spare room
+    /// would be held as long. Sizes are printed for docs/performance.md
+    /// (`cargo test --lib real_servers_are_held -- --nocapture`).
+    #[test]
+    fn real_servers_are_held_without_spare_room() {
+        let mut kernel = FakeIpvsKernel::synthetic(20, 10);
+        let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
+        for service in &read.table.services {
+            assert_eq!(service.backends.len(), 10);
+            assert_eq!(service.backends.capacity(), 10, "{}", service.key);
+        }
+        let per_service = std::mem::size_of::<Service>();
+        let per_backend = std::mem::size_of::<crate::model::Backend>();
+        println!(
+            "snapshot: {per_backend} B per real server, {per_service} B per service \
+             (10 real servers: {} B per real server)",
+            per_backend + per_service / 10
+        );
+    }
+
     #[test]
     fn a_service_removed_between_the_dumps_is_left_out() {
         let mut kernel = FakeIpvsKernel::synthetic(3, 1);
