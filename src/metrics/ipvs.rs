@@ -7,6 +7,7 @@
 //! so an IPv4 and an IPv6 service sharing a mark each show their own family and scheduler.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
@@ -506,46 +507,115 @@ pub(super) fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     }
 }
 
-/// Writes a service's labels up to its last value, `local_mark`'s:
+thread_local! {
+    /// The text of one series' labels, put together before it goes to the encoder whole
+    /// (written piece by piece, a real server's labels were a dozen writes per series).
+    static LABEL_TEXT: RefCell<LabelText> = const {
+        RefCell::new(LabelText {
+            service: None,
+            service_len: 0,
+            text: String::new(),
+        })
+    };
+}
+
+/// Label text, and the service whose part of it is still at its start: the real servers of
+/// one service come one after another, so that part is put together once per service.
+struct LabelText {
+    service: Option<ServiceKey>,
+    service_len: usize,
+    text: String,
+}
+
+/// Appends a number in decimal, as `Display` writes it.
+fn push_decimal(out: &mut String, n: u32) {
+    let mut divisor = 1;
+    while divisor <= n / 10 {
+        divisor *= 10;
+    }
+    loop {
+        out.push(char::from_digit(n / divisor % 10, 10).unwrap_or('0'));
+        if divisor == 1 {
+            break;
+        }
+        divisor /= 10;
+    }
+}
+
+/// Appends an address as `Display` writes it; IPv4 digit by digit, which is most of them.
+fn push_address(out: &mut String, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => {
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends a service's labels up to its last value, `local_mark`'s:
 /// `proto="TCP",local_address="10.0.0.1",local_port="80",local_mark`. Nothing in them needs
 /// escaping: protocol names, addresses and numbers.
-fn write_service_head(out: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
+fn push_service_head(out: &mut String, key: &ServiceKey) {
     match key {
         ServiceKey::Address {
             protocol,
             address,
             port,
-        } => write!(
-            out,
-            "proto=\"{protocol}\",local_address=\"{address}\",local_port=\"{port}\",local_mark"
-        ),
+        } => {
+            out.push_str("proto=\"");
+            let _ = write!(out, "{protocol}");
+            out.push_str("\",local_address=\"");
+            push_address(out, *address);
+            out.push_str("\",local_port=\"");
+            push_decimal(out, u32::from(*port));
+            out.push_str("\",local_mark");
+        }
         ServiceKey::FirewallMark { .. } => {
-            out.write_str("proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark")
+            out.push_str("proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark");
         }
     }
 }
 
-/// Writes a service's `local_mark` value (empty for a service by address).
-fn write_service_mark(out: &mut impl fmt::Write, key: &ServiceKey) -> fmt::Result {
-    match key {
-        ServiceKey::Address { .. } => Ok(()),
-        ServiceKey::FirewallMark { mark, .. } => write!(out, "{mark}"),
+/// Appends a service's `local_mark` value (empty for a service by address).
+fn push_service_mark(out: &mut String, key: &ServiceKey) {
+    if let ServiceKey::FirewallMark { mark, .. } = key {
+        push_decimal(out, *mark);
     }
 }
 
-/// A service's four labels, written from its key as they are encoded (like
-/// [`RenderedLabels`], the block up to the last value through the key writer).
+/// Writes the label text: up to `value_start` through the key writer (like
+/// [`RenderedLabels`]), the rest, the last label's value, through the value writer.
+fn encode_label_text(encoder: &mut LabelSetEncoder, text: &str, value_start: usize) -> fmt::Result {
+    let mut label = encoder.encode_label();
+    let mut key = label.encode_label_key()?;
+    key.write_str(text.get(..value_start).unwrap_or(""))?;
+    let mut value = key.encode_label_value()?;
+    value.write_str(text.get(value_start..).unwrap_or(""))?;
+    value.finish()
+}
+
+/// A service's four labels, written from its key as they are encoded.
 #[derive(Clone, Copy)]
 struct ServiceLabels<'a>(&'a ServiceKey);
 
 impl EncodeLabelSet for ServiceLabels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
-        let mut label = encoder.encode_label();
-        let mut key = label.encode_label_key()?;
-        write_service_head(&mut key, self.0)?;
-        let mut value = key.encode_label_value()?;
-        write_service_mark(&mut value, self.0)?;
-        value.finish()
+        LABEL_TEXT.with_borrow_mut(|cache| {
+            cache.service = None;
+            let text = &mut cache.text;
+            text.clear();
+            push_service_head(text, self.0);
+            let value_start = text.len();
+            push_service_mark(text, self.0);
+            encode_label_text(encoder, text, value_start)
+        })
     }
 }
 
@@ -569,23 +639,32 @@ enum BackendSeriesLabels<'a> {
 
 impl EncodeLabelSet for BackendSeriesLabels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
-        match self {
+        match *self {
             BackendSeriesLabels::Summed(rendered) => rendered.encode(encoder),
             BackendSeriesLabels::RealServer {
                 service,
                 address,
                 port,
-            } => {
-                let mut label = encoder.encode_label();
-                let mut key = label.encode_label_key()?;
-                write_service_head(&mut key, service)?;
-                key.write_str("=\"")?;
-                write_service_mark(&mut key, service)?;
-                write!(key, "\",remote_address=\"{address}\",remote_port")?;
-                let mut value = key.encode_label_value()?;
-                write!(value, "{port}")?;
-                value.finish()
-            }
+            } => LABEL_TEXT.with_borrow_mut(|cache| {
+                if cache.service.as_ref() == Some(service) {
+                    cache.text.truncate(cache.service_len);
+                } else {
+                    let text = &mut cache.text;
+                    text.clear();
+                    push_service_head(text, service);
+                    text.push_str("=\"");
+                    push_service_mark(text, service);
+                    text.push_str("\",remote_address=\"");
+                    cache.service_len = text.len();
+                    cache.service = Some(service.clone());
+                }
+                let text = &mut cache.text;
+                push_address(text, address);
+                text.push_str("\",remote_port");
+                let value_start = text.len();
+                push_decimal(text, u32::from(port));
+                encode_label_text(encoder, text, value_start)
+            }),
         }
     }
 }
