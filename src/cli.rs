@@ -321,6 +321,8 @@ impl Settings {
         CollectorOptions {
             ipvs_source: self.cli.ipvs.source,
             ipvs_namespaces: self.cli.ipvs.netns.clone(),
+            ipvs_departed_totals: !self.cli.no_ipvs_backends
+                && !self.cli.ipvs_backend_labels.keeps_all(),
             conntrack_source: self.cli.conntrack.source,
             netdev_devices: self.cli.netdev.filter(),
             keepalived: self.cli.keepalived.options(),
@@ -549,6 +551,32 @@ mod tests {
                 .collect();
             assert_eq!(names, registry_order);
         }
+    }
+
+    #[test]
+    fn departed_totals_are_kept_only_for_series_summed_over_dropped_labels() {
+        let kept = |args: &[&str]| {
+            parse_from(std::iter::once("ipvs_exporter").chain(args.iter().copied()))
+                .map(|s| s.collector_options().ipvs_departed_totals)
+                .ok()
+        };
+        assert_eq!(
+            kept(&[]),
+            Some(false),
+            "every label kept: nothing is summed"
+        );
+        assert_eq!(
+            kept(&["--collector.ipvs.backend-labels=proto,local_address,local_port"]),
+            Some(true)
+        );
+        assert_eq!(
+            kept(&[
+                "--collector.ipvs.backend-labels=proto",
+                "--no-collector.ipvs.backends"
+            ]),
+            Some(false),
+            "no real-server series at all"
+        );
     }
 
     #[test]

@@ -69,12 +69,11 @@ impl Gatherer {
 
     /// Returns a fresh snapshot. A caller that arrives while a gather is under way waits for
     /// that one and shares its result; one that arrives after it finished starts a new one.
+    /// A finished gather is not kept: its snapshot is freed when the last scrape that encodes
+    /// it ends, not held until the next scrape (a large table's snapshot is tens of MB).
     pub async fn gather(&self) -> Arc<Snapshot> {
         let shared = {
-            let mut slot = match self.in_flight.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut slot = self.slot();
             match slot.as_ref() {
                 Some(running) if running.peek().is_none() => running.clone(),
                 _ => {
@@ -84,7 +83,19 @@ impl Gatherer {
                 }
             }
         };
-        shared.await
+        let snapshot = shared.await;
+        let mut slot = self.slot();
+        if slot.as_ref().is_some_and(|gather| gather.peek().is_some()) {
+            *slot = None;
+        }
+        snapshot
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<SharedGather>> {
+        match self.in_flight.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     fn start(&self) -> SharedGather {
@@ -169,5 +180,57 @@ struct RunningFlag<'a>(&'a AtomicBool);
 impl Drop for RunningFlag<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::source::{CollectedData, SourceError};
+
+    /// Counts its runs; each takes a moment, so that callers can arrive during one.
+    struct CountedRuns(Arc<AtomicUsize>);
+
+    impl Collector for CountedRuns {
+        fn collect(&self) -> Result<Collected, SourceError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(Collected {
+                data: CollectedData::NoData {
+                    reason: "counted".into(),
+                },
+                problems: Vec::new(),
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_share_a_gather_and_its_snapshot_is_freed_when_they_are_done() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let gatherer = Gatherer::new(
+            vec![Enabled {
+                name: "counted",
+                collector: Box::new(CountedRuns(Arc::clone(&runs))),
+            }],
+            Duration::from_secs(10),
+        );
+        let (first, second) = tokio::join!(gatherer.gather(), gatherer.gather());
+        assert!(Arc::ptr_eq(&first, &second), "one gather for both");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let kept = Arc::downgrade(&first);
+        drop((first, second));
+        assert!(
+            kept.upgrade().is_none(),
+            "the gatherer holds no finished snapshot once its callers dropped it"
+        );
+        let third = gatherer.gather().await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "a later caller gathers again"
+        );
+        assert_eq!(third.collectors.len(), 1);
     }
 }

@@ -168,6 +168,26 @@ mod ipvs_reader {
     use ipvs_exporter::source::ipvs_netlink::read_table;
     use ipvs_exporter_testkit::{FakeIpvsKernel, Replay, read_capture};
 
+    /// The snapshot holds every real server until its scrapes end: a vector's spare room
+    /// would be held as long. Sizes are printed for docs/performance.md
+    /// (`cargo test --test netlink_replay real_servers_are_held -- --nocapture`).
+    #[test]
+    fn real_servers_are_held_without_spare_room() {
+        let mut kernel = FakeIpvsKernel::synthetic(20, 10);
+        let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
+        for service in &read.table.services {
+            assert_eq!(service.backends.len(), 10);
+            assert_eq!(service.backends.capacity(), 10, "{}", service.key);
+        }
+        let per_service = std::mem::size_of::<ipvs_exporter::model::Service>();
+        let per_backend = std::mem::size_of::<ipvs_exporter::model::Backend>();
+        println!(
+            "snapshot: {per_backend} B per real server, {per_service} B per service \
+             (10 real servers: {} B per real server)",
+            per_backend + per_service / 10
+        );
+    }
+
     #[test]
     fn synthetic_table_reads_whole_and_skips_unknown_attributes() {
         let mut kernel = FakeIpvsKernel::synthetic(3, 4);

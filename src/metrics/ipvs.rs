@@ -7,11 +7,13 @@
 //! so an IPv4 and an IPv6 service sharing a mark each show their own family and scheduler.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
-use std::fmt;
+use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Write as _};
+use std::net::IpAddr;
 
-use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::registry::Unit;
 
 use super::{
@@ -28,12 +30,72 @@ use crate::model::{
 /// A `netns` label, or none for the exporter's own namespace.
 type NetnsLabel<'a> = &'a [(&'static str, &'a str)];
 
-/// One namespace's table and the series rows made from it.
+/// One namespace's table and what its series are read from. Nothing here grows with the
+/// number of real servers, except when real-server labels are dropped (the summed series):
+/// an individual real server's series are made from the table as they are written, so that
+/// scrapes encoding the same snapshot at once do not each hold a copy of it.
 struct View<'a> {
     netns: NetnsLabel<'a>,
     table: &'a IpvsTable,
-    services: &'a [ServiceRow<'a>],
-    backends: Vec<BackendSeries>,
+    rows: ServiceRows<'a>,
+    backends: BackendSource,
+}
+
+/// Where a table's real-server series come from.
+enum BackendSource {
+    /// None are written (`--no-collector.ipvs.backends`).
+    Left,
+    /// One per real server, made as it is written; with the drain estimates of the table.
+    Individual(DrainEstimates),
+    /// Sums over the labels kept (`--collector.ipvs.backend-labels`), made beforehand.
+    Summed(Vec<SummedSeries>),
+}
+
+impl<'a> View<'a> {
+    fn new(netns: NetnsLabel<'a>, table: &'a IpvsTable, options: &EncodeOptions) -> Self {
+        let rows = ServiceRows::new(table);
+        let backends = if !options.backends {
+            BackendSource::Left
+        } else if options.backend_labels.keeps_all() {
+            BackendSource::Individual(
+                draining_backends(table)
+                    .into_iter()
+                    .map(|d| ((d.service, d.address, d.port), d.estimate.seconds()))
+                    .collect(),
+            )
+        } else {
+            BackendSource::Summed(summed_backend_series(
+                &rows,
+                &table.departed,
+                options.backend_labels,
+            ))
+        };
+        View {
+            netns,
+            table,
+            rows,
+            backends,
+        }
+    }
+
+    /// The service rows, in the order of the table.
+    fn services(&self) -> impl Iterator<Item = ServiceRow<'_>> {
+        self.rows.iter()
+    }
+
+    /// The real-server series, in the order of the table.
+    fn backend_series(&self) -> Box<dyn Iterator<Item = BackendSeries<'_>> + '_> {
+        match &self.backends {
+            BackendSource::Left => Box::new(std::iter::empty()),
+            BackendSource::Individual(estimates) => {
+                Box::new(self.rows.iter().flat_map(move |row| {
+                    row.backends()
+                        .map(move |b| single_backend_series(row, b, estimates))
+                }))
+            }
+            BackendSource::Summed(sums) => Box::new(sums.iter().map(SummedSeries::series)),
+        }
+    }
 }
 
 pub(super) fn encode(
@@ -77,21 +139,8 @@ pub(super) fn encode(
                 .zip(&netns_labels)
                 .filter_map(|(n, label)| n.table.as_ref().map(|t| (label.as_slice(), t))),
         );
-    let tables: Vec<(NetnsLabel, &IpvsTable)> = tables.collect();
-    let rows: Vec<Vec<ServiceRow>> = tables.iter().map(|(_, t)| service_rows(t)).collect();
     let views: Vec<View> = tables
-        .iter()
-        .zip(&rows)
-        .map(|((netns, table), services)| View {
-            netns,
-            table,
-            services,
-            backends: if options.backends {
-                backend_series(services, table, options)
-            } else {
-                Vec::new()
-            },
-        })
+        .map(|(netns, table)| View::new(netns, table, options))
         .collect();
 
     encode_tables(&views, encoder)?;
@@ -171,9 +220,8 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
     prefix: &str,
     whose: &str,
     estimates: Estimates,
-    series: impl Fn() -> Box<
-        dyn Iterator<Item = (L, Option<&'s TrafficCounters>, Option<&'s TrafficRates>)> + 's,
-    >,
+    series: impl Fn()
+        -> Box<dyn Iterator<Item = (L, Option<TrafficCounters>, Option<TrafficRates>)> + 's>,
 ) -> fmt::Result {
     for family in &TRAFFIC {
         counters(
@@ -181,7 +229,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
             &format!("{prefix}{}", family.stem),
             &format!("{} {whose}.", family.what),
             family.unit.clone(),
-            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(c)))),
+            series().filter_map(|(labels, c, _)| c.map(|c| (labels, (family.count)(&c)))),
         )?;
     }
     if estimates == Estimates::Left {
@@ -196,7 +244,7 @@ fn encode_traffic<'s, L: SeriesLabels + 's>(
                 family.what
             ),
             None,
-            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(r)))),
+            series().filter_map(|(labels, _, r)| r.map(|r| (labels, (family.rate)(&r)))),
         )?;
     }
     Ok(())
@@ -275,13 +323,11 @@ fn encode_tables(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result
         "by IPVS on this host, over all services",
         Estimates::Written,
         || {
-            Box::new(views.iter().map(|v| {
-                (
-                    v.netns,
-                    v.table.totals.as_ref(),
-                    v.table.total_rates.as_ref(),
-                )
-            }))
+            Box::new(
+                views
+                    .iter()
+                    .map(|v| (v.netns, v.table.totals, v.table.total_rates)),
+            )
         },
     )
 }
@@ -289,21 +335,134 @@ fn encode_tables(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result
 /// A service's label values: proto, local_address, local_port, local_mark.
 pub(super) type ServiceLabelValues = [String; 4];
 
-/// One service series set, possibly the sum of several kernel services with the same labels.
-struct ServiceRow<'a> {
-    labels: ServiceLabelValues,
-    rendered: RenderedLabels,
-    first: &'a Service,
-    /// Every kernel service of the row (two when an IPv4 and an IPv6 service share a mark).
+/// What tells services apart in their labels: the protocol, address and port, or the mark
+/// alone (an IPv4 and an IPv6 service with the same mark have the same labels).
+#[derive(PartialEq, Eq, Hash)]
+enum LabelIdentity {
+    Address(crate::model::Protocol, IpAddr, u16),
+    Mark(u32),
+}
+
+impl LabelIdentity {
+    fn of(key: &ServiceKey) -> Self {
+        match key {
+            ServiceKey::Address {
+                protocol,
+                address,
+                port,
+            } => LabelIdentity::Address(*protocol, *address, *port),
+            ServiceKey::FirewallMark { mark, .. } => LabelIdentity::Mark(*mark),
+        }
+    }
+}
+
+/// Several kernel services with the same labels, summed into one row.
+struct MergedRow<'a> {
     members: Vec<&'a Service>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
     backends: Vec<BackendRow<'a>>,
 }
 
+/// The service rows of a table: one per kernel service, except that services with the same
+/// labels make one row, at the place of the first. Only those merged rows are held; the
+/// others are read from the table as they are written.
+struct ServiceRows<'a> {
+    table: &'a IpvsTable,
+    /// By the index of the row's first service.
+    merged: HashMap<usize, MergedRow<'a>>,
+    /// The indexes of the services summed into an earlier one's row.
+    absorbed: HashSet<usize>,
+}
+
+impl<'a> ServiceRows<'a> {
+    fn new(table: &'a IpvsTable) -> Self {
+        let mut first_of: HashMap<LabelIdentity, usize> =
+            HashMap::with_capacity(table.services.len());
+        let mut merged: HashMap<usize, MergedRow<'a>> = HashMap::new();
+        let mut absorbed = HashSet::new();
+        for (index, service) in table.services.iter().enumerate() {
+            let first = *first_of
+                .entry(LabelIdentity::of(&service.key))
+                .or_insert(index);
+            if first == index {
+                continue;
+            }
+            let Some(first_service) = table.services.get(first) else {
+                continue;
+            };
+            absorbed.insert(index);
+            let row = merged.entry(first).or_insert_with(|| MergedRow {
+                members: vec![first_service],
+                counters: first_service.counters,
+                rates: first_service.rates,
+                backends: first_service.backends.iter().map(BackendRow::of).collect(),
+            });
+            row.members.push(service);
+            add_traffic(&mut row.counters, service.counters);
+            add_traffic(&mut row.rates, service.rates);
+            merge_backends(&mut row.backends, &service.backends);
+        }
+        ServiceRows {
+            table,
+            merged,
+            absorbed,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = ServiceRow<'_>> {
+        self.table
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !self.absorbed.contains(index))
+            .map(|(index, first)| ServiceRow {
+                first,
+                merged: self.merged.get(&index),
+            })
+    }
+}
+
+/// One service series set, possibly the sum of several kernel services with the same labels.
+#[derive(Clone, Copy)]
+struct ServiceRow<'a> {
+    first: &'a Service,
+    merged: Option<&'a MergedRow<'a>>,
+}
+
+impl<'a> ServiceRow<'a> {
+    fn labels(self) -> ServiceLabels<'a> {
+        ServiceLabels(&self.first.key)
+    }
+
+    /// Every kernel service of the row (two when an IPv4 and an IPv6 service share a mark).
+    fn members(self) -> impl Iterator<Item = &'a Service> {
+        let merged = self.merged.map_or(&[][..], |m| m.members.as_slice());
+        let own = self.merged.is_none().then_some(self.first);
+        merged.iter().copied().chain(own)
+    }
+
+    fn counters(&self) -> Option<TrafficCounters> {
+        self.merged.map_or(self.first.counters, |m| m.counters)
+    }
+
+    fn rates(&self) -> Option<TrafficRates> {
+        self.merged.map_or(self.first.rates, |m| m.rates)
+    }
+
+    fn backends(self) -> impl Iterator<Item = BackendRow<'a>> {
+        let (merged, own) = match self.merged {
+            Some(m) => (m.backends.as_slice(), &[][..]),
+            None => (&[][..], self.first.backends.as_slice()),
+        };
+        merged.iter().copied().chain(own.iter().map(BackendRow::of))
+    }
+}
+
+/// A real server of a service row, or the sum of those of its services with the same address
+/// and port.
+#[derive(Clone, Copy)]
 struct BackendRow<'a> {
-    remote_address: String,
-    remote_port: String,
     first: &'a Backend,
     weight: i64,
     active: i64,
@@ -311,6 +470,20 @@ struct BackendRow<'a> {
     persistent: Option<i64>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
+}
+
+impl<'a> BackendRow<'a> {
+    fn of(backend: &'a Backend) -> Self {
+        BackendRow {
+            first: backend,
+            weight: backend.weight,
+            active: backend.active_connections,
+            inactive: backend.inactive_connections,
+            persistent: backend.persistent_connections,
+            counters: backend.counters,
+            rates: backend.rates,
+        }
+    }
 }
 
 pub(super) fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
@@ -334,6 +507,177 @@ pub(super) fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
     }
 }
 
+thread_local! {
+    /// The text of one series' labels, put together before it goes to the encoder whole
+    /// (written piece by piece, a real server's labels were a dozen writes per series).
+    static LABEL_TEXT: RefCell<LabelText> = const {
+        RefCell::new(LabelText {
+            service: None,
+            service_len: 0,
+            text: String::new(),
+        })
+    };
+}
+
+/// Label text, and the service whose part of it is still at its start: the real servers of
+/// one service come one after another, so that part is put together once per service.
+struct LabelText {
+    service: Option<ServiceKey>,
+    service_len: usize,
+    text: String,
+}
+
+/// Appends a number in decimal, as `Display` writes it.
+fn push_decimal(out: &mut String, n: u32) {
+    let mut divisor = 1;
+    while divisor <= n / 10 {
+        divisor *= 10;
+    }
+    loop {
+        out.push(char::from_digit(n / divisor % 10, 10).unwrap_or('0'));
+        if divisor == 1 {
+            break;
+        }
+        divisor /= 10;
+    }
+}
+
+/// Appends an address as `Display` writes it; IPv4 digit by digit, which is most of them.
+fn push_address(out: &mut String, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => {
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends a service's labels up to its last value, `local_mark`'s:
+/// `proto="TCP",local_address="10.0.0.1",local_port="80",local_mark`. Nothing in them needs
+/// escaping: protocol names, addresses and numbers.
+fn push_service_head(out: &mut String, key: &ServiceKey) {
+    match key {
+        ServiceKey::Address {
+            protocol,
+            address,
+            port,
+        } => {
+            out.push_str("proto=\"");
+            let _ = write!(out, "{protocol}");
+            out.push_str("\",local_address=\"");
+            push_address(out, *address);
+            out.push_str("\",local_port=\"");
+            push_decimal(out, u32::from(*port));
+            out.push_str("\",local_mark");
+        }
+        ServiceKey::FirewallMark { .. } => {
+            out.push_str("proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark");
+        }
+    }
+}
+
+/// Appends a service's `local_mark` value (empty for a service by address).
+fn push_service_mark(out: &mut String, key: &ServiceKey) {
+    if let ServiceKey::FirewallMark { mark, .. } = key {
+        push_decimal(out, *mark);
+    }
+}
+
+/// Writes the label text: up to `value_start` through the key writer (like
+/// [`RenderedLabels`]), the rest, the last label's value, through the value writer.
+fn encode_label_text(encoder: &mut LabelSetEncoder, text: &str, value_start: usize) -> fmt::Result {
+    let mut label = encoder.encode_label();
+    let mut key = label.encode_label_key()?;
+    key.write_str(text.get(..value_start).unwrap_or(""))?;
+    let mut value = key.encode_label_value()?;
+    value.write_str(text.get(value_start..).unwrap_or(""))?;
+    value.finish()
+}
+
+/// A service's four labels, written from its key as they are encoded.
+#[derive(Clone, Copy)]
+struct ServiceLabels<'a>(&'a ServiceKey);
+
+impl EncodeLabelSet for ServiceLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+        LABEL_TEXT.with_borrow_mut(|cache| {
+            cache.service = None;
+            let text = &mut cache.text;
+            text.clear();
+            push_service_head(text, self.0);
+            let value_start = text.len();
+            push_service_mark(text, self.0);
+            encode_label_text(encoder, text, value_start)
+        })
+    }
+}
+
+impl SeriesLabels for ServiceLabels<'_> {
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// The labels of a real-server series: the six of an individual real server, written from
+/// its service's key and its address as they are encoded, or those kept of a sum.
+#[derive(Clone, Copy)]
+enum BackendSeriesLabels<'a> {
+    RealServer {
+        service: &'a ServiceKey,
+        address: IpAddr,
+        port: u16,
+    },
+    Summed(&'a RenderedLabels),
+}
+
+impl EncodeLabelSet for BackendSeriesLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+        match *self {
+            BackendSeriesLabels::Summed(rendered) => rendered.encode(encoder),
+            BackendSeriesLabels::RealServer {
+                service,
+                address,
+                port,
+            } => LABEL_TEXT.with_borrow_mut(|cache| {
+                if cache.service.as_ref() == Some(service) {
+                    cache.text.truncate(cache.service_len);
+                } else {
+                    let text = &mut cache.text;
+                    text.clear();
+                    push_service_head(text, service);
+                    text.push_str("=\"");
+                    push_service_mark(text, service);
+                    text.push_str("\",remote_address=\"");
+                    cache.service_len = text.len();
+                    cache.service = Some(service.clone());
+                }
+                let text = &mut cache.text;
+                push_address(text, address);
+                text.push_str("\",remote_port");
+                let value_start = text.len();
+                push_decimal(text, u32::from(port));
+                encode_label_text(encoder, text, value_start)
+            }),
+        }
+    }
+}
+
+impl SeriesLabels for BackendSeriesLabels<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            BackendSeriesLabels::Summed(rendered) => SeriesLabels::is_empty(rendered),
+            BackendSeriesLabels::RealServer { .. } => false,
+        }
+    }
+}
+
 fn add_traffic<T: TrafficFigures>(sum: &mut Option<T>, more: Option<T>) {
     if let Some(more) = more {
         sum.get_or_insert_with(T::default).add(&more);
@@ -346,57 +690,13 @@ fn add_optional(sum: &mut Option<i64>, more: Option<i64>) {
     }
 }
 
-fn service_rows(table: &IpvsTable) -> Vec<ServiceRow<'_>> {
-    let mut rows: Vec<ServiceRow> = Vec::with_capacity(table.services.len());
-    let mut index_of: HashMap<ServiceLabelValues, usize> =
-        HashMap::with_capacity(table.services.len());
-    for service in &table.services {
-        let labels = service_label_values(&service.key);
-        let row_index = match index_of.entry(labels) {
-            Entry::Occupied(seen) => {
-                let index = *seen.get();
-                if let Some(row) = rows.get_mut(index) {
-                    row.members.push(service);
-                    add_traffic(&mut row.counters, service.counters);
-                    add_traffic(&mut row.rates, service.rates);
-                }
-                index
-            }
-            Entry::Vacant(slot) => {
-                let index = rows.len();
-                rows.push(ServiceRow {
-                    rendered: RenderedLabels::new(service_label_pairs(slot.key())),
-                    labels: slot.key().clone(),
-                    first: service,
-                    members: vec![service],
-                    counters: service.counters,
-                    rates: service.rates,
-                    backends: Vec::with_capacity(service.backends.len()),
-                });
-                slot.insert(index);
-                index
-            }
-        };
-        if let Some(row) = rows.get_mut(row_index) {
-            add_backends(row, &service.backends);
-        }
-    }
-    rows
-}
-
-fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
-    // Within one kernel service real servers are unique; only a merged row needs the search.
-    let merging = !row.backends.is_empty();
+/// Adds another kernel service's real servers to a merged row: one with the same address and
+/// port as a real server already there is summed into it.
+fn merge_backends<'a>(rows: &mut Vec<BackendRow<'a>>, backends: &'a [Backend]) {
     for backend in backends {
-        let remote_address = backend.address.to_string();
-        let remote_port = backend.port.to_string();
-        let existing = if merging {
-            row.backends
-                .iter_mut()
-                .find(|b| b.remote_address == remote_address && b.remote_port == remote_port)
-        } else {
-            None
-        };
+        let existing = rows
+            .iter_mut()
+            .find(|b| b.first.address == backend.address && b.first.port == backend.port);
         match existing {
             Some(seen) => {
                 seen.weight = seen.weight.saturating_add(backend.weight);
@@ -406,40 +706,16 @@ fn add_backends<'a>(row: &mut ServiceRow<'a>, backends: &'a [Backend]) {
                 add_traffic(&mut seen.counters, backend.counters);
                 add_traffic(&mut seen.rates, backend.rates);
             }
-            None => row.backends.push(BackendRow {
-                remote_address,
-                remote_port,
-                first: backend,
-                weight: backend.weight,
-                active: backend.active_connections,
-                inactive: backend.inactive_connections,
-                persistent: backend.persistent_connections,
-                counters: backend.counters,
-                rates: backend.rates,
-            }),
+            None => rows.push(BackendRow::of(backend)),
         }
     }
-}
-
-fn service_labels<'a>(row: &'a ServiceRow) -> [(&'static str, &'a str); 4] {
-    service_label_pairs(&row.labels)
-}
-
-fn service_label_pairs(values: &ServiceLabelValues) -> [(&'static str, &str); 4] {
-    let [proto, address, port, mark] = values;
-    [
-        ("proto", proto.as_str()),
-        ("local_address", address.as_str()),
-        ("local_port", port.as_str()),
-        ("local_mark", mark.as_str()),
-    ]
 }
 
 fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Result {
     let each = || {
         views
             .iter()
-            .flat_map(|v| v.services.iter().map(move |row| (v.netns, row)))
+            .flat_map(|v| v.services().map(move |row| (v.netns, row)))
     };
     gauges(
         encoder,
@@ -449,11 +725,7 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         // One per kernel service: an IPv4 and an IPv6 service with the same mark keep their
         // own family and scheduler (their traffic is summed below).
         each()
-            .flat_map(|(netns, row)| {
-                row.members
-                    .iter()
-                    .map(move |service| (netns, row, *service))
-            })
+            .flat_map(|(netns, row)| row.members().map(move |service| (netns, row, service)))
             .map(|(netns, row, service)| {
                 let info = [
                     ("scheduler", Cow::Borrowed(service.scheduler.as_str())),
@@ -471,7 +743,7 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
                         }),
                     ),
                 ];
-                (((&row.rendered, info), netns), 1)
+                (((row.labels(), info), netns), 1)
             }),
     )?;
     gauges(
@@ -482,7 +754,7 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         each().filter_map(|(netns, row)| {
             row.first
                 .persistence
-                .map(|p| ((&row.rendered, netns), p.timeout_seconds))
+                .map(|p| ((row.labels(), netns), p.timeout_seconds))
         }),
     )?;
     encode_traffic(
@@ -491,178 +763,160 @@ fn encode_services(views: &[View], encoder: &mut DescriptorEncoder) -> fmt::Resu
         "by this virtual service",
         Estimates::Written,
         || {
-            Box::new(each().map(|(netns, row)| {
-                (
-                    (&row.rendered, netns),
-                    row.counters.as_ref(),
-                    row.rates.as_ref(),
-                )
-            }))
+            Box::new(
+                each().map(|(netns, row)| ((row.labels(), netns), row.counters(), row.rates())),
+            )
         },
     )
 }
 
-/// One real-server series set: a real server, or a sum of several when labels are dropped.
-struct BackendSeries {
-    labels: RenderedLabels,
-    /// Only for an individual real server.
-    forward: Option<&'static str>,
-    thresholds: Option<(u32, u32)>,
+/// One real server's figures, or those of several summed.
+#[derive(Clone, Copy)]
+struct BackendFigures {
     weight: i64,
     active: i64,
     inactive: i64,
     persistent: Option<i64>,
     counters: Option<TrafficCounters>,
     rates: Option<TrafficRates>,
-    /// Only for an individual real server of weight 0: its drain estimate, if one can be made.
-    drain: Option<Option<f64>>,
 }
 
-impl BackendSeries {
-    /// A series with one real server's figures, and none of the details that only an
-    /// individual real server has.
-    fn figures_of(labels: RenderedLabels, b: &BackendRow) -> Self {
-        BackendSeries {
-            labels,
-            forward: None,
-            thresholds: None,
+impl BackendFigures {
+    fn of(b: &BackendRow) -> Self {
+        BackendFigures {
             weight: b.weight,
             active: b.active,
             inactive: b.inactive,
             persistent: b.persistent,
             counters: b.counters,
             rates: b.rates,
+        }
+    }
+}
+
+/// One real-server series set: a real server, or a sum of several when labels are dropped.
+struct BackendSeries<'a> {
+    labels: BackendSeriesLabels<'a>,
+    /// Only for an individual real server.
+    forward: Option<&'static str>,
+    thresholds: Option<(u32, u32)>,
+    figures: BackendFigures,
+    /// Only for an individual real server of weight 0: its drain estimate, if one can be made.
+    drain: Option<Option<f64>>,
+}
+
+/// A sum of real servers over the labels kept, made before the families are written.
+struct SummedSeries {
+    labels: RenderedLabels,
+    figures: BackendFigures,
+}
+
+impl SummedSeries {
+    fn series(&self) -> BackendSeries<'_> {
+        BackendSeries {
+            labels: BackendSeriesLabels::Summed(&self.labels),
+            forward: None,
+            thresholds: None,
+            figures: self.figures,
             drain: None,
         }
     }
 }
 
 /// The drain estimates of a table's draining real servers, by service and real server.
-type DrainEstimates = HashMap<(ServiceKey, std::net::IpAddr, u16), Option<f64>>;
-
-fn backend_series(
-    rows: &[ServiceRow],
-    table: &IpvsTable,
-    options: &EncodeOptions,
-) -> Vec<BackendSeries> {
-    let each = rows
-        .iter()
-        .flat_map(|row| row.backends.iter().map(move |b| (row, b)));
-    if options.backend_labels.keeps_all() {
-        let estimates: DrainEstimates = draining_backends(table)
-            .into_iter()
-            .map(|d| ((d.service, d.address, d.port), d.estimate.seconds()))
-            .collect();
-        each.map(|(row, b)| single_backend_series(row, b, &estimates))
-            .collect()
-    } else {
-        summed_backend_series(each, &table.departed, options.backend_labels)
-    }
-}
+type DrainEstimates = HashMap<(ServiceKey, IpAddr, u16), Option<f64>>;
 
 /// The series of one real server, with every label.
-fn single_backend_series(
-    row: &ServiceRow,
-    b: &BackendRow,
+fn single_backend_series<'a>(
+    row: ServiceRow<'a>,
+    b: BackendRow<'a>,
     estimates: &DrainEstimates,
-) -> BackendSeries {
-    // The service's four labels are rendered once per service row.
-    let labels = row.rendered.extended([
-        ("remote_address", b.remote_address.as_str()),
-        ("remote_port", b.remote_port.as_str()),
-    ]);
+) -> BackendSeries<'a> {
     let drain = (b.weight == 0).then(|| {
-        row.members
-            .iter()
+        row.members()
             .find_map(|s| estimates.get(&(s.key.clone(), b.first.address, b.first.port)))
             .copied()
             .flatten()
     });
     BackendSeries {
+        labels: BackendSeriesLabels::RealServer {
+            service: &row.first.key,
+            address: b.first.address,
+            port: b.first.port,
+        },
         forward: Some(b.first.forward.as_str()),
         thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
+        figures: BackendFigures::of(&b),
         drain,
-        ..BackendSeries::figures_of(labels, b)
     }
 }
 
 /// Real servers with only the kept labels: those that coincide are summed into one series.
 /// The counters of real servers that left are added to the series they belonged to while it
 /// has a member still there, so that it never goes back (see `source::ipvs_ledger`).
-fn summed_backend_series<'r>(
-    each: impl Iterator<Item = (&'r ServiceRow<'r>, &'r BackendRow<'r>)>,
+fn summed_backend_series(
+    rows: &ServiceRows,
     departed: &[DepartedBackend],
     keep: BackendLabels,
-) -> Vec<BackendSeries> {
-    let departed_values: Vec<([String; 6], &TrafficCounters)> = departed
-        .iter()
-        .map(|d| {
-            let [proto, address, port, mark] = service_label_values(&d.service);
-            (
-                [
-                    proto,
-                    address,
-                    port,
-                    mark,
-                    d.address.to_string(),
-                    d.port.to_string(),
-                ],
-                &d.counters,
-            )
-        })
-        .collect();
-    let mut sums: Vec<BackendSeries> = Vec::new();
-    let mut index_of: HashMap<Vec<&str>, usize> = HashMap::new();
-    for (row, b) in each {
-        let [proto, address, port, mark] = service_labels(row).map(|(_, v)| v);
-        let values = [
-            proto,
-            address,
-            port,
-            mark,
-            b.remote_address.as_str(),
-            b.remote_port.as_str(),
-        ];
-        let kept: Vec<&str> = values
-            .iter()
+) -> Vec<SummedSeries> {
+    let kept_values = |values: [String; 6]| -> Vec<String> {
+        values
+            .into_iter()
             .enumerate()
             .filter(|(index, _)| keep.keeps(*index))
-            .map(|(_, v)| *v)
-            .collect();
-        match index_of.entry(kept) {
-            Entry::Occupied(seen) => {
-                if let Some(sum) = sums.get_mut(*seen.get()) {
-                    sum.weight = sum.weight.saturating_add(b.weight);
-                    sum.active = sum.active.saturating_add(b.active);
-                    sum.inactive = sum.inactive.saturating_add(b.inactive);
-                    add_optional(&mut sum.persistent, b.persistent);
-                    add_traffic(&mut sum.counters, b.counters);
-                    add_traffic(&mut sum.rates, b.rates);
+            .map(|(_, v)| v)
+            .collect()
+    };
+    let all_values = |service: &ServiceKey, address: IpAddr, port: u16| -> [String; 6] {
+        let [proto, local_address, local_port, mark] = service_label_values(service);
+        [
+            proto,
+            local_address,
+            local_port,
+            mark,
+            address.to_string(),
+            port.to_string(),
+        ]
+    };
+    let mut sums: Vec<SummedSeries> = Vec::new();
+    let mut index_of: HashMap<Vec<String>, usize> = HashMap::new();
+    for row in rows.iter() {
+        for b in row.backends() {
+            let values = all_values(&row.first.key, b.first.address, b.first.port);
+            match index_of.entry(kept_values(values.clone())) {
+                Entry::Occupied(seen) => {
+                    if let Some(sum) = sums.get_mut(*seen.get()) {
+                        let sum = &mut sum.figures;
+                        sum.weight = sum.weight.saturating_add(b.weight);
+                        sum.active = sum.active.saturating_add(b.active);
+                        sum.inactive = sum.inactive.saturating_add(b.inactive);
+                        add_optional(&mut sum.persistent, b.persistent);
+                        add_traffic(&mut sum.counters, b.counters);
+                        add_traffic(&mut sum.rates, b.rates);
+                    }
                 }
-            }
-            Entry::Vacant(slot) => {
-                let labels = RenderedLabels::new(
-                    BACKEND_LABEL_NAMES
-                        .iter()
-                        .zip(values)
-                        .enumerate()
-                        .filter(|(index, _)| keep.keeps(*index))
-                        .map(|(_, (name, value))| (*name, value)),
-                );
-                slot.insert(sums.len());
-                sums.push(BackendSeries::figures_of(labels, b));
+                Entry::Vacant(slot) => {
+                    let labels = RenderedLabels::new(
+                        BACKEND_LABEL_NAMES
+                            .iter()
+                            .zip(&values)
+                            .enumerate()
+                            .filter(|(index, _)| keep.keeps(*index))
+                            .map(|(_, (name, value))| (*name, value.as_str())),
+                    );
+                    slot.insert(sums.len());
+                    sums.push(SummedSeries {
+                        labels,
+                        figures: BackendFigures::of(&b),
+                    });
+                }
             }
         }
     }
-    for (values, counters) in &departed_values {
-        let kept: Vec<&str> = values
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| keep.keeps(*index))
-            .map(|(_, v)| v.as_str())
-            .collect();
+    for d in departed {
+        let kept = kept_values(all_values(&d.service, d.address, d.port));
         if let Some(sum) = index_of.get(&kept).and_then(|i| sums.get_mut(*i)) {
-            add_traffic(&mut sum.counters, Some(**counters));
+            add_traffic(&mut sum.figures.counters, Some(d.counters));
         }
     }
     sums
@@ -676,22 +930,22 @@ const BACKEND_GAUGES: [(&str, &str, ReadBackend); 6] = [
     (
         "ipvs_backend_weight",
         "Scheduling weight of the real server (0: no new connections).",
-        |b| Some(b.weight),
+        |b| Some(b.figures.weight),
     ),
     (
         "ipvs_backend_connections_active",
         "Active connections to the real server (TCP: established).",
-        |b| Some(b.active),
+        |b| Some(b.figures.active),
     ),
     (
         "ipvs_backend_connections_inactive",
         "Inactive connections to the real server (TCP: not established; UDP: all).",
-        |b| Some(b.inactive),
+        |b| Some(b.figures.inactive),
     ),
     (
         "ipvs_backend_connections_persistent",
         "Persistence templates held for the real server.",
-        |b| b.persistent,
+        |b| b.figures.persistent,
     ),
     (
         "ipvs_backend_threshold_upper_connections",
@@ -725,7 +979,7 @@ fn encode_backends(
     let each = || {
         views
             .iter()
-            .flat_map(|v| v.backends.iter().map(move |b| (v.netns, b)))
+            .flat_map(|v| v.backend_series().map(move |b| (v.netns, b)))
     };
     gauges(
         encoder,
@@ -734,7 +988,7 @@ fn encode_backends(
         None,
         each().filter_map(|(netns, b)| {
             b.forward
-                .map(|forward| (((&b.labels, [("forward", forward)]), netns), 1))
+                .map(|forward| (((b.labels, [("forward", forward)]), netns), 1))
         }),
     )?;
     for (name, help, read) in BACKEND_GAUGES {
@@ -743,7 +997,7 @@ fn encode_backends(
             name,
             help,
             None,
-            each().filter_map(|(netns, b)| read(b).map(|v| ((&b.labels, netns), v))),
+            each().filter_map(|(netns, b)| read(&b).map(|v| ((b.labels, netns), v))),
         )?;
     }
     gauges(
@@ -752,7 +1006,7 @@ fn encode_backends(
         "1 for a real server of weight 0: it gets no new connections and is left to empty \
          (only with every real-server label kept).",
         None,
-        each().filter_map(|(netns, b)| b.drain.map(|_| ((&b.labels, netns), 1))),
+        each().filter_map(|(netns, b)| b.drain.map(|_| ((b.labels, netns), 1))),
     )?;
     gauges(
         encoder,
@@ -760,7 +1014,7 @@ fn encode_backends(
         "Rough time until a draining real server has no active connections left, from the \
          exporter's samples over its last scrapes (absent when it cannot tell).",
         Some(Unit::Seconds),
-        each().filter_map(|(netns, b)| b.drain.flatten().map(|s| ((&b.labels, netns), s))),
+        each().filter_map(|(netns, b)| b.drain.flatten().map(|s| ((b.labels, netns), s))),
     )?;
     // The kernel's estimates per real server are five series each that Prometheus computes
     // itself from the counters (rate()): only when asked for.
@@ -776,8 +1030,7 @@ fn encode_backends(
         estimates,
         || {
             Box::new(
-                each()
-                    .map(|(netns, b)| ((&b.labels, netns), b.counters.as_ref(), b.rates.as_ref())),
+                each().map(|(netns, b)| ((b.labels, netns), b.figures.counters, b.figures.rates)),
             )
         },
     )

@@ -105,6 +105,8 @@ pub struct IpvsCollector {
     /// Per table ("" for the exporter's namespace, else the netns name): what departed real
     /// servers had counted.
     ledgers: std::sync::Mutex<std::collections::HashMap<String, super::ipvs_ledger::Ledger>>,
+    /// Whether the ledgers are kept at all (see [`CollectorOptions::ipvs_departed_totals`]).
+    departed_totals: bool,
     /// Per table, as `ledgers`: the last samples of each draining real server.
     drains: std::sync::Mutex<std::collections::HashMap<String, DrainTracker>>,
     /// The origin of the drain samples' clock.
@@ -119,8 +121,25 @@ impl IpvsCollector {
             namespaces,
             fallback_logged: AtomicBool::new(false),
             ledgers: std::sync::Mutex::new(std::collections::HashMap::new()),
+            departed_totals: true,
             drains: std::sync::Mutex::new(std::collections::HashMap::new()),
             started: std::time::Instant::now(),
+        }
+    }
+
+    /// The collector the exporter runs, as its options say.
+    fn from_options(paths: &Paths, options: &CollectorOptions) -> Self {
+        IpvsCollector {
+            departed_totals: options.ipvs_departed_totals,
+            ..IpvsCollector::new(
+                paths.procfs.clone(),
+                options.ipvs_source,
+                options
+                    .ipvs_namespaces
+                    .iter()
+                    .map(|n| NetnsTarget::parse(n, &paths.rootfs))
+                    .collect(),
+            )
         }
     }
 
@@ -218,15 +237,7 @@ pub const COLLECTOR: CollectorSpec = CollectorSpec {
 };
 
 fn build_collector(paths: &Paths, options: &CollectorOptions) -> Box<dyn Collector> {
-    Box::new(IpvsCollector::new(
-        paths.procfs.clone(),
-        options.ipvs_source,
-        options
-            .ipvs_namespaces
-            .iter()
-            .map(|n| NetnsTarget::parse(n, &paths.rootfs))
-            .collect(),
-    ))
+    Box::new(IpvsCollector::from_options(paths, options))
 }
 
 impl Collector for IpvsCollector {
@@ -237,10 +248,12 @@ impl Collector for IpvsCollector {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        ledgers
-            .entry(String::new())
-            .or_default()
-            .update(table.as_mut());
+        if self.departed_totals {
+            ledgers
+                .entry(String::new())
+                .or_default()
+                .update(table.as_mut());
+        }
         let mut drains = match self.drains.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -254,10 +267,12 @@ impl Collector for IpvsCollector {
         for target in &self.namespaces {
             match self.read_namespace(target) {
                 Ok((mut table, skipped)) => {
-                    ledgers
-                        .entry(target.name.clone())
-                        .or_default()
-                        .update(table.as_mut());
+                    if self.departed_totals {
+                        ledgers
+                            .entry(target.name.clone())
+                            .or_default()
+                            .update(table.as_mut());
+                    }
                     drains
                         .entry(target.name.clone())
                         .or_default()
@@ -419,6 +434,26 @@ mod tests {
             .join("tests/fixtures")
             .join(name)
             .join("proc")
+    }
+
+    #[test]
+    fn the_ledger_is_kept_only_when_asked_for() {
+        let ledgers_after_a_collection = |departed_totals: bool| {
+            let options = CollectorOptions {
+                ipvs_source: SourceMode::Procfs,
+                ipvs_departed_totals: departed_totals,
+                ..CollectorOptions::default()
+            };
+            let paths = Paths {
+                procfs: fixture_procfs("nat-director"),
+                ..Paths::default()
+            };
+            let collector = IpvsCollector::from_options(&paths, &options);
+            collector.collect().unwrap_or_else(|e| panic!("{e}"));
+            collector.ledgers.lock().map(|l| l.len()).unwrap_or(usize::MAX)
+        };
+        assert_eq!(ledgers_after_a_collection(true), 1);
+        assert_eq!(ledgers_after_a_collection(false), 0);
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct CollectorSpec {
 pub struct CollectorOptions {
     pub ipvs_source: ipvs::SourceMode,
     pub ipvs_namespaces: Vec<String>,
+    /// Whether to keep what departed real servers had counted (the ledger, holding every
+    /// real server's last counters): only series summed over dropped real-server labels
+    /// read it.
+    pub ipvs_departed_totals: bool,
     pub conntrack_source: ipvs::SourceMode,
     pub netdev_devices: netdev::DeviceFilter,
     pub keepalived: keepalived::KeepalivedOptions,
@@ -122,6 +126,7 @@ impl Default for CollectorOptions {
         CollectorOptions {
             ipvs_source: ipvs::SourceMode::Auto,
             ipvs_namespaces: Vec::new(),
+            ipvs_departed_totals: true,
             conntrack_source: ipvs::SourceMode::Auto,
             netdev_devices: netdev::DeviceFilter::default(),
             keepalived: keepalived::KeepalivedOptions::default(),
