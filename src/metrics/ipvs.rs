@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::registry::Unit;
 
+use super::text::{Family, FamilyText, Kind, Value, push_label};
 use super::{
     BACKEND_LABEL_NAMES, BackendLabels, EncodeOptions, NO_LABELS, RenderedLabels, SeriesLabels,
     counters, gauges,
@@ -83,31 +84,72 @@ impl<'a> View<'a> {
         self.rows.iter()
     }
 
-    /// The real-server series, in the order of the table.
-    fn backend_series(&self) -> Box<dyn Iterator<Item = BackendSeries<'_>> + '_> {
+    /// Calls `write` with each real-server series, in the order of the table; stops at the
+    /// first error.
+    fn for_each_backend(
+        &self,
+        mut write: impl FnMut(BackendSeries<'_>) -> fmt::Result,
+    ) -> fmt::Result {
         match &self.backends {
-            BackendSource::Left => Box::new(std::iter::empty()),
+            BackendSource::Left => Ok(()),
             BackendSource::Individual(estimates) => {
-                Box::new(self.rows.iter().flat_map(move |row| {
-                    row.backends()
-                        .map(move |b| single_backend_series(row, b, estimates))
-                }))
+                for row in self.rows.iter() {
+                    for b in row.backends() {
+                        write(single_backend_series(row, b, estimates))?;
+                    }
+                }
+                Ok(())
             }
-            BackendSource::Summed(sums) => Box::new(sums.iter().map(SummedSeries::series)),
+            BackendSource::Summed(sums) => sums.iter().try_for_each(|s| write(s.series())),
         }
     }
 }
 
+/// The `netns` label of each other namespace's table, in the order of the snapshot.
+fn netns_labels(snapshot: &Snapshot) -> Vec<[(&'static str, &str); 1]> {
+    snapshot
+        .ipvs_namespaces
+        .iter()
+        .map(|n| [("netns", n.netns.as_str())])
+        .collect()
+}
+
+/// The tables read, the exporter's own first, each with its `netns` label; with their
+/// real-server series made ready only when `backends` (they are written apart).
+fn views<'a>(
+    snapshot: &'a Snapshot,
+    netns_labels: &'a [[(&'static str, &'a str); 1]],
+    options: &EncodeOptions,
+    backends: bool,
+) -> Vec<View<'a>> {
+    let options = EncodeOptions {
+        backends: options.backends && backends,
+        ..options.clone()
+    };
+    snapshot
+        .ipvs
+        .as_ref()
+        .map(|t| (NO_LABELS.as_slice(), t))
+        .into_iter()
+        .chain(
+            snapshot
+                .ipvs_namespaces
+                .iter()
+                .zip(netns_labels)
+                .filter_map(|(n, label)| n.table.as_ref().map(|t| (label.as_slice(), t))),
+        )
+        .map(|(netns, table)| View::new(netns, table, &options))
+        .collect()
+}
+
+/// The IPVS families up to the services'; the real servers' follow, from
+/// [`write_backends`].
 pub(super) fn encode(
     snapshot: &Snapshot,
     options: &EncodeOptions,
     encoder: &mut DescriptorEncoder,
 ) -> fmt::Result {
-    let netns_labels: Vec<[(&'static str, &str); 1]> = snapshot
-        .ipvs_namespaces
-        .iter()
-        .map(|n| [("netns", n.netns.as_str())])
-        .collect();
+    let netns_labels = netns_labels(snapshot);
     let own_up = snapshot
         .ipvs_collector_ran()
         .then(|| (NO_LABELS.as_slice(), snapshot.ipvs.is_some()));
@@ -126,26 +168,9 @@ pub(super) fn encode(
             .chain(others_up)
             .map(|(l, up)| (l, i64::from(up))),
     )?;
-
-    let tables = snapshot
-        .ipvs
-        .as_ref()
-        .map(|t| (NO_LABELS.as_slice(), t))
-        .into_iter()
-        .chain(
-            snapshot
-                .ipvs_namespaces
-                .iter()
-                .zip(&netns_labels)
-                .filter_map(|(n, label)| n.table.as_ref().map(|t| (label.as_slice(), t))),
-        );
-    let views: Vec<View> = tables
-        .map(|(netns, table)| View::new(netns, table, options))
-        .collect();
-
+    let views = views(snapshot, &netns_labels, options, false);
     encode_tables(&views, encoder)?;
-    encode_services(&views, encoder)?;
-    encode_backends(&views, options, encoder)
+    encode_services(&views, encoder)
 }
 
 /// The five traffic counters and the five rate estimates, in the order of their families.
@@ -508,55 +533,43 @@ pub(super) fn service_label_values(key: &ServiceKey) -> ServiceLabelValues {
 }
 
 thread_local! {
-    /// The text of one series' labels, put together before it goes to the encoder whole
-    /// (written piece by piece, a real server's labels were a dozen writes per series).
-    static LABEL_TEXT: RefCell<LabelText> = const {
-        RefCell::new(LabelText {
-            service: None,
-            service_len: 0,
-            text: String::new(),
-        })
-    };
-}
-
-/// Label text, and the service whose part of it is still at its start: the real servers of
-/// one service come one after another, so that part is put together once per service.
-struct LabelText {
-    service: Option<ServiceKey>,
-    service_len: usize,
-    text: String,
+    /// The text of a service series' labels, put together before it goes to the encoder
+    /// whole (written piece by piece, labels are several writes per series).
+    static LABEL_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Appends a number in decimal, as `Display` writes it.
 fn push_decimal(out: &mut String, n: u32) {
-    let mut divisor = 1;
-    while divisor <= n / 10 {
-        divisor *= 10;
-    }
-    loop {
-        out.push(char::from_digit(n / divisor % 10, 10).unwrap_or('0'));
-        if divisor == 1 {
-            break;
-        }
-        divisor /= 10;
-    }
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
-/// Appends an address as `Display` writes it; IPv4 digit by digit, which is most of them.
+/// Appends an address as `Display` writes it; IPv4 octet by octet, which is most of them.
 fn push_address(out: &mut String, address: IpAddr) {
     match address {
         IpAddr::V4(v4) => {
-            for (index, octet) in v4.octets().into_iter().enumerate() {
-                if index > 0 {
-                    out.push('.');
-                }
-                push_decimal(out, u32::from(octet));
+            let [a, b, c, d] = v4.octets();
+            push_octet(out, a);
+            for octet in [b, c, d] {
+                out.push('.');
+                push_octet(out, octet);
             }
         }
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Appends an octet in decimal digit by digit: pushing a character or two is cheaper than a
+/// copy of the formatted text, and this runs for every real-server series.
+fn push_octet(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
 }
 
 /// Appends a service's labels up to its last value, `local_mark`'s:
@@ -607,9 +620,7 @@ struct ServiceLabels<'a>(&'a ServiceKey);
 
 impl EncodeLabelSet for ServiceLabels<'_> {
     fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
-        LABEL_TEXT.with_borrow_mut(|cache| {
-            cache.service = None;
-            let text = &mut cache.text;
+        LABEL_TEXT.with_borrow_mut(|text| {
             text.clear();
             push_service_head(text, self.0);
             let value_start = text.len();
@@ -637,44 +648,50 @@ enum BackendSeriesLabels<'a> {
     Summed(&'a RenderedLabels),
 }
 
-impl EncodeLabelSet for BackendSeriesLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+impl BackendSeriesLabels<'_> {
+    /// Appends these labels to a series' line (see `super::text`).
+    fn push_to(&self, line: &mut String, service_text: &mut ServiceText) {
         match *self {
-            BackendSeriesLabels::Summed(rendered) => rendered.encode(encoder),
+            BackendSeriesLabels::Summed(rendered) => rendered.push_to(line),
             BackendSeriesLabels::RealServer {
                 service,
                 address,
                 port,
-            } => LABEL_TEXT.with_borrow_mut(|cache| {
-                if cache.service.as_ref() == Some(service) {
-                    cache.text.truncate(cache.service_len);
-                } else {
-                    let text = &mut cache.text;
-                    text.clear();
-                    push_service_head(text, service);
-                    text.push_str("=\"");
-                    push_service_mark(text, service);
-                    text.push_str("\",remote_address=\"");
-                    cache.service_len = text.len();
-                    cache.service = Some(service.clone());
+            } => {
+                if !line.ends_with('{') {
+                    line.push(',');
                 }
-                let text = &mut cache.text;
-                push_address(text, address);
-                text.push_str("\",remote_port");
-                let value_start = text.len();
-                push_decimal(text, u32::from(port));
-                encode_label_text(encoder, text, value_start)
-            }),
+                line.push_str(service_text.of(service));
+                push_address(line, address);
+                line.push_str("\",remote_port=\"");
+                push_decimal(line, u32::from(port));
+                line.push('"');
+            }
         }
     }
 }
 
-impl SeriesLabels for BackendSeriesLabels<'_> {
-    fn is_empty(&self) -> bool {
-        match self {
-            BackendSeriesLabels::Summed(rendered) => SeriesLabels::is_empty(rendered),
-            BackendSeriesLabels::RealServer { .. } => false,
+/// A service's labels as they start each of its real servers' labels, up to the value of
+/// `remote_address`: the real servers of one service come one after another, so this is
+/// put together once per service and family.
+#[derive(Default)]
+struct ServiceText {
+    service: Option<ServiceKey>,
+    text: String,
+}
+
+impl ServiceText {
+    fn of(&mut self, service: &ServiceKey) -> &str {
+        if self.service.as_ref() != Some(service) {
+            let text = &mut self.text;
+            text.clear();
+            push_service_head(text, service);
+            text.push_str("=\"");
+            push_service_mark(text, service);
+            text.push_str("\",remote_address=\"");
+            self.service = Some(service.clone());
         }
+        &self.text
     }
 }
 
@@ -968,72 +985,152 @@ const BACKEND_GAUGES: [(&str, &str, ReadBackend); 6] = [
     ),
 ];
 
-fn encode_backends(
-    views: &[View],
+/// The real servers' families, written straight into the text (see `super::text`): one
+/// series per real server and family makes these most of a large director's scrape.
+pub(super) fn write_backends(
+    snapshot: &Snapshot,
     options: &EncodeOptions,
-    encoder: &mut DescriptorEncoder,
+    out: &mut FamilyText,
 ) -> fmt::Result {
     if !options.backends {
         return Ok(());
     }
-    let each = || {
-        views
-            .iter()
-            .flat_map(|v| v.backend_series().map(move |b| (v.netns, b)))
+    let netns_labels = netns_labels(snapshot);
+    let views = views(snapshot, &netns_labels, options, true);
+    let mut writer = BackendFamilies {
+        views: &views,
+        service_text: ServiceText::default(),
     };
-    gauges(
-        encoder,
-        "ipvs_backend_info",
-        "A real server of a virtual service, with its forwarding method.",
-        None,
-        each().filter_map(|(netns, b)| {
-            b.forward
-                .map(|forward| (((b.labels, [("forward", forward)]), netns), 1))
-        }),
+    writer.write(
+        &mut out.family(
+            "ipvs_backend_info",
+            "A real server of a virtual service, with its forwarding method.",
+            None,
+            Kind::Gauge,
+        ),
+        &|_| Some(Value::Signed(1)),
+        true,
     )?;
     for (name, help, read) in BACKEND_GAUGES {
-        gauges(
-            encoder,
-            name,
-            help,
-            None,
-            each().filter_map(|(netns, b)| read(&b).map(|v| ((b.labels, netns), v))),
+        writer.write(
+            &mut out.family(name, help, None, Kind::Gauge),
+            &|b| read(b).map(Value::Signed),
+            false,
         )?;
     }
-    gauges(
-        encoder,
-        "ipvs_backend_draining",
-        "1 for a real server of weight 0: it gets no new connections and is left to empty \
-         (only with every real-server label kept).",
-        None,
-        each().filter_map(|(netns, b)| b.drain.map(|_| ((b.labels, netns), 1))),
+    writer.write(
+        &mut out.family(
+            "ipvs_backend_draining",
+            "1 for a real server of weight 0: it gets no new connections and is left to empty \
+             (only with every real-server label kept).",
+            None,
+            Kind::Gauge,
+        ),
+        &|b| b.drain.map(|_| Value::Signed(1)),
+        false,
     )?;
-    gauges(
-        encoder,
-        "ipvs_backend_drain_estimated",
-        "Rough time until a draining real server has no active connections left, from the \
-         exporter's samples over its last scrapes (absent when it cannot tell).",
-        Some(Unit::Seconds),
-        each().filter_map(|(netns, b)| b.drain.flatten().map(|s| ((b.labels, netns), s))),
+    writer.write(
+        &mut out.family(
+            "ipvs_backend_drain_estimated",
+            "Rough time until a draining real server has no active connections left, from the \
+             exporter's samples over its last scrapes (absent when it cannot tell).",
+            Some(Unit::Seconds),
+            Kind::Gauge,
+        ),
+        &|b| b.drain.flatten().map(Value::Float),
+        false,
     )?;
+    write_backend_traffic(&mut writer, options, out)
+}
+
+/// The real servers' traffic counters, and their rate estimates when asked for.
+fn write_backend_traffic(
+    writer: &mut BackendFamilies,
+    options: &EncodeOptions,
+    out: &mut FamilyText,
+) -> fmt::Result {
+    for family in &TRAFFIC {
+        let help = format!("{} through this real server.", family.what);
+        writer.write(
+            &mut out.family(
+                &format!("ipvs_backend_{}", family.stem),
+                &help,
+                family.unit.clone(),
+                Kind::Counter,
+            ),
+            &|b| {
+                b.figures
+                    .counters
+                    .map(|c| Value::Unsigned((family.count)(&c)))
+            },
+            false,
+        )?;
+    }
     // The kernel's estimates per real server are five series each that Prometheus computes
     // itself from the counters (rate()): only when asked for.
-    let estimates = if options.backend_estimates {
-        Estimates::Written
-    } else {
-        Estimates::Left
-    };
-    encode_traffic(
-        encoder,
-        "ipvs_backend_",
-        "through this real server",
-        estimates,
-        || {
-            Box::new(
-                each().map(|(netns, b)| ((b.labels, netns), b.figures.counters, b.figures.rates)),
-            )
-        },
-    )
+    if !options.backend_estimates {
+        return Ok(());
+    }
+    for family in &TRAFFIC {
+        let help = format!(
+            "{} per second through this real server, as estimated by the kernel (refreshed \
+             every 2 s).",
+            family.what
+        );
+        writer.write(
+            &mut out.family(
+                &format!("ipvs_backend_estimate_{}_per_second", family.rate_stem()),
+                &help,
+                None,
+                Kind::Gauge,
+            ),
+            &|b| b.figures.rates.map(|r| Value::Unsigned((family.rate)(&r))),
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes real-server families from the tables' views.
+struct BackendFamilies<'v> {
+    views: &'v [View<'v>],
+    service_text: ServiceText,
+}
+
+impl BackendFamilies<'_> {
+    /// One family: a series for each real-server series `value` gives a value for; with
+    /// `forward`, only individual real servers, with their `forward` label.
+    fn write(
+        &mut self,
+        family: &mut Family,
+        value: &dyn Fn(&BackendSeries) -> Option<Value>,
+        forward: bool,
+    ) -> fmt::Result {
+        let service_text = &mut self.service_text;
+        for view in self.views {
+            view.for_each_backend(|b| {
+                let Some(v) = value(&b) else { return Ok(()) };
+                let forward = match (forward, b.forward) {
+                    (false, _) => None,
+                    (true, Some(forward)) => Some(forward),
+                    (true, None) => return Ok(()),
+                };
+                family.series(
+                    |line| {
+                        b.labels.push_to(line, service_text);
+                        if let Some(forward) = forward {
+                            push_label(line, "forward", forward);
+                        }
+                        for (key, value) in view.netns {
+                            push_label(line, key, value);
+                        }
+                    },
+                    v,
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod keepalived_health;
 mod netdev;
 mod scrape;
 mod softnet;
+mod text;
 
 use std::fmt;
 use std::sync::Arc;
@@ -128,15 +129,14 @@ pub fn encode_chunks(
     options: &EncodeOptions,
     sink: &mut dyn FnMut(String) -> bool,
 ) {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(SnapshotCollector(snapshot, options.clone())));
     let mut writer = ChunkWriter {
         buffer: String::with_capacity(CHUNK_BYTES + 4096),
         classic: (format == Format::Classic).then(ClassicConverter::default),
         sink,
         stopped: false,
+        written_classic: false,
     };
-    let encoded = prometheus_client::encoding::text::encode(&mut writer, &registry);
+    let encoded = encode_parts(&snapshot, options, &mut writer);
     if let Err(err) = encoded
         && !writer.stopped
     {
@@ -144,6 +144,57 @@ pub fn encode_chunks(
         tracing::error!(error = %err, "encoding metrics failed");
     }
     writer.finish();
+}
+
+/// The families in their order: through prometheus-client up to the IPVS services, the
+/// real servers' straight into the text (see [`text`]), then the rest through
+/// prometheus-client again, and the end marker.
+fn encode_parts<W: OutputText>(
+    snapshot: &Arc<Snapshot>,
+    options: &EncodeOptions,
+    writer: &mut W,
+) -> fmt::Result {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    let registry = |part| {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(SnapshotCollector {
+            snapshot: Arc::clone(snapshot),
+            options: options.clone(),
+            part,
+        }));
+        registry
+    };
+    encode_registry(writer, &registry(Part::UpToServices))?;
+    let classic = writer.written_as_classic();
+    ipvs::write_backends(
+        snapshot,
+        options,
+        &mut text::FamilyText::new(writer, classic),
+    )?;
+    writer.written_as_classic_from_here(false);
+    encode_registry(writer, &registry(Part::AfterRealServers))?;
+    encode_eof(writer)
+}
+
+/// Where the text goes: OpenMetrics text, converted to the classic format on its way out
+/// when that was asked for, except what is written after [`written_as_classic`] said it
+/// should be written in the classic format already.
+///
+/// [`written_as_classic`]: OutputText::written_as_classic
+trait OutputText: fmt::Write {
+    /// Whether what follows is to be written in the classic format (the conversion is then
+    /// left out until [`OutputText::written_as_classic_from_here`] turns it back on).
+    fn written_as_classic(&mut self) -> bool;
+    /// Turns the conversion back on (`false`) or off (`true`) for what follows.
+    fn written_as_classic_from_here(&mut self, classic: bool);
+}
+
+/// OpenMetrics text, whole (tests).
+impl OutputText for String {
+    fn written_as_classic(&mut self) -> bool {
+        false
+    }
+    fn written_as_classic_from_here(&mut self, _classic: bool) {}
 }
 
 /// Encodes a snapshot into one string (tests, benchmarks, small outputs).
@@ -162,11 +213,33 @@ struct ChunkWriter<'a> {
     classic: Option<ClassicConverter>,
     sink: &'a mut dyn FnMut(String) -> bool,
     stopped: bool,
+    /// Whether the buffer holds text written in the classic format already, which the
+    /// converter leaves alone.
+    written_classic: bool,
+}
+
+impl OutputText for ChunkWriter<'_> {
+    fn written_as_classic(&mut self) -> bool {
+        let classic = self.classic.is_some();
+        self.written_as_classic_from_here(classic);
+        classic
+    }
+
+    fn written_as_classic_from_here(&mut self, classic: bool) {
+        if self.written_classic != classic {
+            // What is buffered was written the other way: it goes on as it was written.
+            if !self.stopped {
+                self.hand_on(false);
+            }
+            self.written_classic = classic;
+        }
+    }
 }
 
 impl ChunkWriter<'_> {
     fn hand_on(&mut self, last: bool) {
-        let chunk = match self.classic.as_mut() {
+        let converter = self.classic.as_mut().filter(|_| !self.written_classic);
+        let chunk = match converter {
             // The converted text goes on; the encoder's buffer is kept for the next chunk.
             Some(converter) => {
                 let mut converted = converter.convert(&self.buffer);
@@ -203,20 +276,37 @@ impl fmt::Write for ChunkWriter<'_> {
     }
 }
 
+/// Which families of a snapshot a collector writes: those before the real servers', or those
+/// after them.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    UpToServices,
+    AfterRealServers,
+}
+
 #[derive(Debug)]
-struct SnapshotCollector(Arc<Snapshot>, EncodeOptions);
+struct SnapshotCollector {
+    snapshot: Arc<Snapshot>,
+    options: EncodeOptions,
+    part: Part,
+}
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        ipvs::encode(&self.0, &self.1, &mut encoder)?;
-        conntrack::encode(&self.0, &mut encoder)?;
-        softnet::encode(&self.0, &mut encoder)?;
-        netdev::encode(&self.0, &mut encoder)?;
-        ethtool::encode(&self.0, &mut encoder)?;
-        advisor::encode(&self.0, &self.1.advice, &mut encoder)?;
-        keepalived::encode(&self.0, &mut encoder)?;
-        keepalived_health::encode(&self.0, &mut encoder)?;
-        scrape::encode(&self.0, &mut encoder)
+        let (snapshot, options) = (&self.snapshot, &self.options);
+        match self.part {
+            Part::UpToServices => ipvs::encode(snapshot, options, &mut encoder),
+            Part::AfterRealServers => {
+                conntrack::encode(snapshot, &mut encoder)?;
+                softnet::encode(snapshot, &mut encoder)?;
+                netdev::encode(snapshot, &mut encoder)?;
+                ethtool::encode(snapshot, &mut encoder)?;
+                advisor::encode(snapshot, &options.advice, &mut encoder)?;
+                keepalived::encode(snapshot, &mut encoder)?;
+                keepalived_health::encode(snapshot, &mut encoder)?;
+                scrape::encode(snapshot, &mut encoder)
+            }
+        }
     }
 }
 
@@ -299,6 +389,23 @@ fn escape_label_value(out: &mut String, value: &str) {
             '\n' => out.push_str("\\n"),
             other => out.push(other),
         }
+    }
+}
+
+impl RenderedLabels {
+    /// Appends these labels to a series' line as the text encoder writes them
+    /// (see [`text::FamilyText`]): after a comma unless they are the line's first.
+    pub fn push_to(&self, line: &mut String) {
+        if self.head.is_empty() {
+            return;
+        }
+        if !line.ends_with('{') {
+            line.push(',');
+        }
+        line.push_str(&self.head);
+        line.push_str("=\"");
+        escape_label_value(line, &self.last_value);
+        line.push('"');
     }
 }
 
@@ -590,7 +697,7 @@ mod tests {
             );
             assert!(chunks.len() > 3, "{} chunks", chunks.len());
             assert!(chunks.iter().all(|c| c.ends_with('\n')));
-            let whole = prometheus_client_whole(&snapshot);
+            let whole = whole(&snapshot);
             let expected = match format {
                 Format::OpenMetrics => whole,
                 Format::Classic => openmetrics_to_classic(&whole),
@@ -611,14 +718,10 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
-    fn prometheus_client_whole(snapshot: &Arc<Snapshot>) -> String {
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(SnapshotCollector(
-            Arc::clone(snapshot),
-            EncodeOptions::default(),
-        )));
+    /// The OpenMetrics text in one piece, written without chunks.
+    fn whole(snapshot: &Arc<Snapshot>) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        encode_parts(snapshot, &EncodeOptions::default(), &mut out).expect("encodes");
         out
     }
 
