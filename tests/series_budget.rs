@@ -2,8 +2,8 @@
 //! defaults and each flag that changes it, counted in the exporter's own output for a table
 //! read through the netlink decoder (the synthetic kernel: 200 TCP services of 10 real
 //! servers, every counter and estimate given). The defaults must stay within the budget (at
-//! most 10 series per real server, 12 per service), and the table in docs/metrics.md
-//! ("Series budget") must say what is counted here.
+//! most 10 series per real server, 12 per service), and the tables in docs/metrics.md
+//! ("Series budget") and the README ("Metrics") must say what is counted here.
 
 // Test code: a failed unwrap or index is a failed test (the [lints] table guards src/).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -245,24 +245,37 @@ fn estimates_per_real_server_only_when_asked_for() {
     assert!(!default.contains("ipvs_backend_threshold_"));
 }
 
+/// The rows of the budget table (`| what | series per real server | series per service |`)
+/// in the section of `file` under `heading`.
+fn documented_rows(file: &str, heading: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let section = text
+        .split(&format!("\n{heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{file} has no \"{heading}\" section"));
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("| what | series per real server | series per service |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn the_documented_budget_is_the_counted_one() {
-    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md");
-    let doc = std::fs::read_to_string(&doc_path).unwrap();
-    let section = doc
-        .split("\n## Series budget\n")
-        .nth(1)
-        .expect("docs/metrics.md has a \"## Series budget\" section");
-    let section = section.split("\n## ").next().unwrap();
-    let documented: Vec<&str> = section
-        .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| what") && !l.starts_with("|---"))
-        .collect();
     let counted = counted_rows();
-    assert_eq!(
-        documented,
-        counted,
-        "docs/metrics.md's series budget differs from the count; counted:\n{}",
-        counted.join("\n")
-    );
+    for (file, heading) in [
+        ("docs/metrics.md", "## Series budget"),
+        ("README.md", "## Metrics"),
+    ] {
+        assert_eq!(
+            documented_rows(file, heading),
+            counted,
+            "{file}'s series budget differs from the count; counted:\n{}",
+            counted.join("\n")
+        );
+    }
 }
