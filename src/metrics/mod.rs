@@ -165,36 +165,34 @@ fn encode_parts<W: OutputText>(
         registry
     };
     encode_registry(writer, &registry(Part::UpToServices))?;
-    let classic = writer.written_as_classic();
+    let classic = writer.start_own_format();
     ipvs::write_backends(
         snapshot,
         options,
         &mut text::FamilyText::new(writer, classic),
     )?;
-    writer.written_as_classic_from_here(false);
+    writer.end_own_format();
     encode_registry(writer, &registry(Part::AfterRealServers))?;
     encode_eof(writer)
 }
 
-/// Where the text goes: OpenMetrics text, converted to the classic format on its way out
-/// when that was asked for, except what is written after [`written_as_classic`] said it
-/// should be written in the classic format already.
-///
-/// [`written_as_classic`]: OutputText::written_as_classic
+/// Where the text goes. It is OpenMetrics text, converted to the classic format on its way
+/// out when that was asked for, except between [`OutputText::start_own_format`] and
+/// [`OutputText::end_own_format`], where the text is written in the output's own format.
 trait OutputText: fmt::Write {
-    /// Whether what follows is to be written in the classic format (the conversion is then
-    /// left out until [`OutputText::written_as_classic_from_here`] turns it back on).
-    fn written_as_classic(&mut self) -> bool;
-    /// Turns the conversion back on (`false`) or off (`true`) for what follows.
-    fn written_as_classic_from_here(&mut self, classic: bool);
+    /// From here the text is written in the output's own format; returns whether that is
+    /// the classic one.
+    fn start_own_format(&mut self) -> bool;
+    /// From here the text is OpenMetrics again.
+    fn end_own_format(&mut self);
 }
 
 /// OpenMetrics text, whole (tests).
 impl OutputText for String {
-    fn written_as_classic(&mut self) -> bool {
+    fn start_own_format(&mut self) -> bool {
         false
     }
-    fn written_as_classic_from_here(&mut self, _classic: bool) {}
+    fn end_own_format(&mut self) {}
 }
 
 /// Encodes a snapshot into one string (tests, benchmarks, small outputs).
@@ -219,24 +217,29 @@ struct ChunkWriter<'a> {
 }
 
 impl OutputText for ChunkWriter<'_> {
-    fn written_as_classic(&mut self) -> bool {
+    fn start_own_format(&mut self) -> bool {
         let classic = self.classic.is_some();
-        self.written_as_classic_from_here(classic);
+        self.written_classic_from_here(classic);
         classic
     }
 
-    fn written_as_classic_from_here(&mut self, classic: bool) {
+    fn end_own_format(&mut self) {
+        self.written_classic_from_here(false);
+    }
+}
+
+impl ChunkWriter<'_> {
+    /// Says whether the text written from here is classic already; what is buffered goes on
+    /// first, as it was written.
+    fn written_classic_from_here(&mut self, classic: bool) {
         if self.written_classic != classic {
-            // What is buffered was written the other way: it goes on as it was written.
             if !self.stopped {
                 self.hand_on(false);
             }
             self.written_classic = classic;
         }
     }
-}
 
-impl ChunkWriter<'_> {
     fn hand_on(&mut self, last: bool) {
         let converter = self.classic.as_mut().filter(|_| !self.written_classic);
         let chunk = match converter {
