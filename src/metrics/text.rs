@@ -1,9 +1,9 @@
 //! Families written straight into the output, byte for byte as prometheus-client's text
-//! encoder writes them (OpenMetrics; the classic converter rewrites the comment lines after
-//! either). Used for the families with a series per real server, where going through the
-//! encoder's per-label and per-value calls was most of a large scrape's time
-//! (docs/performance.md); every other family goes through prometheus-client.
-//! `same_bytes_as_prometheus_client` holds the two to each other.
+//! encoder writes them in OpenMetrics, or as the classic converter turns that into the classic
+//! format when a scrape asks for it. Used for the families with a series per real server,
+//! where going through the encoder's per-label and per-value calls was most of a large
+//! scrape's time (docs/decisions/prometheus-client.md); every other family goes through
+//! prometheus-client. `same_bytes_as_prometheus_client` holds the two to each other.
 
 use std::fmt;
 
