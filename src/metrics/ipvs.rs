@@ -489,24 +489,14 @@ impl<'a> ServiceRow<'a> {
 #[derive(Clone, Copy)]
 struct BackendRow<'a> {
     first: &'a Backend,
-    weight: i64,
-    active: i64,
-    inactive: i64,
-    persistent: Option<i64>,
-    counters: Option<TrafficCounters>,
-    rates: Option<TrafficRates>,
+    figures: BackendFigures,
 }
 
 impl<'a> BackendRow<'a> {
     fn of(backend: &'a Backend) -> Self {
         BackendRow {
             first: backend,
-            weight: backend.weight,
-            active: backend.active_connections,
-            inactive: backend.inactive_connections,
-            persistent: backend.persistent_connections,
-            counters: backend.counters,
-            rates: backend.rates,
+            figures: BackendFigures::of(backend),
         }
     }
 }
@@ -715,14 +705,7 @@ fn merge_backends<'a>(rows: &mut Vec<BackendRow<'a>>, backends: &'a [Backend]) {
             .iter_mut()
             .find(|b| b.first.address == backend.address && b.first.port == backend.port);
         match existing {
-            Some(seen) => {
-                seen.weight = seen.weight.saturating_add(backend.weight);
-                seen.active = seen.active.saturating_add(backend.active_connections);
-                seen.inactive = seen.inactive.saturating_add(backend.inactive_connections);
-                add_optional(&mut seen.persistent, backend.persistent_connections);
-                add_traffic(&mut seen.counters, backend.counters);
-                add_traffic(&mut seen.rates, backend.rates);
-            }
+            Some(seen) => seen.figures.add(&BackendFigures::of(backend)),
             None => rows.push(BackendRow::of(backend)),
         }
     }
@@ -799,15 +782,25 @@ struct BackendFigures {
 }
 
 impl BackendFigures {
-    fn of(b: &BackendRow) -> Self {
+    fn of(b: &Backend) -> Self {
         BackendFigures {
             weight: b.weight,
-            active: b.active,
-            inactive: b.inactive,
-            persistent: b.persistent,
+            active: b.active_connections,
+            inactive: b.inactive_connections,
+            persistent: b.persistent_connections,
             counters: b.counters,
             rates: b.rates,
         }
+    }
+
+    /// Adds another real server's figures to these.
+    fn add(&mut self, more: &BackendFigures) {
+        self.weight = self.weight.saturating_add(more.weight);
+        self.active = self.active.saturating_add(more.active);
+        self.inactive = self.inactive.saturating_add(more.inactive);
+        add_optional(&mut self.persistent, more.persistent);
+        add_traffic(&mut self.counters, more.counters);
+        add_traffic(&mut self.rates, more.rates);
     }
 }
 
@@ -849,7 +842,7 @@ fn single_backend_series<'a>(
     b: BackendRow<'a>,
     estimates: &DrainEstimates,
 ) -> BackendSeries<'a> {
-    let drain = (b.weight == 0).then(|| {
+    let drain = (b.figures.weight == 0).then(|| {
         row.members()
             .find_map(|s| estimates.get(&(s.key.clone(), b.first.address, b.first.port)))
             .copied()
@@ -863,7 +856,7 @@ fn single_backend_series<'a>(
         },
         forward: Some(b.first.forward.as_str()),
         thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
-        figures: BackendFigures::of(&b),
+        figures: b.figures,
         drain,
     }
 }
@@ -903,13 +896,7 @@ fn summed_backend_series(
             match index_of.entry(kept_values(values.clone())) {
                 Entry::Occupied(seen) => {
                     if let Some(sum) = sums.get_mut(*seen.get()) {
-                        let sum = &mut sum.figures;
-                        sum.weight = sum.weight.saturating_add(b.weight);
-                        sum.active = sum.active.saturating_add(b.active);
-                        sum.inactive = sum.inactive.saturating_add(b.inactive);
-                        add_optional(&mut sum.persistent, b.persistent);
-                        add_traffic(&mut sum.counters, b.counters);
-                        add_traffic(&mut sum.rates, b.rates);
+                        sum.figures.add(&b.figures);
                     }
                 }
                 Entry::Vacant(slot) => {
@@ -924,7 +911,7 @@ fn summed_backend_series(
                     slot.insert(sums.len());
                     sums.push(SummedSeries {
                         labels,
-                        figures: BackendFigures::of(&b),
+                        figures: b.figures,
                     });
                 }
             }
