@@ -179,7 +179,7 @@ fn encode_parts<W: OutputText>(
 /// Where the text goes. It is OpenMetrics text, converted to the classic format on its way
 /// out when that was asked for, except between [`OutputText::start_own_format`] and
 /// [`OutputText::end_own_format`], where the text is written in the output's own format.
-trait OutputText: fmt::Write {
+trait OutputText: fmt::Write + text::LineOutput {
     /// From here the text is written in the output's own format; returns whether that is
     /// the classic one.
     fn start_own_format(&mut self) -> bool;
@@ -272,6 +272,19 @@ impl fmt::Write for ChunkWriter<'_> {
             return Err(fmt::Error);
         }
         self.buffer.push_str(s);
+        text::LineOutput::lines_written(self)
+    }
+}
+
+impl text::LineOutput for ChunkWriter<'_> {
+    fn line_buffer(&mut self) -> &mut String {
+        &mut self.buffer
+    }
+
+    fn lines_written(&mut self) -> fmt::Result {
+        if self.stopped {
+            return Err(fmt::Error);
+        }
         if self.buffer.len() >= CHUNK_BYTES && self.buffer.ends_with('\n') {
             self.hand_on(false);
         }

@@ -24,22 +24,36 @@ pub(crate) enum Value {
     Float(f64),
 }
 
-/// Writes families into `out`, one whole line per `write_str`.
+/// Where whole lines go: appended straight to the output's own buffer, then ended, so that a
+/// line is not put together first and copied after.
+pub(crate) trait LineOutput {
+    /// The buffer lines are appended to.
+    fn line_buffer(&mut self) -> &mut String;
+    /// Says that whole lines were appended; fails when the output takes no more.
+    fn lines_written(&mut self) -> fmt::Result;
+}
+
+/// The whole text in one string (tests).
+impl LineOutput for String {
+    fn line_buffer(&mut self) -> &mut String {
+        self
+    }
+    fn lines_written(&mut self) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// Writes families into `out`, a line or a family's comment lines at a time.
 pub(crate) struct FamilyText<'w> {
-    out: &'w mut dyn fmt::Write,
-    line: String,
+    out: &'w mut dyn LineOutput,
     /// Comment lines as the classic format writes them (counters named with `_total` in
     /// HELP and TYPE, no UNIT), as [`super::ClassicConverter`] would make them.
     classic: bool,
 }
 
 impl<'w> FamilyText<'w> {
-    pub fn new(out: &'w mut dyn fmt::Write, classic: bool) -> Self {
-        FamilyText {
-            out,
-            line: String::with_capacity(512),
-            classic,
-        }
+    pub fn new(out: &'w mut dyn LineOutput, classic: bool) -> Self {
+        FamilyText { out, classic }
     }
 
     /// Starts a family; nothing is written until its first series, so that a family without
@@ -73,17 +87,18 @@ pub(crate) struct Family<'f, 'w> {
 }
 
 impl Family<'_, '_> {
-    fn push_name(&mut self) {
-        let line = &mut self.text.line;
-        line.push_str(self.name);
-        if let Some(unit) = &self.unit {
+    /// Appends the family's name, with its unit if it has one.
+    fn push_name(line: &mut String, name: &str, unit: Option<&Unit>) {
+        line.push_str(name);
+        if let Some(unit) = unit {
             line.push('_');
             line.push_str(unit.as_str());
         }
     }
 
     fn descriptor(&mut self) -> fmt::Result {
-        self.text.line.clear();
+        let classic = self.text.classic;
+        let line = self.text.out.line_buffer();
         for (comment, tail) in [
             ("# HELP ", self.help),
             (
@@ -94,25 +109,25 @@ impl Family<'_, '_> {
                 },
             ),
         ] {
-            self.text.line.push_str(comment);
-            self.push_name();
-            if self.text.classic && self.kind == Kind::Counter {
-                self.text.line.push_str("_total");
+            line.push_str(comment);
+            Self::push_name(line, self.name, self.unit.as_ref());
+            if classic && self.kind == Kind::Counter {
+                line.push_str("_total");
             }
-            self.text.line.push(' ');
-            self.text.line.push_str(tail);
-            self.text.line.push('\n');
+            line.push(' ');
+            line.push_str(tail);
+            line.push('\n');
         }
-        if let Some(unit) = self.unit.as_ref().filter(|_| !self.text.classic) {
-            self.text.line.push_str("# UNIT ");
-            self.text.line.push_str(self.name);
-            self.text.line.push('_');
-            self.text.line.push_str(unit.as_str());
-            self.text.line.push(' ');
-            self.text.line.push_str(unit.as_str());
-            self.text.line.push('\n');
+        if let Some(unit) = self.unit.as_ref().filter(|_| !classic) {
+            line.push_str("# UNIT ");
+            line.push_str(self.name);
+            line.push('_');
+            line.push_str(unit.as_str());
+            line.push(' ');
+            line.push_str(unit.as_str());
+            line.push('\n');
         }
-        self.text.out.write_str(&self.text.line)
+        self.text.out.lines_written()
     }
 
     /// Writes one series: `labels` appends its labels as `key="value"` pairs (with
@@ -122,27 +137,27 @@ impl Family<'_, '_> {
             self.descriptor()?;
             self.started = true;
         }
-        self.text.line.clear();
-        self.push_name();
+        let line = self.text.out.line_buffer();
+        Self::push_name(line, self.name, self.unit.as_ref());
         if self.kind == Kind::Counter {
-            self.text.line.push_str("_total");
+            line.push_str("_total");
         }
-        self.text.line.push('{');
-        let open = self.text.line.len();
-        labels(&mut self.text.line);
-        if self.text.line.len() == open {
-            self.text.line.pop();
+        line.push('{');
+        let open = line.len();
+        labels(line);
+        if line.len() == open {
+            line.pop();
         } else {
-            self.text.line.push('}');
+            line.push('}');
         }
-        self.text.line.push(' ');
+        line.push(' ');
         match value {
-            Value::Signed(v) => self.text.line.push_str(itoa::Buffer::new().format(v)),
-            Value::Unsigned(v) => self.text.line.push_str(itoa::Buffer::new().format(v)),
-            Value::Float(v) => self.text.line.push_str(dtoa::Buffer::new().format(v)),
+            Value::Signed(v) => line.push_str(itoa::Buffer::new().format(v)),
+            Value::Unsigned(v) => line.push_str(itoa::Buffer::new().format(v)),
+            Value::Float(v) => line.push_str(dtoa::Buffer::new().format(v)),
         }
-        self.text.line.push('\n');
-        self.text.out.write_str(&self.text.line)
+        line.push('\n');
+        self.text.out.lines_written()
     }
 }
 
