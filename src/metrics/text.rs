@@ -254,6 +254,38 @@ mod tests {
         }
     }
 
+    /// A family's series with their values as one type; every value of a test family is of
+    /// the same type.
+    fn typed<'s, V: 's>(
+        series: &'s [(Pairs, Value)],
+        value: fn(Value) -> Option<V>,
+    ) -> impl Iterator<Item = (Labels, V)> + 's {
+        series
+            .iter()
+            .map(move |(l, v)| (Labels(l.clone()), value(*v).expect("one value type")))
+    }
+
+    fn signed(v: Value) -> Option<i64> {
+        match v {
+            Value::Signed(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn unsigned(v: Value) -> Option<u64> {
+        match v {
+            Value::Unsigned(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn float(v: Value) -> Option<f64> {
+        match v {
+            Value::Float(v) => Some(v),
+            _ => None,
+        }
+    }
+
     #[derive(Debug)]
     struct Reference;
 
@@ -263,50 +295,21 @@ mod tests {
                 .into_iter()
                 .map(|(n, u, k, s)| (n, format!("Help of {n}."), u, k, s))
             {
-                match kind {
-                    // Each value type through the encoder's own type for it.
-                    Kind::Gauge => match series.first().map(|(_, v)| *v) {
-                        Some(Value::Signed(_)) => gauges(
-                            &mut encoder,
-                            name,
-                            &help,
-                            unit,
-                            series.iter().map(|(l, v)| match v {
-                                Value::Signed(v) => (Labels(l.clone()), *v),
-                                _ => unreachable!("one value type per family"),
-                            }),
-                        )?,
-                        Some(Value::Unsigned(_)) => gauges(
-                            &mut encoder,
-                            name,
-                            &help,
-                            unit,
-                            series.iter().map(|(l, v)| match v {
-                                Value::Unsigned(v) => (Labels(l.clone()), *v),
-                                _ => unreachable!("one value type per family"),
-                            }),
-                        )?,
-                        _ => gauges(
-                            &mut encoder,
-                            name,
-                            &help,
-                            unit,
-                            series.iter().map(|(l, v)| match v {
-                                Value::Float(v) => (Labels(l.clone()), *v),
-                                _ => unreachable!("one value type per family"),
-                            }),
-                        )?,
-                    },
-                    Kind::Counter => counters(
-                        &mut encoder,
-                        name,
-                        &help,
-                        unit,
-                        series.iter().map(|(l, v)| match v {
-                            Value::Unsigned(v) => (Labels(l.clone()), *v),
-                            _ => unreachable!("counters are unsigned"),
-                        }),
-                    )?,
+                // Each value type through the encoder's own type for it.
+                let help = help.as_str();
+                match (kind, series.first().map(|(_, v)| *v)) {
+                    (Kind::Gauge, Some(Value::Signed(_))) => {
+                        gauges(&mut encoder, name, help, unit, typed(&series, signed))?
+                    }
+                    (Kind::Gauge, Some(Value::Unsigned(_))) => {
+                        gauges(&mut encoder, name, help, unit, typed(&series, unsigned))?
+                    }
+                    (Kind::Gauge, _) => {
+                        gauges(&mut encoder, name, help, unit, typed(&series, float))?
+                    }
+                    (Kind::Counter, _) => {
+                        counters(&mut encoder, name, help, unit, typed(&series, unsigned))?
+                    }
                 }
             }
             Ok(())
