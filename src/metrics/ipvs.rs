@@ -12,6 +12,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::registry::Unit;
@@ -85,17 +86,24 @@ impl<'a> View<'a> {
     }
 
     /// Calls `write` with each real-server series, in the order of the table; stops at the
-    /// first error.
+    /// first error. `text` is the table's real servers' text made beforehand, if it was.
     fn for_each_backend(
         &self,
+        text: Option<&TableText>,
         mut write: impl FnMut(BackendSeries<'_>) -> fmt::Result,
     ) -> fmt::Result {
         match &self.backends {
             BackendSource::Left => Ok(()),
             BackendSource::Individual(estimates) => {
                 for row in self.rows.iter() {
+                    // A merged row's real servers are sums over its services: their text is
+                    // put together as they are written.
+                    let mut texts = text
+                        .filter(|_| row.merged.is_none())
+                        .map(|t| t.of_service(row.index));
                     for b in row.backends() {
-                        write(single_backend_series(row, b, estimates))?;
+                        let text = texts.as_mut().and_then(Iterator::next);
+                        write(single_backend_series(row, b, estimates, text))?;
                     }
                 }
                 Ok(())
@@ -442,6 +450,7 @@ impl<'a> ServiceRows<'a> {
             .enumerate()
             .filter(|(index, _)| !self.absorbed.contains(index))
             .map(|(index, first)| ServiceRow {
+                index,
                 first,
                 merged: self.merged.get(&index),
             })
@@ -451,6 +460,8 @@ impl<'a> ServiceRows<'a> {
 /// One service series set, possibly the sum of several kernel services with the same labels.
 #[derive(Clone, Copy)]
 struct ServiceRow<'a> {
+    /// The position of `first` in its table.
+    index: usize,
     first: &'a Service,
     merged: Option<&'a MergedRow<'a>>,
 }
@@ -634,6 +645,8 @@ enum BackendSeriesLabels<'a> {
         service: &'a ServiceKey,
         address: IpAddr,
         port: u16,
+        /// The text of `address` and `port` as they end the labels, when made beforehand.
+        text: Option<&'a str>,
     },
     Summed(&'a RenderedLabels),
 }
@@ -647,14 +660,16 @@ impl BackendSeriesLabels<'_> {
                 service,
                 address,
                 port,
+                text,
             } => {
                 if !line.ends_with('{') {
                     line.push(',');
                 }
                 line.push_str(service_text.of(service));
-                push_address(line, address);
-                line.push_str("\",remote_port=\"");
-                push_decimal(line, u32::from(port));
+                match text {
+                    Some(text) => line.push_str(text),
+                    None => push_real_server_text(line, address, port),
+                }
                 line.push('"');
             }
         }
@@ -683,6 +698,103 @@ impl ServiceText {
         }
         &self.text
     }
+}
+
+/// Appends a real server's address and port as they end its labels, from the value of
+/// `remote_address` on: `10.1.0.1",remote_port="8080`.
+fn push_real_server_text(out: &mut String, address: IpAddr, port: u16) {
+    push_address(out, address);
+    out.push_str("\",remote_port=\"");
+    push_decimal(out, u32::from(port));
+}
+
+/// The text [`push_real_server_text`] makes for each real server of one table, made once per
+/// snapshot rather than once per family: each real server's labels end ten or more series.
+/// About 30 bytes per real server; shared by the scrapes that encode the same snapshot at the
+/// same time (see [`shared_text`]).
+#[derive(Default)]
+struct TableText {
+    text: String,
+    /// Where each real server's text ends in `text`, in the order of the table.
+    ends: Vec<u32>,
+    /// The index in `ends` of each service's first real server.
+    service_starts: Vec<u32>,
+}
+
+impl TableText {
+    fn of_table(table: &IpvsTable) -> Self {
+        let backends = table.services.iter().map(|s| s.backends.len()).sum();
+        let mut made = TableText {
+            text: String::with_capacity(backends * 28),
+            ends: Vec::with_capacity(backends),
+            service_starts: Vec::with_capacity(table.services.len()),
+        };
+        for service in &table.services {
+            made.service_starts.push(index_u32(made.ends.len()));
+            for backend in &service.backends {
+                push_real_server_text(&mut made.text, backend.address, backend.port);
+                made.ends.push(index_u32(made.text.len()));
+            }
+        }
+        made
+    }
+
+    /// The texts of the real servers of the table's service at `index`, in their order.
+    fn of_service(&self, index: usize) -> impl Iterator<Item = &str> {
+        // A service the text was not made for has none.
+        let first = self
+            .service_starts
+            .get(index)
+            .map_or(self.ends.len(), |&i| i as usize);
+        let end = self
+            .service_starts
+            .get(index + 1)
+            .map_or(self.ends.len(), |&i| i as usize);
+        let mut start = first
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .map_or(0, |&e| e as usize);
+        self.ends
+            .get(first..end)
+            .unwrap_or_default()
+            .iter()
+            .map(move |&e| {
+                let text = self.text.get(start..e as usize).unwrap_or_default();
+                start = e as usize;
+                text
+            })
+    }
+}
+
+/// A position in a [`TableText`] (far beyond any table's size if it ever does not fit).
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// The real servers' text of each table of a snapshot, in the order of the views.
+type SnapshotText = Vec<TableText>;
+
+/// The text of each snapshot that scrapes are encoding: neither is kept alive here, so a text
+/// goes with the last scrape that uses it (its entry is dropped at the next look-up).
+type SharedTexts = Vec<(Weak<Snapshot>, Weak<SnapshotText>)>;
+static SHARED_TEXTS: Mutex<SharedTexts> = Mutex::new(Vec::new());
+
+/// The real servers' text of `snapshot`'s tables: made here, or the one another scrape of the
+/// same snapshot made and still uses.
+fn shared_text(snapshot: &Arc<Snapshot>, views: &[View]) -> Arc<SnapshotText> {
+    // Only weak pointers are in there: a panic elsewhere while it was held leaves it sound.
+    let mut shared = SHARED_TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    shared.retain(|(_, text)| text.strong_count() > 0);
+    let same = shared
+        .iter()
+        .find(|(of, _)| std::ptr::eq(of.as_ptr(), Arc::as_ptr(snapshot)))
+        .and_then(|(_, text)| text.upgrade());
+    if let Some(text) = same {
+        return text;
+    }
+    let text = Arc::new(views.iter().map(|v| TableText::of_table(v.table)).collect());
+    shared.push((Arc::downgrade(snapshot), Arc::downgrade(&text)));
+    text
 }
 
 fn add_traffic<T: TrafficFigures>(sum: &mut Option<T>, more: Option<T>) {
@@ -841,6 +953,7 @@ fn single_backend_series<'a>(
     row: ServiceRow<'a>,
     b: BackendRow<'a>,
     estimates: &DrainEstimates,
+    text: Option<&'a str>,
 ) -> BackendSeries<'a> {
     let drain = (b.figures.weight == 0).then(|| {
         row.members()
@@ -853,6 +966,7 @@ fn single_backend_series<'a>(
             service: &row.first.key,
             address: b.first.address,
             port: b.first.port,
+            text,
         },
         forward: Some(b.first.forward.as_str()),
         thresholds: b.first.upper_threshold.zip(b.first.lower_threshold),
@@ -975,7 +1089,7 @@ const BACKEND_GAUGES: [(&str, &str, ReadBackend); 6] = [
 /// The real servers' families, written straight into the text (see `super::text`): one
 /// series per real server and family makes these most of a large director's scrape.
 pub(super) fn write_backends(
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     options: &EncodeOptions,
     out: &mut FamilyText,
 ) -> fmt::Result {
@@ -984,8 +1098,12 @@ pub(super) fn write_backends(
     }
     let netns_labels = netns_labels(snapshot);
     let views = views(snapshot, &netns_labels, options, true);
+    let individual = views
+        .iter()
+        .any(|v| matches!(v.backends, BackendSource::Individual(_)));
     let mut writer = BackendFamilies {
         views: &views,
+        text: individual.then(|| shared_text(snapshot, &views)),
         service_text: ServiceText::default(),
     };
     writer.write(
@@ -1081,6 +1199,8 @@ fn write_backend_traffic(
 /// Writes real-server families from the tables' views.
 struct BackendFamilies<'v> {
     views: &'v [View<'v>],
+    /// The real servers' text of each view's table, when they are written one by one.
+    text: Option<Arc<SnapshotText>>,
     service_text: ServiceText,
 }
 
@@ -1094,8 +1214,9 @@ impl BackendFamilies<'_> {
         forward: bool,
     ) -> fmt::Result {
         let service_text = &mut self.service_text;
-        for view in self.views {
-            view.for_each_backend(|b| {
+        for (index, view) in self.views.iter().enumerate() {
+            let text = self.text.as_ref().and_then(|t| t.get(index));
+            view.for_each_backend(text, |b| {
                 let Some(v) = value(&b) else { return Ok(()) };
                 let forward = match (forward, b.forward) {
                     (false, _) => None,
@@ -1219,6 +1340,47 @@ mod tests {
             }),
             ..Snapshot::default()
         })
+    }
+
+    #[test]
+    fn scrapes_of_one_snapshot_share_the_real_servers_text_and_it_goes_with_them() {
+        let snapshot = two_services_of_two();
+        let labels = netns_labels(&snapshot);
+        let views = views(&snapshot, &labels, &EncodeOptions::default(), true);
+        let first = shared_text(&snapshot, &views);
+        let second = shared_text(&snapshot, &views);
+        assert!(Arc::ptr_eq(&first, &second), "one text for one snapshot");
+
+        let texts: Vec<Vec<&str>> = (0..3)
+            .map(|service| first[0].of_service(service).collect())
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                vec!["10.1.0.0\",remote_port=\"80", "10.1.0.1\",remote_port=\"80"],
+                vec![
+                    "10.1.0.0\",remote_port=\"443",
+                    "10.1.0.1\",remote_port=\"443"
+                ],
+                vec![],
+            ]
+        );
+
+        let other = two_services_of_two();
+        let other_text = shared_text(&other, &views);
+        assert!(
+            !Arc::ptr_eq(&first, &other_text),
+            "another snapshot, another text"
+        );
+
+        let gone = Arc::downgrade(&first);
+        drop((first, second));
+        assert!(
+            gone.upgrade().is_none(),
+            "nothing keeps the text after the scrapes"
+        );
+        let again = shared_text(&snapshot, &views);
+        assert!(!std::ptr::eq(Arc::as_ptr(&again), gone.as_ptr()));
     }
 
     /// Options that keep only the service's labels on real-server series, so that the real
