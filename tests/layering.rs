@@ -14,6 +14,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+#[path = "support/cargo.rs"]
+mod cargo;
+
 /// The top-level modules of the crate, highest first. Modules on one line are at the same
 /// level: neither may use the other.
 const LAYERS: &str = "\
@@ -480,25 +483,7 @@ mod tests {
 /// The root package as `cargo metadata` resolves Cargo.toml: its features, and each dependency's
 /// name and kind (`null` for a normal one, `"dev"`, `"build"`).
 fn root_package() -> serde_json::Value {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(&cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .arg("--manifest-path")
-        .arg(root().join("Cargo.toml"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metadata = cargo::metadata(&["--no-deps"]);
     metadata["packages"]
         .as_array()
         .unwrap()

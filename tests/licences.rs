@@ -10,7 +10,9 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
+
+#[path = "support/cargo.rs"]
+mod cargo;
 
 /// The licences a dependency may be used under; docs/licences.md says why each is accepted,
 /// and why MPL-2.0, CC0-1.0 and the Unlicense are not on it.
@@ -123,20 +125,7 @@ fn parse_term(tokens: &[&str], at: &mut usize) -> Result<Expression, String> {
 
 /// (name, version, license field) of every package a build for PLATFORM resolves.
 fn resolved_packages() -> Vec<(String, String, Option<String>)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        .args(["--filter-platform", PLATFORM])
-        .arg("--manifest-path")
-        .arg(root().join("Cargo.toml"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
-    assert!(
-        out.status.success(),
-        "cargo metadata --offline failed (have the crates been fetched by a build?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let metadata = cargo::metadata(&["--locked", "--filter-platform", PLATFORM]);
     let in_graph: BTreeSet<&str> = metadata["resolve"]["nodes"]
         .as_array()
         .expect("resolve.nodes")
