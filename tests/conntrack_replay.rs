@@ -21,11 +21,15 @@ use support::parse_conntrack_statistics;
 
 const SCENARIOS: &[&str] = &["idle", "traffic"];
 
-fn fixture(scenario: &str, file: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn fixture_path(scenario: &str, file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/conntrack")
         .join(scenario)
-        .join(file);
+        .join(file)
+}
+
+fn fixture(scenario: &str, file: &str) -> String {
+    let path = fixture_path(scenario, file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -223,7 +227,6 @@ mod decode {
 /// The collector's netlink side on the replayed capture: the request it sends is the
 /// recorded one, a refusal or an empty dump is an error, and netlink comes first in auto mode.
 mod collector {
-    use std::path::PathBuf;
 
     use ipvs_exporter::model::conntrack::{Conntrack, StatisticsSource};
     use ipvs_exporter::netlink::decode::{DecodeError, messages};
@@ -236,14 +239,8 @@ mod collector {
     use ipvs_exporter::source::{Collected, CollectedData, Collector};
     use ipvs_exporter_testkit::{Replay, read_capture, read_capture_file};
 
-    fn fixture(scenario: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/conntrack")
-            .join(scenario)
-    }
-
     fn replayed() -> Result<StatisticsSum, TransportError> {
-        let exchanges = read_capture_file(&fixture("traffic").join("exchanges.txt"))
+        let exchanges = read_capture_file(&super::fixture_path("traffic", "exchanges.txt"))
             .map_err(TransportError::Build)?;
         read_statistics(&mut Replay::new(exchanges))
     }
@@ -251,8 +248,10 @@ mod collector {
     /// The request the collector sends: the recorded one, since the replay above accepts only
     /// a request equal to it byte for byte.
     fn statistics_request() -> Vec<u8> {
-        let text = std::fs::read_to_string(fixture("traffic").join("exchanges.txt")).unwrap();
-        read_capture(&text).unwrap().remove(0).0
+        read_capture(&super::fixture("traffic", "exchanges.txt"))
+            .unwrap()
+            .remove(0)
+            .0
     }
 
     fn reading(collected: Collected) -> (Conntrack, Vec<String>) {
@@ -315,7 +314,7 @@ mod collector {
     #[test]
     fn netlink_first_with_the_table_size_from_sysctl() {
         let under_test = ConntrackCollector::with_netlink_reader(
-            fixture("traffic").join("proc"),
+            super::fixture_path("traffic", "proc"),
             SourceMode::Auto,
             replayed,
         );

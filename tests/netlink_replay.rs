@@ -223,18 +223,20 @@ mod ipvs_reader {
         assert_eq!(dest.rates.map(|r| r.connections_per_second), Some(6));
     }
 
+    /// The services of a table read, as `TCP 10.0.0.0:80`, in its order.
+    fn service_names(table: &ipvs_exporter::model::IpvsTable) -> Vec<String> {
+        table.services.iter().map(|s| s.key.to_string()).collect()
+    }
+
     #[test]
     fn a_service_removed_between_the_dumps_is_left_out() {
         let mut kernel = FakeIpvsKernel::synthetic(3, 1);
         kernel.vanished.push(1);
         let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
-        let names: Vec<String> = read
-            .table
-            .services
-            .iter()
-            .map(|s| s.key.to_string())
-            .collect();
-        assert_eq!(names, vec!["TCP 10.0.0.0:80", "TCP 10.0.0.2:80"]);
+        assert_eq!(
+            service_names(&read.table),
+            vec!["TCP 10.0.0.0:80", "TCP 10.0.0.2:80"]
+        );
     }
 
     #[test]
@@ -242,14 +244,8 @@ mod ipvs_reader {
         let mut kernel = FakeIpvsKernel::synthetic(3, 2);
         kernel.repeated.push(1);
         let read = read_table(&mut kernel).expect("reads").expect("has IPVS");
-        let names: Vec<String> = read
-            .table
-            .services
-            .iter()
-            .map(|s| s.key.to_string())
-            .collect();
         assert_eq!(
-            names,
+            service_names(&read.table),
             vec!["TCP 10.0.0.0:80", "TCP 10.0.0.1:80", "TCP 10.0.0.2:80"]
         );
         let backends: Vec<String> = read.table.services[1]
