@@ -354,6 +354,7 @@ depmod -b "$ROOT" "$KVER" || die "depmod on the initramfs tree failed"
 # the guest programs
 install -m 0755 "$LAB_DIR/guest/init" "$ROOT/init"
 install -m 0644 "$LAB_DIR/guest/lib.sh" "$ROOT/lab/lib.sh"
+install -m 0644 "$LAB_DIR/guest/checkpoint.sh" "$ROOT/lab/checkpoint.sh"
 : >"$ROOT/lab/scenarios.list"
 for s in "${SCENARIOS[@]}"; do
     name=$(basename "$s" .sh)

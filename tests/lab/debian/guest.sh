@@ -16,6 +16,7 @@ set -x
 URL=http://127.0.0.1:9748/metrics
 BB=/lab/busybox
 STEP=start
+. /lab/checkpoint.sh
 
 fail() {
     echo "$STEP: $*" >>"$OUT/failures.txt"
@@ -87,28 +88,12 @@ identity() { # PID FILE
     grep -E '^(Name|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$1/status" >"$2"
     ps -o user=,group=,comm= -p "$1" >>"$2"
 }
-# checkpoint DIR [URL]: ipvsadm and /proc around one scrape. A connection's timer can end
-# between the reads (an inactive connection expiring, more likely on a loaded host); then it is
-# taken again, up to 30 times, and the number of tries is kept in attempts.txt. The
-# connections of an earlier burst of traffic expire 120 s after it (the FIN timeout), spread
-# over as long as the burst took: five tries a second apart were seen to fall inside such a
-# spread (a clean-clone run, the container checkpoint: InActConn 17 then 16 on all five).
+# checkpoint DIR [URL]: ipvsadm and /proc around one scrape, taken again while they moved
+# (checkpoint.sh).
 checkpoint() {
     d=$OUT/$1
     mkdir -p "$d"
-    attempt=1
-    while :; do
-        capture_once "$d" "${2:-$URL}"
-        if cmp -s "$d/ipvsadm.txt" "$d/ipvsadm-after.txt" &&
-            cmp -s "$d/ipvsadm-stats.txt" "$d/ipvsadm-stats-after.txt" &&
-            cmp -s "$d/proc-ip_vs_stats.txt" "$d/proc-ip_vs_stats-after.txt"; then
-            break
-        fi
-        [ $attempt -lt 30 ] || break
-        attempt=$((attempt + 1))
-        sleep 1
-    done
-    echo "$attempt" >"$d/attempts.txt"
+    checkpoint_until_quiet "$d" capture_once "$d" "${2:-$URL}"
 }
 capture_once() { # DIR URL
     d=$1

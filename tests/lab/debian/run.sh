@@ -92,6 +92,7 @@ mkdir -p "$ROOT/lab" "$ROOT/srv/container" "$ROOT/etc/systemd/system/multi-user.
 install -m 0644 "$DEB1" "$ROOT/lab/ipvs-exporter_1.deb"
 install -m 0644 "$DEB2" "$ROOT/lab/ipvs-exporter_2.deb"
 install -m 0644 "$HERE/guest.sh" "$ROOT/lab/guest.sh"
+install -m 0644 "$HERE/../guest/checkpoint.sh" "$ROOT/lab/checkpoint.sh"
 # the host's static busybox for httpd, wget and nc: Debian's dynamic busybox wget
 # crashes in this guest
 install -m 0755 "$(command -v busybox)" "$ROOT/lab/busybox"

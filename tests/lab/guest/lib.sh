@@ -9,6 +9,8 @@ MODPROBE=/sbin/modprobe
 EXPORTER=/bin/ipvs_exporter
 EXPORTER_URL=http://127.0.0.1:9748/metrics
 
+. /lab/checkpoint.sh
+
 # ------------------------------------------------------------ result transport
 
 # lab_emit_file FILE NAME: send FILE as block NAME and list it in the manifest.
@@ -157,10 +159,8 @@ lab_quiet() { sleep 3; }
 
 # lab_checkpoint NAME: capture the kernel's view and the exporter's at one
 # quiet moment into $OUT/NAME/. The kernel's view is read before and after the
-# scrape so that the checks can tell a moving table from a wrong exporter. A
-# connection's timer can end between the reads (an inactive connection
-# expiring, more likely on a loaded host); then the capture is taken again, up
-# to five times, and the number of tries is kept in attempts.txt.
+# scrape so that the checks can tell a moving table from a wrong exporter; the
+# capture is taken again while the two differ (checkpoint.sh).
 lab_checkpoint() {
     d="$OUT/$1"
     mkdir -p "$d"
@@ -170,19 +170,7 @@ lab_checkpoint() {
     saved_url=$EXPORTER_URL
     if [ $# -ge 2 ]; then LAB_KERNEL_NS=$2; fi
     if [ $# -ge 3 ]; then EXPORTER_URL=$3; fi
-    attempt=1
-    while :; do
-        lab_capture_once "$d"
-        if cmp -s "$d/ipvsadm.txt" "$d/ipvsadm-after.txt" &&
-            cmp -s "$d/ipvsadm-stats.txt" "$d/ipvsadm-stats-after.txt" &&
-            cmp -s "$d/proc-ip_vs_stats.txt" "$d/proc-ip_vs_stats-after.txt"; then
-            break
-        fi
-        [ $attempt -lt 5 ] || break
-        attempt=$((attempt + 1))
-        sleep 1
-    done
-    echo "$attempt" >"$d/attempts.txt"
+    checkpoint_until_quiet "$d" lab_capture_once "$d"
     EXPORTER_URL=$saved_url
 }
 
