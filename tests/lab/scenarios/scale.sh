@@ -296,9 +296,11 @@ rm -f /tmp/ipvsadm.txt
 
 # ------------------------------------------------------------ the daemons
 
-# the collector timeout is raised so that a slow gather under emulation is
-# measured in full instead of being cut off and reported as failed
+# the collector and request timeouts are raised so that a slow gather, and 8
+# scrapes at once sharing the one emulated CPU (at 20,000 x 10, about 15 s each
+# alone), are measured in full instead of being cut off and reported as failed
 $EXPORTER --web.listen-address :9748 --scrape.collector-timeout 300s \
+    --web.request-timeout 600s \
     >>"$OUT/exporter.stdout" 2>>"$OUT/exporter.log" &
 exporter_pid=$!
 echo $exporter_pid >/tmp/exporter.pid
