@@ -65,12 +65,19 @@ impl<'w> FamilyText<'w> {
         unit: Option<Unit>,
         kind: Kind,
     ) -> Family<'f, 'w> {
+        let mut series_start = String::with_capacity(name.len() + 16);
+        Family::push_name(&mut series_start, name, unit.as_ref());
+        if kind == Kind::Counter {
+            series_start.push_str("_total");
+        }
+        series_start.push('{');
         Family {
             text: self,
             name,
             help,
             unit,
             kind,
+            series_start,
             started: false,
         }
     }
@@ -83,6 +90,8 @@ pub(crate) struct Family<'f, 'w> {
     help: &'f str,
     unit: Option<Unit>,
     kind: Kind,
+    /// What each series' line starts with: `name_unit_total{`.
+    series_start: String,
     started: bool,
 }
 
@@ -138,11 +147,7 @@ impl Family<'_, '_> {
             self.started = true;
         }
         let line = self.text.out.line_buffer();
-        Self::push_name(line, self.name, self.unit.as_ref());
-        if self.kind == Kind::Counter {
-            line.push_str("_total");
-        }
-        line.push('{');
+        line.push_str(&self.series_start);
         let open = line.len();
         labels(line);
         if line.len() == open {
