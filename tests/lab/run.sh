@@ -28,6 +28,9 @@
 #   IPVS_LAB_SCALE_SIZES  the scale scenario's table sizes, in services of 10 real
 #                         servers (default "200 2000 20000")
 #   IPVS_LAB_SCALE_ROUNDS its measured rounds for each size (default "5 5 1")
+#   IPVS_LAB_SCALE_PROFILE 1: the scale scenario also samples where the guest's
+#                         CPU goes during three scrapes at each size, with the
+#                         host's perf (linux-perf) copied into the guest
 #   IPVS_LAB_HOSTFWD      optional, comma separated qemu user-network port
 #                         forwards from the host's loopback into the guest,
 #                         each tcp:127.0.0.1:HOSTPORT-:GUESTPORT (a scenario
@@ -312,6 +315,15 @@ if [ "$NEED_NODE_EXPORTER" = 1 ]; then
 fi
 # tc from iproute2 (as ip is): busybox's own tc applet has no u32 filters or actions
 if [ "$NEED_TC" = 1 ]; then copy_with_libs /usr/sbin/tc /usr/sbin/tc; fi
+if [ "${IPVS_LAB_SCALE_PROFILE:-0}" = 1 ]; then
+    command -v perf >/dev/null 2>&1 || die "IPVS_LAB_SCALE_PROFILE=1 needs perf on the host (apt-get install linux-perf)"
+    # /usr/bin/perf is Debian's wrapper (of a versioned perf_X.Y) or the tool itself
+    perf_tool=$(readlink -f "$(command -v perf)")
+    for versioned in /usr/bin/perf_[0-9]*; do
+        if [ -x "$versioned" ]; then perf_tool=$versioned; fi
+    done
+    copy_with_libs "$perf_tool" /usr/bin/perf
+fi
 # keepalived (Debian's package) for the VRRP scenarios, and setpriv to run the
 # exporter with a chosen capability set
 if ! command -v keepalived >/dev/null 2>&1; then
@@ -374,6 +386,7 @@ if [ -n "${IPVS_LAB_SCALE_ROUNDS:-}" ]; then
     [[ $IPVS_LAB_SCALE_ROUNDS =~ ^[0-9]+( [0-9]+)*$ ]] || die "IPVS_LAB_SCALE_ROUNDS=$IPVS_LAB_SCALE_ROUNDS is not a list of round counts"
     echo "SCALE_ROUNDS='$IPVS_LAB_SCALE_ROUNDS'" >>"$ROOT/lab/env"
 fi
+if [ "${IPVS_LAB_SCALE_PROFILE:-0}" = 1 ]; then echo "SCALE_PROFILE=1" >>"$ROOT/lab/env"; fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$ROOT/etc/passwd"
 echo "root:x:0:" >"$ROOT/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$ROOT/etc/hosts"

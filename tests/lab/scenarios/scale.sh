@@ -50,6 +50,7 @@
 
 SCALE_SIZES="200 2000 20000"
 SCALE_ROUNDS="5 5 1"
+SCALE_PROFILE=0
 if [ -f /lab/env ]; then . /lab/env; fi
 REALS=10
 CONCURRENT=8
@@ -222,6 +223,22 @@ stop_exporter() {
 }
 exporter_pid=
 
+# profile: where the CPU goes during three classic-text scrapes, sampled by
+# perf over the whole guest (cpu-clock, the only clock an emulated CPU has),
+# kernel and user alike: profile.txt by process, binary and function,
+# profile-dso.txt by process and binary (IPVS_LAB_SCALE_PROFILE=1 on the host).
+profile() {
+    echo 0 >/proc/sys/kernel/kptr_restrict
+    echo -1 >/proc/sys/kernel/perf_event_paranoid
+    /usr/bin/perf record -a -e cpu-clock -F 999 -o /tmp/perf.data -- sh -c \
+        "for i in 1 2 3; do wget -q -O /dev/null '$EXPORTER_URL'; done" 2>"$OUT/perf-record.log"
+    /usr/bin/perf report -i /tmp/perf.data --stdio --no-children --sort comm,dso,sym \
+        --percent-limit 0.3 >"$OUT/profile.txt" 2>>"$OUT/perf-record.log"
+    /usr/bin/perf report -i /tmp/perf.data --stdio --no-children --sort comm,dso \
+        >"$OUT/profile-dso.txt" 2>>"$OUT/perf-record.log"
+    rm -f /tmp/perf.data
+}
+
 # concurrent N: N classic-text scrapes of the exporter at once; the exporter's
 # peak RSS while they ran and the time until the last one finished.
 concurrent() {
@@ -334,6 +351,7 @@ set -x
 rtc_edge
 info rtc_check "$((RTC - rtc0)) $((NOW - ns0))"
 
+if [ "$SCALE_PROFILE" = 1 ]; then profile; fi
 concurrent $CONCURRENT
 
 # ------------------------------------------------------------ what was served
