@@ -109,23 +109,10 @@ impl Protocol {
             Protocol::Netfilter => SockProtocol::NetlinkNetFilter,
         }
     }
-
-    /// How much one `recv` offers. The kernel makes each later buffer of a dump as large as
-    /// the largest `recv` the socket has made (up to 32 KiB), and zeroes it when it allocates
-    /// it (Debian's kernels: `init_on_alloc`), twice for each dump: the data and the end.
-    /// rtnetlink may need large buffers for a link with many VFs, so it gets 64 KiB. Generic
-    /// netlink and ctnetlink messages fit in one page (the kernel's first buffer of a dump
-    /// is that size), so they get 7.5 KiB: a buffer of that size and the kernel's own
-    /// bookkeeping share an 8 KiB slab object, and a service's 10 real servers (about 370 B
-    /// each) still come in one buffer. At 2,000 services × 10 in the lab, 32 KiB buffers had
-    /// the kernel clearing pages for a fifth of the scrape.
-    fn receive_buffer(self) -> usize {
-        match self {
-            Protocol::Route => 64 * 1024,
-            Protocol::Generic | Protocol::Netfilter => 7680,
-        }
-    }
 }
+
+/// How much one `recv` takes: the kernel sizes its dump buffers to fit in this.
+const RECEIVE_BUFFER: usize = 64 * 1024;
 
 /// A netlink socket in the calling thread's network namespace.
 pub struct SocketTransport {
@@ -152,7 +139,7 @@ impl SocketTransport {
         bind(socket.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(std::io::Error::from)?;
         Ok(SocketTransport {
             socket,
-            buffer: vec![0; protocol.receive_buffer()],
+            buffer: vec![0; RECEIVE_BUFFER],
         })
     }
 }
@@ -163,20 +150,9 @@ impl Transport for SocketTransport {
         send(self.socket.as_raw_fd(), request, MsgFlags::empty()).map_err(std::io::Error::from)?;
         let mut replies = Vec::new();
         loop {
-            // With MSG_TRUNC, netlink says how long the kernel's buffer was, even if longer.
-            let received = recv(
-                self.socket.as_raw_fd(),
-                &mut self.buffer,
-                MsgFlags::MSG_TRUNC,
-            )
-            .map_err(std::io::Error::from)?;
-            let Some(buffer) = self.buffer.get(..received) else {
-                return Err(TransportError::Io(std::io::Error::other(format!(
-                    "the kernel's reply of {received} bytes is longer than the {} bytes received",
-                    self.buffer.len()
-                ))));
-            };
-            let buffer = buffer.to_vec();
+            let received = recv(self.socket.as_raw_fd(), &mut self.buffer, MsgFlags::empty())
+                .map_err(std::io::Error::from)?;
+            let buffer = self.buffer.get(..received).unwrap_or(&[]).to_vec();
             let done = ends_exchange(&buffer, sequence, dump)?;
             replies.push(buffer);
             if done {
@@ -191,8 +167,7 @@ mod tests {
     use super::*;
     use crate::netlink::encode::{MessageWriter, generic_request};
     use crate::netlink::uapi::{
-        CTRL_CMD_GETFAMILY, GENL_ID_CTRL, NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE,
-        NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
+        NETLINK_GENERIC, NETLINK_NETFILTER, NETLINK_ROUTE, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR,
     };
 
     #[test]
@@ -230,42 +205,5 @@ mod tests {
         assert!(matches!(err, TransportError::Kernel(Errno::ESRCH)), "{err}");
         assert!(!err.is_permission());
         assert!(TransportError::Kernel(Errno::EACCES).is_permission());
-    }
-
-    #[test]
-    fn each_protocol_offers_a_buffer_the_kernel_fills_without_cutting() {
-        // Generic netlink and ctnetlink dump into buffers of at most one page first.
-        for protocol in [Protocol::Generic, Protocol::Netfilter] {
-            assert!(protocol.receive_buffer() >= 4096);
-            assert!(
-                protocol.receive_buffer() + 320 <= 8192,
-                "one 8 KiB slab object"
-            );
-        }
-        assert_eq!(Protocol::Route.receive_buffer(), 64 * 1024);
-    }
-
-    #[test]
-    fn a_reply_longer_than_the_buffer_is_an_error_not_a_cut_reply() {
-        // The controller's dump of families (no privilege needed), read into 64 bytes.
-        let mut transport = SocketTransport::connect().expect("a generic netlink socket");
-        transport.buffer.truncate(64);
-        let request =
-            generic_request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, true, 1).expect("encodes");
-        let err = transport.exchange(&request).expect_err("cut");
-        assert!(
-            err.to_string()
-                .contains("longer than the 64 bytes received"),
-            "{err}"
-        );
-
-        let mut transport = SocketTransport::connect().expect("a generic netlink socket");
-        let replies = transport.exchange(&request).expect("whole");
-        check_replies(&replies).expect("no error");
-        let received = replies.iter().flat_map(|b| messages(b)).count();
-        assert!(
-            received > 1,
-            "the controller names at least itself, then done"
-        );
     }
 }
