@@ -661,8 +661,9 @@ impl TableKernel<'_, '_> {
     }
 }
 
-impl Transport for TableKernel<'_, '_> {
-    fn exchange(&mut self, request: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TransportError> {
+impl TableKernel<'_, '_> {
+    /// The kernel's reply to a request.
+    fn answer(&mut self, request: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TransportError> {
         let message = messages(request).next().unwrap().unwrap();
         let (command, body) = message.generic().unwrap();
         let sequence = message.sequence;
@@ -768,6 +769,35 @@ impl Transport for TableKernel<'_, '_> {
             _ => Self::error(sequence, EINVAL, request),
         };
         Ok(replies)
+    }
+}
+
+/// The command of a generic netlink request.
+fn command_of(request: &[u8]) -> u8 {
+    let message = messages(request).next().unwrap().unwrap();
+    message.generic().unwrap().0
+}
+
+impl Transport for TableKernel<'_, '_> {
+    fn exchange(&mut self, request: &[u8]) -> std::result::Result<Vec<Vec<u8>>, TransportError> {
+        assert_ne!(
+            command_of(request),
+            IPVS_CMD_GET_DEST,
+            "a service's real servers are read as a small dump"
+        );
+        self.answer(request)
+    }
+
+    fn exchange_small_dump(
+        &mut self,
+        request: &[u8],
+    ) -> std::result::Result<Vec<Vec<u8>>, TransportError> {
+        assert_eq!(
+            command_of(request),
+            IPVS_CMD_GET_DEST,
+            "only a service's real servers are read as a small dump"
+        );
+        self.answer(request)
     }
 }
 

@@ -21,6 +21,12 @@ impl<T: Transport> Transport for Recording<T> {
         self.exchanges.push((request.to_vec(), replies.clone()));
         Ok(replies)
     }
+
+    fn exchange_small_dump(&mut self, request: &[u8]) -> Result<Vec<Vec<u8>>, TransportError> {
+        let replies = self.inner.exchange_small_dump(request)?;
+        self.exchanges.push((request.to_vec(), replies.clone()));
+        Ok(replies)
+    }
 }
 
 /// Writes exchanges as annotated hex text: `#` comment lines, `>` a request, `<` a reply buffer.

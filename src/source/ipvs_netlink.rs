@@ -48,6 +48,17 @@ pub fn read_table(transport: &mut dyn Transport) -> Result<Option<NetlinkRead>, 
     Ok(Some(NetlinkRead { table, problems }))
 }
 
+/// What a request asks the kernel for, and so how its reply is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// One reply message.
+    One,
+    /// A dump that may be long (services, families, daemons).
+    Dump,
+    /// A dump expected to take a few KiB: one service's real servers.
+    SmallDump,
+}
+
 struct Client<'a> {
     transport: &'a mut dyn Transport,
     sequence: u32,
@@ -59,7 +70,7 @@ impl Client<'_> {
         &mut self,
         family: u16,
         command: u8,
-        dump: bool,
+        reply: Reply,
         write_attributes: impl FnOnce(&mut MessageWriter),
     ) -> Result<Vec<Vec<u8>>, TransportError> {
         self.sequence = self.sequence.wrapping_add(1);
@@ -68,18 +79,22 @@ impl Client<'_> {
         } else {
             IPVS_GENL_VERSION
         };
+        let dump = reply != Reply::One;
         let mut writer =
             MessageWriter::generic(family, request_flags(dump), self.sequence, command, version);
         write_attributes(&mut writer);
         let request = writer.finish()?;
-        let replies = self.transport.exchange(&request)?;
+        let replies = match reply {
+            Reply::SmallDump => self.transport.exchange_small_dump(&request)?,
+            Reply::One | Reply::Dump => self.transport.exchange(&request)?,
+        };
         check_replies(&replies)?;
         Ok(replies)
     }
 
     /// GET_INFO: the version and the connection table's size.
     fn info(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
-        let info = self.request(family, IPVS_CMD_GET_INFO, false, |_| {})?;
+        let info = self.request(family, IPVS_CMD_GET_INFO, Reply::One, |_| {})?;
         for message in data_messages(&info) {
             let (_, body) = message?.generic()?;
             let (version, size) = decode_info(attributes(body))?;
@@ -95,7 +110,7 @@ impl Client<'_> {
         family: u16,
         problems: &mut Vec<String>,
     ) -> Result<Vec<(Service, ServiceIdentity)>, TransportError> {
-        let replies = self.request(family, IPVS_CMD_GET_SERVICE, true, |_| {})?;
+        let replies = self.request(family, IPVS_CMD_GET_SERVICE, Reply::Dump, |_| {})?;
         let mut services = decode_records(
             &replies,
             IPVS_CMD_ATTR_SERVICE,
@@ -135,7 +150,7 @@ impl Client<'_> {
 
     /// GET_CONFIG: the timeouts.
     fn config(&mut self, family: u16, table: &mut IpvsTable) -> Result<(), TransportError> {
-        let config = self.request(family, IPVS_CMD_GET_CONFIG, false, |_| {})?;
+        let config = self.request(family, IPVS_CMD_GET_CONFIG, Reply::One, |_| {})?;
         for message in data_messages(&config) {
             let (_, body) = message?.generic()?;
             table.timeouts = Some(decode_config(attributes(body))?);
@@ -149,7 +164,7 @@ impl Client<'_> {
         family: u16,
         problems: &mut Vec<String>,
     ) -> Result<Vec<crate::model::SyncDaemon>, TransportError> {
-        let replies = self.request(family, IPVS_CMD_GET_DAEMON, true, |_| {})?;
+        let replies = self.request(family, IPVS_CMD_GET_DAEMON, Reply::Dump, |_| {})?;
         decode_records(
             &replies,
             IPVS_CMD_ATTR_DAEMON,
@@ -160,7 +175,7 @@ impl Client<'_> {
     }
 
     fn resolve_family(&mut self) -> Result<Option<u16>, TransportError> {
-        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, true, |_| {})?;
+        let replies = self.request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, Reply::Dump, |_| {})?;
         for message in data_messages(&replies) {
             let (_, body) = message?.generic()?;
             let mut name = None;
@@ -186,7 +201,7 @@ impl Client<'_> {
         service: &Service,
         identity: &ServiceIdentity,
     ) -> Result<(Vec<crate::model::Backend>, Vec<String>), TransportError> {
-        let replies = self.request(family, IPVS_CMD_GET_DEST, true, |writer| {
+        let replies = self.request(family, IPVS_CMD_GET_DEST, Reply::SmallDump, |writer| {
             write_service_identity(writer, identity)
         })?;
         let service_family = service
