@@ -227,7 +227,6 @@ mod decode {
 /// The collector's netlink side on the replayed capture: the request it sends is the
 /// recorded one, a refusal or an empty dump is an error, and netlink comes first in auto mode.
 mod collector {
-
     use ipvs_exporter::model::conntrack::{Conntrack, StatisticsSource};
     use ipvs_exporter::netlink::decode::{DecodeError, messages};
     use ipvs_exporter::netlink::encode::MessageWriter;

@@ -1297,17 +1297,9 @@ mod tests {
             }),
             ..Snapshot::default()
         };
-        let text = encode_snapshot(
-            Arc::new(snapshot),
-            Format::Classic,
-            &EncodeOptions::default(),
-        );
-        let info: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("ipvs_service_info{"))
-            .collect();
+        let text = classic_text(snapshot);
         assert_eq!(
-            info,
+            series_lines(&text, "ipvs_service_info"),
             vec![
                 "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"rr\",family=\"inet\",flags=\"\",persistent=\"false\"} 1",
                 "ipvs_service_info{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\",scheduler=\"wlc\",family=\"inet6\",flags=\"\",persistent=\"false\"} 1",
@@ -1315,11 +1307,30 @@ mod tests {
             "the IPv4 and the IPv6 service keep their own family and scheduler: {text}"
         );
         assert!(text.contains("ipvs_service_connections_total{proto=\"FWM\",local_address=\"\",local_port=\"0\",local_mark=\"9\"} 12\n"));
-        let backends = text
-            .lines()
-            .filter(|l| l.starts_with("ipvs_backend_weight{"))
-            .count();
-        assert_eq!(backends, 2, "the two real servers differ and stay apart");
+        assert_eq!(
+            series_lines(&text, "ipvs_backend_weight").len(),
+            2,
+            "the two real servers differ and stay apart"
+        );
+    }
+
+    /// A classic scrape of `snapshot` with the default options.
+    fn classic_text(snapshot: Snapshot) -> String {
+        encode_snapshot(
+            Arc::new(snapshot),
+            Format::Classic,
+            &EncodeOptions::default(),
+        )
+    }
+
+    /// The lines of one family's series in a scrape.
+    fn series_lines<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(family)
+                    .is_some_and(|labels| labels.starts_with('{'))
+            })
+            .collect()
     }
 
     fn two_services_of_two() -> Arc<Snapshot> {
@@ -1372,15 +1383,8 @@ mod tests {
                 table: (netns == "blue").then(|| other.clone()),
             })
             .collect();
-        let text = encode_snapshot(
-            Arc::new(snapshot),
-            Format::Classic,
-            &EncodeOptions::default(),
-        );
-        let weights: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("ipvs_backend_weight{"))
-            .collect();
+        let text = classic_text(snapshot);
+        let weights = series_lines(&text, "ipvs_backend_weight");
         let service = |port: u16| {
             format!(
                 "ipvs_backend_weight{{proto=\"TCP\",local_address=\"10.0.0.1\",local_port=\"{port}\",local_mark=\"\""
@@ -1578,14 +1582,10 @@ mod tests {
         // With every label kept, each real server's own series is shown as the kernel has it.
         let mut table = table_of(&[("10.1.0.2", 6)]);
         ledger.update(Some(&mut table));
-        let text = encode_snapshot(
-            Arc::new(Snapshot {
-                ipvs: Some(table),
-                ..Snapshot::default()
-            }),
-            Format::Classic,
-            &EncodeOptions::default(),
-        );
+        let text = classic_text(Snapshot {
+            ipvs: Some(table),
+            ..Snapshot::default()
+        });
         assert!(
             text.contains("remote_address=\"10.1.0.2\",remote_port=\"80\"} 6\n"),
             "{text}"
