@@ -130,7 +130,7 @@ const RECEIVE_BUFFER: usize = 64 * 1024;
 /// takes two: the data, then the end. At 32 KiB each, that is 64 KiB cleared a service: at
 /// 2,000 services × 10 in the lab, the kernel spent a fifth of the scrape clearing pages. A
 /// buffer of this size and the kernel's bookkeeping for it (320 B) share one 8 KiB slab
-/// object, and 10 real servers (about 370 B each) fit in it.
+/// object, and 10 real servers (about 360 B each in the lab) fit in it.
 const SMALL_DUMP_BUFFER: usize = 7680;
 
 /// One netlink socket and the buffer its replies are read into.
