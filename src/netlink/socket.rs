@@ -1,7 +1,8 @@
 //! The netlink sockets: generic netlink (IPVS), nfnetlink (conntrack) and rtnetlink (links,
-//! addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the kernel through a
-//! netlink socket, [`super::capture`] records exchanges through the same trait, and tests put
-//! their own doubles behind it.
+//! addresses). [`Transport`] is the seam: [`SocketTransport`] talks to the kernel through
+//! netlink sockets (for IPVS, a second one reads each service's real servers in small
+//! buffers), [`super::capture`] records exchanges through the same trait, and tests put their
+//! own doubles behind it.
 //! Requests are written by [`super::encode`], replies read by the pure [`super::decode`]. The
 //! only module of the netlink tree that does I/O.
 
