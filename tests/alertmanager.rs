@@ -10,6 +10,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -326,15 +328,7 @@ impl Alertmanager {
                 panic!("prometheus-alertmanager could not be run ({e}): install the Debian package prometheus-alertmanager (tests/run.sh does)")
             });
         let server = Alertmanager { child, address };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(address).is_err() || http(address, "GET", "/-/ready", "").0 != 200
-        {
-            assert!(
-                Instant::now() < deadline,
-                "alertmanager was not ready on {address} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        support::wait_until_ready(address, "/-/ready", "alertmanager");
         server
     }
 

@@ -375,19 +375,7 @@ impl Prometheus {
             });
         let server = Prometheus { child, address };
         // it listens before it has loaded its storage and rules: wait for /-/ready
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if std::net::TcpStream::connect(address).is_ok()
-                && http_get(address, "/-/ready", &[]).status == 200
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus was not ready on {address} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        support::wait_until_ready(address, "/-/ready", "prometheus");
         server
     }
 

@@ -165,17 +165,7 @@ impl Scraper {
             Kind::Prometheus => "/-/ready",
             Kind::VictoriaMetrics => "/health",
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !(std::net::TcpStream::connect(address).is_ok()
-            && http_get(address, ready, &[]).status == 200)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready within 60 s",
-                kind.program()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        super::wait_until_ready(address, ready, kind.program());
         server
     }
 

@@ -9,7 +9,7 @@ pub mod fleet_scrape;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Flags that point the exporter at the fixture tree `tests/fixtures/SCENARIO`. The fixtures
 /// are procfs trees, so the ipvs and conntrack collectors are told to read procfs rather than
@@ -237,6 +237,40 @@ pub fn http_request(
     let mut response = http_request_raw(address, method, path, headers);
     response.body = String::from_utf8(response.raw_body.clone()).expect("UTF-8 body");
     response
+}
+
+/// The status of a GET of `path`, or what went wrong: a server still starting may take a
+/// connection and reset it.
+pub fn try_status(address: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|status| status.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))
+}
+
+/// Waits, for at most 60 s, until a GET of `path` answers 200; `what` names the server if it
+/// does not.
+pub fn wait_until_ready(address: SocketAddr, path: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = try_status(address, path);
+        if matches!(status, Ok(200)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} was not ready on {address} within 60 s: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// One request on its own connection (`Connection: close`), the body read to the end.
