@@ -750,6 +750,22 @@ fn lab_sources_netlink_and_procfs_agree() {
         }
     }
     assert!(compared > 20, "sources: only {compared} series compared");
+    // The service of 300 real servers: ipvsadm lists them all, and so do both sources (its
+    // real servers' dump takes several netlink buffers).
+    let wide = svc("TCP", "10.0.0.1", "8080", "");
+    for (cp, source) in [(&netlink, "netlink"), (&procfs, "procfs")] {
+        let listed = cp.backends().filter(|b| b.key.service == wide).count();
+        let exported = cp
+            .metrics
+            .family("ipvs_backend_weight")
+            .filter(|s| s.label("local_port") == Some("8080"))
+            .count();
+        assert_eq!(
+            (listed, exported),
+            (300, 300),
+            "sources: real servers of {wide} in ipvsadm -Ln and from {source}"
+        );
+    }
     say(&format!(
         "lab sources: {compared} series agree between procfs and netlink"
     ));

@@ -8,7 +8,9 @@
 # - no privilege: an exporter run as nobody (no CAP_NET_ADMIN) on :9750, whose
 #   netlink requests the kernel refuses, so it falls back to /proc;
 # - the estimator off: net.ipv4.vs.run_estimation=0, counters zeroed, traffic
-#   again, and what the kernel and the exporter then say.
+#   again, and what the kernel and the exporter then say;
+# - a service of 300 real servers, whose dump of real servers takes several
+#   netlink buffers of either size the exporter reads with.
 #
 #   client 10.0.0.2 -- 10.0.0.1 director -- 10.1.1.2 rs1 (httpd)
 . /lab/lib.sh
@@ -34,6 +36,12 @@ $IPVSADM -A -u 10.0.0.1:53 -s wrr
 $IPVSADM -a -u 10.0.0.1:53 -r 10.1.1.2:53 -m -w 1
 $IPVSADM -A -f 7 -s wlc -p 120
 $IPVSADM -a -f 7 -r 10.1.1.2 -m -w 3
+$IPVSADM -A -t 10.0.0.1:8080 -s wrr
+i=0
+while [ $i -lt 300 ]; do
+    echo "-a -t 10.0.0.1:8080 -r 10.99.$((i / 200)).$((i % 200 + 1)):8080 -g -w $((i % 5 + 1))"
+    i=$((i + 1))
+done | $IPVSADM -R
 
 # two more namespaces with tables of their own, unlike the root one
 for ns in lbA lbB; do
