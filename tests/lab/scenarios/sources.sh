@@ -9,8 +9,8 @@
 #   netlink requests the kernel refuses, so it falls back to /proc;
 # - the estimator off: net.ipv4.vs.run_estimation=0, counters zeroed, traffic
 #   again, and what the kernel and the exporter then say;
-# - a service of 300 real servers, whose dump of real servers takes several
-#   netlink buffers of either size the exporter reads with.
+# - a service of 300 real servers in lbA, whose dump of real servers takes
+#   several netlink buffers of either size the exporter reads with.
 #
 #   client 10.0.0.2 -- 10.0.0.1 director -- 10.1.1.2 rs1 (httpd)
 . /lab/lib.sh
@@ -36,12 +36,6 @@ $IPVSADM -A -u 10.0.0.1:53 -s wrr
 $IPVSADM -a -u 10.0.0.1:53 -r 10.1.1.2:53 -m -w 1
 $IPVSADM -A -f 7 -s wlc -p 120
 $IPVSADM -a -f 7 -r 10.1.1.2 -m -w 3
-$IPVSADM -A -t 10.0.0.1:8080 -s wrr
-i=0
-while [ $i -lt 300 ]; do
-    echo "-a -t 10.0.0.1:8080 -r 10.99.$((i / 200)).$((i % 200 + 1)):8080 -g -w $((i % 5 + 1))"
-    i=$((i + 1))
-done | $IPVSADM -R
 
 # two more namespaces with tables of their own, unlike the root one
 for ns in lbA lbB; do
@@ -51,6 +45,14 @@ done
 $IP netns exec lbA $IPVSADM -A -t 192.0.2.1:443 -s sh
 $IP netns exec lbA $IPVSADM -a -t 192.0.2.1:443 -r 198.51.100.1:443 -g -w 5
 $IP netns exec lbA $IPVSADM -a -t 192.0.2.1:443 -r 198.51.100.2:443 -g -w 0
+# 300 real servers of one service, read over netlink only: /proc/net/ip_vs of these
+# kernels can skip services when other namespaces have some and it takes several reads
+$IP netns exec lbA $IPVSADM -A -t 192.0.2.1:8080 -s wrr
+i=0
+while [ $i -lt 300 ]; do
+    echo "-a -t 192.0.2.1:8080 -r 10.99.$((i / 200)).$((i % 200 + 1)):8080 -g -w $((i % 5 + 1))"
+    i=$((i + 1))
+done | $IP netns exec lbA $IPVSADM -R
 $IP netns exec lbB $IPVSADM -A -u '[2001:db8::53]:53' -s rr
 $IP netns exec lbB $IPVSADM -a -u '[2001:db8::53]:53' -r '[2001:db8:1::1]:53' -m -w 1
 $IP netns exec lbB $IPVSADM -A -f 9 -s lc
